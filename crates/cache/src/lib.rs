@@ -1,0 +1,1 @@
+//! keel-cache (in progress).

@@ -1,0 +1,165 @@
+//! Jump consistent hash (Lamping & Veach, 2014).
+//!
+//! `jump(key, n)` returns a bucket in `0..n` using no memory and O(ln n) expected steps,
+//! with a perfectly even expected load and optimal movement: growing from `n` to `n + 1`
+//! buckets moves exactly the ≈ K/(n+1) keys that land in the new bucket.
+//!
+//! # How node identities map to buckets
+//! Bucket `i` is the `i`-th node in [`Placement::nodes`], i.e. the order in which nodes
+//! were added. That is also the limitation: **buckets can only be added or removed at the
+//! end**. Removing a node from the middle would renumber every later bucket and move most
+//! keys, so [`Jump::remove_node`](Placement::remove_node) refuses anything but the last node
+//! ([`RingError::JumpRemoveNotLast`]). Systems that need arbitrary removal keep a stable
+//! bucket list and map a dead bucket to a replacement (or use rendezvous / a ring).
+//! Weights are not supported either ([`RingError::WeightUnsupported`]).
+
+use crate::error::RingError;
+use crate::hash::mix64;
+use crate::node::{Members, NodeId};
+use crate::placement::{record_membership_change, Placement};
+
+/// The jump-hash function: the bucket in `0..buckets` for a 64-bit key hash.
+///
+/// Returns 0 when `buckets` is 0 or 1. Floating-point here is IEEE-754 multiply/divide,
+/// exactly rounded on every platform, so results are portable.
+///
+/// # Examples
+/// ```
+/// let b = keel_ring::jump::jump_hash(0xdead_beef, 10);
+/// assert!(b < 10);
+/// // Growing to 11 buckets either keeps the key or moves it to the new bucket 10.
+/// let grown = keel_ring::jump::jump_hash(0xdead_beef, 11);
+/// assert!(grown == b || grown == 10);
+/// ```
+#[inline]
+pub fn jump_hash(mut key: u64, buckets: u32) -> u32 {
+    let mut b: i64 = -1;
+    let mut j: i64 = 0;
+    while j < i64::from(buckets) {
+        b = j;
+        key = key.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
+        j = ((b + 1) as f64 * ((1u64 << 31) as f64 / ((key >> 33) + 1) as f64)) as i64;
+    }
+    b.max(0) as u32
+}
+
+/// Jump consistent hash over an append-only list of nodes.
+///
+/// # Examples
+/// ```
+/// use keel_ring::{Jump, NodeId, Placement, RingError};
+/// let mut jump = Jump::new();
+/// for name in ["a", "b", "c"] {
+///     jump.add_node(NodeId::new(name).unwrap()).unwrap();
+/// }
+/// assert!(jump.node_for(&42u64).is_some());
+/// // Only the last node can leave.
+/// let a = NodeId::new("a").unwrap();
+/// assert!(matches!(jump.remove_node(&a), Err(RingError::JumpRemoveNotLast { .. })));
+/// jump.remove_node(&NodeId::new("c").unwrap()).unwrap();
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Jump {
+    members: Members,
+}
+
+impl Jump {
+    /// An empty jump placement.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Placement for Jump {
+    fn algorithm(&self) -> &'static str {
+        "jump"
+    }
+
+    fn nodes(&self) -> &[NodeId] {
+        &self.members.ids
+    }
+
+    fn weight(&self, node: &NodeId) -> Option<u32> {
+        self.members.position(node).map(|_| 1)
+    }
+
+    fn add_weighted_node(&mut self, node: NodeId, weight: u32) -> Result<(), RingError> {
+        if weight == 0 {
+            return Err(RingError::ZeroWeight);
+        }
+        if weight != 1 {
+            return Err(RingError::WeightUnsupported {
+                algorithm: "jump",
+                weight,
+            });
+        }
+        if self.members.len() >= u32::MAX as usize {
+            return Err(RingError::TooManyPoints {
+                requested: self.members.len() as u64 + 1,
+                limit: u64::from(u32::MAX),
+            });
+        }
+        self.members.insert(node, 1, false)?;
+        record_membership_change("jump", "add");
+        Ok(())
+    }
+
+    fn remove_node(&mut self, node: &NodeId) -> Result<(), RingError> {
+        match self.members.ids.last() {
+            Some(last) if last == node => {
+                self.members.remove(node)?;
+                record_membership_change("jump", "remove");
+                Ok(())
+            }
+            Some(last) if self.members.position(node).is_some() => {
+                Err(RingError::JumpRemoveNotLast {
+                    requested: node.clone(),
+                    last: last.clone(),
+                })
+            }
+            _ => Err(RingError::UnknownNode(node.clone())),
+        }
+    }
+
+    #[inline]
+    fn index_for_hash(&self, hash: u64) -> Option<usize> {
+        let n = self.members.len();
+        if n == 0 {
+            return None;
+        }
+        Some(jump_hash(hash, n as u32) as usize)
+    }
+
+    /// Replica `r > 0` is `jump(mix(hash + r), n)`, skipping buckets already chosen; after
+    /// a bounded number of rehashes the remaining replicas are the next buckets in order.
+    /// Every candidate is itself a jump hash, so replica sets also move minimally when a
+    /// bucket is appended.
+    fn replica_indices_for_hash(&self, hash: u64, n: usize, out: &mut Vec<usize>) {
+        out.clear();
+        let nodes = self.members.len();
+        let want = n.min(nodes);
+        if want == 0 {
+            return;
+        }
+        out.push(jump_hash(hash, nodes as u32) as usize);
+        let mut round = 1u64;
+        while out.len() < want && round <= 4 * want as u64 + 8 {
+            let candidate = jump_hash(mix64(hash.wrapping_add(round)), nodes as u32) as usize;
+            if !out.contains(&candidate) {
+                out.push(candidate);
+            }
+            round += 1;
+        }
+        let mut next = out[0];
+        while out.len() < want {
+            next = (next + 1) % nodes;
+            if !out.contains(&next) {
+                out.push(next);
+            }
+        }
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.members.heap_bytes()
+    }
+}

@@ -1,0 +1,272 @@
+//! A throwaway `redis-server` on a free 127.0.0.1 port.
+
+use std::io::{self, Read as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::spawner;
+
+/// Set to `1` to turn "redis-server not found, skipping" into a test failure (CI does).
+pub const REQUIRE_REDIS_ENV: &str = "KEEL_REQUIRE_REDIS";
+
+/// Overrides where the `redis-server` binary is looked up.
+pub const REDIS_SERVER_ENV: &str = "KEEL_REDIS_SERVER";
+
+/// How long a server may take to answer its first `PING`.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A private `redis-server` process, killed when dropped.
+///
+/// See the [crate docs](crate) for the guarantees.
+#[derive(Debug)]
+pub struct RedisServer {
+    binary: PathBuf,
+    port: u16,
+    child: Option<Child>,
+    dir: TempDir,
+}
+
+impl RedisServer {
+    /// Starts a server on a free port and waits until it answers `PING`.
+    ///
+    /// # Errors
+    /// When `redis-server` is not installed, or does not become ready in 10 s on any of a
+    /// few free ports (the error includes the tail of its log).
+    pub fn start() -> io::Result<Self> {
+        let binary = find_redis_server().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, "redis-server not found on PATH")
+        })?;
+        Self::start_with(&binary)
+    }
+
+    /// Starts the given `redis-server` binary (see [`RedisServer::start`]).
+    ///
+    /// # Errors
+    /// As [`RedisServer::start`].
+    pub fn start_with(binary: &Path) -> io::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("keel-redis-").tempdir()?;
+        let mut server = Self {
+            binary: binary.to_owned(),
+            port: free_port()?,
+            child: None,
+            dir,
+        };
+        // A port the OS just reported free can be taken by someone else before the server
+        // binds it; try a few.
+        let mut attempt = 1;
+        loop {
+            match server.launch() {
+                Ok(()) => return Ok(server),
+                Err(_) if attempt < 5 => {
+                    attempt += 1;
+                    server.port = free_port()?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("redis.log")
+    }
+
+    fn launch(&mut self) -> io::Result<()> {
+        let log = std::fs::File::create(self.log_path())?;
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", ""])
+            .args(["--appendonly", "no"])
+            .args(["--daemonize", "no"])
+            .args(["--protected-mode", "yes"])
+            .args(["--logfile", ""])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log));
+        self.child = Some(spawner::spawn(cmd)?);
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if self.ping() {
+                return Ok(());
+            }
+            if let Some(child) = &mut self.child {
+                if let Some(status) = child.try_wait()? {
+                    self.child = None;
+                    return Err(io::Error::other(format!(
+                        "redis-server on port {} exited with {status}: {}",
+                        self.port,
+                        self.log_tail()
+                    )));
+                }
+            }
+            if Instant::now() > deadline {
+                self.stop();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("redis-server on port {} did not answer PING: {}", self.port, self.log_tail()),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join(" | ")
+    }
+
+    /// `redis://127.0.0.1:PORT/`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// The port, stable across [`RedisServer::restart`].
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Whether the process is alive (it may still be starting up).
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Sends `PING` over a fresh connection; true when `+PONG` comes back within a second.
+    pub fn ping(&self) -> bool {
+        let try_ping = || -> io::Result<bool> {
+            let mut s = TcpStream::connect_timeout(&self.addr(), Duration::from_secs(1))?;
+            s.set_read_timeout(Some(Duration::from_secs(1)))?;
+            s.write_all(b"PING\r\n")?;
+            let mut buf = [0u8; 7];
+            s.read_exact(&mut buf)?;
+            Ok(&buf == b"+PONG\r\n")
+        };
+        try_ping().unwrap_or(false)
+    }
+
+    /// Kills the server (SIGKILL, as a crash would) and reaps it. Idempotent.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port (empty: nothing is persisted).
+    ///
+    /// # Errors
+    /// If it does not answer `PING` within 10 s.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.stop();
+        self.launch()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> io::Result<u16> {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Finds `redis-server`: `$KEEL_REDIS_SERVER`, then `PATH`, then `/usr/sbin` and `/usr/bin`.
+pub fn find_redis_server() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(REDIS_SERVER_ENV) {
+        let p = PathBuf::from(p);
+        return p.is_file().then_some(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
+        .map(|d| d.join("redis-server"))
+        .find(|p| p.is_file())
+}
+
+/// Whether a `redis-server` binary can be found.
+pub fn redis_server_available() -> bool {
+    find_redis_server().is_some()
+}
+
+fn require_redis() -> bool {
+    std::env::var(REQUIRE_REDIS_ENV).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
+}
+
+/// A fresh server for the test named `test`, or `None` after printing one skip line
+/// when `redis-server` is not installed.
+///
+/// # Panics
+/// When `redis-server` is missing and `KEEL_REQUIRE_REDIS=1` (so CI cannot silently skip),
+/// and when it is installed but fails to start (a real failure, never a skip).
+pub fn redis_or_skip(test: &str) -> Option<RedisServer> {
+    redis_or_skip_with(find_redis_server(), require_redis(), test)
+}
+
+pub(crate) fn redis_or_skip_with(
+    binary: Option<PathBuf>,
+    required: bool,
+    test: &str,
+) -> Option<RedisServer> {
+    match binary {
+        Some(binary) => match RedisServer::start_with(&binary) {
+            Ok(server) => Some(server),
+            Err(e) => panic!("{test}: redis-server is installed but did not start: {e}"),
+        },
+        None if required => panic!(
+            "{test}: {REQUIRE_REDIS_ENV}=1 but redis-server was not found \
+             (install it, e.g. `apt-get install redis-server`)"
+        ),
+        None => {
+            eprintln!(
+                "skipped {test}: redis-server not found (install it to run this test; \
+                 {REQUIRE_REDIS_ENV}=1 makes this a failure)"
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_binary_skips_when_not_required() {
+        assert!(redis_or_skip_with(None, false, "skip test").is_none());
+    }
+
+    #[test]
+    #[should_panic(expected = "KEEL_REQUIRE_REDIS=1 but redis-server was not found")]
+    fn missing_binary_fails_when_required() {
+        redis_or_skip_with(None, true, "required test");
+    }
+
+    #[test]
+    #[should_panic(expected = "installed but did not start")]
+    fn a_binary_that_cannot_start_is_a_failure_not_a_skip() {
+        redis_or_skip_with(Some(PathBuf::from("/bin/false")), false, "broken binary");
+    }
+}
