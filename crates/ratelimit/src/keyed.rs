@@ -1,0 +1,587 @@
+//! [`KeyedLimiter`]: one limiter state per key (user id, IP, API key) in a sharded map.
+//!
+//! # Design
+//!
+//! * **Sharded map.** `N` shards (a power of two), each a `parking_lot::RwLock` around a
+//!   `hashbrown::HashTable`. The key is hashed once with `foldhash`; a few high bits pick
+//!   the shard (below the 7 bits hashbrown uses for its control bytes) and the same hash
+//!   finds the slot. This is the design of `dashmap`, minus a second hash and with the
+//!   limiter's state stored inline in the slot.
+//! * **Hot path, key present:** shared (read) lock on one shard, probe, decide, unlock. The
+//!   decision mutates only the slot's own state — an `AtomicU64` CAS for GCRA, a per-key
+//!   mutex for the two-field algorithms — so readers of one shard never block each other on
+//!   GCRA and never allocate.
+//! * **Cold path, new key:** exclusive lock on the shard, re-probe, maybe sweep, insert.
+//! * **Quotas per key.** The default quota, per-key overrides (plan tiers) and an optional
+//!   resolver closure are consulted only when a key's slot is created; each slot keeps its
+//!   own parameters, so the hot path reads no shared configuration. Changing the default
+//!   or a key's quota at run time rewrites the live slots under the shard locks and keeps
+//!   their state (a user who spent 8 of 10 still has 2 left, not a fresh bucket).
+//! * **Memory bound.** A slot whose state is *idle* — indistinguishable from a fresh one,
+//!   e.g. a GCRA key whose TAT is in the past — can be dropped without changing any future
+//!   decision. [`KeyedLimiter::retain_recent`] sweeps every shard; the automatic
+//!   [`CleanupPolicy`] sweeps a shard when an insert finds it has doubled since the last
+//!   sweep (amortized O(1) per insert, memory ≤ 2 × live keys + slack), and an optional
+//!   hard cap evicts even active keys (counted, documented as a trade-off: a forgotten key
+//!   starts fresh, i.e. may get extra requests).
+
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossbeam_utils::CachePadded;
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
+use parking_lot::RwLock;
+use quanta::Clock;
+
+use crate::clock::Timer;
+use crate::{Algorithm, CheckError, Decision, LimiterMetrics, MetricsSnapshot, Quota};
+
+/// A function that picks a quota for a new key (e.g. by plan tier); `None` → the default.
+pub type QuotaResolver<K> = Box<dyn Fn(&K) -> Option<Quota> + Send + Sync>;
+
+/// When a [`KeyedLimiter`] removes idle keys by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    /// A shard is swept (idle keys removed) when an insert finds it holding at least this
+    /// many keys *and* twice as many as after its last sweep. `None`: never automatically.
+    pub sweep_at_shard_len: Option<usize>,
+    /// A hard cap on the total number of keys. When a sweep cannot bring a shard under
+    /// `max_keys / shards`, active keys are evicted (counted in
+    /// [`MetricsSnapshot::keys_evicted_active`]). `None`: no cap.
+    pub max_keys: Option<usize>,
+}
+
+impl Default for CleanupPolicy {
+    /// Sweep shards from 512 keys each, no hard cap.
+    fn default() -> Self {
+        Self {
+            sweep_at_shard_len: Some(512),
+            max_keys: None,
+        }
+    }
+}
+
+impl CleanupPolicy {
+    /// Only explicit [`KeyedLimiter::retain_recent`] calls remove keys.
+    pub fn manual() -> Self {
+        Self {
+            sweep_at_shard_len: None,
+            max_keys: None,
+        }
+    }
+
+    /// The default sweeps plus a hard cap on the number of keys.
+    pub fn with_max_keys(max_keys: usize) -> Self {
+        Self {
+            max_keys: Some(max_keys.max(1)),
+            ..Self::default()
+        }
+    }
+}
+
+struct Slot<K, A: Algorithm> {
+    key: K,
+    algorithm: A,
+    state: A::State,
+    /// The quota came from an override or the resolver, not the default.
+    pinned: bool,
+}
+
+struct Shard<K, A: Algorithm> {
+    table: HashTable<Slot<K, A>>,
+    next_sweep: usize,
+}
+
+struct QuotaConfig<K> {
+    default: Quota,
+    overrides: HashMap<K, Quota, RandomState>,
+}
+
+/// A thread-safe, memory-bounded map from keys to rate-limiter states of algorithm `A`.
+///
+/// ```
+/// use std::time::Duration;
+/// use keel_ratelimit::{Gcra, KeyedLimiter, Quota};
+///
+/// let (clock, mock) = quanta::Clock::mock();
+/// let limiter = KeyedLimiter::<String, Gcra>::with_clock(Quota::per_second(2)?, clock);
+/// limiter.set_quota_for("pro-user".to_string(), Quota::per_second(100)?); // a plan tier
+///
+/// assert!(limiter.check("alice").allowed);
+/// assert!(limiter.check("alice").allowed);
+/// assert!(!limiter.check("alice").allowed);
+/// assert_eq!(limiter.peek("pro-user").remaining, 99);   // peek consumes nothing
+/// assert_eq!(limiter.len(), 1);                         // peek did not insert either
+///
+/// mock.increment(Duration::from_secs(1));               // alice is fully refilled …
+/// assert_eq!(limiter.retain_recent(), 1);               // … so her state can go
+/// assert_eq!(limiter.len(), 0);
+/// # Ok::<(), keel_ratelimit::QuotaError>(())
+/// ```
+pub struct KeyedLimiter<K, A: Algorithm> {
+    shards: Box<[CachePadded<RwLock<Shard<K, A>>>]>,
+    shift: u32,
+    hasher: RandomState,
+    timer: Timer,
+    config: RwLock<QuotaConfig<K>>,
+    has_overrides: AtomicBool,
+    resolver: Option<QuotaResolver<K>>,
+    cleanup: CleanupPolicy,
+    sweep_at: usize,
+    max_per_shard: usize,
+    metrics: LimiterMetrics,
+}
+
+impl<K, A: Algorithm> fmt::Debug for KeyedLimiter<K, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedLimiter")
+            .field("algorithm", &A::NAME)
+            .field("default", &self.config.read().default)
+            .field("shards", &self.shards.len())
+            .field("cleanup", &self.cleanup)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builder for [`KeyedLimiter`].
+#[must_use]
+pub struct KeyedLimiterBuilder<K, A: Algorithm> {
+    quota: Quota,
+    clock: Option<Clock>,
+    shards: usize,
+    cleanup: CleanupPolicy,
+    resolver: Option<QuotaResolver<K>>,
+    name: Option<String>,
+    _algorithm: std::marker::PhantomData<A>,
+}
+
+impl<K, A: Algorithm> fmt::Debug for KeyedLimiterBuilder<K, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedLimiterBuilder")
+            .field("quota", &self.quota)
+            .field("shards", &self.shards)
+            .field("cleanup", &self.cleanup)
+            .field("resolver", &self.resolver.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, A> KeyedLimiterBuilder<K, A>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    A: Algorithm,
+{
+    /// The clock (default: `quanta::Clock::new()`).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Number of shards, rounded up to a power of two (at least 2; default 64).
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = shards;
+        self
+    }
+
+    /// The automatic cleanup policy (default: [`CleanupPolicy::default`]).
+    pub fn cleanup(mut self, cleanup: CleanupPolicy) -> Self {
+        self.cleanup = cleanup;
+        self
+    }
+
+    /// A resolver called once when a key's state is created, e.g. to look up its plan tier.
+    /// Explicit [`KeyedLimiter::set_quota_for`] overrides win over it. It runs under a
+    /// shard's write lock, so keep it cheap (a map lookup, not a database query).
+    pub fn quota_resolver(mut self, resolver: impl Fn(&K) -> Option<Quota> + Send + Sync + 'static) -> Self {
+        self.resolver = Some(Box::new(resolver));
+        self
+    }
+
+    /// The `limiter` label of this limiter's metrics (default: the algorithm's name).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Builds the limiter.
+    pub fn build(self) -> KeyedLimiter<K, A> {
+        let shards = self.shards.clamp(2, 1 << 16).next_power_of_two();
+        let sweep_at = self.cleanup.sweep_at_shard_len.unwrap_or(usize::MAX).max(1);
+        let max_per_shard = self
+            .cleanup
+            .max_keys
+            .map_or(usize::MAX, |max| max.div_ceil(shards).max(1));
+        let first_sweep = sweep_at.min(max_per_shard);
+        KeyedLimiter {
+            shards: (0..shards)
+                .map(|_| {
+                    CachePadded::new(RwLock::new(Shard {
+                        table: HashTable::new(),
+                        next_sweep: first_sweep,
+                    }))
+                })
+                .collect(),
+            shift: 64 - shards.trailing_zeros(),
+            hasher: RandomState::default(),
+            timer: Timer::new(self.clock.unwrap_or_default()),
+            config: RwLock::new(QuotaConfig {
+                default: self.quota,
+                overrides: HashMap::default(),
+            }),
+            has_overrides: AtomicBool::new(false),
+            resolver: self.resolver,
+            cleanup: self.cleanup,
+            sweep_at,
+            max_per_shard,
+            metrics: LimiterMetrics::new(self.name.as_deref().unwrap_or(A::NAME)),
+        }
+    }
+}
+
+impl<K, A> KeyedLimiter<K, A>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    A: Algorithm,
+{
+    /// A keyed limiter with `quota` for every key, on the real clock.
+    pub fn new(quota: Quota) -> Self {
+        Self::builder(quota).build()
+    }
+
+    /// A keyed limiter on the given clock.
+    pub fn with_clock(quota: Quota, clock: Clock) -> Self {
+        Self::builder(quota).clock(clock).build()
+    }
+
+    /// A builder with `quota` as the default quota.
+    pub fn builder(quota: Quota) -> KeyedLimiterBuilder<K, A> {
+        KeyedLimiterBuilder {
+            quota,
+            clock: None,
+            shards: 64,
+            cleanup: CleanupPolicy::default(),
+            resolver: None,
+            name: None,
+            _algorithm: std::marker::PhantomData,
+        }
+    }
+
+    #[inline]
+    fn shard(&self, hash: u64) -> &RwLock<Shard<K, A>> {
+        // Skip the top 7 bits: hashbrown uses them as the control byte inside the shard.
+        &self.shards[((hash << 7) >> self.shift) as usize]
+    }
+
+    #[inline]
+    fn decide(&self, slot: &Slot<K, A>, now: u64, cost: u32) -> Result<Decision, CheckError> {
+        let capacity = slot.algorithm.capacity();
+        if cost > capacity {
+            return Err(CheckError::InsufficientCapacity { cost, capacity });
+        }
+        if cost == 0 {
+            return Ok(slot.algorithm.peek(&slot.state, now));
+        }
+        let decision = slot.algorithm.check(&slot.state, now, cost);
+        self.metrics.record(&decision);
+        Ok(decision)
+    }
+
+    /// Decides one unit-cost request for `key`.
+    #[inline]
+    pub fn check<Q>(&self, key: &Q) -> Decision
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized + ToOwned<Owned = K>,
+    {
+        let now = self.timer.now();
+        // Every quota has a capacity of at least 1, so a unit cost needs no validation.
+        let Ok(decision) = self.with_slot(key, now, |slot| {
+            let decision = slot.algorithm.check(&slot.state, now, 1);
+            self.metrics.record(&decision);
+            Ok::<_, std::convert::Infallible>(decision)
+        });
+        decision
+    }
+
+    /// Decides a request of `cost` units for `key`; a cost of 0 consumes nothing.
+    ///
+    /// # Errors
+    /// [`CheckError::InsufficientCapacity`] when `cost` exceeds the key's limit or burst;
+    /// such a request creates no state.
+    #[inline]
+    pub fn check_n<Q>(&self, key: &Q, cost: u32) -> Result<Decision, CheckError>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized + ToOwned<Owned = K>,
+    {
+        let now = self.timer.now();
+        self.with_slot(key, now, |slot| self.decide(slot, now, cost))
+    }
+
+    /// Runs `f` on `key`'s slot, creating the slot if needed (and keeping it only if `f`
+    /// succeeded).
+    #[inline]
+    fn with_slot<Q, R, E>(
+        &self,
+        key: &Q,
+        now: u64,
+        f: impl FnOnce(&Slot<K, A>) -> Result<R, E>,
+    ) -> Result<R, E>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized + ToOwned<Owned = K>,
+    {
+        let hash = self.hasher.hash_one(key);
+        let shard = self.shard(hash);
+        {
+            let guard = shard.read();
+            if let Some(slot) = guard.table.find(hash, |s| s.key.borrow() == key) {
+                return f(slot);
+            }
+        }
+        self.insert_with(shard, hash, key, now, f)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn insert_with<Q, R, E>(
+        &self,
+        shard: &RwLock<Shard<K, A>>,
+        hash: u64,
+        key: &Q,
+        now: u64,
+        f: impl FnOnce(&Slot<K, A>) -> Result<R, E>,
+    ) -> Result<R, E>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized + ToOwned<Owned = K>,
+    {
+        let mut guard = shard.write();
+        if let Some(slot) = guard.table.find(hash, |s| s.key.borrow() == key) {
+            return f(slot);
+        }
+        let owned = key.to_owned();
+        let (algorithm, pinned) = self.algorithm_for(&owned);
+        let slot = Slot {
+            state: algorithm.new_state(now),
+            key: owned,
+            algorithm,
+            pinned,
+        };
+        // Decide before inserting: a request that can never fit does not create a key.
+        let result = f(&slot)?;
+        if guard.table.len() >= guard.next_sweep {
+            self.sweep(&mut guard, now);
+        }
+        guard
+            .table
+            .insert_unique(hash, slot, |s| self.hasher.hash_one(&s.key));
+        Ok(result)
+    }
+
+    /// Parameters for a key whose slot is being created. Reads the configuration under
+    /// the caller's shard lock, so a concurrent quota change either sees this slot when it
+    /// sweeps the shard, or was published before this read.
+    fn algorithm_for(&self, key: &K) -> (A, bool) {
+        let config = self.config.read();
+        if self.has_overrides.load(Ordering::Acquire) {
+            if let Some(quota) = config.overrides.get(key) {
+                return (A::from_quota(*quota), true);
+            }
+        }
+        if let Some(quota) = self.resolver.as_ref().and_then(|resolve| resolve(key)) {
+            return (A::from_quota(quota), true);
+        }
+        (A::from_quota(config.default), false)
+    }
+
+    /// Removes idle slots of one shard; evicts active ones if the hard cap requires it.
+    fn sweep(&self, shard: &mut Shard<K, A>, now: u64) {
+        let before = shard.table.len();
+        shard
+            .table
+            .retain(|slot| !slot.algorithm.is_idle(&slot.state, now));
+        let removed = before - shard.table.len();
+        if shard.table.len() >= self.max_per_shard {
+            // Still over the cap: evict active keys down to three quarters of it.
+            let mut excess = shard.table.len() - self.max_per_shard * 3 / 4;
+            let evicted = excess;
+            shard.table.retain(|_| {
+                if excess > 0 {
+                    excess -= 1;
+                    false
+                } else {
+                    true
+                }
+            });
+            self.metrics.record_evicted_active(evicted as u64);
+        }
+        self.metrics.record_removed(removed as u64);
+        let len = shard.table.len();
+        shard.next_sweep = len
+            .saturating_mul(2)
+            .max(self.sweep_at)
+            .min(self.max_per_shard);
+    }
+
+    /// The decision a unit-cost request for `key` would get now, consuming nothing and
+    /// creating no state.
+    pub fn peek<Q>(&self, key: &Q) -> Decision
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized + ToOwned<Owned = K>,
+    {
+        let now = self.timer.now();
+        let hash = self.hasher.hash_one(key);
+        {
+            let guard = self.shard(hash).read();
+            if let Some(slot) = guard.table.find(hash, |s| s.key.borrow() == key) {
+                return slot.algorithm.peek(&slot.state, now);
+            }
+        }
+        let (algorithm, _) = self.algorithm_for(&key.to_owned());
+        algorithm.peek(&algorithm.new_state(now), now)
+    }
+
+    /// The quota that applies to `key` now (override, resolver or default).
+    pub fn quota_for<Q>(&self, key: &Q) -> Quota
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized + ToOwned<Owned = K>,
+    {
+        let hash = self.hasher.hash_one(key);
+        {
+            let guard = self.shard(hash).read();
+            if let Some(slot) = guard.table.find(hash, |s| s.key.borrow() == key) {
+                return slot.algorithm.quota();
+            }
+        }
+        self.algorithm_for(&key.to_owned()).0.quota()
+    }
+
+    /// Changes the default quota at run time. Keys without an override switch to it at
+    /// once, keeping their state.
+    pub fn set_quota(&self, quota: Quota) {
+        self.config.write().default = quota;
+        let algorithm = A::from_quota(quota);
+        for shard in self.shards.iter() {
+            let mut guard = shard.write();
+            for slot in guard.table.iter_mut() {
+                if !slot.pinned {
+                    slot.algorithm = algorithm;
+                }
+            }
+        }
+    }
+
+    /// The default quota.
+    pub fn default_quota(&self) -> Quota {
+        self.config.read().default
+    }
+
+    /// Gives `key` its own quota (e.g. its plan tier), now and whenever its state is
+    /// recreated; the key keeps its current state. Overrides are configuration: they stay
+    /// until [`clear_quota_for`](Self::clear_quota_for).
+    pub fn set_quota_for(&self, key: K, quota: Quota)
+    where
+        K: Clone,
+    {
+        let hash = self.hasher.hash_one(&key);
+        {
+            let mut config = self.config.write();
+            config.overrides.insert(key.clone(), quota);
+            self.has_overrides.store(true, Ordering::Release);
+        }
+        let mut guard = self.shard(hash).write();
+        if let Some(slot) = guard.table.find_mut(hash, |s| s.key == key) {
+            slot.algorithm = A::from_quota(quota);
+            slot.pinned = true;
+        }
+    }
+
+    /// Removes `key`'s override: it goes back to the resolver's or the default quota.
+    /// Returns the removed override.
+    pub fn clear_quota_for<Q>(&self, key: &Q) -> Option<Quota>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized + ToOwned<Owned = K>,
+    {
+        let removed = {
+            let mut config = self.config.write();
+            let removed = config.overrides.remove(key);
+            if config.overrides.is_empty() {
+                self.has_overrides.store(false, Ordering::Release);
+            }
+            removed
+        };
+        let hash = self.hasher.hash_one(key);
+        let mut guard = self.shard(hash).write();
+        if let Some(slot) = guard.table.find_mut(hash, |s| s.key.borrow() == key) {
+            let resolved = self.resolver.as_ref().and_then(|resolve| resolve(&slot.key));
+            let config = self.config.read();
+            slot.algorithm = A::from_quota(resolved.unwrap_or(config.default));
+            slot.pinned = resolved.is_some();
+        }
+        removed
+    }
+
+    /// Number of keys with state.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().table.len()).sum()
+    }
+
+    /// `true` when no key has state.
+    pub fn is_empty(&self) -> bool {
+        self.shards.iter().all(|s| s.read().table.is_empty())
+    }
+
+    /// Removes every key whose state is indistinguishable from fresh (GCRA: TAT in the
+    /// past; token bucket: full; windows: nothing counted any more). Future decisions are
+    /// unchanged. Returns how many keys were removed. O(keys), one shard locked at a time.
+    pub fn retain_recent(&self) -> usize {
+        let now = self.timer.now();
+        let mut removed = 0;
+        for shard in self.shards.iter() {
+            let mut guard = shard.write();
+            let before = guard.table.len();
+            guard
+                .table
+                .retain(|slot| !slot.algorithm.is_idle(&slot.state, now));
+            removed += before - guard.table.len();
+            let len = guard.table.len();
+            guard.next_sweep = len
+                .saturating_mul(2)
+                .max(self.sweep_at)
+                .min(self.max_per_shard);
+        }
+        self.metrics.record_removed(removed as u64);
+        removed
+    }
+
+    /// Releases the memory of removed keys (after a [`retain_recent`](Self::retain_recent)).
+    pub fn shrink_to_fit(&self) {
+        for shard in self.shards.iter() {
+            let mut guard = shard.write();
+            guard.table.shrink_to_fit(|s| self.hasher.hash_one(&s.key));
+        }
+    }
+
+    /// Number of slots allocated across shards (≥ [`len`](Self::len)).
+    pub fn capacity(&self) -> usize {
+        self.shards.iter().map(|s| s.read().table.capacity()).sum()
+    }
+
+    /// A snapshot of the counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics.snapshot()
+    }
+
+    /// The cleanup policy.
+    pub fn cleanup_policy(&self) -> CleanupPolicy {
+        self.cleanup
+    }
+}
