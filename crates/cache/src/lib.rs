@@ -1,1 +1,16 @@
-//! keel-cache (in progress).
+//! keel-cache (docs below are written last).
+
+mod arena;
+mod error;
+mod listener;
+mod lru;
+mod policy;
+mod raw;
+mod stats;
+mod timer_wheel;
+
+pub use error::{BuildError, LoadError};
+pub use listener::RemovalCause;
+pub use lru::{LruCache, LruCacheBuilder};
+pub use policy::Policy;
+pub use stats::CacheStats;

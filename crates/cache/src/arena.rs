@@ -1,0 +1,258 @@
+//! The index-based arena that holds every entry, and the doubly linked
+//! recency list threaded through it.
+//!
+//! # Why an arena and not `Box`ed nodes
+//!
+//! The textbook LRU is "a hash map from key to list node, plus a doubly linked
+//! list ordered by recency". In Rust a pointer-based list needs `unsafe` (or
+//! `Rc<RefCell<..>>`, which is slow and leaks on cycles). Instead every node
+//! lives in one `Vec<Node>` and links are `u32` indices into it:
+//!
+//! - unlinking or moving a node is a handful of index writes, O(1);
+//! - freed slots go on a free list and are reused, so the `Vec` never grows
+//!   past the peak number of live entries;
+//! - `u32` links keep a node small (the hash table stores a 4-byte index, the
+//!   key lives once, in the node).
+//!
+//! The same node also carries the links of the timer wheel
+//! ([`crate::timer_wheel`]), so an entry with a TTL costs no extra allocation.
+
+/// "No node": the end of a list, or an empty head.
+pub(crate) const NIL: u32 = u32::MAX;
+/// Deadline of an entry without a time to live.
+pub(crate) const NEVER: u64 = u64::MAX;
+/// `timer_slot` of a node that is not in the timer wheel.
+pub(crate) const NO_SLOT: u16 = u16::MAX;
+
+/// One slot of the arena: a live entry, or a free slot (`entry == None`, and
+/// `next` links the free list).
+#[derive(Debug)]
+pub(crate) struct Node<K, V> {
+    pub(crate) entry: Option<(K, V)>,
+    /// Towards the head (more recently used / inserted).
+    pub(crate) prev: u32,
+    /// Towards the tail (less recently used / older).
+    pub(crate) next: u32,
+    pub(crate) timer_prev: u32,
+    pub(crate) timer_next: u32,
+    /// Expiry tick, or [`NEVER`].
+    pub(crate) deadline: u64,
+    pub(crate) weight: u32,
+    /// `level * 64 + slot` in the timer wheel, or [`NO_SLOT`].
+    pub(crate) timer_slot: u16,
+    /// SIEVE's "visited" bit; unused by LRU.
+    pub(crate) visited: bool,
+}
+
+/// Nodes plus the recency list (`head` = most recent, `tail` = least recent).
+#[derive(Debug)]
+pub(crate) struct Arena<K, V> {
+    pub(crate) nodes: Vec<Node<K, V>>,
+    free: u32,
+    pub(crate) head: u32,
+    pub(crate) tail: u32,
+    len: usize,
+    /// Upper bound on live entries when known (count capacity), so growth
+    /// stops at the capacity instead of doubling past it.
+    max_nodes: Option<usize>,
+}
+
+impl<K, V> Arena<K, V> {
+    pub(crate) fn new(max_nodes: Option<usize>) -> Self {
+        Self {
+            nodes: Vec::new(),
+            free: NIL,
+            head: NIL,
+            tail: NIL,
+            len: 0,
+            max_nodes,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Memory held by the arena (capacity, not length), for size reports.
+    pub(crate) fn allocated_bytes(&self) -> usize {
+        self.nodes.capacity() * core::mem::size_of::<Node<K, V>>()
+    }
+
+    #[inline]
+    pub(crate) fn key(&self, idx: u32) -> &K {
+        match &self.nodes[idx as usize].entry {
+            Some((k, _)) => k,
+            // Only live indices are ever stored in the table and lists.
+            None => unreachable!("arena index {idx} is free"),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn entry(&self, idx: u32) -> Option<&(K, V)> {
+        self.nodes[idx as usize].entry.as_ref()
+    }
+
+    #[inline]
+    pub(crate) fn node(&self, idx: u32) -> &Node<K, V> {
+        &self.nodes[idx as usize]
+    }
+
+    #[inline]
+    pub(crate) fn node_mut(&mut self, idx: u32) -> &mut Node<K, V> {
+        &mut self.nodes[idx as usize]
+    }
+
+    /// Stores an entry in a free slot (or a new one) and returns its index.
+    /// The node is not linked into any list yet.
+    pub(crate) fn alloc(&mut self, key: K, value: V, weight: u32, deadline: u64) -> u32 {
+        let node = Node {
+            entry: Some((key, value)),
+            prev: NIL,
+            next: NIL,
+            timer_prev: NIL,
+            timer_next: NIL,
+            deadline,
+            weight,
+            timer_slot: NO_SLOT,
+            visited: false,
+        };
+        self.len += 1;
+        if self.free != NIL {
+            let idx = self.free;
+            self.free = self.nodes[idx as usize].next;
+            self.nodes[idx as usize] = node;
+            return idx;
+        }
+        if self.nodes.len() == self.nodes.capacity() {
+            let grow = self.nodes.len().max(16);
+            let grow = match self.max_nodes {
+                Some(max) => grow.min(max.saturating_sub(self.nodes.len()).max(1)),
+                None => grow,
+            };
+            self.nodes.reserve_exact(grow);
+        }
+        let idx = self.nodes.len() as u32;
+        self.nodes.push(node);
+        idx
+    }
+
+    /// Returns the slot to the free list and hands back its entry. The node
+    /// must already be unlinked from every list.
+    pub(crate) fn free(&mut self, idx: u32) -> Option<(K, V)> {
+        let node = &mut self.nodes[idx as usize];
+        let entry = node.entry.take();
+        node.next = self.free;
+        node.prev = NIL;
+        self.free = idx;
+        self.len -= 1;
+        entry
+    }
+
+    /// Links `idx` in at the head (most recent).
+    pub(crate) fn push_front(&mut self, idx: u32) {
+        let old_head = self.head;
+        {
+            let node = &mut self.nodes[idx as usize];
+            node.prev = NIL;
+            node.next = old_head;
+        }
+        if old_head != NIL {
+            self.nodes[old_head as usize].prev = idx;
+        } else {
+            self.tail = idx;
+        }
+        self.head = idx;
+    }
+
+    /// Unlinks `idx` from the recency list.
+    pub(crate) fn unlink(&mut self, idx: u32) {
+        let (prev, next) = {
+            let node = &self.nodes[idx as usize];
+            (node.prev, node.next)
+        };
+        if prev != NIL {
+            self.nodes[prev as usize].next = next;
+        } else {
+            self.head = next;
+        }
+        if next != NIL {
+            self.nodes[next as usize].prev = prev;
+        } else {
+            self.tail = prev;
+        }
+    }
+
+    /// Makes `idx` the most recent entry.
+    #[inline]
+    pub(crate) fn move_to_front(&mut self, idx: u32) {
+        if self.head != idx {
+            self.unlink(idx);
+            self.push_front(idx);
+        }
+    }
+
+    /// Live indices from head (most recent) to tail.
+    pub(crate) fn indices(&self) -> ListIter<'_, K, V> {
+        ListIter {
+            arena: self,
+            cur: self.head,
+        }
+    }
+}
+
+/// Walks the recency list from head to tail.
+#[derive(Debug)]
+pub(crate) struct ListIter<'a, K, V> {
+    arena: &'a Arena<K, V>,
+    cur: u32,
+}
+
+impl<K, V> Iterator for ListIter<'_, K, V> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        if self.cur == NIL {
+            return None;
+        }
+        let idx = self.cur;
+        self.cur = self.arena.nodes[idx as usize].next;
+        Some(idx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_unlink_and_reuse_slots() {
+        let mut arena = Arena::new(None);
+        let a = arena.alloc("a", 1, 1, NEVER);
+        arena.push_front(a);
+        let b = arena.alloc("b", 2, 1, NEVER);
+        arena.push_front(b);
+        let c = arena.alloc("c", 3, 1, NEVER);
+        arena.push_front(c);
+        assert_eq!(arena.indices().collect::<Vec<_>>(), vec![c, b, a]);
+        arena.move_to_front(a);
+        assert_eq!(arena.indices().collect::<Vec<_>>(), vec![a, c, b]);
+        arena.unlink(c);
+        assert_eq!(arena.free(c), Some(("c", 3)));
+        assert_eq!(arena.indices().collect::<Vec<_>>(), vec![a, b]);
+        // The freed slot is reused instead of growing the vector.
+        let d = arena.alloc("d", 4, 1, NEVER);
+        assert_eq!(d, c);
+        assert_eq!(arena.nodes.len(), 3);
+        assert_eq!(arena.len(), 3);
+    }
+
+    #[test]
+    fn growth_stops_at_max_nodes() {
+        let mut arena = Arena::new(Some(20));
+        for i in 0..20u32 {
+            let idx = arena.alloc(i, i, 1, NEVER);
+            arena.push_front(idx);
+        }
+        assert_eq!(arena.nodes.capacity(), 20);
+    }
+}

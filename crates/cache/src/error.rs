@@ -1,0 +1,77 @@
+//! Errors: bad configuration at build time, failed or panicked loads, and
+//! (feature `redis`) the tiered cache's Redis errors.
+
+use std::sync::Arc;
+
+/// A cache configuration that cannot work, rejected by `build()`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// `max_capacity` was zero.
+    #[error("capacity must be greater than zero")]
+    ZeroCapacity,
+    /// A default time to live of zero.
+    #[error("time to live must be greater than zero")]
+    ZeroTimeToLive,
+    /// More entries per shard than the arena's `u32` indices can address.
+    #[error("capacity {requested} exceeds the maximum of {max} entries per shard")]
+    CapacityTooLarge {
+        /// Entries requested per shard.
+        requested: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The shard count is not a power of two, or exceeds the capacity.
+    #[error("shard count must be a power of two no larger than the capacity, got {0}")]
+    InvalidShards(usize),
+    /// A background sweep interval of zero.
+    #[error("sweep interval must be greater than zero")]
+    ZeroSweepInterval,
+    /// The background sweeper thread could not be started.
+    #[error("could not start the sweeper thread: {0}")]
+    Sweeper(String),
+}
+
+/// Why `get_or_load` produced no value. Every caller waiting on the same
+/// load receives a clone of the same error.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LoadError {
+    /// The loader returned an error; downcast it with
+    /// `err.downcast_ref::<YourError>()`.
+    #[error("loader failed: {0}")]
+    Failed(Arc<dyn std::error::Error + Send + Sync + 'static>),
+    /// The loader panicked; the panic was contained and its message kept.
+    #[error("loader panicked: {0}")]
+    Panicked(Arc<str>),
+    /// The loading task was dropped (an async leader was cancelled) before
+    /// it finished.
+    #[error("load was cancelled before it finished")]
+    Cancelled,
+}
+
+impl LoadError {
+    /// The loader's own error, if it returned one of type `E`.
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        match self {
+            LoadError::Failed(err) => err.downcast_ref::<E>(),
+            _ => None,
+        }
+    }
+}
+
+/// Errors of the Redis-backed [`crate::TieredCache`].
+#[cfg(feature = "redis")]
+#[derive(Debug, thiserror::Error)]
+pub enum TieredError {
+    /// The L1 configuration was rejected.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// Redis could not be reached or answered with an error.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// A value could not be encoded or decoded.
+    #[error("codec: {0}")]
+    Codec(#[from] serde_json::Error),
+    /// The loader failed, panicked or was cancelled.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}

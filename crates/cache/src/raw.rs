@@ -1,0 +1,321 @@
+//! The cache core shared by [`crate::LruCache`] and each shard of
+//! [`crate::Cache`]: hash table + arena list + timer wheel + policy.
+//!
+//! The table is a `hashbrown::HashTable<u32>`: it stores only arena indices
+//! and asks the arena for the key when it compares or rehashes, so a key is
+//! stored once. Callers hash the key once (the concurrent cache uses the same
+//! hash to pick the shard) and pass the hash in.
+//!
+//! Removed entries are handed to a `sink` closure with their
+//! [`RemovalCause`]; the wrappers decide whether to call a listener now, after
+//! unlocking, or just drop them.
+
+use core::borrow::Borrow;
+use core::hash::{BuildHasher, Hash};
+
+use hashbrown::HashTable;
+
+use crate::arena::{Arena, NEVER, NIL, NO_SLOT};
+use crate::listener::RemovalCause;
+use crate::policy::Policy;
+use crate::timer_wheel::{TimerWheel, tick_of};
+
+/// Plain (unsynchronised) counters; the concurrent cache keeps one per shard
+/// under the shard lock, so counting costs no atomic operation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RawStats {
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
+    pub(crate) inserts: u64,
+    pub(crate) evictions: u64,
+    pub(crate) expirations: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct RawCache<K, V, S> {
+    table: HashTable<u32>,
+    arena: Arena<K, V>,
+    wheel: TimerWheel,
+    policy: Policy,
+    /// SIEVE's hand: the next candidate, or `NIL` for "start at the tail".
+    hand: u32,
+    weight: u64,
+    max_weight: u64,
+    hasher: S,
+    pub(crate) stats: RawStats,
+}
+
+impl<K, V, S> RawCache<K, V, S> {
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.arena.len()
+    }
+
+    #[inline]
+    pub(crate) fn weight(&self) -> u64 {
+        self.weight
+    }
+
+    #[inline]
+    pub(crate) fn max_weight(&self) -> u64 {
+        self.max_weight
+    }
+}
+
+impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
+    /// `max_entries` is `Some` when capacity counts entries (weight 1 each),
+    /// which lets the arena stop growing at the capacity.
+    pub(crate) fn new(
+        policy: Policy,
+        max_weight: u64,
+        max_entries: Option<usize>,
+        hasher: S,
+    ) -> Self {
+        Self {
+            table: HashTable::new(),
+            arena: Arena::new(max_entries),
+            wheel: TimerWheel::new(),
+            policy,
+            hand: NIL,
+            weight: 0,
+            max_weight,
+            hasher,
+            stats: RawStats::default(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// Whether any entry has a deadline (only then is the clock read).
+    #[inline]
+    pub(crate) fn has_timers(&self) -> bool {
+        self.wheel.len() != 0
+    }
+
+    /// Bytes held by the table and the arena (capacity), for size reports.
+    pub(crate) fn allocated_bytes(&self) -> usize {
+        self.arena.allocated_bytes() + self.table.capacity() * (core::mem::size_of::<u32>() + 1)
+    }
+
+    #[inline]
+    fn find<Q>(&self, hash: u64, key: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        self.table
+            .find(hash, |&i| self.arena.key(i).borrow() == key)
+            .copied()
+    }
+
+    #[inline]
+    fn is_expired(&self, idx: u32, now_ns: u64) -> bool {
+        let deadline = self.arena.node(idx).deadline;
+        deadline != NEVER && deadline <= tick_of(now_ns)
+    }
+
+    /// Expires every entry whose deadline tick is `<= tick_of(now_ns)`.
+    /// O(1) when the tick has not changed; O(1) amortised per entry otherwise.
+    pub(crate) fn advance(&mut self, now_ns: u64, sink: &mut impl FnMut(K, V, RemovalCause)) {
+        let now = tick_of(now_ns);
+        if now <= self.wheel.elapsed() {
+            return;
+        }
+        let mut cur = self.wheel.advance(&mut self.arena.nodes, now);
+        while cur != NIL {
+            let next = self.arena.node(cur).timer_next;
+            if let Some((k, v)) = self.remove_index(cur) {
+                self.stats.expirations += 1;
+                sink(k, v, RemovalCause::Expired);
+            }
+            cur = next;
+        }
+    }
+
+    /// Looks up and promotes (LRU: move to head; SIEVE: set visited).
+    #[inline]
+    pub(crate) fn get<Q>(&mut self, hash: u64, key: &Q, now_ns: u64) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let Some(idx) = self.find(hash, key) else {
+            self.stats.misses += 1;
+            return None;
+        };
+        if self.is_expired(idx, now_ns) {
+            // Not reachable after `advance(now_ns)`; kept so a reader can
+            // never see an expired value whatever the call order.
+            self.stats.misses += 1;
+            return None;
+        }
+        self.stats.hits += 1;
+        match self.policy {
+            Policy::Lru => self.arena.move_to_front(idx),
+            Policy::Sieve => self.arena.node_mut(idx).visited = true,
+        }
+        self.arena.entry(idx).map(|(_, v)| v)
+    }
+
+    /// Looks up without promoting and without counting.
+    #[inline]
+    pub(crate) fn peek<Q>(&self, hash: u64, key: &Q, now_ns: u64) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let idx = self.find(hash, key)?;
+        if self.is_expired(idx, now_ns) {
+            return None;
+        }
+        self.arena.entry(idx).map(|(_, v)| v)
+    }
+
+    /// Remaining deadline tick of a live entry (`NEVER` if it has no TTL).
+    pub(crate) fn deadline<Q>(&self, hash: u64, key: &Q, now_ns: u64) -> Option<u64>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let idx = self.find(hash, key)?;
+        if self.is_expired(idx, now_ns) {
+            return None;
+        }
+        Some(self.arena.node(idx).deadline)
+    }
+
+    /// Inserts or replaces. Returns the replaced entry (the caller
+    /// reports it as [`RemovalCause::Replaced`]). Evicted entries, and the new
+    /// entry itself when it is heavier than the whole capacity, go to `sink`.
+    ///
+    /// `deadline` is a tick from [`crate::timer_wheel::deadline_tick`] (which
+    /// is after `now_ns`'s tick) or `NEVER`; the caller has advanced the wheel
+    /// to `now_ns` first.
+    pub(crate) fn put(
+        &mut self,
+        hash: u64,
+        key: K,
+        value: V,
+        weight: u32,
+        deadline: u64,
+        sink: &mut impl FnMut(K, V, RemovalCause),
+    ) -> Option<(K, V)> {
+        let old = self.find(hash, &key).and_then(|idx| self.remove_index(idx));
+        let weight64 = u64::from(weight);
+        if weight64 > self.max_weight {
+            self.stats.evictions += 1;
+            sink(key, value, RemovalCause::Evicted);
+            return old;
+        }
+        while self.weight + weight64 > self.max_weight {
+            if !self.evict_one(sink) {
+                break;
+            }
+        }
+        let idx = self.arena.alloc(key, value, weight, deadline);
+        self.arena.push_front(idx);
+        let (table, arena, hasher) = (&mut self.table, &self.arena, &self.hasher);
+        table.insert_unique(hash, idx, |&i| hasher.hash_one(arena.key(i)));
+        if deadline != NEVER {
+            // A deadline at or before the wheel's time would be expired
+            // already; clamp so the wheel's invariant holds.
+            if deadline <= self.wheel.elapsed() {
+                self.arena.node_mut(idx).deadline = self.wheel.elapsed() + 1;
+            }
+            self.wheel.insert(&mut self.arena.nodes, idx);
+        }
+        self.weight += weight64;
+        self.stats.inserts += 1;
+        old
+    }
+
+    /// Removes a live entry by key.
+    pub(crate) fn remove<Q>(&mut self, hash: u64, key: &Q, now_ns: u64) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let idx = self.find(hash, key)?;
+        let expired = self.is_expired(idx, now_ns);
+        let entry = self.remove_index(idx)?;
+        if expired { None } else { Some(entry) }
+    }
+
+    /// Removes everything, handing each live entry to `sink` as `cause`.
+    pub(crate) fn clear(&mut self, cause: RemovalCause, sink: &mut impl FnMut(K, V, RemovalCause)) {
+        while self.arena.tail != NIL {
+            if let Some((k, v)) = self.remove_index(self.arena.tail) {
+                sink(k, v, cause);
+            }
+        }
+    }
+
+    /// Evicts one entry chosen by the policy. Returns `false` if empty.
+    fn evict_one(&mut self, sink: &mut impl FnMut(K, V, RemovalCause)) -> bool {
+        let victim = match self.policy {
+            Policy::Lru => self.arena.tail,
+            Policy::Sieve => self.sieve_victim(),
+        };
+        if victim == NIL {
+            return false;
+        }
+        match self.remove_index(victim) {
+            Some((k, v)) => {
+                self.stats.evictions += 1;
+                sink(k, v, RemovalCause::Evicted);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// SIEVE: walk from the hand (or the tail) towards the head, clearing
+    /// visited bits, wrapping at the head; stop at the first unvisited entry.
+    /// Terminates: one full pass clears every bit.
+    fn sieve_victim(&mut self) -> u32 {
+        let tail = self.arena.tail;
+        if tail == NIL {
+            return NIL;
+        }
+        let mut p = if self.hand != NIL { self.hand } else { tail };
+        loop {
+            let node = self.arena.node_mut(p);
+            if !node.visited {
+                break;
+            }
+            node.visited = false;
+            p = if node.prev != NIL { node.prev } else { tail };
+        }
+        // `remove_index` moves the hand on to the victim's newer neighbour.
+        self.hand = p;
+        p
+    }
+
+    /// Unlinks `idx` from the table, the list and the wheel, and frees it.
+    fn remove_index(&mut self, idx: u32) -> Option<(K, V)> {
+        let hash = self.hasher.hash_one(self.arena.key(idx));
+        if let Ok(found) = self.table.find_entry(hash, |&i| i == idx) {
+            found.remove();
+        }
+        if self.hand == idx {
+            self.hand = self.arena.node(idx).prev;
+        }
+        self.arena.unlink(idx);
+        if self.arena.node(idx).timer_slot != NO_SLOT {
+            self.wheel.remove(&mut self.arena.nodes, idx);
+        }
+        self.weight -= u64::from(self.arena.node(idx).weight);
+        self.arena.free(idx)
+    }
+
+    /// Live entries in list order (head first), skipping expired ones.
+    pub(crate) fn iter(&self, now_ns: u64) -> impl Iterator<Item = (&K, &V)> + '_ {
+        self.arena
+            .indices()
+            .filter(move |&idx| !self.is_expired(idx, now_ns))
+            .filter_map(|idx| self.arena.entry(idx).map(|(k, v)| (k, v)))
+    }
+}

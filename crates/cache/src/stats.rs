@@ -1,0 +1,134 @@
+//! Counters: a [`CacheStats`] snapshot, and the same numbers through the
+//! `metrics` facade.
+//!
+//! The concurrent cache counts under each shard's lock in plain integers
+//! (no atomic read-modify-write on the hot path, no shared cache line
+//! between threads). Deltas are pushed to the `metrics` facade every 1024
+//! operations of a shard and whenever [`crate::Cache::stats`] or the sweeper
+//! runs, so an exporter lags by at most that much.
+//!
+//! | metric | kind |
+//! |---|---|
+//! | `keel_cache_hits_total` | counter |
+//! | `keel_cache_misses_total` | counter |
+//! | `keel_cache_inserts_total` | counter |
+//! | `keel_cache_evictions_total` | counter |
+//! | `keel_cache_expirations_total` | counter |
+//! | `keel_cache_loads_total{result="ok"\|"failed"}` | counter |
+//! | `keel_cache_load_microseconds_total` | counter (time in loaders, µs) |
+//!
+//! Every metric carries the label `cache` = the name given to the builder.
+
+use std::time::Duration;
+
+/// A point-in-time copy of a cache's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups that found a live entry.
+    pub hits: u64,
+    /// Lookups that found nothing (or only an expired entry).
+    pub misses: u64,
+    /// Entries written (new or replacing).
+    pub inserts: u64,
+    /// Entries evicted for capacity.
+    pub evictions: u64,
+    /// Entries removed because their TTL ran out.
+    pub expirations: u64,
+    /// Loader calls that returned a value.
+    pub loads_ok: u64,
+    /// Loader calls that returned an error, panicked or were cancelled.
+    pub loads_failed: u64,
+    /// Time spent in loaders, summed.
+    pub total_load_time: Duration,
+    /// Entries stored now.
+    pub entries: u64,
+    /// Total weight stored now (equals `entries` without a weigher).
+    pub weight: u64,
+}
+
+impl CacheStats {
+    /// `hits / (hits + misses)`, or 0 before any lookup.
+    pub fn hit_ratio(&self) -> f64 {
+        let total = self.hits + self.misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.hits as f64 / total as f64
+        }
+    }
+
+    /// `hits + misses`.
+    pub fn requests(&self) -> u64 {
+        self.hits + self.misses
+    }
+
+    pub(crate) fn add(&mut self, other: &CacheStats) {
+        self.hits += other.hits;
+        self.misses += other.misses;
+        self.inserts += other.inserts;
+        self.evictions += other.evictions;
+        self.expirations += other.expirations;
+        self.loads_ok += other.loads_ok;
+        self.loads_failed += other.loads_failed;
+        self.total_load_time += other.total_load_time;
+        self.entries += other.entries;
+        self.weight += other.weight;
+    }
+
+    /// Counter increase since `earlier` (gauges `entries`/`weight` are
+    /// taken from `self`).
+    pub(crate) fn delta(&self, earlier: &CacheStats) -> CacheStats {
+        CacheStats {
+            hits: self.hits - earlier.hits,
+            misses: self.misses - earlier.misses,
+            inserts: self.inserts - earlier.inserts,
+            evictions: self.evictions - earlier.evictions,
+            expirations: self.expirations - earlier.expirations,
+            loads_ok: self.loads_ok - earlier.loads_ok,
+            loads_failed: self.loads_failed - earlier.loads_failed,
+            total_load_time: self.total_load_time.saturating_sub(earlier.total_load_time),
+            entries: self.entries,
+            weight: self.weight,
+        }
+    }
+}
+
+/// Pushes counter deltas to the `metrics` facade.
+pub(crate) fn publish(name: &str, delta: &CacheStats) {
+    let label = ("cache", name.to_owned());
+    if delta.hits > 0 {
+        metrics::counter!("keel_cache_hits_total", &[label.clone()]).increment(delta.hits);
+    }
+    if delta.misses > 0 {
+        metrics::counter!("keel_cache_misses_total", &[label.clone()]).increment(delta.misses);
+    }
+    if delta.inserts > 0 {
+        metrics::counter!("keel_cache_inserts_total", &[label.clone()]).increment(delta.inserts);
+    }
+    if delta.evictions > 0 {
+        metrics::counter!("keel_cache_evictions_total", &[label.clone()])
+            .increment(delta.evictions);
+    }
+    if delta.expirations > 0 {
+        metrics::counter!("keel_cache_expirations_total", &[label.clone()])
+            .increment(delta.expirations);
+    }
+    if delta.loads_ok > 0 {
+        metrics::counter!(
+            "keel_cache_loads_total",
+            &[label.clone(), ("result", "ok".to_owned())]
+        )
+        .increment(delta.loads_ok);
+    }
+    if delta.loads_failed > 0 {
+        metrics::counter!(
+            "keel_cache_loads_total",
+            &[label.clone(), ("result", "failed".to_owned())]
+        )
+        .increment(delta.loads_failed);
+    }
+    let micros = delta.total_load_time.as_micros() as u64;
+    if micros > 0 {
+        metrics::counter!("keel_cache_load_microseconds_total", &[label]).increment(micros);
+    }
+}

@@ -1,0 +1,291 @@
+//! Model-based property test: random operations, including clock advances,
+//! applied to `LruCache` and to a deliberately simple `Vec`-based reference,
+//! compared after every step — for both policies.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use keel_cache::{LruCache, Policy, RemovalCause};
+use proptest::prelude::*;
+
+const TICK_NS: u64 = 1 << 20;
+const NEVER: u64 = u64::MAX;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Get(u8),
+    Peek(u8),
+    Put(u8, u32),
+    PutTtl(u8, u32, u64),
+    Remove(u8),
+    /// Advance the mock clock by this many microseconds.
+    Advance(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let key = 0u8..12;
+    prop_oneof![
+        4 => key.clone().prop_map(Op::Get),
+        1 => key.clone().prop_map(Op::Peek),
+        3 => (key.clone(), any::<u32>()).prop_map(|(k, v)| Op::Put(k, v)),
+        2 => (key.clone(), any::<u32>(), 0u64..20_000).prop_map(|(k, v, t)| Op::PutTtl(k, v, t)),
+        1 => key.prop_map(Op::Remove),
+        2 => (0u64..8_000).prop_map(Op::Advance),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    key: u8,
+    value: u32,
+    /// Deadline tick, or `NEVER`.
+    expires: u64,
+    visited: bool,
+}
+
+/// The reference: a `Vec` ordered oldest (index 0) to newest, O(n) everything.
+#[derive(Debug)]
+struct Reference {
+    entries: Vec<Entry>,
+    capacity: usize,
+    policy: Policy,
+    /// SIEVE hand: index of the next candidate; `None` = start at the oldest.
+    hand: Option<usize>,
+    default_ttl_ns: Option<u64>,
+    now_ns: u64,
+    events: Vec<(u8, u32, RemovalCause)>,
+}
+
+impl Reference {
+    fn now_tick(&self) -> u64 {
+        self.now_ns / TICK_NS
+    }
+
+    fn deadline(&self, ttl_ns: Option<u64>) -> u64 {
+        match ttl_ns {
+            Some(ttl) => (self.now_ns + ttl) / TICK_NS + 1,
+            None => NEVER,
+        }
+    }
+
+    fn position(&self, key: u8) -> Option<usize> {
+        self.entries.iter().position(|e| e.key == key)
+    }
+
+    fn remove_at(&mut self, i: usize) -> Entry {
+        let entry = self.entries.remove(i);
+        if let Some(h) = self.hand {
+            if i < h {
+                self.hand = Some(h - 1);
+            } else if h >= self.entries.len() {
+                self.hand = None;
+            }
+        }
+        entry
+    }
+
+    fn expire(&mut self) {
+        let now = self.now_tick();
+        while let Some(i) = self.entries.iter().position(|e| e.expires <= now) {
+            let e = self.remove_at(i);
+            self.events.push((e.key, e.value, RemovalCause::Expired));
+        }
+    }
+
+    fn live(&self, key: u8) -> Option<usize> {
+        let now = self.now_tick();
+        self.position(key)
+            .filter(|&i| self.entries[i].expires > now)
+    }
+
+    fn get(&mut self, key: u8) -> Option<u32> {
+        self.expire();
+        let i = self.position(key)?;
+        let value = self.entries[i].value;
+        match self.policy {
+            Policy::Lru => {
+                let e = self.remove_at(i);
+                self.entries.push(e);
+            }
+            Policy::Sieve => self.entries[i].visited = true,
+        }
+        Some(value)
+    }
+
+    fn peek(&self, key: u8) -> Option<u32> {
+        self.live(key).map(|i| self.entries[i].value)
+    }
+
+    fn evict(&mut self) {
+        let victim = match self.policy {
+            Policy::Lru => 0,
+            Policy::Sieve => {
+                let mut p = self.hand.unwrap_or(0);
+                while self.entries[p].visited {
+                    self.entries[p].visited = false;
+                    p = (p + 1) % self.entries.len();
+                }
+                self.hand = Some(p);
+                p
+            }
+        };
+        let e = self.remove_at(victim);
+        self.events.push((e.key, e.value, RemovalCause::Evicted));
+    }
+
+    fn put(&mut self, key: u8, value: u32, ttl_ns: Option<u64>) -> Option<u32> {
+        self.expire();
+        let old = self.position(key).map(|i| self.remove_at(i));
+        while self.entries.len() >= self.capacity {
+            self.evict();
+        }
+        let expires = self.deadline(ttl_ns);
+        self.entries.push(Entry {
+            key,
+            value,
+            expires,
+            visited: false,
+        });
+        let old = old?;
+        self.events
+            .push((old.key, old.value, RemovalCause::Replaced));
+        Some(old.value)
+    }
+
+    fn remove(&mut self, key: u8) -> Option<u32> {
+        self.expire();
+        let i = self.position(key)?;
+        let e = self.remove_at(i);
+        self.events.push((e.key, e.value, RemovalCause::Removed));
+        Some(e.value)
+    }
+
+    /// Live entries, newest first (the cache's iteration order).
+    fn order(&self) -> Vec<(u8, u32)> {
+        let now = self.now_tick();
+        self.entries
+            .iter()
+            .rev()
+            .filter(|e| e.expires > now)
+            .map(|e| (e.key, e.value))
+            .collect()
+    }
+}
+
+fn run(
+    policy: Policy,
+    capacity: usize,
+    default_ttl_ms: Option<u64>,
+    ops: Vec<Op>,
+) -> Result<(), TestCaseError> {
+    let (clock, mock) = quanta::Clock::mock();
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let sink = Rc::clone(&events);
+    let mut builder = LruCache::builder()
+        .max_capacity(capacity as u64)
+        .policy(policy)
+        .clock(clock)
+        .eviction_listener(move |k: &u8, v: &u32, cause| sink.borrow_mut().push((*k, *v, cause)));
+    if let Some(ms) = default_ttl_ms {
+        builder = builder.default_ttl(Duration::from_millis(ms));
+    }
+    let mut cache = builder
+        .build()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let mut model = Reference {
+        entries: Vec::new(),
+        capacity,
+        policy,
+        hand: None,
+        default_ttl_ns: default_ttl_ms.map(|ms| ms * 1_000_000),
+        now_ns: 0,
+        events: Vec::new(),
+    };
+    for (step, op) in ops.into_iter().enumerate() {
+        match op {
+            Op::Get(k) => prop_assert_eq!(
+                cache.get(&k).copied(),
+                model.get(k),
+                "step {} {:?}",
+                step,
+                op
+            ),
+            Op::Peek(k) => prop_assert_eq!(
+                cache.peek(&k).copied(),
+                model.peek(k),
+                "step {} {:?}",
+                step,
+                op
+            ),
+            Op::Put(k, v) => {
+                let ttl = model.default_ttl_ns;
+                prop_assert_eq!(
+                    cache.put(k, v),
+                    model.put(k, v, ttl),
+                    "step {} {:?}",
+                    step,
+                    op
+                );
+            }
+            Op::PutTtl(k, v, us) => {
+                let got = cache.put_with_ttl(k, v, Duration::from_micros(us));
+                prop_assert_eq!(
+                    got,
+                    model.put(k, v, Some(us * 1_000)),
+                    "step {} {:?}",
+                    step,
+                    op
+                );
+            }
+            Op::Remove(k) => {
+                prop_assert_eq!(cache.remove(&k), model.remove(k), "step {} {:?}", step, op)
+            }
+            Op::Advance(us) => {
+                mock.increment(Duration::from_micros(us));
+                model.now_ns += us * 1_000;
+            }
+        }
+        prop_assert_eq!(
+            cache.len(),
+            model.entries.len(),
+            "len after step {} {:?}",
+            step,
+            op
+        );
+        prop_assert!(cache.len() <= capacity);
+        let order: Vec<(u8, u32)> = cache.iter().map(|(k, v)| (*k, *v)).collect();
+        prop_assert_eq!(order, model.order(), "order after step {} {:?}", step, op);
+        let mut got = std::mem::take(&mut *events.borrow_mut());
+        let mut want = std::mem::take(&mut model.events);
+        let key = |e: &(u8, u32, RemovalCause)| (e.0, e.1, format!("{:?}", e.2));
+        got.sort_by_key(key);
+        want.sort_by_key(key);
+        prop_assert_eq!(got, want, "listener events after step {} {:?}", step, op);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn lru_matches_reference(capacity in 1usize..8, ops in prop::collection::vec(op(), 1..200)) {
+        run(Policy::Lru, capacity, None, ops)?;
+    }
+
+    #[test]
+    fn lru_with_default_ttl_matches_reference(capacity in 1usize..8, ttl in 1u64..15, ops in prop::collection::vec(op(), 1..200)) {
+        run(Policy::Lru, capacity, Some(ttl), ops)?;
+    }
+
+    #[test]
+    fn sieve_matches_reference(capacity in 1usize..8, ops in prop::collection::vec(op(), 1..200)) {
+        run(Policy::Sieve, capacity, None, ops)?;
+    }
+
+    #[test]
+    fn sieve_with_default_ttl_matches_reference(capacity in 1usize..8, ttl in 1u64..15, ops in prop::collection::vec(op(), 1..200)) {
+        run(Policy::Sieve, capacity, Some(ttl), ops)?;
+    }
+}
