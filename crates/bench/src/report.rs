@@ -230,13 +230,23 @@ fn summarise(scenario: &str, c: &Contender<'_>, threads: usize, ms: &[Measuremen
         hist.add(&m.latency).expect("histograms share bounds");
     }
     let mut extra = BTreeMap::new();
-    let names: std::collections::BTreeSet<&String> = ms.iter().flat_map(|m| m.extra.keys()).collect();
+    let names: std::collections::BTreeSet<&String> =
+        ms.iter().flat_map(|m| m.extra.keys()).collect();
     for name in names {
-        let mut vals: Vec<f64> = ms.iter().filter_map(|m| m.extra.get(name).copied()).collect();
+        let mut vals: Vec<f64> = ms
+            .iter()
+            .filter_map(|m| m.extra.get(name).copied())
+            .collect();
         vals.sort_by(f64::total_cmp);
         extra.insert(name.clone(), median(&vals));
     }
-    let pct = |q: f64| if hist.is_empty() { 0 } else { hist.value_at_quantile(q) };
+    let pct = |q: f64| {
+        if hist.is_empty() {
+            0
+        } else {
+            hist.value_at_quantile(q)
+        }
+    };
     ResultRow {
         scenario: scenario.to_owned(),
         implementation: c.name.clone(),

@@ -17,6 +17,12 @@ pub mod report;
 pub mod tour;
 
 /// The README's Rust examples, compiled and run as doctests.
-#[cfg(all(doctest, feature = "ratelimit", feature = "cache", feature = "queue", feature = "ring"))]
+#[cfg(all(
+    doctest,
+    feature = "ratelimit",
+    feature = "cache",
+    feature = "queue",
+    feature = "ring"
+))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;

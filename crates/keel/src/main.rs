@@ -61,7 +61,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(o) = &only {
                 let names = tour::scenario_names();
                 if !names.contains(&o.as_str()) {
-                    anyhow::bail!("--only {o:?}: this build's systems are {}", names.join(", "));
+                    anyhow::bail!(
+                        "--only {o:?}: this build's systems are {}",
+                        names.join(", ")
+                    );
                 }
             }
             println!(
@@ -75,9 +78,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", text::closing(&outcome));
             let page = html::write(&outcome, &out)?;
             println!("report: {}", page.display());
-            Ok(if outcome.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if outcome.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
-        Command::Bench { system, quick, threads, json } => {
+        Command::Bench {
+            system,
+            quick,
+            threads,
+            json,
+        } => {
             if threads.contains(&0) {
                 anyhow::bail!("--threads: thread counts must be at least 1");
             }

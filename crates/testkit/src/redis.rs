@@ -110,7 +110,11 @@ impl RedisServer {
                 self.stop();
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!("redis-server on port {} did not answer PING: {}", self.port, self.log_tail()),
+                    format!(
+                        "redis-server on port {} did not answer PING: {}",
+                        self.port,
+                        self.log_tail()
+                    ),
                 ));
             }
             std::thread::sleep(Duration::from_millis(10));

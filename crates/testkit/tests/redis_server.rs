@@ -34,7 +34,11 @@ fn starts_on_a_free_port_answers_ping_and_gives_a_url() {
         return;
     };
     assert!(redis.ping());
-    assert_ne!(redis.port(), 6379, "must never be the machine's own Redis port");
+    assert_ne!(
+        redis.port(),
+        6379,
+        "must never be the machine's own Redis port"
+    );
     assert_eq!(redis.url(), format!("redis://127.0.0.1:{}/", redis.port()));
     assert!(redis_process_alive(redis.pid().unwrap()));
 }
@@ -74,7 +78,10 @@ fn drop_kills_the_server() {
     };
     let pid = redis.pid().unwrap();
     drop(redis);
-    assert!(wait_gone(pid, Duration::from_secs(5)), "redis-server {pid} outlived its handle");
+    assert!(
+        wait_gone(pid, Duration::from_secs(5)),
+        "redis-server {pid} outlived its handle"
+    );
 }
 
 #[test]
@@ -86,10 +93,12 @@ fn a_test_that_kills_redis_midway_and_then_panics_leaves_no_process() {
     let result = std::thread::spawn(move || {
         let mut redis = RedisServer::start().unwrap();
         let mut second = RedisServer::start().unwrap();
-        tx.send((redis.pid().unwrap(), second.pid().unwrap())).unwrap();
+        tx.send((redis.pid().unwrap(), second.pid().unwrap()))
+            .unwrap();
         redis.stop(); // killed mid-test, as a failure test does
         redis.restart().unwrap();
-        tx.send((redis.pid().unwrap(), second.pid().unwrap())).unwrap();
+        tx.send((redis.pid().unwrap(), second.pid().unwrap()))
+            .unwrap();
         second.is_running();
         panic!("the test body fails while both servers run");
     })
@@ -98,8 +107,14 @@ fn a_test_that_kills_redis_midway_and_then_panics_leaves_no_process() {
     let pids: Vec<(u32, u32)> = rx.iter().collect();
     assert_eq!(pids.len(), 2);
     for (a, b) in pids {
-        assert!(wait_gone(a, Duration::from_secs(5)), "redis-server {a} left behind");
-        assert!(wait_gone(b, Duration::from_secs(5)), "redis-server {b} left behind");
+        assert!(
+            wait_gone(a, Duration::from_secs(5)),
+            "redis-server {a} left behind"
+        );
+        assert!(
+            wait_gone(b, Duration::from_secs(5)),
+            "redis-server {b} left behind"
+        );
     }
 }
 
@@ -123,7 +138,12 @@ fn killed_test_process_takes_its_server_down() {
     }
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(&exe)
-        .args(["--exact", "child_holds_a_server_until_killed", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "child_holds_a_server_until_killed",
+            "--ignored",
+            "--nocapture",
+        ])
         .env("KEEL_TESTKIT_CHILD", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

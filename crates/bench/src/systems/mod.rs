@@ -13,17 +13,25 @@ pub mod ring;
 
 use crate::{Config, Report};
 
+/// A system's benchmark entry point.
+type Runner = fn(&Config, &mut Report) -> anyhow::Result<()>;
+
 /// The systems this build can benchmark, in study-plan order.
-pub const SYSTEMS: &[&str] = &[
+const RUNNERS: &[(&str, Runner)] = &[
     #[cfg(feature = "ratelimit")]
-    "ratelimit",
+    ("ratelimit", ratelimit::run),
     #[cfg(feature = "cache")]
-    "cache",
+    ("cache", cache::run),
     #[cfg(feature = "queue")]
-    "queue",
+    ("queue", queue::run),
     #[cfg(feature = "ring")]
-    "ring",
+    ("ring", ring::run),
 ];
+
+/// Names of the systems this build can benchmark, in study-plan order.
+pub fn systems() -> Vec<&'static str> {
+    RUNNERS.iter().map(|(n, _)| *n).collect()
+}
 
 /// Runs one system's benchmark into a fresh report.
 ///
@@ -31,21 +39,14 @@ pub const SYSTEMS: &[&str] = &[
 /// An unknown system name (or one whose feature is off in this build), or whatever the
 /// system's benchmark reports.
 pub fn run(system: &str, cfg: &Config) -> anyhow::Result<Report> {
+    let Some((_, runner)) = RUNNERS.iter().find(|(n, _)| *n == system) else {
+        anyhow::bail!(
+            "unknown system {system:?}; this build has: {}",
+            systems().join(", ")
+        );
+    };
     let mut report = Report::new(system);
-    match system {
-        #[cfg(feature = "ratelimit")]
-        "ratelimit" => ratelimit::run(cfg, &mut report)?,
-        #[cfg(feature = "cache")]
-        "cache" => cache::run(cfg, &mut report)?,
-        #[cfg(feature = "queue")]
-        "queue" => queue::run(cfg, &mut report)?,
-        #[cfg(feature = "ring")]
-        "ring" => ring::run(cfg, &mut report)?,
-        other => anyhow::bail!(
-            "unknown system {other:?}; this build has: {}",
-            SYSTEMS.join(", ")
-        ),
-    }
+    runner(cfg, &mut report)?;
     Ok(report)
 }
 
@@ -56,13 +57,16 @@ pub fn run(system: &str, cfg: &Config) -> anyhow::Result<Report> {
 /// As [`run`].
 pub fn run_and_print(system: &str, cfg: &Config) -> anyhow::Result<Report> {
     let names: Vec<&str> = if system == "all" {
-        SYSTEMS.to_vec()
+        systems()
     } else {
         vec![system]
     };
     let mut all: Option<Report> = None;
     for name in names {
-        println!("keel-bench {name}{}", if cfg.quick { " (quick)" } else { "" });
+        println!(
+            "keel-bench {name}{}",
+            if cfg.quick { " (quick)" } else { "" }
+        );
         let report = run(name, cfg)?;
         println!("{}", report.table());
         match &mut all {

@@ -58,7 +58,7 @@ fn colour(i: usize) -> RGBColor {
 
 fn padded_range(lo: f64, hi: f64, from_zero: bool) -> std::ops::Range<f64> {
     let lo = if from_zero { lo.min(0.0) } else { lo };
-    if !(hi > lo) {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
         return lo..lo + 1.0;
     }
     lo..hi + (hi - lo) * 0.08
@@ -74,7 +74,10 @@ pub fn line_chart(
     y_label: &str,
     series: &[Series],
 ) -> anyhow::Result<String> {
-    let pts = series.iter().flat_map(|s| s.points.iter()).filter(|(x, y)| x.is_finite() && y.is_finite());
+    let pts = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|(x, y)| x.is_finite() && y.is_finite());
     let (mut x0, mut x1, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
     for &(x, y) in pts {
         x0 = x0.min(x);
@@ -107,7 +110,9 @@ pub fn line_chart(
             chart
                 .draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(2)))?
                 .label(s.name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
+                });
         }
         if series.len() > 1 || series.first().is_some_and(|s| !s.name.is_empty()) {
             chart
@@ -159,7 +164,11 @@ pub fn bar_chart(
             .x_label_formatter(&move |v| {
                 let i = v.floor() as usize;
                 let centre = (v - v.floor() - 0.5).abs() < 1e-6;
-                if centre { cats.get(i).cloned().unwrap_or_default() } else { String::new() }
+                if centre {
+                    cats.get(i).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
             })
             .y_label_formatter(&|v| short_number(*v))
             .draw()?;
@@ -236,7 +245,13 @@ mod tests {
     #[test]
     fn empty_and_flat_data_do_not_fail() {
         line_chart("empty", "x", "y", &[]).unwrap();
-        line_chart("flat", "x", "y", &[Series::new("z", vec![(1.0, 0.0), (1.0, 0.0)])]).unwrap();
+        line_chart(
+            "flat",
+            "x",
+            "y",
+            &[Series::new("z", vec![(1.0, 0.0), (1.0, 0.0)])],
+        )
+        .unwrap();
         bar_chart("none", "y", &[], &[]).unwrap();
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use keel_bench::report::{fmt_ns, fmt_rate};
+use keel_bench::report::fmt_rate;
 
 use crate::report::text::summary_table;
 use crate::tour::{Table, TourOutcome};
@@ -131,7 +131,11 @@ pub fn render(outcome: &TourOutcome) -> String {
             title = escape(&s.title),
             head = escape(&head),
             cls = if s.passed() { "ok" } else { "bad" },
-            state = if s.passed() { "all checks pass" } else { "check failed" },
+            state = if s.passed() {
+                "all checks pass"
+            } else {
+                "check failed"
+            },
         );
     }
     h.push_str("</nav>");
@@ -195,7 +199,10 @@ pub fn write(outcome: &TourOutcome, dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let index = dir.join("index.html");
     std::fs::write(&index, render(outcome))?;
-    std::fs::write(dir.join("tour.json"), serde_json::to_string_pretty(outcome)?)?;
+    std::fs::write(
+        dir.join("tour.json"),
+        serde_json::to_string_pretty(outcome)?,
+    )?;
     for s in &outcome.systems {
         for (i, c) in s.charts.iter().enumerate() {
             std::fs::write(dir.join(format!("{}-{}.svg", s.crate_name, i + 1)), &c.svg)?;
@@ -221,7 +228,11 @@ mod tests {
         });
         r.check("0 lost", true, "100 of 100");
         r.check("bounded", false, "grew");
-        r.charts.push(Chart::new("c", "what to see", "<?xml version=\"1.0\"?><svg id=\"z\"></svg>".into()));
+        r.charts.push(Chart::new(
+            "c",
+            "what to see",
+            "<?xml version=\"1.0\"?><svg id=\"z\"></svg>".into(),
+        ));
         let o = TourOutcome {
             quick: true,
             elapsed_secs: 1.0,

@@ -8,7 +8,10 @@ use crate::tour::{SystemReport, Table, TourOutcome};
 
 /// A fixed-width text table.
 pub fn table(t: &Table) -> String {
-    let cols = t.header.len().max(t.rows.iter().map(Vec::len).max().unwrap_or(0));
+    let cols = t
+        .header
+        .len()
+        .max(t.rows.iter().map(Vec::len).max().unwrap_or(0));
     let mut widths = vec![0usize; cols];
     for row in std::iter::once(&t.header).chain(&t.rows) {
         for (i, c) in row.iter().enumerate() {
@@ -49,7 +52,10 @@ pub fn table(t: &Table) -> String {
 
 /// The summary table of a system's headline rows.
 pub fn summary_table(r: &SystemReport) -> Table {
-    let mut t = Table::new(format!("{} — {}", r.title, r.crate_name), &["scenario", "throughput", "p50", "p99"]);
+    let mut t = Table::new(
+        format!("{} — {}", r.title, r.crate_name),
+        &["scenario", "throughput", "p50", "p99"],
+    );
     for s in &r.summary {
         t.row(vec![
             s.name.clone(),
@@ -65,7 +71,13 @@ pub fn summary_table(r: &SystemReport) -> Table {
 pub fn system_summary(r: &SystemReport) -> String {
     let mut out = table(&summary_table(r));
     for c in &r.checks {
-        let _ = writeln!(out, "  {} {} — {}", if c.passed { "✔" } else { "✘" }, c.name, c.detail);
+        let _ = writeln!(
+            out,
+            "  {} {} — {}",
+            if c.passed { "✔" } else { "✘" },
+            c.name,
+            c.detail
+        );
     }
     for n in &r.notes {
         let _ = writeln!(out, "  · {n}");
@@ -79,7 +91,12 @@ pub fn closing(outcome: &TourOutcome) -> String {
     let failed: Vec<String> = outcome
         .systems
         .iter()
-        .flat_map(|s| s.checks.iter().filter(|c| !c.passed).map(move |c| format!("{}: {}", s.crate_name, c.name)))
+        .flat_map(|s| {
+            s.checks
+                .iter()
+                .filter(|c| !c.passed)
+                .map(move |c| format!("{}: {}", s.crate_name, c.name))
+        })
         .collect();
     let mut out = format!(
         "\n{} systems, {} checks passed, {} failed, {} scenario errors, {:.1}s\n",

@@ -170,10 +170,20 @@ impl SummaryRow {
         elapsed: Duration,
         latency: &Histogram<u64>,
     ) -> Self {
-        let q = |q| if latency.is_empty() { 0 } else { latency.value_at_quantile(q) };
+        let q = |q| {
+            if latency.is_empty() {
+                0
+            } else {
+                latency.value_at_quantile(q)
+            }
+        };
         Self {
             name: name.into(),
-            throughput: if elapsed.is_zero() { 0.0 } else { ops as f64 / elapsed.as_secs_f64() },
+            throughput: if elapsed.is_zero() {
+                0.0
+            } else {
+                ops as f64 / elapsed.as_secs_f64()
+            },
             unit: unit.into(),
             p50_ns: q(0.5),
             p99_ns: q(0.99),
@@ -287,7 +297,10 @@ pub fn run_all(tour: &Tour, only: Option<&str>) -> TourOutcome {
     let start = Instant::now();
     let mut systems = Vec::new();
     let mut errors = Vec::new();
-    for (name, run) in SCENARIOS.iter().filter(|(n, _)| only.is_none_or(|o| o == *n)) {
+    for (name, run) in SCENARIOS
+        .iter()
+        .filter(|(n, _)| only.is_none_or(|o| o == *n))
+    {
         println!("\n▶ {name}");
         let t = Instant::now();
         match run(tour) {
