@@ -1,1 +1,199 @@
-//! keel-queue (in progress).
+//! Bounded producer-consumer queues (FIFO, LIFO, priority) with backpressure
+//! policies, graceful shutdown, sync and async use, and a work-stealing pool.
+//!
+//! ```
+//! use std::time::Duration;
+//! use keel_queue::{bounded, PopError, PushError};
+//!
+//! let (tx, rx) = bounded::<u64>(2)?;
+//! let producer = std::thread::spawn(move || {
+//!     for i in 0..100 {
+//!         tx.push(i).unwrap(); // blocks while the queue is full
+//!     }
+//!     // dropping the last Sender closes the queue
+//! });
+//! let received: Vec<u64> = rx.iter().collect(); // ends when closed and drained
+//! producer.join().unwrap();
+//! assert_eq!(received, (0..100).collect::<Vec<_>>());
+//! assert_eq!(rx.pop(), Err(PopError::Closed));
+//!
+//! // Errors hand the item back.
+//! let (tx, _rx) = bounded::<&str>(1)?;
+//! tx.push("a").unwrap();
+//! assert_eq!(tx.try_push("b"), Err(PushError::Full("b")));
+//! assert_eq!(tx.push_timeout("c", Duration::from_millis(1)), Err(PushError::Timeout("c")));
+//! # Ok::<(), keel_queue::BuildError>(())
+//! ```
+//!
+//! # Layout
+//!
+//! - `config` — [`QueueBuilder`], [`Strategy`], [`Backpressure`], [`bounded`].
+//! - `channel` — the handles [`Sender`], [`Receiver`] and the reservation [`Permit`].
+//! - `queue` — the shared core: policies, blocking (spin, then park), close, shutdown.
+//! - `ring` — the FIFO storage: a lock-free bounded ring with per-slot sequence stamps.
+//! - `lifo` — the LIFO storage: a stack (oldest item at the far end, for `DropOldest`).
+//! - `priority` — the priority storage: a stable binary heap (ties leave in arrival order).
+//! - `waiters` — the parking layer shared by threads and async tasks; why no wake-up is lost.
+//! - `future` — [`PushFuture`] and [`PopFuture`] for async code (tokio or any executor).
+//! - `stats` — [`QueueStats`] and its export through the `metrics` facade.
+//! - `pool` — [`Pool`]: a work-stealing thread pool with [`JoinHandle`]s.
+//! - `error` — [`BuildError`], [`PushError`], [`PopError`], [`ReserveError`], [`TaskError`].
+//! - `sync` — the `loom` shim (atomics, mutex, cells and parking swap under `--cfg loom`).
+//!
+//! # Study notes
+//!
+//! ## Requirements
+//!
+//! A bounded buffer between producers and consumers: multi-producer,
+//! multi-consumer; FIFO, LIFO or priority order (ties in arrival order);
+//! blocking, timed and non-blocking operations plus async futures; a policy
+//! for "full" that is explicit and counted; a shutdown that never loses an
+//! item silently; and a pool that spreads tasks over threads with stealing.
+//!
+//! ## Design
+//!
+//! **Mutex + condvar vs a lock-free ring.** The textbook queue is a
+//! `Mutex<VecDeque>` with two condition variables. It is simple and correct,
+//! but every operation takes the same lock, and a naive one signals a condvar
+//! (a futex syscall) on every push and pop. The FIFO path here is instead a
+//! Vyukov-style bounded ring (`ring.rs`): each slot has a sequence stamp;
+//! producers claim a position with one CAS on `tail`, consumers with one CAS
+//! on `head`; the stamp hands each slot over between them. No lock, and
+//! producers and consumers touch different cache lines. LIFO and priority
+//! orders are not rings, so they keep a (parking_lot) mutex around a stack or
+//! a heap, but share the same notification layer.
+//!
+//! **Lost wake-ups.** A consumer that sees "empty" and then parks can miss a
+//! push that lands in between. The parking layer (`waiters.rs`) makes the
+//! waiter *register first and re-check second*, and the notifier *change the
+//! queue first and look for waiters second*, with a sequentially consistent
+//! fence between the two steps on each side: at least one of them sees the
+//! other. Waking is a flag plus `unpark`/`Waker::wake`, both sticky, so a
+//! wake that arrives before the park is not lost either. A waiter that times
+//! out after being picked passes the notification on. The loom tests in
+//! `tests/loom_*.rs` check these protocols under every interleaving.
+//!
+//! **Paying only when someone waits.** The fast path reads one counter (the
+//! number of waiters) after its CAS; only when it is non-zero does it lock and
+//! wake. A blocked caller spins briefly (exponential `spin_loop` hints, then a
+//! few yields, about a microsecond or two) and then parks: a waiting consumer
+//! does not burn a core.
+//!
+//! **Backpressure policies.**
+//! - `Block` (default): lossless; producers slow to consumer speed. Use when
+//!   every item matters and the producer can wait (pipelines, job intake).
+//! - `Reject`: fail fast with `Full(item)`; the caller sheds load (HTTP 503,
+//!   retry later, spill to disk). Use at the edge of a service.
+//! - `DropIncoming`: keep what is queued, lose the newest. Use for samples
+//!   whose early values suffice.
+//! - `DropOldest`: keep the newest, evict the oldest (for LIFO the bottom of
+//!   the stack; for priority the item that would be served last: lowest
+//!   priority, newest among equals). Use for telemetry and "latest state".
+//!
+//! Every drop and rejection is counted in [`QueueStats`].
+//!
+//! **Shutdown.** `close()` makes later pushes fail with `Closed(item)` (on the
+//! ring a mark bit in `tail` makes this atomic with respect to claims), wakes
+//! everybody, and lets consumers drain: they see `Closed` only once the queue
+//! is empty. `shutdown(grace)` closes, waits for consumers to drain until the
+//! deadline, then takes and returns the leftovers. Dropping the last `Sender`
+//! closes (consumers finish); dropping the last `Receiver` closes (producers
+//! get their items back).
+//!
+//! **What if a consumer crashes?** An item popped by a consumer that then
+//! panics is gone: an in-memory queue hands over ownership at `pop`, which is
+//! *at-most-once* for the crashed item. At-least-once needs the consumer to
+//! *acknowledge* after processing and the queue to keep the item (leased,
+//! with a timeout) until then — that is the job queue (`keel-jobs`): leases,
+//! heartbeats and redelivery, with idempotent handlers to absorb duplicates.
+//!
+//! **Work stealing vs a shared queue.** One shared queue is fair and simple but
+//! every worker contends on it, and a task's children land anywhere. With a
+//! deque per worker, children go to the local deque (LIFO: hot in cache);
+//! idle workers steal the *oldest* task from the other end, which tends to be
+//! the biggest piece of remaining work. Contention happens only when stealing.
+//!
+//! ## Complexity
+//!
+//! | operation | FIFO (ring) | LIFO | priority |
+//! |---|---|---|---|
+//! | push / pop | O(1), lock-free | O(1) under a lock | O(log n) under a lock |
+//! | `DropOldest` eviction | O(1) | O(1) | O(n) (scan of the heap's leaves) |
+//! | `pop_batch(k)` | O(k) | O(k), one lock | O(k log n), one lock |
+//! | `len`, `stats` | O(1) | O(1) | O(1) |
+//! | pool `spawn` | O(1): local push or injector push, plus a fence | | |
+//!
+//! Memory: the ring allocates `capacity` slots up front; LIFO and priority
+//! grow to at most `capacity` items. Waiter lists hold one entry per blocked
+//! caller, removed on wake, timeout or future drop.
+//!
+//! ## Trade-offs
+//!
+//! - The FIFO ring is lock-free but its high-watermark is sampled (every 32
+//!   slots, and exactly whenever the queue fills), to keep `head` out of the
+//!   producer's cache.
+//! - A [`Permit`] on the ring holds its place in line: consumers reach its
+//!   slot and wait there until it is sent or dropped (they park, they do not
+//!   spin). Keep permits short-lived. On LIFO/priority a permit is a counted
+//!   slot and does not block consumers.
+//! - Timeouts and deadlines use an injected `quanta::Clock`; a timed wait
+//!   parks in slices of a few milliseconds so a mock clock moved by a test is
+//!   noticed. Untimed waits park until woken.
+//! - Counters are off the hot path (pushed/popped are derived from the ring's
+//!   positions); the `metrics` facade is fed by `publish_metrics()` snapshots.
+//!
+//! ## Interview questions
+//!
+//! - *Design a system to process background jobs.* Producers enqueue into a
+//!   bounded queue; a pool of workers pops and runs; the bound plus a policy
+//!   gives backpressure; `shutdown(grace)` drains on deploy. For durability
+//!   and retries, persist jobs and use leases + acks (at-least-once).
+//! - *How do you handle backpressure?* Bound every queue and choose: block the
+//!   producer (lossless), reject with an error (load shedding), or drop
+//!   (incoming or oldest) for data where freshness beats completeness. Count
+//!   every drop and rejection, and alert on them.
+//! - *What happens if a consumer crashes?* In-memory: the popped item is lost
+//!   (at-most-once). Fix with acknowledgements: the item stays leased until
+//!   acked and is redelivered after a timeout, so handlers must be idempotent.
+//! - *Why not a mutex and a condvar?* Fine at low rates; at high rates the
+//!   single lock serialises everyone and signalling costs a syscall per
+//!   message. A ring with per-slot stamps needs one CAS per operation and
+//!   signals only when someone sleeps.
+//! - *What is a lost wake-up and how do you prevent it?* Checking the
+//!   condition and going to sleep are two steps; a signal in between is
+//!   missed. Register before re-checking (or check under the lock that the
+//!   signaller takes), and make the signal sticky.
+//! - *Spin or park?* Spin for about the time a hand-off takes (sub-µs), then
+//!   park: spinning longer burns a core for nothing, parking at once costs
+//!   a syscall round trip on every short wait.
+//! - *Why work stealing?* Locality (children on the same core) and less
+//!   contention than one shared queue; steal the oldest task because it is
+//!   likely the largest.
+//! - *How do you shut down gracefully?* Stop intake (close), drain with a
+//!   deadline, hand back or persist what is left, then stop the workers.
+
+mod channel;
+mod config;
+mod error;
+mod future;
+mod lifo;
+mod pool;
+mod priority;
+mod queue;
+mod ring;
+mod stats;
+mod sync;
+mod waiters;
+
+pub use channel::{Permit, Receiver, Sender};
+pub use config::{Backpressure, QueueBuilder, Strategy, bounded};
+pub use error::{BuildError, PopError, PushError, ReserveError, TaskError};
+pub use future::{PopFuture, PushFuture};
+pub use pool::{JoinHandle, Pool, PoolStats, Spawner, WorkerStats};
+pub use stats::QueueStats;
+
+#[doc(hidden)]
+pub mod __loom {
+    //! Internals exposed for the loom model tests only (not a public API).
+    pub use crate::pool::Sleep;
+}

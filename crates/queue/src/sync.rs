@@ -72,7 +72,9 @@ impl<T> Mutex<T> {
         {
             // Loom's mutex poisons like std's; nothing in this crate panics
             // while holding it except a user comparator, whose state we keep.
-            self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+            self.inner
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
         }
         #[cfg(not(loom))]
         {
@@ -110,5 +112,83 @@ impl<T> UnsafeCell<T> {
         {
             f(self.inner.get())
         }
+    }
+}
+
+/// The bounded busy-wait before parking: a few exponentially growing spins,
+/// then a few yields, then the caller parks. Under loom there is no spinning
+/// (it would only multiply the explored schedules).
+#[derive(Debug, Default)]
+pub(crate) struct Spin {
+    step: u32,
+}
+
+impl Spin {
+    const SPIN_STEPS: u32 = 6;
+    const YIELD_STEPS: u32 = 8;
+
+    pub(crate) fn new() -> Self {
+        Self { step: 0 }
+    }
+
+    /// Waits a little and returns `true`, or returns `false` once the budget is
+    /// spent and the caller should park.
+    pub(crate) fn spin(&mut self) -> bool {
+        if cfg!(loom) || self.step >= Self::YIELD_STEPS {
+            return false;
+        }
+        if self.step < Self::SPIN_STEPS {
+            for _ in 0..(1u32 << self.step) {
+                spin_hint();
+            }
+        } else {
+            yield_now();
+        }
+        self.step += 1;
+        true
+    }
+}
+
+/// A condition variable matching [`Mutex`]: parking_lot's, or loom's.
+#[derive(Debug, Default)]
+pub(crate) struct Condvar {
+    #[cfg(loom)]
+    inner: loom::sync::Condvar,
+    #[cfg(not(loom))]
+    inner: parking_lot::Condvar,
+}
+
+impl Condvar {
+    pub(crate) fn new() -> Self {
+        Self {
+            #[cfg(loom)]
+            inner: loom::sync::Condvar::new(),
+            #[cfg(not(loom))]
+            inner: parking_lot::Condvar::new(),
+        }
+    }
+
+    /// Atomically unlocks, waits for a notification (or a spurious wake-up) and relocks.
+    pub(crate) fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        #[cfg(loom)]
+        {
+            self.inner
+                .wait(guard)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+        #[cfg(not(loom))]
+        {
+            let mut guard = guard;
+            self.inner.wait(&mut guard);
+            guard
+        }
+    }
+
+    pub(crate) fn notify_one(&self) {
+        self.inner.notify_one();
+    }
+
+    pub(crate) fn notify_all(&self) {
+        self.inner.notify_all();
     }
 }

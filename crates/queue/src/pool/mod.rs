@@ -1,0 +1,394 @@
+//! A work-stealing thread pool.
+//!
+//! Each worker owns a LIFO deque (`crossbeam_deque::Worker`): tasks spawned
+//! from inside a task go there, so a task's children run on the same core
+//! with warm caches. Tasks spawned from outside go to a global FIFO
+//! `Injector`. An idle worker takes from its own deque, then a batch from the
+//! injector, then steals the *oldest* task from another worker's deque (the
+//! other end from where its owner works, so owner and thief rarely collide).
+//! When there is nothing anywhere a worker spins briefly and then sleeps on a
+//! condition variable (see `sleep.rs`); spawning wakes one sleeper.
+//!
+//! ```
+//! use keel_queue::Pool;
+//!
+//! let pool = Pool::new(2)?;
+//! let handle = pool.spawn(|| 6 * 7);
+//! assert_eq!(handle.join(), Ok(42));
+//! let panicked = pool.spawn(|| -> u32 { panic!("boom") });
+//! assert!(panicked.join().is_err());
+//! assert_eq!(pool.spawn(|| 1).join(), Ok(1)); // the worker survived
+//! pool.shutdown();
+//! # Ok::<(), keel_queue::BuildError>(())
+//! ```
+
+mod sleep;
+mod task;
+mod worker;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU8;
+use std::thread::JoinHandle as ThreadHandle;
+
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use crossbeam_utils::CachePadded;
+
+use crate::error::BuildError;
+use crate::sync::{AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, fence};
+pub use sleep::Sleep;
+pub use task::JoinHandle;
+use task::{Job, Runnable, Task};
+
+const RUNNING: u8 = 0;
+const DRAINING: u8 = 1;
+const STOPPING: u8 = 2;
+
+static NEXT_POOL_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
+#[derive(Debug, Default)]
+struct WorkerCounters {
+    tasks_run: AtomicU64,
+    steals: AtomicU64,
+}
+
+pub(crate) struct PoolInner {
+    id: usize,
+    injector: Injector<Job>,
+    stealers: Vec<Stealer<Job>>,
+    sleep: Sleep,
+    state: AtomicU8,
+    /// Spawned and not yet finished (run or cancelled).
+    pending: AtomicUsize,
+    never_started: AtomicUsize,
+    spawned: AtomicU64,
+    workers: Vec<CachePadded<WorkerCounters>>,
+    idle_lock: Mutex<()>,
+    idle: Condvar,
+}
+
+impl fmt::Debug for PoolInner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolInner")
+            .field("id", &self.id)
+            .field("workers", &self.workers.len())
+            .finish()
+    }
+}
+
+impl PoolInner {
+    fn is_stopping(&self) -> bool {
+        self.state.load(Ordering::SeqCst) == STOPPING
+    }
+
+    fn is_draining(&self) -> bool {
+        self.state.load(Ordering::SeqCst) == DRAINING
+    }
+
+    fn has_visible_work(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    fn task_done(&self) {
+        if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let _guard = self.idle_lock.lock();
+            self.idle.notify_all();
+            drop(_guard);
+            if self.is_draining() {
+                self.sleep.wake_all();
+            }
+        }
+    }
+
+    fn cancel_injected(&self) {
+        loop {
+            match self.injector.steal() {
+                Steal::Success(job) => {
+                    if job.cancel() {
+                        self.never_started.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.task_done();
+                }
+                Steal::Retry => continue,
+                Steal::Empty => break,
+            }
+        }
+    }
+
+    fn submit(self: &Arc<Self>, job: Job) {
+        self.spawned.fetch_add(1, Ordering::Relaxed);
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        if self.is_stopping() {
+            if job.cancel() {
+                self.never_started.fetch_add(1, Ordering::Relaxed);
+            }
+            self.task_done();
+            return;
+        }
+        if let Err(job) = worker::push_local(self.id, job) {
+            self.injector.push(job);
+            // If the pool stopped while we pushed, nobody may ever look at the
+            // injector again: cancel what is there ourselves.
+            fence(Ordering::SeqCst);
+            if self.is_stopping() {
+                self.cancel_injected();
+                return;
+            }
+        }
+        self.sleep.wake_one();
+    }
+
+    fn wait_idle(&self) {
+        let mut guard = self.idle_lock.lock();
+        while self.pending.load(Ordering::SeqCst) != 0 {
+            guard = self.idle.wait(guard);
+        }
+    }
+}
+
+/// Per-worker counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WorkerStats {
+    /// Tasks this worker ran (including ones that panicked).
+    pub tasks_run: u64,
+    /// Tasks this worker stole from another worker's deque.
+    pub steals: u64,
+}
+
+/// A snapshot of a pool's counters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    /// One entry per worker, in worker order.
+    pub workers: Vec<WorkerStats>,
+    /// Tasks spawned so far.
+    pub spawned: u64,
+    /// Tasks spawned and not finished.
+    pub pending: usize,
+    /// Tasks cancelled before they started (immediate shutdown).
+    pub never_started: usize,
+}
+
+impl PoolStats {
+    /// Total tasks run by all workers.
+    pub fn tasks_run(&self) -> u64 {
+        self.workers.iter().map(|w| w.tasks_run).sum()
+    }
+
+    /// Total steals by all workers.
+    pub fn steals(&self) -> u64 {
+        self.workers.iter().map(|w| w.steals).sum()
+    }
+
+    /// Publishes through the `metrics` facade (`keel_pool_tasks_run_total` and
+    /// `keel_pool_steals_total` per `worker`, `keel_pool_pending`).
+    pub fn publish(&self, name: &str) {
+        for (index, worker) in self.workers.iter().enumerate() {
+            let labels = [("pool", name.to_owned()), ("worker", index.to_string())];
+            metrics::counter!("keel_pool_tasks_run_total", &labels).absolute(worker.tasks_run);
+            metrics::counter!("keel_pool_steals_total", &labels).absolute(worker.steals);
+        }
+        metrics::gauge!("keel_pool_pending", "pool" => name.to_owned()).set(self.pending as f64);
+    }
+}
+
+/// A cloneable handle that spawns onto a pool, for tasks that spawn tasks.
+#[derive(Clone)]
+pub struct Spawner {
+    inner: Arc<PoolInner>,
+}
+
+impl fmt::Debug for Spawner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Spawner")
+            .field("pool", &self.inner.id)
+            .finish()
+    }
+}
+
+impl Spawner {
+    /// Spawns `func`; see [`Pool::spawn`].
+    pub fn spawn<F, R>(&self, func: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        spawn_on(&self.inner, func)
+    }
+}
+
+fn spawn_on<F, R>(inner: &Arc<PoolInner>, func: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let task = Task::new(func);
+    let job: Arc<dyn Runnable> = task.clone();
+    inner.submit(job);
+    JoinHandle {
+        task,
+        pool_id: inner.id,
+    }
+}
+
+/// A work-stealing pool of worker threads.
+pub struct Pool {
+    inner: Arc<PoolInner>,
+    threads: Vec<ThreadHandle<()>>,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("threads", &self.threads.len())
+            .finish()
+    }
+}
+
+impl Pool {
+    /// Starts `threads` workers.
+    ///
+    /// # Errors
+    /// [`BuildError::ZeroThreads`], or [`BuildError::Spawn`] if the OS refuses a thread.
+    pub fn new(threads: usize) -> Result<Self, BuildError> {
+        Self::with_name(threads, "keel-pool")
+    }
+
+    /// Starts `threads` workers named `{name}-{index}`.
+    ///
+    /// # Errors
+    /// As [`Pool::new`].
+    pub fn with_name(threads: usize, name: &str) -> Result<Self, BuildError> {
+        if threads == 0 {
+            return Err(BuildError::ZeroThreads);
+        }
+        let locals: Vec<Worker<Job>> = (0..threads).map(|_| Worker::new_lifo()).collect();
+        let inner = Arc::new(PoolInner {
+            id: NEXT_POOL_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            injector: Injector::new(),
+            stealers: locals.iter().map(Worker::stealer).collect(),
+            sleep: Sleep::new(),
+            state: AtomicU8::new(RUNNING),
+            pending: AtomicUsize::new(0),
+            never_started: AtomicUsize::new(0),
+            spawned: AtomicU64::new(0),
+            workers: (0..threads)
+                .map(|_| CachePadded::new(WorkerCounters::default()))
+                .collect(),
+            idle_lock: Mutex::new(()),
+            idle: Condvar::new(),
+        });
+        let mut pool = Pool {
+            inner: inner.clone(),
+            threads: Vec::with_capacity(threads),
+        };
+        for (index, local) in locals.into_iter().enumerate() {
+            let inner = inner.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("{name}-{index}"))
+                .spawn(move || worker::main_loop(inner, index, local))
+                .map_err(|e| BuildError::Spawn(e.to_string()))?;
+            pool.threads.push(thread);
+        }
+        Ok(pool)
+    }
+
+    /// Number of worker threads.
+    pub fn threads(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Runs `func` on the pool and returns a handle to its result. A panic in
+    /// `func` is caught and reported by [`JoinHandle::join`]; the worker lives
+    /// on. Called from inside a task, the new task goes to that worker's own
+    /// deque (and may be stolen by idle workers).
+    pub fn spawn<F, R>(&self, func: F) -> JoinHandle<R>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        spawn_on(&self.inner, func)
+    }
+
+    /// A cloneable handle for spawning from inside tasks.
+    pub fn spawner(&self) -> Spawner {
+        Spawner {
+            inner: self.inner.clone(),
+        }
+    }
+
+    /// Blocks until every spawned task has finished (including tasks they spawned).
+    pub fn wait_idle(&self) {
+        self.inner.wait_idle();
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            workers: self
+                .inner
+                .workers
+                .iter()
+                .map(|w| WorkerStats {
+                    tasks_run: w.tasks_run.load(Ordering::Relaxed),
+                    steals: w.steals.load(Ordering::Relaxed),
+                })
+                .collect(),
+            spawned: self.inner.spawned.load(Ordering::Relaxed),
+            pending: self.inner.pending.load(Ordering::SeqCst),
+            never_started: self.inner.never_started.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Graceful shutdown: runs everything already queued (and whatever those
+    /// tasks spawn), then stops the workers. Returns the final counters.
+    pub fn shutdown(mut self) -> PoolStats {
+        self.stop_gracefully();
+        self.stats()
+    }
+
+    /// Immediate shutdown: running tasks finish, queued tasks never start
+    /// (their handles report [`TaskError::Cancelled`](crate::TaskError::Cancelled)).
+    /// Returns how many tasks never started.
+    pub fn shutdown_now(mut self) -> usize {
+        self.inner.state.store(STOPPING, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.inner.sleep.wake_all();
+        self.join_threads();
+        self.inner.cancel_injected();
+        self.inner.never_started.load(Ordering::Relaxed)
+    }
+
+    fn stop_gracefully(&mut self) {
+        if self.threads.is_empty() {
+            return;
+        }
+        self.inner.state.store(DRAINING, Ordering::SeqCst);
+        self.inner.sleep.wake_all();
+        self.inner.wait_idle();
+        self.inner.state.store(STOPPING, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        self.inner.sleep.wake_all();
+        self.join_threads();
+        // Anything spawned between the last task and STOPPING.
+        self.inner.cancel_injected();
+    }
+
+    fn join_threads(&mut self) {
+        for thread in self.threads.drain(..) {
+            // A worker only ends by returning; task panics are caught inside.
+            let _ = thread.join();
+        }
+    }
+
+    /// Number of workers asleep now.
+    pub fn sleeping(&self) -> usize {
+        self.inner.sleep.sleeping()
+    }
+}
+
+impl Drop for Pool {
+    /// Dropping a pool shuts it down gracefully (nothing queued is lost).
+    fn drop(&mut self) {
+        self.stop_gracefully();
+    }
+}

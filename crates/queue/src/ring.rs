@@ -1,0 +1,340 @@
+//! The FIFO storage: a bounded lock-free ring in the style of Dmitry Vyukov's
+//! bounded MPMC queue (as in crossbeam's `ArrayQueue`).
+//!
+//! Every slot carries a *stamp*. A producer may write slot `i` when its stamp
+//! equals the producer's tail position; it claims the position with one CAS on
+//! `tail`, writes the value, then publishes by storing `tail + 1` in the stamp.
+//! A consumer may read slot `i` when its stamp equals `head + 1`; it claims with
+//! one CAS on `head`, reads, and frees the slot for the next lap by storing
+//! `head + one_lap`. Producers and consumers touch different cache lines except
+//! for the slot they hand over, and nobody takes a lock.
+//!
+//! Positions encode `lap | index`, where `index < capacity` and a lap is the next
+//! power of two above the capacity, so any capacity works without a division on
+//! the hot path. One more bit in `tail` marks the ring closed: closing is a single
+//! `fetch_or`, after which every claim fails, so no push can slip in after close.
+//!
+//! A claimed slot may be *cancelled* (a [`Permit`](crate::Permit) dropped unused):
+//! it is published holding `None`, a tombstone that consumers skip.
+
+use std::mem::MaybeUninit;
+
+use crossbeam_utils::{Backoff, CachePadded};
+
+use crate::sync::{AtomicUsize, Ordering, UnsafeCell, fence, spin_hint};
+
+/// One slot of the ring.
+struct Slot<T> {
+    stamp: AtomicUsize,
+    /// `Some(item)` or a tombstone (`None`). Initialised iff the stamp says full.
+    value: UnsafeCell<MaybeUninit<Option<T>>>,
+}
+
+/// A claimed, not yet written position (the producer half of a push).
+#[derive(Debug)]
+pub(crate) struct Claim {
+    index: usize,
+    stamp: usize,
+}
+
+impl Claim {
+    /// The slot index this claim owns.
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+}
+
+/// Outcome of a non-blocking pop.
+#[derive(Debug)]
+pub(crate) enum RingPop<T> {
+    Item(T),
+    Empty,
+    /// Empty and closed: nothing will ever arrive.
+    Closed,
+    /// A producer claimed the head slot but has not published it yet.
+    Busy,
+}
+
+/// Outcome of a non-blocking claim.
+#[derive(Debug)]
+pub(crate) enum RingClaim {
+    Claimed(Claim),
+    Full,
+    Closed,
+}
+
+pub(crate) struct Ring<T> {
+    head: CachePadded<AtomicUsize>,
+    tail: CachePadded<AtomicUsize>,
+    slots: Box<[Slot<T>]>,
+    cap: usize,
+    /// Low bit above every index: set in `tail` once closed.
+    mark_bit: usize,
+    /// Added to a position to move one lap forward.
+    one_lap: usize,
+    /// Tombstones consumers skipped (cancelled permits), for the counters.
+    skipped: AtomicUsize,
+}
+
+// SAFETY: values of type T move between threads through the slots; the stamp
+// protocol gives each slot exactly one owner at a time.
+unsafe impl<T: Send> Send for Ring<T> {}
+// SAFETY: as above; shared access only goes through the atomics and the stamp
+// protocol that serialises access to each slot's cell.
+unsafe impl<T: Send> Sync for Ring<T> {}
+
+impl<T> std::fmt::Debug for Ring<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring")
+            .field("capacity", &self.cap)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl<T> Ring<T> {
+    /// A ring of exactly `cap` slots; `cap` must be at least 1 (checked by the builder).
+    pub(crate) fn new(cap: usize) -> Self {
+        debug_assert!(cap > 0);
+        let mark_bit = (cap + 1).next_power_of_two();
+        let one_lap = mark_bit * 2;
+        let slots = (0..cap)
+            .map(|i| Slot {
+                stamp: AtomicUsize::new(i),
+                value: UnsafeCell::new(MaybeUninit::uninit()),
+            })
+            .collect();
+        Self {
+            head: CachePadded::new(AtomicUsize::new(0)),
+            tail: CachePadded::new(AtomicUsize::new(0)),
+            slots,
+            cap,
+            mark_bit,
+            one_lap,
+            skipped: AtomicUsize::new(0),
+        }
+    }
+
+    /// Next position after `pos` (same lap, or index 0 of the next lap).
+    fn advance(&self, pos: usize) -> usize {
+        let index = pos & (self.mark_bit - 1);
+        if index + 1 < self.cap {
+            pos + 1
+        } else {
+            (pos & !(self.one_lap - 1)).wrapping_add(self.one_lap)
+        }
+    }
+
+    /// Claims the tail slot. Spins only while a consumer is still reading the
+    /// slot from the previous lap (a few instructions, no user code).
+    pub(crate) fn try_claim(&self) -> RingClaim {
+        let backoff = Backoff::new();
+        let mut tail = self.tail.load(Ordering::Relaxed);
+        loop {
+            if tail & self.mark_bit != 0 {
+                return RingClaim::Closed;
+            }
+            let index = tail & (self.mark_bit - 1);
+            let slot = &self.slots[index];
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if tail == stamp {
+                // SeqCst: this CAS is part of the total order the wake-up
+                // protocol relies on (see `waiters.rs`).
+                match self.tail.compare_exchange_weak(
+                    tail,
+                    self.advance(tail),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        return RingClaim::Claimed(Claim {
+                            index,
+                            stamp: tail + 1,
+                        });
+                    }
+                    Err(current) => {
+                        tail = current;
+                        backoff.spin();
+                        spin_hint();
+                    }
+                }
+            } else if stamp.wrapping_add(self.one_lap) == tail + 1 {
+                // The slot still holds last lap's value: full unless head moved.
+                fence(Ordering::SeqCst);
+                let head = self.head.load(Ordering::Relaxed);
+                if head.wrapping_add(self.one_lap) == tail {
+                    return RingClaim::Full;
+                }
+                backoff.spin();
+                spin_hint();
+                tail = self.tail.load(Ordering::Relaxed);
+            } else {
+                // A consumer is mid-read of this slot, or our tail is stale.
+                backoff.snooze();
+                spin_hint();
+                tail = self.tail.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Writes `value` (or a tombstone) into a claimed slot and publishes it.
+    pub(crate) fn publish(&self, claim: Claim, value: Option<T>) {
+        let slot = &self.slots[claim.index];
+        // SAFETY: the successful CAS in `try_claim` made us the only owner of
+        // this slot until the stamp below is stored.
+        slot.value
+            .with_mut(|cell| unsafe { cell.write(MaybeUninit::new(value)) });
+        slot.stamp.store(claim.stamp, Ordering::Release);
+    }
+
+    /// Pops the head item, skipping tombstones.
+    pub(crate) fn try_pop(&self) -> RingPop<T> {
+        let backoff = Backoff::new();
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            let index = head & (self.mark_bit - 1);
+            let slot = &self.slots[index];
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if head + 1 == stamp {
+                match self.head.compare_exchange_weak(
+                    head,
+                    self.advance(head),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        // SAFETY: the stamp said the slot is published and the
+                        // CAS made us its only reader; we move the value out and
+                        // hand the slot to the next lap's producer.
+                        let value = slot
+                            .value
+                            .with_mut(|cell| unsafe { cell.read().assume_init() });
+                        slot.stamp
+                            .store(head.wrapping_add(self.one_lap), Ordering::Release);
+                        match value {
+                            Some(item) => return RingPop::Item(item),
+                            None => {
+                                self.skipped.fetch_add(1, Ordering::Relaxed);
+                                head = self.head.load(Ordering::Relaxed);
+                                continue;
+                            }
+                        }
+                    }
+                    Err(current) => {
+                        head = current;
+                        backoff.spin();
+                        spin_hint();
+                    }
+                }
+            } else if stamp == head {
+                fence(Ordering::SeqCst);
+                let tail = self.tail.load(Ordering::Relaxed);
+                if tail & !self.mark_bit == head {
+                    return if tail & self.mark_bit != 0 {
+                        RingPop::Closed
+                    } else {
+                        RingPop::Empty
+                    };
+                }
+                // Tail moved past head but the slot is unpublished: a producer
+                // is between claim and publish (or holds a permit).
+                return RingPop::Busy;
+            } else {
+                backoff.snooze();
+                spin_hint();
+                head = self.head.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Marks the ring closed. Returns `true` if this call closed it.
+    pub(crate) fn close(&self) -> bool {
+        self.tail.fetch_or(self.mark_bit, Ordering::SeqCst) & self.mark_bit == 0
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tail.load(Ordering::SeqCst) & self.mark_bit != 0
+    }
+
+    /// Wake-up predicate for consumers: the head slot is published (or our view
+    /// of head is stale), or the ring is closed. `false` means a pop would
+    /// report `Empty` or `Busy`, and the publisher of the head slot will notify:
+    /// it stores the stamp before its fence, we load it after ours (see
+    /// `waiters.rs`), so one of the two sides sees the other.
+    pub(crate) fn consumer_may_proceed(&self) -> bool {
+        let head = self.head.load(Ordering::SeqCst);
+        let tail = self.tail.load(Ordering::SeqCst);
+        if tail & self.mark_bit != 0 {
+            return true;
+        }
+        if tail & !self.mark_bit == head {
+            return false;
+        }
+        let stamp = self.slots[head & (self.mark_bit - 1)]
+            .stamp
+            .load(Ordering::SeqCst);
+        stamp != head
+    }
+
+    /// Wake-up predicate for producers: a slot is free, or closed.
+    pub(crate) fn producer_may_proceed(&self) -> bool {
+        let head = self.head.load(Ordering::SeqCst);
+        let tail = self.tail.load(Ordering::SeqCst);
+        tail & self.mark_bit != 0 || self.count(tail & !self.mark_bit) - self.count(head) < self.cap
+    }
+
+    /// Total positions ever passed by `pos` (laps × capacity + index).
+    pub(crate) fn count(&self, pos: usize) -> usize {
+        let pos = pos & !self.mark_bit;
+        (pos / self.one_lap) * self.cap + (pos & (self.mark_bit - 1))
+    }
+
+    /// Total positions claimed (items pushed plus tombstones).
+    pub(crate) fn tail_count(&self) -> usize {
+        self.count(self.tail.load(Ordering::SeqCst))
+    }
+
+    /// Total positions consumed.
+    pub(crate) fn head_count(&self) -> usize {
+        self.count(self.head.load(Ordering::SeqCst))
+    }
+
+    /// Tombstones skipped by consumers so far.
+    pub(crate) fn skipped(&self) -> usize {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
+    /// Number of claimed positions not yet consumed (a consistent snapshot).
+    pub(crate) fn len(&self) -> usize {
+        loop {
+            let tail = self.tail.load(Ordering::SeqCst);
+            let head = self.head.load(Ordering::SeqCst);
+            if self.tail.load(Ordering::SeqCst) == tail {
+                return self
+                    .count(tail)
+                    .saturating_sub(self.count(head))
+                    .min(self.cap);
+            }
+        }
+    }
+}
+
+impl<T> Drop for Ring<T> {
+    fn drop(&mut self) {
+        // Exclusive access: every claimed slot between head and tail is published
+        // (a claim is always followed by a publish before its owner returns, and a
+        // permit keeps the ring alive), so each holds an initialised value.
+        let head = self.head.load(Ordering::Relaxed);
+        let tail = self.tail.load(Ordering::Relaxed) & !self.mark_bit;
+        let len = self.count(tail) - self.count(head);
+        let start = head & (self.mark_bit - 1);
+        for i in 0..len {
+            let index = (start + i) % self.cap;
+            // SAFETY: see above; each of these slots was published exactly once
+            // and not yet read.
+            self.slots[index]
+                .value
+                .with_mut(|cell| unsafe { cell.read().assume_init() });
+        }
+    }
+}
