@@ -74,4 +74,3 @@ pub enum RingError {
     #[error("no nodes")]
     NoNodes,
 }
-

@@ -115,3 +115,23 @@ pub(crate) fn mix64(mut x: u64) -> u64 {
 pub(crate) fn fast_range(hash: u64, n: u64) -> u64 {
     ((u128::from(hash) * u128::from(n)) >> 64) as u64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn is_standard_xxh3() {
+        // Reference value of XXH3_64bits("") with seed 0 from the xxHash test suite.
+        assert_eq!(xxh3_seeded(b"", 0), 0x2D06_8005_38D3_94C2);
+        assert_eq!(7u64.ring_hash(), hash_bytes(&[7, 0, 0, 0, 0, 0, 0, 0]));
+        assert_eq!("ab".ring_hash(), b"ab".to_vec().ring_hash());
+    }
+
+    #[test]
+    fn fast_range_is_in_range_and_monotone() {
+        assert_eq!(fast_range(0, 7), 0);
+        assert_eq!(fast_range(u64::MAX, 7), 6);
+        assert!(fast_range(1 << 63, 10) == 5);
+    }
+}

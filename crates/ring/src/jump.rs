@@ -16,7 +16,7 @@
 use crate::error::RingError;
 use crate::hash::mix64;
 use crate::node::{Members, NodeId};
-use crate::placement::{record_membership_change, Placement};
+use crate::placement::{Placement, record_membership_change};
 
 /// The jump-hash function: the bucket in `0..buckets` for a 64-bit key hash.
 ///

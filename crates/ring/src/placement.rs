@@ -50,6 +50,19 @@ pub trait Placement: fmt::Debug + Send + Sync {
     /// Approximate heap memory held by the lookup structures, in bytes.
     fn memory_bytes(&self) -> usize;
 
+    /// Adds many members at once, rebuilding the lookup structure once (the one-by-one
+    /// default is overridden by every algorithm that rebuilds on change). On error, the
+    /// members before the failing one have been added.
+    ///
+    /// # Errors
+    /// As [`Placement::add_weighted_node`].
+    fn add_weighted_nodes(&mut self, nodes: &[(NodeId, u32)]) -> Result<(), RingError> {
+        for (node, weight) in nodes {
+            self.add_weighted_node(node.clone(), *weight)?;
+        }
+        Ok(())
+    }
+
     /// Adds a member with weight 1.
     ///
     /// # Errors

@@ -117,7 +117,14 @@ mod tests {
             let expected = sp.points.partition_point(|&p| p < h) % sp.len();
             assert_eq!(sp.successor(h), expected);
         }
-        assert_eq!(sp.successor(u64::MAX), if sp.points[sp.len() - 1] == u64::MAX { sp.len() - 1 } else { 0 });
+        assert_eq!(
+            sp.successor(u64::MAX),
+            if sp.points[sp.len() - 1] == u64::MAX {
+                sp.len() - 1
+            } else {
+                0
+            }
+        );
         assert_eq!(sp.successor(0), 0);
     }
 

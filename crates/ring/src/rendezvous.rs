@@ -15,9 +15,9 @@
 //! two best weighted scores tie to within one ulp.
 
 use crate::error::RingError;
-use crate::hash::{mix64, RENDEZVOUS_SEED};
+use crate::hash::{RENDEZVOUS_SEED, mix64};
 use crate::node::{Members, NodeId};
-use crate::placement::{record_membership_change, Placement};
+use crate::placement::{Placement, record_membership_change};
 
 /// Weighted rendezvous (HRW) placement.
 ///
@@ -44,10 +44,10 @@ fn score(key_hash: u64, node_hash: u64) -> u64 {
     mix64(key_hash ^ node_hash)
 }
 
-/// `-w / ln(u)` with `u = (s + 0.5) / 2^64 ∈ (0, 1)`.
+/// `-w / ln(u)` with `u = (top 52 bits + 0.5) / 2^52`, strictly inside (0, 1) and exact.
 #[inline]
 fn weighted_score(raw: u64, weight: u32) -> f64 {
-    let u = ((raw >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    let u = ((raw >> 12) as f64 + 0.5) / (1u64 << 52) as f64;
     -f64::from(weight) / u.ln()
 }
 
@@ -91,6 +91,19 @@ impl Placement for Rendezvous {
         Ok(())
     }
 
+    fn add_weighted_nodes(&mut self, nodes: &[(NodeId, u32)]) -> Result<(), RingError> {
+        let mut result = Ok(());
+        for (node, weight) in nodes {
+            result = self.members.insert(node.clone(), *weight, true).map(|_| ());
+            if result.is_err() {
+                break;
+            }
+        }
+        self.rebuild();
+        record_membership_change("rendezvous", "add");
+        result
+    }
+
     fn remove_node(&mut self, node: &NodeId) -> Result<(), RingError> {
         self.members.remove(node)?;
         self.rebuild();
@@ -118,7 +131,12 @@ impl Placement for Rendezvous {
         } else {
             let mut best = 0usize;
             let mut best_score = f64::NEG_INFINITY;
-            for (i, (&nh, &w)) in self.node_hashes.iter().zip(&self.members.weights).enumerate() {
+            for (i, (&nh, &w)) in self
+                .node_hashes
+                .iter()
+                .zip(&self.members.weights)
+                .enumerate()
+            {
                 let s = weighted_score(score(hash, nh), w);
                 if s >= best_score {
                     best_score = s;

@@ -7,9 +7,9 @@
 //! deviation is ≈ 1/√v of the mean (100 → ≈10 %, 1000 → ≈3.2 %).
 
 use crate::error::RingError;
-use crate::hash::{self, POINT_SEED};
+use crate::hash::POINT_SEED;
 use crate::node::{Members, NodeId};
-use crate::placement::{record_membership_change, Placement};
+use crate::placement::{Placement, record_membership_change};
 use crate::points::SortedPoints;
 
 /// Upper bound on the total number of points (weights × virtual nodes).
@@ -62,6 +62,10 @@ impl Ring {
         self.points.len()
     }
 
+    pub(crate) fn members(&self) -> &Members {
+        &self.members
+    }
+
     pub(crate) fn sorted_points(&self) -> &SortedPoints {
         &self.points
     }
@@ -84,11 +88,7 @@ pub(crate) fn build_points(members: &Members, per_weight: u32) -> SortedPoints {
         let tie = id.hash_with(0);
         let count = u64::from(weight) * u64::from(per_weight);
         for i in 0..count {
-            raw.push((
-                id.hash_with(POINT_SEED.wrapping_add(i)),
-                index as u32,
-                tie,
-            ));
+            raw.push((id.hash_with(POINT_SEED.wrapping_add(i)), index as u32, tie));
         }
     }
     SortedPoints::build(raw)
@@ -130,6 +130,20 @@ impl Placement for Ring {
         Ok(())
     }
 
+    fn add_weighted_nodes(&mut self, nodes: &[(NodeId, u32)]) -> Result<(), RingError> {
+        let mut result = Ok(());
+        for (node, weight) in nodes {
+            result = check_points(&self.members, *weight, self.vnodes)
+                .and_then(|()| self.members.insert(node.clone(), *weight, true).map(|_| ()));
+            if result.is_err() {
+                break;
+            }
+        }
+        self.rebuild();
+        record_membership_change("ring", "add");
+        result
+    }
+
     fn remove_node(&mut self, node: &NodeId) -> Result<(), RingError> {
         self.members.remove(node)?;
         self.rebuild();
@@ -167,7 +181,10 @@ mod tests {
         assert_eq!(ring.node_for("k"), None);
         assert!(ring.replicas("k", 3).is_empty());
         ring.add_node(a.clone()).unwrap();
-        assert_eq!(ring.add_node(a.clone()), Err(RingError::DuplicateNode(a.clone())));
+        assert_eq!(
+            ring.add_node(a.clone()),
+            Err(RingError::DuplicateNode(a.clone()))
+        );
         assert_eq!(
             ring.add_weighted_node(NodeId::new("b").unwrap(), 0),
             Err(RingError::ZeroWeight)
