@@ -40,8 +40,6 @@ mod token_bucket;
 
 #[cfg(feature = "redis")]
 pub mod redis;
-#[cfg(feature = "tower")]
-pub mod middleware;
 
 pub use algorithm::Algorithm;
 pub use decision::Decision;

@@ -1,0 +1,411 @@
+//! A rate limiter shared by many processes through Redis (feature `redis`).
+//!
+//! # Design
+//!
+//! * **Atomicity.** Each decision is one Lua script (`src/lua/*.lua`), which Redis runs
+//!   atomically: the read-modify-write that would race as `GET` … `SET` from two clients
+//!   (check-then-set: both read 9 of 10, both write 10, 11 requests pass) cannot interleave.
+//! * **One round trip.** [`redis::Script`] sends `EVALSHA` with the script's SHA-1; only
+//!   after a `NOSCRIPT` reply (a restarted or flushed Redis) does it send the source once.
+//! * **Server time.** Scripts read `redis.call('TIME')`, so every client agrees on "now"
+//!   however skewed their own clocks are. ([`TimeSource::Client`] exists to demonstrate
+//!   what goes wrong without it.)
+//! * **Bounded memory.** Keys are `{prefix}:{<key>}:<algorithm>` (the braces are a Redis
+//!   Cluster hash tag, so a script's keys share a slot) and every write sets a `PEXPIRE`
+//!   equal to the time after which the state is idle.
+//! * **Outages.** Requests go through the `redis` crate's [`ConnectionManager`], which
+//!   reconnects in the background. While Redis is unreachable each decision follows the
+//!   [`FailurePolicy`] — allow (fail open), deny (fail closed) or return the error — and is
+//!   counted; when Redis is back, decisions resume without recreating the limiter.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::{Client, Script};
+use quanta::Clock;
+
+use crate::error::RedisLimitError;
+use crate::{CheckError, Decision, LimiterMetrics, MetricsSnapshot, Quota, QuotaError};
+
+const PREAMBLE: &str = include_str!("lua/preamble.lua");
+
+/// The algorithm a [`RedisLimiter`] runs on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RedisAlgorithm {
+    /// Fixed window (a hash with the window start and count).
+    FixedWindow,
+    /// Exact sliding log (a sorted set of request ids scored by time).
+    SlidingLog,
+    /// Sliding counter (a hash with the window index and two counts).
+    SlidingCounter,
+    /// Token bucket (a hash with tokens and last refill time).
+    TokenBucket,
+    /// GCRA (one string: the theoretical arrival time).
+    Gcra,
+}
+
+impl RedisAlgorithm {
+    /// Every algorithm, for iteration.
+    pub const ALL: [RedisAlgorithm; 5] = [
+        Self::FixedWindow,
+        Self::SlidingLog,
+        Self::SlidingCounter,
+        Self::TokenBucket,
+        Self::Gcra,
+    ];
+
+    /// The name used in keys and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::FixedWindow => "fixed_window",
+            Self::SlidingLog => "sliding_log",
+            Self::SlidingCounter => "sliding_counter",
+            Self::TokenBucket => "token_bucket",
+            Self::Gcra => "gcra",
+        }
+    }
+
+    fn body(self) -> &'static str {
+        match self {
+            Self::FixedWindow => include_str!("lua/fixed_window.lua"),
+            Self::SlidingLog => include_str!("lua/sliding_log.lua"),
+            Self::SlidingCounter => include_str!("lua/sliding_counter.lua"),
+            Self::TokenBucket => include_str!("lua/token_bucket.lua"),
+            Self::Gcra => include_str!("lua/gcra.lua"),
+        }
+    }
+
+    /// The full Lua source sent to Redis (preamble + algorithm).
+    pub fn script_source(self) -> String {
+        format!("{PREAMBLE}\n{}", self.body())
+    }
+}
+
+/// What a decision is when Redis cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailurePolicy {
+    /// Allow the request: availability over protection (counted as `failed_open`).
+    FailOpen,
+    /// Deny the request, asking the client to retry after the given time (counted as
+    /// `failed_closed`).
+    FailClosed {
+        /// The `retry_after` of the denial.
+        retry_after: Duration,
+    },
+    /// Return [`RedisLimitError::Redis`] and let the caller decide.
+    Error,
+}
+
+/// Where "now" comes from.
+#[derive(Debug, Clone)]
+pub enum TimeSource {
+    /// The Redis server's `TIME` (the default, and the only correct choice for many clients).
+    Server,
+    /// The client's own clock, shifted by an offset: only to show what clock skew does.
+    Client {
+        /// The client's clock.
+        clock: Clock,
+        /// Added to the clock's reading (a skew).
+        offset: Duration,
+    },
+}
+
+/// Builder for [`RedisLimiter`].
+#[must_use]
+#[derive(Debug, Clone)]
+pub struct RedisLimiterBuilder {
+    algorithm: RedisAlgorithm,
+    quota: Quota,
+    prefix: String,
+    policy: FailurePolicy,
+    time: TimeSource,
+    name: Option<String>,
+    timeout: Duration,
+}
+
+impl RedisLimiterBuilder {
+    /// Key prefix (default `"keel:rl"`).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Failure policy (default: fail open).
+    pub fn failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Time source (default: [`TimeSource::Server`]).
+    pub fn time_source(mut self, time: TimeSource) -> Self {
+        self.time = time;
+        self
+    }
+
+    /// Metrics label (default `redis_<algorithm>`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Response and connection timeout used by [`connect`](Self::connect) (default 250 ms):
+    /// how long a decision may wait on an unresponsive Redis before the policy applies.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Connects a [`ConnectionManager`] to `url` and builds the limiter.
+    ///
+    /// # Errors
+    /// [`RedisLimitError::Quota`] when the quota is finer than a microsecond per request;
+    /// [`RedisLimitError::Redis`] when the URL is invalid or the first connection fails.
+    pub async fn connect(self, url: &str) -> Result<RedisLimiter, RedisLimitError> {
+        let client = Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let connection = ConnectionManager::new_with_config(client, config).await?;
+        self.build(connection)
+    }
+
+    /// Builds the limiter on an existing connection manager (clones share its connection).
+    ///
+    /// # Errors
+    /// [`RedisLimitError::Quota`] when the quota is finer than a microsecond per request.
+    pub fn build(self, connection: ConnectionManager) -> Result<RedisLimiter, RedisLimitError> {
+        let params = Params::new(self.algorithm, self.quota)?;
+        let name = self
+            .name
+            .unwrap_or_else(|| format!("redis_{}", self.algorithm.name()));
+        Ok(RedisLimiter {
+            connection,
+            shared: Arc::new(Shared {
+                algorithm: self.algorithm,
+                quota: self.quota,
+                params,
+                script: Script::new(&self.algorithm.script_source()),
+                prefix: self.prefix,
+                policy: self.policy,
+                time: self.time,
+                metrics: LimiterMetrics::new(&name),
+            }),
+        })
+    }
+}
+
+/// Script arguments, in microseconds, derived once from the quota.
+#[derive(Debug, Clone, Copy)]
+struct Params {
+    first: u64,
+    second: u64,
+    capacity: u32,
+}
+
+impl Params {
+    fn new(algorithm: RedisAlgorithm, quota: Quota) -> Result<Self, QuotaError> {
+        let window_us = quota.window().as_micros() as u64;
+        let interval_us = window_us / u64::from(quota.limit());
+        if interval_us == 0 {
+            return Err(QuotaError::RateTooHigh {
+                limit: quota.limit(),
+                window: quota.window(),
+            });
+        }
+        Ok(match algorithm {
+            RedisAlgorithm::Gcra => Self {
+                first: interval_us,
+                second: interval_us * u64::from(quota.burst()),
+                capacity: quota.burst(),
+            },
+            RedisAlgorithm::TokenBucket => Self {
+                first: interval_us,
+                second: u64::from(quota.burst()),
+                capacity: quota.burst(),
+            },
+            _ => Self {
+                first: window_us,
+                second: u64::from(quota.limit()),
+                capacity: quota.limit(),
+            },
+        })
+    }
+}
+
+struct Shared {
+    algorithm: RedisAlgorithm,
+    quota: Quota,
+    params: Params,
+    script: Script,
+    prefix: String,
+    policy: FailurePolicy,
+    time: TimeSource,
+    metrics: LimiterMetrics,
+}
+
+/// A rate limiter whose state lives in Redis; clone it freely (clones share the
+/// connection, the script and the counters).
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), keel_ratelimit::error::RedisLimitError> {
+/// use keel_ratelimit::Quota;
+/// use keel_ratelimit::redis::{FailurePolicy, RedisAlgorithm, RedisLimiter};
+///
+/// let limiter = RedisLimiter::builder(RedisAlgorithm::Gcra, Quota::per_second(100)?)
+///     .prefix("myapp:rl")
+///     .failure_policy(FailurePolicy::FailOpen)
+///     .connect("redis://127.0.0.1:6379/")
+///     .await?;
+/// let decision = limiter.check("user:42").await?;
+/// println!("allowed={} remaining={}", decision.allowed, decision.remaining);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisLimiter {
+    connection: ConnectionManager,
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for RedisLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisLimiter")
+            .field("algorithm", &self.shared.algorithm)
+            .field("quota", &self.shared.quota)
+            .field("prefix", &self.shared.prefix)
+            .field("policy", &self.shared.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisLimiter {
+    /// A builder for `algorithm` with `quota`.
+    pub fn builder(algorithm: RedisAlgorithm, quota: Quota) -> RedisLimiterBuilder {
+        RedisLimiterBuilder {
+            algorithm,
+            quota,
+            prefix: "keel:rl".to_owned(),
+            policy: FailurePolicy::FailOpen,
+            time: TimeSource::Server,
+            name: None,
+            timeout: Duration::from_millis(250),
+        }
+    }
+
+    /// The Redis key holding `key`'s state (the sliding log also uses `<this>:seq`).
+    pub fn redis_key(&self, key: &str) -> String {
+        format!(
+            "{}:{{{key}}}:{}",
+            self.shared.prefix,
+            self.shared.algorithm.name()
+        )
+    }
+
+    /// Decides one unit-cost request for `key`: one `EVALSHA` round trip.
+    ///
+    /// # Errors
+    /// [`RedisLimitError::Redis`] only under [`FailurePolicy::Error`];
+    /// [`RedisLimitError::BadReply`] if the script's reply is malformed.
+    pub async fn check(&self, key: &str) -> Result<Decision, RedisLimitError> {
+        self.check_n(key, 1).await
+    }
+
+    /// Decides a request of `cost` units for `key`.
+    ///
+    /// # Errors
+    /// [`RedisLimitError::Check`] when `cost` can never fit; otherwise as [`check`](Self::check).
+    ///
+    /// # Cancel safety
+    /// Dropping the future may or may not have applied the decision on the server (the
+    /// script is atomic, so it was applied entirely or not at all).
+    pub async fn check_n(&self, key: &str, cost: u32) -> Result<Decision, RedisLimitError> {
+        let shared = &*self.shared;
+        let capacity = shared.params.capacity;
+        if cost > capacity {
+            return Err(CheckError::InsufficientCapacity { cost, capacity }.into());
+        }
+        let state_key = self.redis_key(key);
+        let now_arg = match &shared.time {
+            TimeSource::Server => String::new(),
+            TimeSource::Client { clock, offset } => {
+                let nanos = clock.delta_as_nanos(0, clock.raw()) + offset.as_nanos() as u64;
+                (nanos / 1_000).to_string()
+            }
+        };
+        let mut invocation = shared.script.key(&state_key);
+        if shared.algorithm == RedisAlgorithm::SlidingLog {
+            invocation.key(format!("{state_key}:seq"));
+        }
+        invocation
+            .arg(shared.params.first)
+            .arg(shared.params.second)
+            .arg(cost)
+            .arg(now_arg);
+        let mut connection = self.connection.clone();
+        let reply: Result<Vec<i64>, ::redis::RedisError> =
+            invocation.invoke_async(&mut connection).await;
+        let decision = match reply {
+            Ok(values) => self.decision_from(&values)?,
+            Err(error) => self.on_failure(error)?,
+        };
+        shared.metrics.record(&decision);
+        Ok(decision)
+    }
+
+    fn decision_from(&self, values: &[i64]) -> Result<Decision, RedisLimitError> {
+        let &[allowed, remaining, reset_us, retry_us] = values else {
+            return Err(RedisLimitError::BadReply(format!("{values:?}")));
+        };
+        let limit = self.shared.params.capacity;
+        let us = |v: i64| u64::try_from(v).unwrap_or(0).saturating_mul(1_000);
+        let remaining = u64::try_from(remaining).unwrap_or(0);
+        Ok(if allowed == 1 {
+            Decision::allow(limit, remaining, us(reset_us))
+        } else {
+            Decision::deny(limit, remaining, us(reset_us), us(retry_us))
+        })
+    }
+
+    fn on_failure(&self, error: ::redis::RedisError) -> Result<Decision, RedisLimitError> {
+        let shared = &*self.shared;
+        let limit = shared.params.capacity;
+        match shared.policy {
+            FailurePolicy::FailOpen => {
+                shared.metrics.record_backend_error(Some(true));
+                Ok(Decision::allow(limit, 0, 0))
+            }
+            FailurePolicy::FailClosed { retry_after } => {
+                shared.metrics.record_backend_error(Some(false));
+                let retry = retry_after.as_nanos() as u64;
+                Ok(Decision::deny(limit, 0, retry, retry))
+            }
+            FailurePolicy::Error => {
+                shared.metrics.record_backend_error(None);
+                Err(RedisLimitError::Redis(error))
+            }
+        }
+    }
+
+    /// The quota.
+    pub fn quota(&self) -> Quota {
+        self.shared.quota
+    }
+
+    /// The algorithm.
+    pub fn algorithm(&self) -> RedisAlgorithm {
+        self.shared.algorithm
+    }
+
+    /// A snapshot of the counters (decisions, backend errors, fail-open/closed).
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.shared.metrics.snapshot()
+    }
+
+    /// The SHA-1 the limiter sends with `EVALSHA`.
+    pub fn script_hash(&self) -> &str {
+        self.shared.script.get_hash()
+    }
+}
