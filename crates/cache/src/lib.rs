@@ -1,14 +1,17 @@
 //! keel-cache (docs below are written last).
 
 mod arena;
+mod concurrent;
 mod error;
 mod listener;
 mod lru;
 mod policy;
 mod raw;
+mod single_flight;
 mod stats;
 mod timer_wheel;
 
+pub use concurrent::{Cache, CacheBuilder};
 pub use error::{BuildError, LoadError};
 pub use listener::RemovalCause;
 pub use lru::{LruCache, LruCacheBuilder};

@@ -1,0 +1,430 @@
+//! `Cache`: many-thread stress with invariants, single-flight loading from 64
+//! threads (value, shared error, panic), async cancellation, TTL sweeping,
+//! metrics.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use keel_cache::{BuildError, Cache, LoadError, Policy, RemovalCause};
+
+/// Spins until `cond` holds or 10 s pass (a generous bound for a broken
+/// implementation, never a pass/fail decision for a correct one).
+fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::yield_now();
+    }
+    cond()
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("database is down")]
+struct DbDown;
+
+#[test]
+fn rejects_bad_configuration() {
+    assert_eq!(
+        Cache::<u64, u64>::new(0).unwrap_err(),
+        BuildError::ZeroCapacity
+    );
+    assert_eq!(
+        Cache::<u64, u64>::builder()
+            .max_capacity(64)
+            .shards(3)
+            .build()
+            .unwrap_err(),
+        BuildError::InvalidShards(3)
+    );
+    assert_eq!(
+        Cache::<u64, u64>::builder()
+            .max_capacity(64)
+            .sweep_interval(Duration::ZERO)
+            .build()
+            .unwrap_err(),
+        BuildError::ZeroSweepInterval
+    );
+    assert_eq!(
+        Cache::<u64, u64>::builder()
+            .max_capacity(64)
+            .default_ttl(Duration::ZERO)
+            .build()
+            .unwrap_err(),
+        BuildError::ZeroTimeToLive
+    );
+}
+
+#[test]
+fn is_send_sync_and_clones_share_state() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Cache<String, Vec<u8>>>();
+    let a: Cache<u64, u64> = Cache::new(100).unwrap();
+    let b = a.clone();
+    a.insert(1, 1);
+    assert_eq!(b.get(&1), Some(1));
+}
+
+#[test]
+fn get_or_load_from_64_threads_calls_the_loader_once() {
+    const THREADS: usize = 64;
+    let cache: Cache<&'static str, u64> = Cache::new(1_000).unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (cache, calls, barrier) = (cache.clone(), Arc::clone(&calls), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                let probe = cache.clone();
+                cache.get_or_load("cold", move || {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    // Hold the load open until every caller has missed and
+                    // joined, so all 63 others really are waiters.
+                    assert!(wait_until(|| probe.stats().misses == THREADS as u64));
+                    42
+                })
+            })
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap().unwrap(), 42);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let stats = cache.stats();
+    assert_eq!(stats.loads_ok, 1);
+    assert_eq!(stats.misses, THREADS as u64);
+    assert_eq!(cache.pending_loads(), 0, "in-flight state is cleaned up");
+    assert_eq!(cache.get(&"cold"), Some(42));
+}
+
+#[test]
+fn waiters_share_the_same_error_and_errors_are_not_cached() {
+    const THREADS: usize = 64;
+    let cache: Cache<u64, u64> = Cache::new(1_000).unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (cache, calls, barrier) = (cache.clone(), Arc::clone(&calls), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                let probe = cache.clone();
+                cache.try_get_or_load(7, move || {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    assert!(wait_until(|| probe.stats().misses == THREADS as u64));
+                    Err::<u64, _>(DbDown)
+                })
+            })
+        })
+        .collect();
+    let errors: Vec<LoadError> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap().unwrap_err())
+        .collect();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let LoadError::Failed(first) = &errors[0] else {
+        panic!("expected Failed, got {:?}", errors[0])
+    };
+    for err in &errors {
+        let LoadError::Failed(e) = err else {
+            panic!("expected Failed, got {err:?}")
+        };
+        assert!(Arc::ptr_eq(first, e), "every waiter gets the same error");
+        assert!(err.downcast_ref::<DbDown>().is_some());
+    }
+    assert_eq!(cache.stats().loads_failed, 1);
+    assert_eq!(cache.pending_loads(), 0);
+    // The error was not cached: the next call loads again.
+    assert_eq!(cache.get_or_load(7, || 8).unwrap(), 8);
+}
+
+#[test]
+fn panicking_loader_gives_everyone_an_error_not_a_hang() {
+    const THREADS: usize = 64;
+    let cache: Cache<u64, u64> = Cache::new(1_000).unwrap();
+    let barrier = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (cache, barrier) = (cache.clone(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                let probe = cache.clone();
+                cache.get_or_load(1, move || {
+                    assert!(wait_until(|| probe.stats().misses == THREADS as u64));
+                    panic!("loader exploded")
+                })
+            })
+        })
+        .collect();
+    for h in handles {
+        match h
+            .join()
+            .expect("the panic is contained, the thread does not die")
+        {
+            Err(LoadError::Panicked(msg)) => assert!(msg.contains("loader exploded")),
+            other => panic!("expected Panicked, got {other:?}"),
+        }
+    }
+    assert_eq!(cache.pending_loads(), 0);
+    assert_eq!(cache.stats().loads_failed, 1);
+    assert_eq!(cache.get_or_load(1, || 2).unwrap(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_waiters_get_cancelled_when_the_leader_is_dropped() {
+    let cache: Cache<u64, u64> = Cache::new(100).unwrap();
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let leader = {
+        let cache = cache.clone();
+        tokio::spawn(async move {
+            cache
+                .try_get_or_load_async(5, || async move {
+                    let _ = started_tx.send(());
+                    std::future::pending::<Result<u64, DbDown>>().await
+                })
+                .await
+        })
+    };
+    started_rx.await.unwrap();
+    let waiters: Vec<_> = (0..32)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                cache
+                    .try_get_or_load_async(5, || async { Ok::<_, DbDown>(0) })
+                    .await
+            })
+        })
+        .collect();
+    let probe = cache.clone();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while probe.stats().misses < 33 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("waiters joined");
+    leader.abort();
+    for w in waiters {
+        assert!(matches!(w.await.unwrap(), Err(LoadError::Cancelled)));
+    }
+    assert_eq!(cache.pending_loads(), 0);
+    assert_eq!(
+        cache
+            .try_get_or_load_async(5, || async { Ok::<_, DbDown>(9) })
+            .await
+            .unwrap(),
+        9
+    );
+}
+
+#[test]
+fn insert_during_a_load_wins_over_the_loaded_value() {
+    let cache: Cache<u64, u64> = Cache::new(100).unwrap();
+    let writer = cache.clone();
+    let loaded = cache.get_or_load(1, || {
+        writer.insert(1, 100); // a newer write lands while the load runs
+        1
+    });
+    assert_eq!(loaded.unwrap(), 1, "the caller still gets what it loaded");
+    assert_eq!(
+        cache.get(&1),
+        Some(100),
+        "but the stale load did not overwrite the write"
+    );
+}
+
+#[test]
+fn stress_many_threads_keep_invariants() {
+    const THREADS: u64 = 8;
+    const OPS: u64 = 40_000;
+    const CAPACITY: u64 = 256;
+    for policy in [Policy::Lru, Policy::Sieve] {
+        let evicted = Arc::new(AtomicU64::new(0));
+        let removed = Arc::new(AtomicU64::new(0));
+        let replaced = Arc::new(AtomicU64::new(0));
+        let (e, r, p) = (
+            Arc::clone(&evicted),
+            Arc::clone(&removed),
+            Arc::clone(&replaced),
+        );
+        let cache: Cache<u64, u64> = Cache::builder()
+            .max_capacity(CAPACITY)
+            .policy(policy)
+            .shards(4)
+            .eviction_listener(move |k, v, cause| {
+                assert_eq!(v / 1_000_000, *k, "a value never crosses keys");
+                match cause {
+                    RemovalCause::Evicted => e.fetch_add(1, Ordering::Relaxed),
+                    RemovalCause::Removed => r.fetch_add(1, Ordering::Relaxed),
+                    RemovalCause::Replaced => p.fetch_add(1, Ordering::Relaxed),
+                    RemovalCause::Expired => 0,
+                };
+            })
+            .build()
+            .unwrap();
+        let lookups = Arc::new(AtomicU64::new(0));
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (cache, lookups) = (cache.clone(), Arc::clone(&lookups));
+                std::thread::spawn(move || {
+                    let mut x = t.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                    let mut removes = 0;
+                    for i in 0..OPS {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let key = x % 1_024;
+                        let value = key * 1_000_000 + (i % 1_000);
+                        match x % 10 {
+                            0..=4 => {
+                                lookups.fetch_add(1, Ordering::Relaxed);
+                                if let Some(v) = cache.get(&key) {
+                                    assert_eq!(v / 1_000_000, key);
+                                }
+                            }
+                            5..=7 => cache.insert(key, value),
+                            8 => {
+                                lookups.fetch_add(1, Ordering::Relaxed);
+                                let v = cache.get_or_load(key, || value).unwrap();
+                                assert_eq!(v / 1_000_000, key);
+                            }
+                            _ => {
+                                if cache.remove(&key).is_some() {
+                                    removes += 1;
+                                }
+                            }
+                        }
+                        if i % 997 == 0 {
+                            assert!(cache.len() <= CAPACITY);
+                        }
+                    }
+                    removes
+                })
+            })
+            .collect();
+        let removes: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        let stats = cache.stats();
+        assert!(cache.len() <= CAPACITY);
+        assert_eq!(
+            stats.hits + stats.misses,
+            lookups.load(Ordering::Relaxed),
+            "{policy:?}: every lookup counted once"
+        );
+        assert_eq!(removed.load(Ordering::Relaxed), removes);
+        assert_eq!(stats.evictions, evicted.load(Ordering::Relaxed));
+        // Conservation: everything inserted is still there or left exactly once.
+        assert_eq!(
+            stats.inserts,
+            cache.len()
+                + evicted.load(Ordering::Relaxed)
+                + removes
+                + replaced.load(Ordering::Relaxed),
+            "{policy:?}"
+        );
+        assert_eq!(cache.pending_loads(), 0);
+    }
+}
+
+#[test]
+fn operations_expire_their_shard_and_run_pending_tasks_expires_all() {
+    let (clock, mock) = quanta::Clock::mock();
+    let expired = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&expired);
+    let cache: Cache<u64, u64> = Cache::builder()
+        .max_capacity(10_000)
+        .shards(8)
+        .default_ttl(Duration::from_secs(60))
+        .clock(clock)
+        .eviction_listener(move |_, _, cause| {
+            if cause == RemovalCause::Expired {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .build()
+        .unwrap();
+    for i in 0..5_000 {
+        cache.insert(i, i);
+    }
+    cache.insert_with_ttl(999_999, 1, Duration::from_secs(3_600));
+    mock.increment(Duration::from_secs(61));
+    assert_eq!(cache.get(&1), None, "expired entries are never returned");
+    cache.run_pending_tasks();
+    assert_eq!(expired.load(Ordering::Relaxed), 5_000);
+    assert_eq!(cache.len(), 1);
+    assert_eq!(cache.stats().expirations, 5_000);
+}
+
+#[test]
+fn background_sweeper_expires_idle_entries() {
+    let (clock, mock) = quanta::Clock::mock();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let cache: Cache<u64, u64> = Cache::builder()
+        .max_capacity(1_000)
+        .default_ttl(Duration::from_secs(1))
+        .clock(clock)
+        .sweep_interval(Duration::from_millis(5))
+        .eviction_listener(move |k, _, cause| {
+            let _ = tx.send((*k, cause));
+        })
+        .build()
+        .unwrap();
+    for i in 0..100 {
+        cache.insert(i, i);
+    }
+    mock.increment(Duration::from_secs(2));
+    // Nobody touches the cache: the sweeper must find all 100.
+    let mut seen = 0;
+    while seen < 100 {
+        let (_, cause) = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("sweeper expired the entries");
+        assert_eq!(cause, RemovalCause::Expired);
+        seen += 1;
+    }
+    assert_eq!(cache.len(), 0);
+}
+
+#[test]
+fn counters_reach_the_metrics_facade() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let cache: Cache<u64, u64> = Cache::builder()
+            .max_capacity(10)
+            .name("users")
+            .build()
+            .unwrap();
+        cache.insert(1, 1);
+        for _ in 0..3 {
+            cache.get(&1);
+        }
+        cache.get(&2);
+        cache.stats();
+    });
+    let counters: Vec<(String, u64)> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter_map(|(key, _, _, value)| match value {
+            DebugValue::Counter(n) => Some((key.key().name().to_string(), n)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        counters.contains(&("keel_cache_hits_total".to_string(), 3)),
+        "{counters:?}"
+    );
+    assert!(
+        counters.contains(&("keel_cache_misses_total".to_string(), 1)),
+        "{counters:?}"
+    );
+    assert!(
+        counters.contains(&("keel_cache_inserts_total".to_string(), 1)),
+        "{counters:?}"
+    );
+}
