@@ -1,0 +1,273 @@
+//! The Redis limiter against a private `redis-server` (through `keel-testkit`).
+#![cfg(feature = "redis")]
+
+use std::time::Duration;
+
+use keel_ratelimit::error::RedisLimitError;
+use keel_ratelimit::redis::{FailurePolicy, RedisAlgorithm, RedisLimiter, TimeSource};
+use keel_ratelimit::{CheckError, Quota};
+use redis::AsyncCommands;
+
+async fn limiter(url: &str, algorithm: RedisAlgorithm, quota: Quota) -> RedisLimiter {
+    RedisLimiter::builder(algorithm, quota)
+        .prefix("test:rl")
+        .connect(url)
+        .await
+        .unwrap()
+}
+
+async fn raw_connection(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_algorithm_allows_the_limit_then_denies_with_retry_after_and_ttl() {
+    let Some(redis) = keel_testkit::redis_or_skip("every_algorithm_allows_the_limit") else {
+        return;
+    };
+    let mut raw = raw_connection(&redis.url()).await;
+    let quota = Quota::per_minute(5).unwrap();
+    for algorithm in RedisAlgorithm::ALL {
+        let limiter = limiter(&redis.url(), algorithm, quota).await;
+        for remaining in (0..5).rev() {
+            let d = limiter.check("alice").await.unwrap();
+            assert!(d.allowed, "{algorithm:?}");
+            assert_eq!(d.remaining, remaining, "{algorithm:?}");
+            assert_eq!(d.limit, 5);
+        }
+        let d = limiter.check("alice").await.unwrap();
+        assert!(!d.allowed, "{algorithm:?}");
+        let retry = d.retry_after.unwrap();
+        assert!(retry > Duration::ZERO && retry <= Duration::from_secs(60), "{algorithm:?} {retry:?}");
+        assert!(d.reset_after <= Duration::from_secs(120));
+        // Another key is independent.
+        assert!(limiter.check("bob").await.unwrap().allowed);
+        // Namespaced key with a TTL: Redis memory stays bounded.
+        let key = limiter.redis_key("alice");
+        assert!(key.starts_with("test:rl:{alice}:"));
+        let ttl: i64 = raw.pttl(&key).await.unwrap();
+        assert!(ttl > 0 && ttl <= 120_000, "{algorithm:?} ttl {ttl}");
+        // A cost that can never fit is an error, not an eternal deny.
+        assert!(matches!(
+            limiter.check_n("alice", 6).await,
+            Err(RedisLimitError::Check(CheckError::InsufficientCapacity { cost: 6, capacity: 5 }))
+        ));
+        assert_eq!(limiter.metrics().allowed, 6);
+        assert_eq!(limiter.metrics().denied, 1);
+    }
+}
+
+#[tokio::test]
+async fn one_evalsha_round_trip_per_decision() {
+    let Some(redis) = keel_testkit::redis_or_skip("one_evalsha_round_trip_per_decision") else {
+        return;
+    };
+    let mut raw = raw_connection(&redis.url()).await;
+    let limiter = limiter(&redis.url(), RedisAlgorithm::Gcra, Quota::per_second(1000).unwrap()).await;
+    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut raw).await.unwrap();
+    for i in 0..100 {
+        limiter.check(&format!("k{i}")).await.unwrap();
+    }
+    let info: String = redis::cmd("INFO").arg("commandstats").query_async(&mut raw).await.unwrap();
+    let calls = |cmd: &str| -> u64 {
+        info.lines()
+            .find(|l| l.starts_with(&format!("cmdstat_{cmd}:")))
+            .and_then(|l| l.split("calls=").nth(1))
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    // The first EVALSHA gets NOSCRIPT and the script is loaded once; then one EVALSHA each.
+    assert_eq!(calls("evalsha"), 101, "{info}");
+    assert!(calls("eval") + calls("script|load") <= 1, "{info}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_sharing_one_redis_allow_exactly_the_global_limit() {
+    let Some(redis) = keel_testkit::redis_or_skip("two_instances_sharing_one_redis") else {
+        return;
+    };
+    let quota = Quota::per_hour(300).unwrap();
+    for algorithm in RedisAlgorithm::ALL {
+        // Two limiters with their own connections, as two processes would have.
+        let a = limiter(&redis.url(), algorithm, quota).await;
+        let b = limiter(&redis.url(), algorithm, quota).await;
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let l = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.push(tokio::spawn(async move {
+                let mut allowed = 0u32;
+                for _ in 0..50 {
+                    if l.check("shared").await.unwrap().allowed {
+                        allowed += 1;
+                    }
+                }
+                allowed
+            }));
+        }
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.unwrap();
+        }
+        assert_eq!(total, 300, "{algorithm:?}: 800 attempts against a global limit of 300");
+        assert_eq!(a.metrics().allowed + b.metrics().allowed, 300);
+    }
+}
+
+#[tokio::test]
+async fn skewed_client_clocks_do_not_matter_because_server_time_is_used() {
+    let Some(redis) = keel_testkit::redis_or_skip("skewed_client_clocks") else {
+        return;
+    };
+    let quota = Quota::per_minute(10).unwrap();
+    let three_hours = Duration::from_secs(3 * 3600);
+    for algorithm in RedisAlgorithm::ALL {
+        // Client-side time (what we do NOT do by default): client B's clock runs three
+        // hours ahead, so it sees client A's window as long expired and allows again.
+        let (clock_a, _) = quanta::Clock::mock();
+        let (clock_b, _) = quanta::Clock::mock();
+        let url = redis.url();
+        let skewed = |clock, offset| {
+            RedisLimiter::builder(algorithm, quota)
+                .prefix("skew:client")
+                .time_source(TimeSource::Client { clock, offset })
+                .connect(&url)
+        };
+        let a = skewed(clock_a, Duration::from_secs(1_000_000)).await.unwrap();
+        let b = skewed(clock_b, Duration::from_secs(1_000_000) + three_hours).await.unwrap();
+        let mut client_time_allowed = 0;
+        for _ in 0..15 {
+            client_time_allowed += u32::from(a.check("k").await.unwrap().allowed);
+            client_time_allowed += u32::from(b.check("k").await.unwrap().allowed);
+        }
+        assert!(client_time_allowed > 10, "{algorithm:?}: skew should break client time");
+
+        // Server time (the default): the same two clients agree and decide identically.
+        let a = limiter(&redis.url(), algorithm, quota).await;
+        let b = limiter(&redis.url(), algorithm, quota).await;
+        let mut decisions = Vec::new();
+        for _ in 0..15 {
+            decisions.push(a.check("k").await.unwrap().allowed);
+            decisions.push(b.check("k").await.unwrap().allowed);
+        }
+        assert_eq!(decisions.iter().filter(|&&d| d).count(), 10, "{algorithm:?}");
+        // The first ten (alternating a, b) allowed, every later one denied.
+        assert!(decisions[..10].iter().all(|&d| d) && decisions[10..].iter().all(|&d| !d));
+    }
+}
+
+/// Calls until Redis answers for real (no new backend error), bounded to ~10 s.
+async fn until_recovered(limiter: &RedisLimiter, key: &str) -> keel_ratelimit::Decision {
+    for _ in 0..100 {
+        let errors = limiter.metrics().backend_errors;
+        let result = limiter.check(key).await;
+        if limiter.metrics().backend_errors == errors {
+            if let Ok(d) = result {
+                return d;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the limiter did not recover after Redis restarted");
+}
+
+#[tokio::test]
+async fn redis_outage_applies_the_policy_counts_it_and_recovers() {
+    let Some(mut redis) = keel_testkit::redis_or_skip("redis_outage") else {
+        return;
+    };
+    let quota = Quota::per_minute(3).unwrap();
+    let open = RedisLimiter::builder(RedisAlgorithm::Gcra, quota)
+        .failure_policy(FailurePolicy::FailOpen)
+        .connect(&redis.url())
+        .await
+        .unwrap();
+    let closed = RedisLimiter::builder(RedisAlgorithm::SlidingLog, quota)
+        .failure_policy(FailurePolicy::FailClosed { retry_after: Duration::from_secs(2) })
+        .connect(&redis.url())
+        .await
+        .unwrap();
+    let erroring = RedisLimiter::builder(RedisAlgorithm::TokenBucket, quota)
+        .failure_policy(FailurePolicy::Error)
+        .connect(&redis.url())
+        .await
+        .unwrap();
+    for l in [&open, &closed, &erroring] {
+        for _ in 0..3 {
+            assert!(l.check("user").await.unwrap().allowed);
+        }
+        assert!(!l.check("user").await.unwrap().allowed);
+    }
+
+    redis.stop();
+    for _ in 0..5 {
+        assert!(open.check("user").await.unwrap().allowed, "fail open allows");
+        let d = closed.check("user").await.unwrap();
+        assert!(!d.allowed, "fail closed denies");
+        assert_eq!(d.retry_after, Some(Duration::from_secs(2)));
+        assert!(matches!(erroring.check("user").await, Err(RedisLimitError::Redis(_))));
+    }
+    let (o, c, e) = (open.metrics(), closed.metrics(), erroring.metrics());
+    assert_eq!((o.failed_open, o.backend_errors), (5, 5));
+    assert_eq!((c.failed_closed, c.backend_errors), (5, 5));
+    assert_eq!((e.backend_errors, e.failed_open, e.failed_closed), (5, 0, 0));
+
+    // Restarted (empty, scripts gone): the same limiters make correct decisions again.
+    redis.restart().unwrap();
+    for l in [&open, &closed, &erroring] {
+        assert!(until_recovered(l, "fresh").await.allowed);
+        assert!(l.check("fresh").await.unwrap().allowed);
+        assert!(l.check("fresh").await.unwrap().allowed);
+        let d = l.check("fresh").await.unwrap();
+        assert!(!d.allowed, "{:?}: exact again after recovery", l.algorithm());
+    }
+}
+
+/// Drives the Lua scripts with a client-side mock clock (so time is exact) and compares
+/// every decision with the in-process algorithm on the same arrivals.
+#[tokio::test]
+async fn lua_scripts_decide_exactly_like_the_in_process_algorithms() {
+    use keel_ratelimit::{
+        Algorithm, FixedWindow, Gcra, RateLimiter, SlidingCounter, SlidingLog, TokenBucket,
+    };
+
+    let Some(redis) = keel_testkit::redis_or_skip("lua_scripts_decide_exactly") else {
+        return;
+    };
+    async fn compare<A: Algorithm>(url: &str, algorithm: RedisAlgorithm) {
+        let quota = Quota::new(7, Duration::from_millis(70)).unwrap().with_burst(4).unwrap();
+        let (clock, mock) = quanta::Clock::mock();
+        let local = RateLimiter::<A>::with_clock(quota, clock.clone());
+        let remote = RedisLimiter::builder(algorithm, quota)
+            .prefix("equivalence")
+            .time_source(TimeSource::Client { clock, offset: Duration::ZERO })
+            .connect(url)
+            .await
+            .unwrap();
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for step in 0..600 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            mock.increment(Duration::from_micros(seed % 9_000));
+            let cost = 1 + (seed >> 20) as u32 % 3;
+            let mut expected = local.check_n(cost).unwrap();
+            // Redis works in microseconds: a nanosecond-exact wait rounds up to the next µs.
+            expected.retry_after = expected
+                .retry_after
+                .map(|r| Duration::from_micros(r.as_nanos().div_ceil(1_000) as u64));
+            let actual = remote.check_n("k", cost).await.unwrap();
+            assert_eq!(actual, expected, "{algorithm:?} step {step}");
+        }
+    }
+    let url = redis.url();
+    compare::<FixedWindow>(&url, RedisAlgorithm::FixedWindow).await;
+    compare::<SlidingLog>(&url, RedisAlgorithm::SlidingLog).await;
+    compare::<SlidingCounter>(&url, RedisAlgorithm::SlidingCounter).await;
+    compare::<TokenBucket>(&url, RedisAlgorithm::TokenBucket).await;
+    compare::<Gcra>(&url, RedisAlgorithm::Gcra).await;
+}
