@@ -50,7 +50,12 @@ impl Decision {
     }
 
     /// A denied decision.
-    pub(crate) fn deny(limit: u32, remaining: u64, reset_after_ns: u64, retry_after_ns: u64) -> Self {
+    pub(crate) fn deny(
+        limit: u32,
+        remaining: u64,
+        reset_after_ns: u64,
+        retry_after_ns: u64,
+    ) -> Self {
         Self {
             allowed: false,
             limit,

@@ -39,7 +39,10 @@ impl Gcra {
         let backlog = new_tat - now;
         if backlog <= self.tolerance {
             let remaining = (self.tolerance - backlog) / self.interval;
-            Ok((new_tat, Decision::allow(self.quota.burst(), remaining, backlog)))
+            Ok((
+                new_tat,
+                Decision::allow(self.quota.burst(), remaining, backlog),
+            ))
         } else {
             let current = base - now;
             let remaining = (self.tolerance.saturating_sub(current)) / self.interval;

@@ -96,6 +96,9 @@ struct Shard<K, A: Algorithm> {
     next_sweep: usize,
 }
 
+/// One shard on its own cache line(s), so two shards' locks never share one.
+type PaddedShard<K, A> = CachePadded<RwLock<Shard<K, A>>>;
+
 struct QuotaConfig<K> {
     default: Quota,
     overrides: HashMap<K, Quota, RandomState>,
@@ -123,7 +126,7 @@ struct QuotaConfig<K> {
 /// # Ok::<(), keel_ratelimit::QuotaError>(())
 /// ```
 pub struct KeyedLimiter<K, A: Algorithm> {
-    shards: Box<[CachePadded<RwLock<Shard<K, A>>>]>,
+    shards: Box<[PaddedShard<K, A>]>,
     shift: u32,
     hasher: RandomState,
     timer: Timer,
@@ -196,7 +199,10 @@ where
     /// A resolver called once when a key's state is created, e.g. to look up its plan tier.
     /// Explicit [`KeyedLimiter::set_quota_for`] overrides win over it. It runs under a
     /// shard's write lock, so keep it cheap (a map lookup, not a database query).
-    pub fn quota_resolver(mut self, resolver: impl Fn(&K) -> Option<Quota> + Send + Sync + 'static) -> Self {
+    pub fn quota_resolver(
+        mut self,
+        resolver: impl Fn(&K) -> Option<Quota> + Send + Sync + 'static,
+    ) -> Self {
         self.resolver = Some(Box::new(resolver));
         self
     }
@@ -521,7 +527,10 @@ where
         let hash = self.hasher.hash_one(key);
         let mut guard = self.shard(hash).write();
         if let Some(slot) = guard.table.find_mut(hash, |s| s.key.borrow() == key) {
-            let resolved = self.resolver.as_ref().and_then(|resolve| resolve(&slot.key));
+            let resolved = self
+                .resolver
+                .as_ref()
+                .and_then(|resolve| resolve(&slot.key));
             let config = self.config.read();
             slot.algorithm = A::from_quota(resolved.unwrap_or(config.default));
             slot.pinned = resolved.is_some();

@@ -38,6 +38,8 @@ mod sliding_counter;
 mod sliding_log;
 mod token_bucket;
 
+#[cfg(feature = "tower")]
+pub mod middleware;
 #[cfg(feature = "redis")]
 pub mod redis;
 

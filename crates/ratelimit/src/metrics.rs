@@ -47,10 +47,7 @@ impl StripedCounter {
     }
 
     pub(crate) fn sum(&self) -> u64 {
-        self.stripes
-            .iter()
-            .map(|s| s.load(Ordering::Relaxed))
-            .sum()
+        self.stripes.iter().map(|s| s.load(Ordering::Relaxed)).sum()
     }
 }
 

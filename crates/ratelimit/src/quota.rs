@@ -137,7 +137,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_quotas_with_typed_errors() {
-        assert_eq!(Quota::new(0, Duration::from_secs(1)), Err(QuotaError::ZeroLimit));
+        assert_eq!(
+            Quota::new(0, Duration::from_secs(1)),
+            Err(QuotaError::ZeroLimit)
+        );
         assert_eq!(Quota::new(1, Duration::ZERO), Err(QuotaError::ZeroWindow));
         let too_long = MAX_WINDOW + Duration::from_secs(1);
         assert_eq!(
@@ -166,6 +169,9 @@ mod tests {
         assert_eq!(q.burst(), 5);
         assert_eq!(q.window(), Duration::from_secs(60));
         assert_eq!(q.emission_interval(), Duration::from_secs(1));
-        assert_eq!(Quota::per_hour(3600).unwrap().emission_interval_ns(), 1_000_000_000);
+        assert_eq!(
+            Quota::per_hour(3600).unwrap().emission_interval_ns(),
+            1_000_000_000
+        );
     }
 }

@@ -89,7 +89,8 @@ impl SlidingCounter {
             return 0;
         }
         let fits = u128::from(budget) * u128::from(self.window) / u128::from(previous);
-        self.window.saturating_sub(fits.min(u128::from(self.window)) as u64)
+        self.window
+            .saturating_sub(fits.min(u128::from(self.window)) as u64)
     }
 
     fn retry_after(&self, c: &Counters, now: u64, cost: u64) -> u64 {

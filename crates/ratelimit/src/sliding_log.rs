@@ -124,11 +124,7 @@ impl Algorithm for SlidingLog {
         let mut log = state.inner.lock();
         self.evict(&mut log, now);
         if log.total < self.limit {
-            Decision::allow(
-                self.quota.limit(),
-                self.limit - log.total - 1,
-                self.window,
-            )
+            Decision::allow(self.quota.limit(), self.limit - log.total - 1, self.window)
         } else {
             self.denied(&log, now, 1)
         }

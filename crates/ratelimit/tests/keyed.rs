@@ -122,7 +122,8 @@ fn per_key_overrides_resolver_and_runtime_changes() {
 #[test]
 fn peek_consumes_nothing_and_creates_nothing() {
     let (clock, _mock) = quanta::Clock::mock();
-    let limiter = KeyedLimiter::<String, TokenBucket>::with_clock(Quota::per_minute(3).unwrap(), clock);
+    let limiter =
+        KeyedLimiter::<String, TokenBucket>::with_clock(Quota::per_minute(3).unwrap(), clock);
     let fresh = limiter.peek("nobody");
     assert!(fresh.allowed);
     assert_eq!(fresh.remaining, 2);
@@ -144,13 +145,19 @@ fn impossible_cost_is_an_error_and_creates_no_key() {
     );
     assert_eq!(
         limiter.check_n("k", 5),
-        Err(CheckError::InsufficientCapacity { cost: 5, capacity: 4 })
+        Err(CheckError::InsufficientCapacity {
+            cost: 5,
+            capacity: 4
+        })
     );
     assert!(limiter.is_empty());
     assert!(limiter.check_n("k", 4).unwrap().allowed);
     assert_eq!(
         limiter.check_n("k", 5),
-        Err(CheckError::InsufficientCapacity { cost: 5, capacity: 4 })
+        Err(CheckError::InsufficientCapacity {
+            cost: 5,
+            capacity: 4
+        })
     );
 }
 

@@ -127,10 +127,17 @@ fn retry_after_exact<A: Algorithm>(q: Quota, arrivals: &[(u64, u32)]) -> Result<
     let limiter = RateLimiter::<A>::with_clock(q, clock);
     for (i, &(gap_us, cost)) in arrivals.iter().enumerate() {
         mock.increment(Duration::from_micros(gap_us));
-        let Ok(d) = limiter.check_n(cost) else { continue };
+        let Ok(d) = limiter.check_n(cost) else {
+            continue;
+        };
         if let Some(retry) = d.retry_after {
             let probe = |extra: Duration| {
-                replay_then_check::<A>(q, &arrivals[..i], Duration::from_micros(gap_us) + extra, cost)
+                replay_then_check::<A>(
+                    q,
+                    &arrivals[..i],
+                    Duration::from_micros(gap_us) + extra,
+                    cost,
+                )
             };
             prop_assert!(probe(retry), "{}: denied at retry_after {retry:?}", A::NAME);
             if !retry.is_zero() {
@@ -146,7 +153,12 @@ fn retry_after_exact<A: Algorithm>(q: Quota, arrivals: &[(u64, u32)]) -> Result<
 }
 
 /// Replays `history`, waits `gap of the denied request + extra`, then checks `cost`.
-fn replay_then_check<A: Algorithm>(q: Quota, history: &[(u64, u32)], extra: Duration, cost: u32) -> bool {
+fn replay_then_check<A: Algorithm>(
+    q: Quota,
+    history: &[(u64, u32)],
+    extra: Duration,
+    cost: u32,
+) -> bool {
     let (clock, mock) = quanta::Clock::mock();
     let limiter = RateLimiter::<A>::with_clock(q, clock);
     for &(gap_us, c) in history {

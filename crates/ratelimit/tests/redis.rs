@@ -42,7 +42,10 @@ async fn every_algorithm_allows_the_limit_then_denies_with_retry_after_and_ttl()
         let d = limiter.check("alice").await.unwrap();
         assert!(!d.allowed, "{algorithm:?}");
         let retry = d.retry_after.unwrap();
-        assert!(retry > Duration::ZERO && retry <= Duration::from_secs(60), "{algorithm:?} {retry:?}");
+        assert!(
+            retry > Duration::ZERO && retry <= Duration::from_secs(60),
+            "{algorithm:?} {retry:?}"
+        );
         assert!(d.reset_after <= Duration::from_secs(120));
         // Another key is independent.
         assert!(limiter.check("bob").await.unwrap().allowed);
@@ -54,7 +57,10 @@ async fn every_algorithm_allows_the_limit_then_denies_with_retry_after_and_ttl()
         // A cost that can never fit is an error, not an eternal deny.
         assert!(matches!(
             limiter.check_n("alice", 6).await,
-            Err(RedisLimitError::Check(CheckError::InsufficientCapacity { cost: 6, capacity: 5 }))
+            Err(RedisLimitError::Check(CheckError::InsufficientCapacity {
+                cost: 6,
+                capacity: 5
+            }))
         ));
         assert_eq!(limiter.metrics().allowed, 6);
         assert_eq!(limiter.metrics().denied, 1);
@@ -67,12 +73,25 @@ async fn one_evalsha_round_trip_per_decision() {
         return;
     };
     let mut raw = raw_connection(&redis.url()).await;
-    let limiter = limiter(&redis.url(), RedisAlgorithm::Gcra, Quota::per_second(1000).unwrap()).await;
-    let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut raw).await.unwrap();
+    let limiter = limiter(
+        &redis.url(),
+        RedisAlgorithm::Gcra,
+        Quota::per_second(1000).unwrap(),
+    )
+    .await;
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
     for i in 0..100 {
         limiter.check(&format!("k{i}")).await.unwrap();
     }
-    let info: String = redis::cmd("INFO").arg("commandstats").query_async(&mut raw).await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
     let calls = |cmd: &str| -> u64 {
         info.lines()
             .find(|l| l.starts_with(&format!("cmdstat_{cmd}:")))
@@ -113,7 +132,10 @@ async fn two_instances_sharing_one_redis_allow_exactly_the_global_limit() {
         for t in tasks {
             total += t.await.unwrap();
         }
-        assert_eq!(total, 300, "{algorithm:?}: 800 attempts against a global limit of 300");
+        assert_eq!(
+            total, 300,
+            "{algorithm:?}: 800 attempts against a global limit of 300"
+        );
         assert_eq!(a.metrics().allowed + b.metrics().allowed, 300);
     }
 }
@@ -137,14 +159,21 @@ async fn skewed_client_clocks_do_not_matter_because_server_time_is_used() {
                 .time_source(TimeSource::Client { clock, offset })
                 .connect(&url)
         };
-        let a = skewed(clock_a, Duration::from_secs(1_000_000)).await.unwrap();
-        let b = skewed(clock_b, Duration::from_secs(1_000_000) + three_hours).await.unwrap();
+        let a = skewed(clock_a, Duration::from_secs(1_000_000))
+            .await
+            .unwrap();
+        let b = skewed(clock_b, Duration::from_secs(1_000_000) + three_hours)
+            .await
+            .unwrap();
         let mut client_time_allowed = 0;
         for _ in 0..15 {
             client_time_allowed += u32::from(a.check("k").await.unwrap().allowed);
             client_time_allowed += u32::from(b.check("k").await.unwrap().allowed);
         }
-        assert!(client_time_allowed > 10, "{algorithm:?}: skew should break client time");
+        assert!(
+            client_time_allowed > 10,
+            "{algorithm:?}: skew should break client time"
+        );
 
         // Server time (the default): the same two clients agree and decide identically.
         let a = limiter(&redis.url(), algorithm, quota).await;
@@ -154,7 +183,11 @@ async fn skewed_client_clocks_do_not_matter_because_server_time_is_used() {
             decisions.push(a.check("k").await.unwrap().allowed);
             decisions.push(b.check("k").await.unwrap().allowed);
         }
-        assert_eq!(decisions.iter().filter(|&&d| d).count(), 10, "{algorithm:?}");
+        assert_eq!(
+            decisions.iter().filter(|&&d| d).count(),
+            10,
+            "{algorithm:?}"
+        );
         // The first ten (alternating a, b) allowed, every later one denied.
         assert!(decisions[..10].iter().all(|&d| d) && decisions[10..].iter().all(|&d| !d));
     }
@@ -187,7 +220,9 @@ async fn redis_outage_applies_the_policy_counts_it_and_recovers() {
         .await
         .unwrap();
     let closed = RedisLimiter::builder(RedisAlgorithm::SlidingLog, quota)
-        .failure_policy(FailurePolicy::FailClosed { retry_after: Duration::from_secs(2) })
+        .failure_policy(FailurePolicy::FailClosed {
+            retry_after: Duration::from_secs(2),
+        })
         .connect(&redis.url())
         .await
         .unwrap();
@@ -205,16 +240,25 @@ async fn redis_outage_applies_the_policy_counts_it_and_recovers() {
 
     redis.stop();
     for _ in 0..5 {
-        assert!(open.check("user").await.unwrap().allowed, "fail open allows");
+        assert!(
+            open.check("user").await.unwrap().allowed,
+            "fail open allows"
+        );
         let d = closed.check("user").await.unwrap();
         assert!(!d.allowed, "fail closed denies");
         assert_eq!(d.retry_after, Some(Duration::from_secs(2)));
-        assert!(matches!(erroring.check("user").await, Err(RedisLimitError::Redis(_))));
+        assert!(matches!(
+            erroring.check("user").await,
+            Err(RedisLimitError::Redis(_))
+        ));
     }
     let (o, c, e) = (open.metrics(), closed.metrics(), erroring.metrics());
     assert_eq!((o.failed_open, o.backend_errors), (5, 5));
     assert_eq!((c.failed_closed, c.backend_errors), (5, 5));
-    assert_eq!((e.backend_errors, e.failed_open, e.failed_closed), (5, 0, 0));
+    assert_eq!(
+        (e.backend_errors, e.failed_open, e.failed_closed),
+        (5, 0, 0)
+    );
 
     // Restarted (empty, scripts gone): the same limiters make correct decisions again.
     redis.restart().unwrap();
@@ -223,7 +267,11 @@ async fn redis_outage_applies_the_policy_counts_it_and_recovers() {
         assert!(l.check("fresh").await.unwrap().allowed);
         assert!(l.check("fresh").await.unwrap().allowed);
         let d = l.check("fresh").await.unwrap();
-        assert!(!d.allowed, "{:?}: exact again after recovery", l.algorithm());
+        assert!(
+            !d.allowed,
+            "{:?}: exact again after recovery",
+            l.algorithm()
+        );
     }
 }
 
@@ -239,12 +287,18 @@ async fn lua_scripts_decide_exactly_like_the_in_process_algorithms() {
         return;
     };
     async fn compare<A: Algorithm>(url: &str, algorithm: RedisAlgorithm) {
-        let quota = Quota::new(7, Duration::from_millis(70)).unwrap().with_burst(4).unwrap();
+        let quota = Quota::new(7, Duration::from_millis(70))
+            .unwrap()
+            .with_burst(4)
+            .unwrap();
         let (clock, mock) = quanta::Clock::mock();
         let local = RateLimiter::<A>::with_clock(quota, clock.clone());
         let remote = RedisLimiter::builder(algorithm, quota)
             .prefix("equivalence")
-            .time_source(TimeSource::Client { clock, offset: Duration::ZERO })
+            .time_source(TimeSource::Client {
+                clock,
+                offset: Duration::ZERO,
+            })
             .connect(url)
             .await
             .unwrap();

@@ -1,0 +1,489 @@
+//! tower middleware (feature `tower`): [`RateLimitLayer`] → [`RateLimit`] service.
+//!
+//! * The key comes from a [`KeyExtractor`]: the peer IP ([`PeerIp`]: axum's
+//!   `ConnectInfo<SocketAddr>` with feature `axum`, or a `SocketAddr` request extension), a
+//!   header ([`HeaderKey`], e.g. an API key) or a closure ([`KeyFn`]).
+//! * Denied → `429 Too Many Requests` with `Retry-After` (whole seconds, rounded up).
+//! * Every response carries the rate-limit fields, as [`HeaderStyle`] selects: the early
+//!   IETF draft's `RateLimit-Limit` / `RateLimit-Remaining` / `RateLimit-Reset`, or the
+//!   newer structured `RateLimit-Policy: "name";q=…;w=…` and `RateLimit: "name";r=…;t=…`.
+//! * **One state for all clones.** The layer holds the limiter in an [`Arc`], and every
+//!   service it makes (one per connection in hyper/axum) and every clone of those shares
+//!   it. `tower::limit::RateLimit` keeps its state per service instance, so N connections
+//!   get N × the limit — the pitfall the `clones_share_one_limit` test rules out here.
+//! * A limiter that cannot decide (Redis down under [`FailurePolicy::Error`](crate::redis::FailurePolicy::Error))
+//!   yields `503 Service Unavailable`.
+
+use std::fmt;
+use std::future::Future;
+use std::hash::Hash;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use http::{Extensions, HeaderMap, Method, Request, Response, StatusCode, Uri};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::{Algorithm, Decision, KeyedLimiter, Quota};
+
+/// A limiter the middleware can ask: keyed in process, or on Redis.
+pub trait HttpLimiter: Send + Sync + 'static {
+    /// The pending decision; `None` means the limiter could not decide (→ 503).
+    type Future: Future<Output = Option<Decision>> + Send + 'static;
+
+    /// Decides one request for `key`.
+    fn check_key(&self, key: String) -> Self::Future;
+
+    /// The default quota, for the `w=` (window) parameter of the structured headers.
+    fn default_quota(&self) -> Quota;
+}
+
+impl<K, A> HttpLimiter for KeyedLimiter<K, A>
+where
+    K: Hash + Eq + Send + Sync + 'static + std::borrow::Borrow<str> + From<String>,
+    str: ToOwned<Owned = K>,
+    A: Algorithm,
+{
+    type Future = std::future::Ready<Option<Decision>>;
+
+    fn check_key(&self, key: String) -> Self::Future {
+        std::future::ready(Some(self.check(key.as_str())))
+    }
+
+    fn default_quota(&self) -> Quota {
+        KeyedLimiter::default_quota(self)
+    }
+}
+
+#[cfg(feature = "redis")]
+impl HttpLimiter for crate::redis::RedisLimiter {
+    type Future = Pin<Box<dyn Future<Output = Option<Decision>> + Send>>;
+
+    fn check_key(&self, key: String) -> Self::Future {
+        let limiter = self.clone();
+        Box::pin(async move { limiter.check(&key).await.ok() })
+    }
+
+    fn default_quota(&self) -> Quota {
+        self.quota()
+    }
+}
+
+/// What the key extractor sees of a request.
+#[derive(Debug)]
+pub struct RequestInfo<'a> {
+    /// The method.
+    pub method: &'a Method,
+    /// The URI.
+    pub uri: &'a Uri,
+    /// The headers.
+    pub headers: &'a HeaderMap,
+    /// The extensions (where servers put the peer address).
+    pub extensions: &'a Extensions,
+}
+
+/// Picks the rate-limit key of a request; `None` → [`MissingKey`] applies.
+pub trait KeyExtractor: Clone + Send + Sync + 'static {
+    /// The key, if the request has one.
+    fn extract(&self, request: &RequestInfo<'_>) -> Option<String>;
+}
+
+/// The peer's IP address: axum's `ConnectInfo<SocketAddr>` (feature `axum`), else a
+/// `SocketAddr` extension. Behind a proxy use [`HeaderKey`] on the proxy's header instead.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PeerIp;
+
+impl KeyExtractor for PeerIp {
+    fn extract(&self, request: &RequestInfo<'_>) -> Option<String> {
+        #[cfg(feature = "axum")]
+        if let Some(axum::extract::ConnectInfo(addr)) = request
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        {
+            return Some(addr.ip().to_string());
+        }
+        request
+            .extensions
+            .get::<SocketAddr>()
+            .map(|addr| addr.ip().to_string())
+    }
+}
+
+/// The value of a header (e.g. `x-api-key`).
+#[derive(Debug, Clone)]
+pub struct HeaderKey(pub HeaderName);
+
+impl KeyExtractor for HeaderKey {
+    fn extract(&self, request: &RequestInfo<'_>) -> Option<String> {
+        request
+            .headers
+            .get(&self.0)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+}
+
+/// A closure over [`RequestInfo`].
+#[derive(Clone)]
+pub struct KeyFn<F>(pub F);
+
+impl<F> fmt::Debug for KeyFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KeyFn")
+    }
+}
+
+impl<F> KeyExtractor for KeyFn<F>
+where
+    F: Fn(&RequestInfo<'_>) -> Option<String> + Clone + Send + Sync + 'static,
+{
+    fn extract(&self, request: &RequestInfo<'_>) -> Option<String> {
+        (self.0)(request)
+    }
+}
+
+/// Which rate-limit header fields responses carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderStyle {
+    /// `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (early IETF drafts; what
+    /// most clients parse today).
+    Draft,
+    /// `RateLimit-Policy: "<name>";q=<limit>;w=<window s>` and
+    /// `RateLimit: "<name>";r=<remaining>;t=<reset s>` (draft-ietf-httpapi-ratelimit-headers-08+).
+    Structured {
+        /// The policy name quoted in both fields.
+        policy: String,
+    },
+    /// No rate-limit fields (429 still carries `Retry-After`).
+    None,
+}
+
+/// What to do with a request whose key cannot be extracted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MissingKey {
+    /// Respond with this status without calling the service.
+    Reject(StatusCode),
+    /// Count it under this shared key.
+    Shared(String),
+}
+
+#[derive(Debug)]
+struct Config {
+    headers: HeaderStyle,
+    missing: MissingKey,
+    window_secs: u64,
+}
+
+/// Adds rate limiting to a service.
+///
+/// ```
+/// use std::sync::Arc;
+/// use keel_ratelimit::{Gcra, KeyedLimiter, Quota};
+/// use keel_ratelimit::middleware::{HeaderKey, HeaderStyle, RateLimitLayer};
+///
+/// let limiter = Arc::new(KeyedLimiter::<String, Gcra>::new(Quota::per_second(10)?));
+/// let layer = RateLimitLayer::new(limiter)
+///     .key(HeaderKey(http::HeaderName::from_static("x-api-key")))
+///     .header_style(HeaderStyle::Structured { policy: "api".into() });
+/// # let _ = layer;
+/// # Ok::<(), keel_ratelimit::QuotaError>(())
+/// ```
+#[derive(Debug)]
+pub struct RateLimitLayer<L, E = PeerIp> {
+    limiter: Arc<L>,
+    extractor: E,
+    config: Arc<Config>,
+}
+
+impl<L, E: Clone> Clone for RateLimitLayer<L, E> {
+    fn clone(&self) -> Self {
+        Self {
+            limiter: self.limiter.clone(),
+            extractor: self.extractor.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
+impl<L: HttpLimiter> RateLimitLayer<L, PeerIp> {
+    /// Limits by peer IP, draft headers, missing key → 500 (a server that does not record
+    /// peer addresses is misconfigured).
+    pub fn new(limiter: Arc<L>) -> Self {
+        let window_secs = ceil_secs(limiter.default_quota().window());
+        Self {
+            limiter,
+            extractor: PeerIp,
+            config: Arc::new(Config {
+                headers: HeaderStyle::Draft,
+                missing: MissingKey::Reject(StatusCode::INTERNAL_SERVER_ERROR),
+                window_secs,
+            }),
+        }
+    }
+}
+
+impl<L: HttpLimiter, E: KeyExtractor> RateLimitLayer<L, E> {
+    /// Uses another key extractor.
+    pub fn key<E2: KeyExtractor>(self, extractor: E2) -> RateLimitLayer<L, E2> {
+        RateLimitLayer {
+            limiter: self.limiter,
+            extractor,
+            config: self.config,
+        }
+    }
+
+    /// Uses a closure as the key extractor.
+    pub fn key_fn<F>(self, f: F) -> RateLimitLayer<L, KeyFn<F>>
+    where
+        F: Fn(&RequestInfo<'_>) -> Option<String> + Clone + Send + Sync + 'static,
+    {
+        self.key(KeyFn(f))
+    }
+
+    /// Selects the header fields.
+    pub fn header_style(self, headers: HeaderStyle) -> Self {
+        self.with_config(|c| c.headers = headers)
+    }
+
+    /// What to do when the key is missing.
+    pub fn missing_key(self, missing: MissingKey) -> Self {
+        self.with_config(|c| c.missing = missing)
+    }
+
+    fn with_config(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config {
+            headers: self.config.headers.clone(),
+            missing: self.config.missing.clone(),
+            window_secs: self.config.window_secs,
+        };
+        f(&mut config);
+        self.config = Arc::new(config);
+        self
+    }
+}
+
+impl<S, L, E: Clone> Layer<S> for RateLimitLayer<L, E> {
+    type Service = RateLimit<S, L, E>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimit {
+            inner,
+            limiter: self.limiter.clone(),
+            extractor: self.extractor.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// The rate-limiting service made by [`RateLimitLayer`].
+#[derive(Debug)]
+pub struct RateLimit<S, L, E> {
+    inner: S,
+    limiter: Arc<L>,
+    extractor: E,
+    config: Arc<Config>,
+}
+
+impl<S: Clone, L, E: Clone> Clone for RateLimit<S, L, E> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            limiter: self.limiter.clone(),
+            extractor: self.extractor.clone(),
+            config: self.config.clone(),
+        }
+    }
+}
+
+impl<S, L, E, ReqBody, ResBody> Service<Request<ReqBody>> for RateLimit<S, L, E>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    L: HttpLimiter,
+    E: KeyExtractor,
+    ResBody: Default,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<L::Future, S, S::Future, ReqBody, ResBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let info = RequestInfo {
+            method: request.method(),
+            uri: request.uri(),
+            headers: request.headers(),
+            extensions: request.extensions(),
+        };
+        let key = match (self.extractor.extract(&info), &self.config.missing) {
+            (Some(key), _) => key,
+            (None, MissingKey::Shared(key)) => key.clone(),
+            (None, MissingKey::Reject(status)) => {
+                return ResponseFuture::immediate(status_response(*status), self.config.clone());
+            }
+        };
+        // The ready service goes into the future; a fresh clone stays for the next call.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        ResponseFuture {
+            state: State::Checking {
+                future: self.limiter.check_key(key),
+            },
+            pending: Some((inner, request)),
+            immediate: None,
+            decision: None,
+            config: self.config.clone(),
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`RateLimit`].
+    pub struct ResponseFuture<LF, S, SF, ReqBody, ResBody> {
+        #[pin]
+        state: State<LF, SF>,
+        pending: Option<(S, Request<ReqBody>)>,
+        immediate: Option<Response<ResBody>>,
+        decision: Option<Decision>,
+        config: Arc<Config>,
+    }
+}
+
+impl<LF, S, SF, ReqBody, ResBody> fmt::Debug for ResponseFuture<LF, S, SF, ReqBody, ResBody> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("decision", &self.decision)
+            .finish_non_exhaustive()
+    }
+}
+
+pin_project! {
+    #[project = StateProjection]
+    enum State<LF, SF> {
+        Checking { #[pin] future: LF },
+        Calling { #[pin] future: SF },
+        Done,
+    }
+}
+
+impl<LF, S, SF, ReqBody, ResBody> ResponseFuture<LF, S, SF, ReqBody, ResBody> {
+    fn immediate(response: Response<ResBody>, config: Arc<Config>) -> Self {
+        Self {
+            state: State::Done,
+            pending: None,
+            immediate: Some(response),
+            decision: None,
+            config,
+        }
+    }
+}
+
+impl<LF, S, ReqBody, ResBody> Future for ResponseFuture<LF, S, S::Future, ReqBody, ResBody>
+where
+    LF: Future<Output = Option<Decision>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: Default,
+{
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProjection::Checking { future } => {
+                    let Some(decision) = ready!(future.poll(cx)) else {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Ok(status_response(StatusCode::SERVICE_UNAVAILABLE)));
+                    };
+                    if !decision.allowed {
+                        this.state.set(State::Done);
+                        let mut response = status_response(StatusCode::TOO_MANY_REQUESTS);
+                        add_headers(response.headers_mut(), &decision, this.config);
+                        return Poll::Ready(Ok(response));
+                    }
+                    let Some((mut inner, request)) = this.pending.take() else {
+                        this.state.set(State::Done);
+                        return Poll::Ready(Ok(status_response(StatusCode::INTERNAL_SERVER_ERROR)));
+                    };
+                    *this.decision = Some(decision);
+                    this.state.set(State::Calling {
+                        future: inner.call(request),
+                    });
+                }
+                StateProjection::Calling { future } => {
+                    let mut response = ready!(future.poll(cx))?;
+                    if let Some(decision) = this.decision.as_ref() {
+                        add_headers(response.headers_mut(), decision, this.config);
+                    }
+                    this.state.set(State::Done);
+                    return Poll::Ready(Ok(response));
+                }
+                StateProjection::Done => {
+                    let response = this
+                        .immediate
+                        .take()
+                        .unwrap_or_else(|| status_response(StatusCode::INTERNAL_SERVER_ERROR));
+                    return Poll::Ready(Ok(response));
+                }
+            }
+        }
+    }
+}
+
+fn status_response<B: Default>(status: StatusCode) -> Response<B> {
+    let mut response = Response::new(B::default());
+    *response.status_mut() = status;
+    response
+}
+
+/// Whole seconds, rounded up (a client told "0" would retry at once and be denied again).
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+fn add_headers(headers: &mut HeaderMap, decision: &Decision, config: &Config) {
+    let number = |n: u64| HeaderValue::from(n);
+    if let Some(retry) = decision.retry_after {
+        headers.insert(RETRY_AFTER, number(ceil_secs(retry).max(1)));
+    }
+    let reset = ceil_secs(decision.reset_after);
+    match &config.headers {
+        HeaderStyle::Draft => {
+            headers.insert(LIMIT, number(u64::from(decision.limit)));
+            headers.insert(REMAINING, number(u64::from(decision.remaining)));
+            headers.insert(RESET, number(reset));
+        }
+        HeaderStyle::Structured { policy } => {
+            let policy_value =
+                format!("\"{policy}\";q={};w={}", decision.limit, config.window_secs);
+            let state_value = format!("\"{policy}\";r={};t={reset}", decision.remaining);
+            if let (Ok(p), Ok(s)) = (
+                HeaderValue::from_str(&policy_value),
+                HeaderValue::from_str(&state_value),
+            ) {
+                headers.insert(POLICY, p);
+                headers.insert(RATELIMIT, s);
+            }
+        }
+        HeaderStyle::None => {}
+    }
+}
+
+/// `RateLimit-Limit`.
+pub const LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+/// `RateLimit-Remaining`.
+pub const REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+/// `RateLimit-Reset`.
+pub const RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+/// `RateLimit-Policy`.
+pub const POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// `RateLimit`.
+pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");

@@ -1,0 +1,277 @@
+//! The tower middleware, driven with `tower::ServiceExt::oneshot`.
+#![cfg(feature = "tower")]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderName, Request, Response, StatusCode};
+use keel_ratelimit::middleware::{HeaderKey, HeaderStyle, MissingKey, RateLimitLayer};
+use keel_ratelimit::{Gcra, KeyedLimiter, Quota, SlidingLog};
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+fn ok_service()
+-> impl Service<Request<String>, Response = Response<String>, Error = Infallible> + Clone {
+    service_fn(|_req: Request<String>| async {
+        Ok::<_, Infallible>(Response::new("ok".to_string()))
+    })
+}
+
+fn request_from(ip: [u8; 4]) -> Request<String> {
+    let mut req = Request::new(String::new());
+    req.extensions_mut().insert(SocketAddr::from((ip, 4000)));
+    req
+}
+
+fn header<'a>(r: &'a Response<String>, name: &str) -> &'a str {
+    r.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or("<missing>")
+}
+
+#[tokio::test]
+async fn draft_headers_then_429_with_retry_after() {
+    let (clock, mock) = quanta::Clock::mock();
+    let limiter = Arc::new(KeyedLimiter::<String, Gcra>::with_clock(
+        Quota::new(2, Duration::from_secs(10)).unwrap(),
+        clock,
+    ));
+    let layer = RateLimitLayer::new(limiter);
+    let svc = layer.layer(ok_service());
+
+    let r = svc
+        .clone()
+        .oneshot(request_from([10, 0, 0, 1]))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.body(), "ok");
+    assert_eq!(header(&r, "ratelimit-limit"), "2");
+    assert_eq!(header(&r, "ratelimit-remaining"), "1");
+    assert_eq!(header(&r, "ratelimit-reset"), "5");
+    assert_eq!(header(&r, "retry-after"), "<missing>");
+
+    let r = svc
+        .clone()
+        .oneshot(request_from([10, 0, 0, 1]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status(), header(&r, "ratelimit-remaining")),
+        (StatusCode::OK, "0")
+    );
+
+    let r = svc
+        .clone()
+        .oneshot(request_from([10, 0, 0, 1]))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.body(), "", "the inner service was not called");
+    assert_eq!(header(&r, "retry-after"), "5");
+    assert_eq!(header(&r, "ratelimit-remaining"), "0");
+    assert_eq!(header(&r, "ratelimit-reset"), "10");
+
+    // Another IP is a different key; the first one recovers after Retry-After.
+    let r = svc
+        .clone()
+        .oneshot(request_from([10, 0, 0, 2]))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    mock.increment(Duration::from_millis(4_999));
+    let r = svc
+        .clone()
+        .oneshot(request_from([10, 0, 0, 1]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status(), header(&r, "retry-after")),
+        (StatusCode::TOO_MANY_REQUESTS, "1")
+    );
+    mock.increment(Duration::from_millis(1));
+    let r = svc.oneshot(request_from([10, 0, 0, 1])).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn structured_headers_by_configuration() {
+    let (clock, _mock) = quanta::Clock::mock();
+    let limiter = Arc::new(KeyedLimiter::<String, SlidingLog>::with_clock(
+        Quota::per_minute(3).unwrap(),
+        clock,
+    ));
+    let svc = RateLimitLayer::new(limiter)
+        .key(HeaderKey(HeaderName::from_static("x-api-key")))
+        .header_style(HeaderStyle::Structured {
+            policy: "api".into(),
+        })
+        .layer(ok_service());
+    let req = || {
+        Request::builder()
+            .header("x-api-key", "key-123")
+            .body(String::new())
+            .unwrap()
+    };
+    let r = svc.clone().oneshot(req()).await.unwrap();
+    assert_eq!(header(&r, "ratelimit-policy"), "\"api\";q=3;w=60");
+    assert_eq!(header(&r, "ratelimit"), "\"api\";r=2;t=60");
+    assert_eq!(header(&r, "ratelimit-limit"), "<missing>");
+    svc.clone().oneshot(req()).await.unwrap();
+    svc.clone().oneshot(req()).await.unwrap();
+    let r = svc.clone().oneshot(req()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(header(&r, "ratelimit"), "\"api\";r=0;t=60");
+    assert_eq!(header(&r, "retry-after"), "60");
+
+    // No API key: the layer's MissingKey policy applies (500 unless configured).
+    let r = svc.oneshot(Request::new(String::new())).await.unwrap();
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[tokio::test]
+async fn missing_key_policies_and_closure_keys() {
+    let (clock, _mock) = quanta::Clock::mock();
+    let limiter = Arc::new(KeyedLimiter::<String, Gcra>::with_clock(
+        Quota::per_minute(1).unwrap(),
+        clock,
+    ));
+    let svc = RateLimitLayer::new(limiter.clone())
+        .key_fn(|r| r.uri.path().strip_prefix("/tenant/").map(str::to_owned))
+        .missing_key(MissingKey::Shared("anonymous".into()))
+        .layer(ok_service());
+    let get = |path: &str| Request::get(path).body(String::new()).unwrap();
+    assert_eq!(
+        svc.clone()
+            .oneshot(get("/tenant/a"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        svc.clone()
+            .oneshot(get("/tenant/a"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        svc.clone()
+            .oneshot(get("/tenant/b"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        svc.clone().oneshot(get("/other")).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        svc.clone().oneshot(get("/else")).await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(limiter.len(), 3);
+
+    let rejecting = RateLimitLayer::new(limiter)
+        .missing_key(MissingKey::Reject(StatusCode::BAD_REQUEST))
+        .layer(ok_service());
+    let r = rejecting
+        .oneshot(Request::new(String::new()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn clones_share_one_limit() {
+    // hyper/axum make one service per connection (clones of the layered service). A limit
+    // of 10 must stay 10 in total, not 10 per clone as with a per-instance state.
+    let (clock, _mock) = quanta::Clock::mock();
+    let limiter = Arc::new(KeyedLimiter::<String, Gcra>::with_clock(
+        Quota::per_minute(10).unwrap(),
+        clock,
+    ));
+    let layer = RateLimitLayer::new(limiter);
+    let mut allowed = 0;
+    for connection in 0..8 {
+        // A fresh service from the layer and clones of it, like per-connection services.
+        let svc = layer.layer(ok_service());
+        for _ in 0..5 {
+            let r = svc
+                .clone()
+                .oneshot(request_from([192, 168, 1, 7]))
+                .await
+                .unwrap();
+            if r.status() == StatusCode::OK {
+                allowed += 1;
+            }
+        }
+        assert!(allowed <= 10, "connection {connection}");
+    }
+    assert_eq!(allowed, 10);
+}
+
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn peer_ip_from_axum_connect_info() {
+    let (clock, _mock) = quanta::Clock::mock();
+    let limiter = Arc::new(KeyedLimiter::<String, Gcra>::with_clock(
+        Quota::per_minute(1).unwrap(),
+        clock,
+    ));
+    let svc = RateLimitLayer::new(limiter.clone()).layer(ok_service());
+    let req = || {
+        let mut r = Request::new(String::new());
+        r.extensions_mut()
+            .insert(axum::extract::ConnectInfo(SocketAddr::from((
+                [127, 0, 0, 9],
+                1234,
+            ))));
+        r
+    };
+    assert_eq!(
+        svc.clone().oneshot(req()).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        svc.oneshot(req()).await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(limiter.peek("127.0.0.9").remaining, 0);
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_limiter_behind_the_middleware_and_503_when_it_cannot_decide() {
+    use keel_ratelimit::redis::{FailurePolicy, RedisAlgorithm, RedisLimiter};
+
+    let Some(mut redis) = keel_testkit::redis_or_skip("redis_limiter_behind_the_middleware") else {
+        return;
+    };
+    let limiter = RedisLimiter::builder(RedisAlgorithm::Gcra, Quota::per_minute(2).unwrap())
+        .failure_policy(FailurePolicy::Error)
+        .connect(&redis.url())
+        .await
+        .unwrap();
+    let svc = RateLimitLayer::new(Arc::new(limiter)).layer(ok_service());
+    for expected in [
+        StatusCode::OK,
+        StatusCode::OK,
+        StatusCode::TOO_MANY_REQUESTS,
+    ] {
+        let r = svc
+            .clone()
+            .oneshot(request_from([10, 1, 1, 1]))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), expected);
+    }
+    redis.stop();
+    let r = svc.oneshot(request_from([10, 1, 1, 1])).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
