@@ -59,6 +59,7 @@ use crate::timer_wheel::deadline_tick;
 type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync>;
 type Listener<K, V> = Arc<dyn Fn(&K, &V, RemovalCause) + Send + Sync>;
 type Removed<K, V> = Vec<(K, V, RemovalCause)>;
+type Shards<K, V> = Box<[CachePadded<Mutex<Shard<K, V>>>]>;
 
 /// Operations of a shard between two pushes to the `metrics` facade.
 const METRICS_EVERY: u32 = 1024;
@@ -110,7 +111,7 @@ impl<K: Hash + Eq, V> Shard<K, V> {
 }
 
 struct Inner<K, V> {
-    shards: Box<[CachePadded<Mutex<Shard<K, V>>>]>,
+    shards: Shards<K, V>,
     shard_mask: u64,
     hasher: RandomState,
     clock: Clock,
@@ -346,7 +347,9 @@ where
             }
             None => NEVER,
         };
-        if let Some(flight) = shard.inflight.get(&key) {
+        if !shard.inflight.is_empty()
+            && let Some(flight) = shard.inflight.get(&key)
+        {
             flight.supersede();
         }
         let old = shard.raw.put(
@@ -374,7 +377,9 @@ where
         let (value, delta) = {
             let mut shard = self.inner.shard(hash).lock();
             let now = self.tick(&mut shard, &mut removed);
-            if let Some(flight) = shard.inflight.remove(key) {
+            if !shard.inflight.is_empty()
+                && let Some(flight) = shard.inflight.remove(key)
+            {
                 flight.supersede();
             }
             let value = match shard.raw.remove(hash, key, now) {
@@ -906,8 +911,8 @@ where
                 let max = per_shard + u64::from(i < remainder);
                 let entry_cap = counted.then_some(max as usize);
                 CachePadded::new(Mutex::new(Shard {
-                    raw: RawCache::new(self.policy, max, entry_cap, hasher.clone()),
-                    inflight: hashbrown::HashMap::with_hasher(hasher.clone()),
+                    raw: RawCache::new(self.policy, max, entry_cap, hasher),
+                    inflight: hashbrown::HashMap::with_hasher(hasher),
                     loads_ok: 0,
                     loads_failed: 0,
                     load_time: Duration::ZERO,

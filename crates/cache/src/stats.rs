@@ -95,40 +95,40 @@ impl CacheStats {
 
 /// Pushes counter deltas to the `metrics` facade.
 pub(crate) fn publish(name: &str, delta: &CacheStats) {
-    let label = ("cache", name.to_owned());
+    let labels = [("cache", name.to_owned())];
     if delta.hits > 0 {
-        metrics::counter!("keel_cache_hits_total", &[label.clone()]).increment(delta.hits);
+        metrics::counter!("keel_cache_hits_total", &labels).increment(delta.hits);
     }
     if delta.misses > 0 {
-        metrics::counter!("keel_cache_misses_total", &[label.clone()]).increment(delta.misses);
+        metrics::counter!("keel_cache_misses_total", &labels).increment(delta.misses);
     }
     if delta.inserts > 0 {
-        metrics::counter!("keel_cache_inserts_total", &[label.clone()]).increment(delta.inserts);
+        metrics::counter!("keel_cache_inserts_total", &labels).increment(delta.inserts);
     }
     if delta.evictions > 0 {
-        metrics::counter!("keel_cache_evictions_total", &[label.clone()])
+        metrics::counter!("keel_cache_evictions_total", &labels)
             .increment(delta.evictions);
     }
     if delta.expirations > 0 {
-        metrics::counter!("keel_cache_expirations_total", &[label.clone()])
+        metrics::counter!("keel_cache_expirations_total", &labels)
             .increment(delta.expirations);
     }
     if delta.loads_ok > 0 {
         metrics::counter!(
             "keel_cache_loads_total",
-            &[label.clone(), ("result", "ok".to_owned())]
+            &[labels[0].clone(), ("result", "ok".to_owned())]
         )
         .increment(delta.loads_ok);
     }
     if delta.loads_failed > 0 {
         metrics::counter!(
             "keel_cache_loads_total",
-            &[label.clone(), ("result", "failed".to_owned())]
+            &[labels[0].clone(), ("result", "failed".to_owned())]
         )
         .increment(delta.loads_failed);
     }
     let micros = delta.total_load_time.as_micros() as u64;
     if micros > 0 {
-        metrics::counter!("keel_cache_load_microseconds_total", &[label]).increment(micros);
+        metrics::counter!("keel_cache_load_microseconds_total", &labels).increment(micros);
     }
 }

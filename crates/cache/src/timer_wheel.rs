@@ -63,7 +63,9 @@ pub(crate) fn deadline_tick(now_ns: u64, ttl_ns: u64) -> u64 {
 /// The wheel: per level, 64 list heads and an occupancy mask.
 #[derive(Debug)]
 pub(crate) struct TimerWheel {
-    heads: [[u32; SLOTS]; LEVELS],
+    /// Boxed: 1.5 KiB that would otherwise sit between a shard's hot
+    /// fields and push them onto more cache lines.
+    heads: Box<[[u32; SLOTS]; LEVELS]>,
     occupied: [u64; LEVELS],
     /// Every entry with a deadline `<= elapsed` has been expired.
     elapsed: u64,
@@ -73,7 +75,7 @@ pub(crate) struct TimerWheel {
 impl TimerWheel {
     pub(crate) fn new() -> Self {
         Self {
-            heads: [[NIL; SLOTS]; LEVELS],
+            heads: Box::new([[NIL; SLOTS]; LEVELS]),
             occupied: [0; LEVELS],
             elapsed: 0,
             len: 0,
