@@ -106,12 +106,10 @@ pub(crate) fn publish(name: &str, delta: &CacheStats) {
         metrics::counter!("keel_cache_inserts_total", &labels).increment(delta.inserts);
     }
     if delta.evictions > 0 {
-        metrics::counter!("keel_cache_evictions_total", &labels)
-            .increment(delta.evictions);
+        metrics::counter!("keel_cache_evictions_total", &labels).increment(delta.evictions);
     }
     if delta.expirations > 0 {
-        metrics::counter!("keel_cache_expirations_total", &labels)
-            .increment(delta.expirations);
+        metrics::counter!("keel_cache_expirations_total", &labels).increment(delta.expirations);
     }
     if delta.loads_ok > 0 {
         metrics::counter!(
