@@ -56,6 +56,9 @@ pub mod rendezvous;
 pub mod ring;
 pub mod spread;
 
+/// Re-exported so callers can build the [`quanta::Clock`] the hot-key detector takes.
+pub use quanta;
+
 pub use analysis::{Algorithm, AlgorithmReport, AnalysisConfig};
 pub use bounded::{BoundedLoads, BoundedLoadsStats};
 pub use error::RingError;
