@@ -1,4 +1,200 @@
-//! keel-cache (docs below are written last).
+//! keel-cache: an O(1) LRU cache with TTL — single-threaded, concurrent and
+//! stampede-proof, and two-level with Redis.
+//!
+//! ```
+//! use std::time::Duration;
+//! use keel_cache::{Cache, LruCache, Policy};
+//!
+//! // The interview version: single-threaded, O(1), exact LRU.
+//! let mut lru = LruCache::new(2).unwrap();
+//! lru.put("a", 1);
+//! lru.put("b", 2);
+//! lru.get(&"a"); // "a" becomes most recent
+//! lru.put("c", 3); // evicts "b"
+//! assert_eq!(lru.peek(&"b"), None);
+//!
+//! // The production version: thread-safe, TTL, SIEVE, single-flight loads.
+//! let (clock, mock) = quanta::Clock::mock();
+//! let cache: Cache<u64, String> = Cache::builder()
+//!     .max_capacity(10_000)
+//!     .policy(Policy::Sieve)
+//!     .default_ttl(Duration::from_secs(60))
+//!     .clock(clock)
+//!     .build()
+//!     .unwrap();
+//! let user = cache.get_or_load(42, || "Ada".to_string()).unwrap(); // one DB call
+//! assert_eq!(user, "Ada");
+//! assert_eq!(cache.get(&42).as_deref(), Some("Ada"));
+//! mock.increment(Duration::from_secs(61));
+//! assert_eq!(cache.get(&42), None); // expired
+//! assert_eq!(cache.stats().loads_ok, 1);
+//! ```
+//!
+//! # Layout
+//!
+//! | module | what |
+//! |---|---|
+//! | `arena` | the index-based arena and the doubly linked recency list through it |
+//! | `timer_wheel` | hierarchical timer wheel: proactive O(1) expiry |
+//! | `policy` | [`Policy`]: exact LRU (default) and SIEVE |
+//! | `raw` | the core shared by both caches: hash table + arena + wheel + policy |
+//! | `lru` | [`LruCache`]: the single-threaded cache and its builder |
+//! | `concurrent` | [`Cache`]: sharded, thread-safe, with the loaders and sweeper |
+//! | `single_flight` | one loader call per key; shared errors; panics contained |
+//! | `listener` | [`RemovalCause`] for the eviction listener |
+//! | `stats` | [`CacheStats`] and the `metrics` facade |
+//! | `tiered` | `TieredCache` (feature `redis`): L1 + Redis L2 with pub/sub invalidation |
+//! | `error` | [`BuildError`], [`LoadError`], `TieredError` |
+//!
+//! # Requirements
+//!
+//! - `get`, `peek`, `put`, `remove` in O(1); iteration in recency order.
+//! - Capacity by entry count or by weight (a weigher closure).
+//! - Default and per-entry TTL; expired entries are never returned and are
+//!   removed proactively, so memory is released even if nobody reads them.
+//! - An eviction listener told *why* (evicted, expired, replaced, removed),
+//!   firing without a maintenance call.
+//! - A second policy (SIEVE) selectable at build time; LRU stays exact.
+//! - A thread-safe cache that scales on several cores; `get_or_load` with
+//!   stampede protection; counters; a two-level cache with Redis.
+//!
+//! # Design
+//!
+//! ## Why a hash map plus a doubly linked list gives O(1)
+//!
+//! The map answers "where is key K?" in O(1); the list keeps entries in
+//! recency order, and a *doubly* linked list can unlink any node it has a
+//! handle to in O(1) (it knows both neighbours). So `get` = map lookup +
+//! unlink + push at the head; eviction = pop the tail + one map removal. A
+//! singly linked list, a `Vec` or a `VecDeque` would need an O(n) search or
+//! shift to move an entry from the middle.
+//!
+//! Here the list lives in an arena (`Vec<Node>` with `u32` links and a free
+//! list), not in `Box`ed nodes: no `unsafe`, no allocation per insert once
+//! the arena has grown, and small nodes. The table is a
+//! `hashbrown::HashTable<u32>` that stores only the arena index and reads
+//! the key from the arena, so each key is stored once. The single-threaded
+//! node for `u64 → u64` is 56 bytes; the benchmark measures ≈ 68 bytes per
+//! entry including the table.
+//!
+//! ## How TTL cleanup works and what it costs
+//!
+//! Reads check the deadline, so an expired entry is never returned. To
+//! *free* entries nobody reads, each entry with a TTL is also linked into a
+//! hierarchical timer wheel (6 levels × 64 slots, 2^20 ns ticks, ≈ 2 years
+//! of range). Every operation first advances the wheel to "now": O(1) when
+//! the tick has not changed, otherwise it empties the slots that came due;
+//! entries past their deadline are removed (listener: `Expired`), the rest
+//! move down a level. Each entry moves at most once per level, so expiry is
+//! O(1) amortised, and work is spread over the operations that happen
+//! anyway. Cost: two `u32` links, a deadline and a slot index per entry,
+//! 1.5 KiB of slot heads per cache/shard; TTL resolution of one tick
+//! (an entry lives at most ≈ 1 ms past its TTL). The clock is only read
+//! when some entry has a deadline. For an idle [`Cache`], a background
+//! sweeper (`sweep_interval`) runs the same advance on every shard.
+//! Alternatives: a `BTreeMap<(deadline, key)>` (O(log n), mini-redis), or
+//! a FIFO when every entry has the same TTL.
+//!
+//! ## Sharding vs a global LRU
+//!
+//! [`Cache`] splits keys over `N` shards (power of two, default 16 × CPUs,
+//! at least 64 entries each), each a `parking_lot::Mutex` around the same
+//! core. One operation locks one shard; `get` allocates nothing and counts
+//! statistics under the lock in plain integers. The price: LRU is exact
+//! *per shard*, not globally — the victim is the oldest entry of its shard,
+//! which is among the ≈ N oldest globally; with thousands of entries per
+//! shard the hit ratio is indistinguishable from a global LRU in the
+//! benchmark (see `keel-bench cache`). A global LRU needs every `get` to
+//! write one shared list — a lock everybody takes, the reason
+//! `Mutex<lru::LruCache>` stops scaling. moka and quick_cache instead make
+//! reads cheaper still by *deferring* the recency update (moka buffers reads
+//! and replays them under a `try_lock`; quick_cache sets a bit, like SIEVE);
+//! Keel's SIEVE also turns a hit into a bit write.
+//!
+//! ## LRU vs SIEVE vs S3-FIFO vs TinyLFU
+//!
+//! | policy | hit path | resists scans | extra state | notes |
+//! |---|---|---|---|---|
+//! | LRU | move to head | no | — | exact recency; one-hit wonders push out popular keys |
+//! | SIEVE (NSDI '24) | set a bit | partly | 1 bit + a hand | FIFO queue + a hand that clears bits; new keys that are not re-read go first ("quick demotion"); simple, lock-friendly |
+//! | S3-FIFO (SOSP '23) | bump a 2-bit counter | yes | small + main + ghost queues | a small FIFO filters one-hit wonders, a ghost queue remembers them |
+//! | W-TinyLFU (moka, Caffeine) | record in a buffer | yes | count-min sketch + windows | admission by frequency; best hit ratio on skew, most machinery |
+//!
+//! On the benchmark's Zipf(1.0) workload SIEVE keeps a higher hit ratio
+//! than LRU, and moka's TinyLFU a higher one still, at much lower
+//! throughput.
+//!
+//! ## Cache-aside, write-through, write-behind, refresh-ahead
+//!
+//! - **Cache-aside** (what `get_or_load` and the tour do): read the cache,
+//!   on a miss load from the database and fill the cache; writes go to the
+//!   database and *invalidate* the cache.
+//! - **Write-through** (`TieredCache::set`): writes update cache and store
+//!   together, so reads after a write hit.
+//! - **Write-behind**: write the cache now, the store later in batches —
+//!   fast writes, but a crash loses them; not implemented here.
+//! - **Refresh-ahead**: reload hot entries shortly before they expire, so
+//!   readers never wait; can be built on `get_or_load` + the TTL.
+//!
+//! ## Stampede protection
+//!
+//! When a hot key expires, hundreds of requests miss at once and all hit
+//! the database ("thundering herd"). `get_or_load` is *single-flight*: the
+//! first miss registers an in-flight marker under the shard lock and runs
+//! the loader; every other miss on that key waits for its result (blocking
+//! or `async`). Errors are shared, not cached; a panicking loader gives every
+//! waiter [`LoadError::Panicked`]; a cancelled async leader gives
+//! [`LoadError::Cancelled`]; the marker is always removed. A write or
+//! invalidation during a load supersedes it, so stale loads cannot
+//! overwrite newer data. Other defences: TTL jitter, refresh-ahead, serving
+//! stale while revalidating.
+//!
+//! # Complexity
+//!
+//! | operation | time | notes |
+//! |---|---|---|
+//! | `get` / `peek` / `contains_key` | O(1) | + expiry of what is due, O(1) amortised per expired entry |
+//! | `put` / `insert` | O(1) amortised | evicts as many entries as the weight requires |
+//! | `remove` / `invalidate` | O(1) | |
+//! | `iter` | O(n) | recency order (LRU), insertion order (SIEVE) |
+//! | `get_or_load` | O(1) + one loader call per key | waiters block until the leader finishes |
+//! | `len` / `stats` on [`Cache`] | O(shards) | locks each shard briefly |
+//! | memory | O(capacity) | arena stops growing at the capacity; in-flight map holds only current loads |
+//!
+//! # Trade-offs
+//!
+//! - Sharding gives per-shard LRU, not global LRU, and per-shard capacity
+//!   (an entry heavier than one shard's share is rejected).
+//! - TTLs are rounded up to ≈ 1 ms ticks.
+//! - `Cache::get` clones the value: use `Arc<T>` for large values.
+//! - The listener runs on the thread that caused the removal (after the
+//!   shard lock is released); keep it short.
+//! - `TieredCache` is eventually consistent: pub/sub is fire-and-forget, so
+//!   after a subscriber reconnect L1 is cleared; L1 TTLs bound staleness.
+//!
+//! # Interview questions
+//!
+//! - *Implement a cache that expires old entries.* — `LruCache` with
+//!   `default_ttl`/`put_with_ttl`: check the deadline on read, and remove
+//!   proactively with a timer wheel (or a min-heap / ordered map) advanced
+//!   on every operation, plus a background sweeper for idle caches.
+//! - *What's the time complexity of your operations?* — O(1) for get, put
+//!   and remove: a hash map gives the node, a doubly linked list moves or
+//!   unlinks it without a scan; expiry is O(1) amortised per entry.
+//! - *How do you make this thread-safe?* — One lock is correct but every
+//!   `get` writes the list, so it serialises; shard by key hash (N locks)
+//!   and accept per-shard LRU, or make reads cheaper (bit-setting policies
+//!   like SIEVE/CLOCK, or buffered recency updates like moka).
+//! - *How do you prevent a cache stampede?* — Single-flight per key (one
+//!   loader, others wait), plus TTL jitter or refresh-ahead so hot keys do
+//!   not all expire at once; contain loader panics so waiters never hang.
+//! - *LRU or something else?* — LRU is simple but scan-prone; SIEVE/S3-FIFO
+//!   keep more of the popular set with less work per hit; TinyLFU admits by
+//!   frequency for the best hit ratio at higher cost.
+//! - *How do several app servers share a cache?* — L1 in process, L2 in
+//!   Redis; write-through to L2 and publish invalidations so other L1s drop
+//!   their copies; bound L1 staleness with TTLs; when Redis is down, serve
+//!   from L1 and the database and count the errors.
 
 mod arena;
 mod concurrent;
