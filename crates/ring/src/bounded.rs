@@ -265,15 +265,35 @@ impl Placement for BoundedLoads {
 
     /// The ring's preference order with nodes that are at their cap moved to the end.
     fn replica_indices_for_hash(&self, hash: u64, n: usize, out: &mut Vec<usize>) {
+        out.clear();
+        let points = self.ring.sorted_points();
+        let want = n.min(self.ring.len());
+        if want == 0 || points.is_empty() {
+            return;
+        }
         let total = self.total + 1;
-        self.ring
-            .replica_indices_for_hash(hash, self.ring.len(), out);
-        let (mut open, full): (Vec<usize>, Vec<usize>) = out
-            .iter()
-            .partition(|&&i| self.loads[i] < self.cap_at(i, total));
-        open.extend(full);
-        open.truncate(n);
-        *out = open;
+        let mut full: Vec<usize> = Vec::new();
+        let start = points.successor(hash);
+        let len = points.len();
+        for step in 0..len {
+            let owner = points.owner((start + step) % len);
+            if out.contains(&owner) || full.contains(&owner) {
+                continue;
+            }
+            if self.loads[owner] < self.cap_at(owner, total) {
+                out.push(owner);
+                if out.len() == want {
+                    return;
+                }
+            } else {
+                full.push(owner);
+            }
+            if out.len() + full.len() == self.ring.len() {
+                break;
+            }
+        }
+        let missing = want - out.len();
+        out.extend(full.into_iter().take(missing));
     }
 
     fn memory_bytes(&self) -> usize {

@@ -44,11 +44,16 @@ fn score(key_hash: u64, node_hash: u64) -> u64 {
     mix64(key_hash ^ node_hash)
 }
 
-/// `-w / ln(u)` with `u = (top 52 bits + 0.5) / 2^52`, strictly inside (0, 1) and exact.
+/// `u = (top 52 bits + 0.5) / 2^52`: strictly inside (0, 1), computed exactly.
+#[inline]
+fn unit_interval(raw: u64) -> f64 {
+    ((raw >> 12) as f64 + 0.5) / (1u64 << 52) as f64
+}
+
+/// `-w / ln(u)`.
 #[inline]
 fn weighted_score(raw: u64, weight: u32) -> f64 {
-    let u = ((raw >> 12) as f64 + 0.5) / (1u64 << 52) as f64;
-    -f64::from(weight) / u.ln()
+    -f64::from(weight) / unit_interval(raw).ln()
 }
 
 impl Rendezvous {
@@ -129,17 +134,26 @@ impl Placement for Rendezvous {
             }
             Some(best)
         } else {
+            // Pruning without changing the answer: −ln u ≥ 1 − u, so a node whose
+            // (1 − u)/w already exceeds the best 1/score (with a margin far above rounding
+            // error) cannot win or tie, and its logarithm is skipped.
             let mut best = 0usize;
             let mut best_score = f64::NEG_INFINITY;
+            let mut best_inverse = f64::INFINITY;
             for (i, (&nh, &w)) in self
                 .node_hashes
                 .iter()
                 .zip(&self.members.weights)
                 .enumerate()
             {
-                let s = weighted_score(score(hash, nh), w);
+                let u = unit_interval(score(hash, nh));
+                if (1.0 - u) > best_inverse * f64::from(w) {
+                    continue;
+                }
+                let s = -f64::from(w) / u.ln();
                 if s >= best_score {
                     best_score = s;
+                    best_inverse = (1.0 + 1e-9) / s;
                     best = i;
                 }
             }
@@ -202,6 +216,26 @@ mod tests {
         }
         assert!(weighted_score(u64::MAX, 1).is_finite());
         assert!(weighted_score(0, 1) > 0.0);
+    }
+
+    #[test]
+    fn pruning_never_changes_the_weighted_winner() {
+        let mut hrw = Rendezvous::new();
+        for i in 0..64 {
+            hrw.add_weighted_node(NodeId::new(format!("n{i}")).unwrap(), 1 + (i * 7) % 5)
+                .unwrap();
+        }
+        for k in 0..50_000u64 {
+            let h = crate::hash::mix64(k);
+            let mut best = (f64::NEG_INFINITY, 0usize);
+            for (i, (&nh, &w)) in hrw.node_hashes.iter().zip(&hrw.members.weights).enumerate() {
+                let s = weighted_score(score(h, nh), w);
+                if s >= best.0 {
+                    best = (s, i);
+                }
+            }
+            assert_eq!(hrw.index_for_hash(h), Some(best.1));
+        }
     }
 
     #[test]
