@@ -2,52 +2,133 @@
 //!
 //! Counting must not become the bottleneck the limiter is measured on: one shared
 //! `AtomicU64` bumped by every thread on every decision would bounce one cache line between
-//! cores. The snapshot counters are therefore striped — each thread adds to its own
-//! cache-padded slot and [`LimiterMetrics::snapshot`] sums the slots. The facade counters
-//! (`keel_ratelimit_decisions_total{limiter, outcome}`) are registered once, at
-//! construction, so the hot path holds a handle and does no registry lookup.
+//! cores, and even an uncontended `lock xadd` costs as much as the GCRA decision itself.
+//! The snapshot counters are therefore striped per thread: a thread *claims* one of
+//! [`STRIPES`] slots (a bit in a global bitmap) on first use and releases it when it exits.
+//! The owner is the only writer of its slot, so it counts with a plain load + store (no
+//! read-modify-write instruction); the claim/release hand-off (`AcqRel` CAS / `Release`
+//! clear) makes the next owner see the previous owner's last value. Threads beyond
+//! [`STRIPES`] share slots and count with `fetch_add`. [`LimiterMetrics::snapshot`] sums
+//! the slots. The facade counters (`keel_ratelimit_decisions_total{limiter, outcome}`) are
+//! registered once, at construction, so the hot path holds a handle and does no lookup.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crossbeam_utils::CachePadded;
 
 use crate::Decision;
 
-const STRIPES: usize = 16;
+/// Counter slots per limiter; also the number of threads that count without `fetch_add`.
+pub(crate) const STRIPES: usize = 32;
+
+/// Bit `i` set: slot `i` is owned by a live thread.
+static CLAIMED: AtomicU32 = AtomicU32::new(0);
+
+const UNASSIGNED: usize = usize::MAX;
+const OWNED: usize = 1 << 31;
 
 thread_local! {
-    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// This thread's slot index, with [`OWNED`] set when it owns the slot exclusively.
+    static STRIPE: Cell<usize> = const { Cell::new(UNASSIGNED) };
+    /// Releases an owned slot when the thread exits.
+    static RELEASE: ReleaseOnExit = const { ReleaseOnExit };
 }
 
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+struct ReleaseOnExit;
+
+impl Drop for ReleaseOnExit {
+    fn drop(&mut self) {
+        let _ = STRIPE.try_with(|stripe| {
+            let value = stripe.get();
+            if value != UNASSIGNED && value & OWNED != 0 {
+                let index = value & !OWNED;
+                // Later counting on this thread (from other TLS destructors) shares the slot.
+                stripe.set(index);
+                CLAIMED.fetch_and(!(1 << index), Ordering::Release);
+            }
+        });
+    }
+}
+
+#[cold]
+fn claim_stripe() -> usize {
+    let mut claimed = CLAIMED.load(Ordering::Acquire);
+    loop {
+        let free = !claimed;
+        if free == 0 {
+            // Every slot owned: share one, picked by a per-thread address.
+            let shared = (&claimed as *const u32 as usize >> 6) % STRIPES;
+            return shared;
+        }
+        let index = free.trailing_zeros() as usize;
+        match CLAIMED.compare_exchange_weak(
+            claimed,
+            claimed | (1 << index),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {
+                // Registering the destructor only now keeps the fast path a const TLS read.
+                if RELEASE.try_with(|_| ()).is_err() {
+                    // The thread is exiting: give the slot straight back and share one.
+                    CLAIMED.fetch_and(!(1 << index), Ordering::Release);
+                    return index;
+                }
+                return index | OWNED;
+            }
+            Err(actual) => claimed = actual,
+        }
+    }
+}
 
 #[inline]
 fn stripe() -> usize {
-    STRIPE.with(|slot| {
-        let mut index = slot.get();
-        if index == usize::MAX {
-            index = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES;
-            slot.set(index);
-        }
-        index
-    })
+    STRIPE
+        .try_with(|slot| {
+            let mut value = slot.get();
+            if value == UNASSIGNED {
+                value = claim_stripe();
+                slot.set(value);
+            }
+            value
+        })
+        .unwrap_or(0)
 }
 
-/// A counter split over cache-padded stripes, one per thread (modulo [`STRIPES`]).
 #[derive(Debug, Default)]
-pub(crate) struct StripedCounter {
-    stripes: [CachePadded<AtomicU64>; STRIPES],
+struct Slot {
+    allowed: AtomicU64,
+    denied: AtomicU64,
 }
 
-impl StripedCounter {
+/// Allowed/denied counters split over per-thread cache-padded slots.
+#[derive(Debug, Default)]
+pub(crate) struct StripedCounters {
+    slots: [CachePadded<Slot>; STRIPES],
+}
+
+impl StripedCounters {
     #[inline]
-    pub(crate) fn add(&self, n: u64) {
-        self.stripes[stripe()].fetch_add(n, Ordering::Relaxed);
+    pub(crate) fn add(&self, allowed: bool) {
+        let stripe = stripe();
+        let slot = &self.slots[stripe & !OWNED];
+        let counter = if allowed { &slot.allowed } else { &slot.denied };
+        if stripe & OWNED != 0 {
+            // Sole writer of this slot: no read-modify-write instruction needed.
+            counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        } else {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
-    pub(crate) fn sum(&self) -> u64 {
-        self.stripes.iter().map(|s| s.load(Ordering::Relaxed)).sum()
+    pub(crate) fn sums(&self) -> (u64, u64) {
+        self.slots.iter().fold((0, 0), |(a, d), s| {
+            (
+                a + s.allowed.load(Ordering::Relaxed),
+                d + s.denied.load(Ordering::Relaxed),
+            )
+        })
     }
 }
 
@@ -80,8 +161,7 @@ impl MetricsSnapshot {
 /// The counters of one limiter.
 #[derive(Debug)]
 pub struct LimiterMetrics {
-    allowed: StripedCounter,
-    denied: StripedCounter,
+    decisions: StripedCounters,
     pub(crate) keys_removed: AtomicU64,
     pub(crate) keys_evicted_active: AtomicU64,
     pub(crate) backend_errors: AtomicU64,
@@ -105,8 +185,7 @@ impl LimiterMetrics {
     pub fn new(name: &str) -> Self {
         let name = name.to_owned();
         Self {
-            allowed: StripedCounter::default(),
-            denied: StripedCounter::default(),
+            decisions: StripedCounters::default(),
             keys_removed: AtomicU64::new(0),
             keys_evicted_active: AtomicU64::new(0),
             backend_errors: AtomicU64::new(0),
@@ -125,11 +204,10 @@ impl LimiterMetrics {
 
     #[inline]
     pub(crate) fn record(&self, decision: &Decision) {
+        self.decisions.add(decision.allowed);
         if decision.allowed {
-            self.allowed.add(1);
             self.facade.allowed.increment(1);
         } else {
-            self.denied.add(1);
             self.facade.denied.increment(1);
         }
     }
@@ -167,14 +245,46 @@ impl LimiterMetrics {
 
     /// A copy of the counters.
     pub fn snapshot(&self) -> MetricsSnapshot {
+        let (allowed, denied) = self.decisions.sums();
         MetricsSnapshot {
-            allowed: self.allowed.sum(),
-            denied: self.denied.sum(),
+            allowed,
+            denied,
             keys_removed: self.keys_removed.load(Ordering::Relaxed),
             keys_evicted_active: self.keys_evicted_active.load(Ordering::Relaxed),
             backend_errors: self.backend_errors.load(Ordering::Relaxed),
             failed_open: self.failed_open.load(Ordering::Relaxed),
             failed_closed: self.failed_closed.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// More threads than slots, arriving and exiting in waves: slots are handed over and
+    /// shared, and not one increment may be lost (it would be with an unowned plain store).
+    #[test]
+    fn exact_totals_across_thread_churn_and_shared_slots() {
+        let counters = StripedCounters::default();
+        for wave in 0..4 {
+            std::thread::scope(|s| {
+                for t in 0..(STRIPES + 9) {
+                    let counters = &counters;
+                    s.spawn(move || {
+                        for i in 0..5_000 {
+                            counters.add((i + t + wave) % 3 != 0);
+                        }
+                    });
+                }
+            });
+        }
+        let (allowed, denied) = counters.sums();
+        assert_eq!(allowed + denied, 4 * (STRIPES as u64 + 9) * 5_000);
+        let expected_denied: u64 = (0..4)
+            .flat_map(|wave| (0..STRIPES + 9).map(move |t| (wave, t)))
+            .map(|(wave, t)| (0..5_000).filter(|i| (i + t + wave) % 3 == 0).count() as u64)
+            .sum();
+        assert_eq!(denied, expected_denied);
     }
 }

@@ -1,6 +1,6 @@
 -- Shared preamble: `now` in microseconds from the server's clock (or, only to demonstrate
--- clock skew, from the last argument when it is not empty).
-if redis.replicate_commands then pcall(redis.replicate_commands) end
+-- clock skew, from the last argument when it is not empty). Redis >= 5 replicates script
+-- effects, so calling TIME before a write is allowed.
 local now
 if ARGV[#ARGV] ~= '' then
   now = tonumber(ARGV[#ARGV])
