@@ -5,29 +5,21 @@
 //! use std::time::Duration;
 //! use keel_cache::{Cache, LruCache, Policy};
 //!
-//! // The interview version: single-threaded, O(1), exact LRU.
-//! let mut lru = LruCache::new(2).unwrap();
+//! let mut lru = LruCache::new(2).unwrap(); // single-threaded, exact LRU, O(1)
 //! lru.put("a", 1);
 //! lru.put("b", 2);
-//! lru.get(&"a"); // "a" becomes most recent
+//! lru.get(&"a"); // "a" is now the most recent
 //! lru.put("c", 3); // evicts "b"
 //! assert_eq!(lru.peek(&"b"), None);
 //!
-//! // The production version: thread-safe, TTL, SIEVE, single-flight loads.
-//! let (clock, mock) = quanta::Clock::mock();
-//! let cache: Cache<u64, String> = Cache::builder()
-//!     .max_capacity(10_000)
-//!     .policy(Policy::Sieve)
-//!     .default_ttl(Duration::from_secs(60))
-//!     .clock(clock)
-//!     .build()
-//!     .unwrap();
-//! let user = cache.get_or_load(42, || "Ada".to_string()).unwrap(); // one DB call
+//! let (clock, mock) = quanta::Clock::mock(); // tests drive time by hand
+//! let cache: Cache<u64, String> = Cache::builder() // thread-safe, sharded
+//!     .max_capacity(10_000).policy(Policy::Sieve).default_ttl(Duration::from_secs(60))
+//!     .clock(clock).build().unwrap();
+//! let user = cache.get_or_load(42, || "Ada".to_string()).unwrap(); // one loader call per key
 //! assert_eq!(user, "Ada");
-//! assert_eq!(cache.get(&42).as_deref(), Some("Ada"));
 //! mock.increment(Duration::from_secs(61));
 //! assert_eq!(cache.get(&42), None); // expired
-//! assert_eq!(cache.stats().loads_ok, 1);
 //! ```
 //!
 //! # Layout
@@ -43,6 +35,7 @@
 //! | `single_flight` | one loader call per key; shared errors; panics contained |
 //! | `listener` | [`RemovalCause`] for the eviction listener |
 //! | `stats` | [`CacheStats`] and the `metrics` facade |
+//! | `sync` | the mutex/condvar used by single-flight, swapped for loom's under `--cfg loom` |
 //! | `tiered` | `TieredCache` (feature `redis`): L1 + Redis L2 with pub/sub invalidation |
 //! | `error` | [`BuildError`], [`LoadError`], `TieredError` |
 //!
@@ -205,6 +198,7 @@ mod policy;
 mod raw;
 mod single_flight;
 mod stats;
+mod sync;
 #[cfg(feature = "redis")]
 mod tiered;
 mod timer_wheel;

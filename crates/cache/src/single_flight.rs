@@ -24,9 +24,9 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 use std::any::Any;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
-use parking_lot::{Condvar, Mutex};
+use crate::sync::{AtomicBool, Condvar, Mutex};
 
 use crate::error::LoadError;
 
@@ -90,7 +90,7 @@ impl<V: Clone> Flight<V> {
             if let Some(result) = &state.result {
                 return result.clone();
             }
-            self.done.wait(&mut state);
+            state = self.done.wait(state);
         }
     }
 
@@ -155,7 +155,57 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Arc<str> {
     }
 }
 
-#[cfg(test)]
+#[cfg(loom)]
+mod loom_tests {
+    //! `RUSTFLAGS="--cfg loom" cargo test -p keel-cache --lib --release loom_`
+    //! (with its own target dir): every interleaving of a leader completing
+    //! a flight against blocking waiters.
+    use super::*;
+
+    #[test]
+    fn loom_every_waiter_sees_the_single_result() {
+        loom::model(|| {
+            let flight = Arc::new(Flight::<u32>::new());
+            let waiters: Vec<_> = (0..2)
+                .map(|_| {
+                    let flight = Arc::clone(&flight);
+                    loom::thread::spawn(move || flight.wait())
+                })
+                .collect();
+            let leader = {
+                let flight = Arc::clone(&flight);
+                loom::thread::spawn(move || flight.complete(Ok(7)))
+            };
+            // A late duplicate completion (e.g. a drop guard) must not win.
+            flight.complete(Err(LoadError::Cancelled));
+            leader.join().unwrap();
+            let first = waiters
+                .into_iter()
+                .map(|w| w.join().unwrap().ok())
+                .collect::<Vec<_>>();
+            assert_eq!(first[0], first[1], "all waiters see the same result");
+        });
+    }
+
+    #[test]
+    fn loom_async_waiter_is_woken_by_completion() {
+        loom::model(|| {
+            let flight = Arc::new(Flight::<u32>::new());
+            let leader = {
+                let flight = Arc::clone(&flight);
+                loom::thread::spawn(move || flight.complete(Ok(3)))
+            };
+            // A lost wake-up would leave this blocked: loom reports it.
+            let got = loom::future::block_on(WaitFlight {
+                flight: Arc::clone(&flight),
+            });
+            assert_eq!(got.ok(), Some(3));
+            leader.join().unwrap();
+        });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
