@@ -103,8 +103,6 @@ struct Counters {
     blocked_nanos: AtomicU64,
     /// Ring only: items evicted by `DropOldest` (taken from head, not popped).
     evicted: AtomicU64,
-    /// Ring only: permits dropped unused (tombstones).
-    cancelled: AtomicU64,
     high_watermark: AtomicUsize,
 }
 
@@ -608,10 +606,14 @@ impl<T> Shared<T> {
     pub(crate) fn release(&self, reservation: Reservation) {
         match (&self.storage, reservation) {
             (Storage::Ring(ring), Reservation::Ring(claim)) => {
-                self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
                 ring.publish(claim, None);
-                // A consumer may be parked on this unpublished slot.
-                self.consumers.notify_one_if_waiting();
+                // Free the slot now if it is at the head; otherwise consumers
+                // free it when they get there.
+                if ring.skip_head_tombstones() > 0 {
+                    self.producers.notify_one_if_waiting();
+                }
+                // A consumer may be parked on this slot while it was unpublished.
+                self.consumers.notify_all_if_waiting();
             }
             (Storage::Locked(locked), _) => {
                 locked.lock().reserved -= 1;
@@ -723,11 +725,7 @@ impl<T> Shared<T> {
 
     pub(crate) fn len(&self) -> usize {
         match &self.storage {
-            Storage::Ring(ring) => {
-                let tombstones = self.counters.cancelled.load(Ordering::Relaxed) as usize;
-                ring.len()
-                    .saturating_sub(tombstones.saturating_sub(ring.skipped()))
-            }
+            Storage::Ring(ring) => ring.len().saturating_sub(ring.tombstones()),
             Storage::Locked(locked) => locked.lock().len(),
         }
     }
@@ -759,7 +757,7 @@ impl<T> Shared<T> {
         let evicted = counters.evicted.load(Ordering::Relaxed);
         let (pushed, popped, len, closed) = match &self.storage {
             Storage::Ring(ring) => {
-                let cancelled = counters.cancelled.load(Ordering::Relaxed);
+                let cancelled = ring.cancelled() as u64;
                 let skipped = ring.skipped() as u64;
                 let head = ring.head_count() as u64;
                 let tail = ring.tail_count() as u64;

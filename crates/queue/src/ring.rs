@@ -21,11 +21,14 @@ use std::mem::MaybeUninit;
 
 use crossbeam_utils::{Backoff, CachePadded};
 
-use crate::sync::{AtomicUsize, Ordering, UnsafeCell, fence, spin_hint};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering, UnsafeCell, fence, spin_hint};
 
 /// One slot of the ring.
 struct Slot<T> {
     stamp: AtomicUsize,
+    /// Set (before the stamp is published) when the slot holds a tombstone,
+    /// so `skip_head_tombstones` can tell without touching the value.
+    cancelled: AtomicBool,
     /// `Some(item)` or a tombstone (`None`). Initialised iff the stamp says full.
     value: UnsafeCell<MaybeUninit<Option<T>>>,
 }
@@ -72,7 +75,9 @@ pub(crate) struct Ring<T> {
     mark_bit: usize,
     /// Added to a position to move one lap forward.
     one_lap: usize,
-    /// Tombstones consumers skipped (cancelled permits), for the counters.
+    /// Tombstones published (cancelled permits).
+    cancelled: AtomicUsize,
+    /// Tombstones consumed (skipped).
     skipped: AtomicUsize,
 }
 
@@ -101,6 +106,7 @@ impl<T> Ring<T> {
         let slots = (0..cap)
             .map(|i| Slot {
                 stamp: AtomicUsize::new(i),
+                cancelled: AtomicBool::new(false),
                 value: UnsafeCell::new(MaybeUninit::uninit()),
             })
             .collect();
@@ -111,6 +117,7 @@ impl<T> Ring<T> {
             cap,
             mark_bit,
             one_lap,
+            cancelled: AtomicUsize::new(0),
             skipped: AtomicUsize::new(0),
         }
     }
@@ -169,7 +176,14 @@ impl<T> Ring<T> {
                 spin_hint();
                 tail = self.tail.load(Ordering::Relaxed);
             } else {
-                // A consumer is mid-read of this slot, or our tail is stale.
+                // A consumer is mid-read of this slot, our tail is stale, or
+                // the slot is claimed by a permit one lap behind (then the
+                // ring is full: head is still at that slot).
+                fence(Ordering::SeqCst);
+                let head = self.head.load(Ordering::Relaxed);
+                if head.wrapping_add(self.one_lap) == tail {
+                    return RingClaim::Full;
+                }
                 backoff.snooze();
                 spin_hint();
                 tail = self.tail.load(Ordering::Relaxed);
@@ -180,11 +194,58 @@ impl<T> Ring<T> {
     /// Writes `value` (or a tombstone) into a claimed slot and publishes it.
     pub(crate) fn publish(&self, claim: Claim, value: Option<T>) {
         let slot = &self.slots[claim.index];
+        if value.is_none() {
+            slot.cancelled.store(true, Ordering::Relaxed);
+            self.cancelled.fetch_add(1, Ordering::SeqCst);
+        }
         // SAFETY: the successful CAS in `try_claim` made us the only owner of
         // this slot until the stamp below is stored.
         slot.value
             .with_mut(|cell| unsafe { cell.write(MaybeUninit::new(value)) });
         slot.stamp.store(claim.stamp, Ordering::Release);
+    }
+
+    /// Tombstones published and not yet skipped.
+    pub(crate) fn tombstones(&self) -> usize {
+        self.cancelled
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.skipped.load(Ordering::SeqCst))
+    }
+
+    /// Consumes tombstones sitting at the head, so a cancelled permit's slot is
+    /// free again as soon as it reaches the head. Returns how many it skipped.
+    pub(crate) fn skip_head_tombstones(&self) -> usize {
+        let mut skipped = 0;
+        loop {
+            let head = self.head.load(Ordering::SeqCst);
+            let slot = &self.slots[head & (self.mark_bit - 1)];
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if stamp != head + 1 || !slot.cancelled.load(Ordering::Relaxed) {
+                return skipped;
+            }
+            if self
+                .head
+                .compare_exchange(
+                    head,
+                    self.advance(head),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                // SAFETY: published (stamp) and claimed by our CAS; it holds
+                // a tombstone (`None`), moved out here.
+                let value = slot
+                    .value
+                    .with_mut(|cell| unsafe { cell.read().assume_init() });
+                drop(value);
+                slot.cancelled.store(false, Ordering::Relaxed);
+                slot.stamp
+                    .store(head.wrapping_add(self.one_lap), Ordering::Release);
+                self.skipped.fetch_add(1, Ordering::SeqCst);
+                skipped += 1;
+            }
+        }
     }
 
     /// Pops the head item, skipping tombstones.
@@ -209,12 +270,24 @@ impl<T> Ring<T> {
                         let value = slot
                             .value
                             .with_mut(|cell| unsafe { cell.read().assume_init() });
+                        if value.is_none() {
+                            slot.cancelled.store(false, Ordering::Relaxed);
+                        }
                         slot.stamp
                             .store(head.wrapping_add(self.one_lap), Ordering::Release);
                         match value {
-                            Some(item) => return RingPop::Item(item),
+                            Some(item) => {
+                                // Free cancelled slots now at the head (on the
+                                // hot path this is two relaxed loads).
+                                if self.cancelled.load(Ordering::Relaxed)
+                                    != self.skipped.load(Ordering::Relaxed)
+                                {
+                                    self.skip_head_tombstones();
+                                }
+                                return RingPop::Item(item);
+                            }
                             None => {
-                                self.skipped.fetch_add(1, Ordering::Relaxed);
+                                self.skipped.fetch_add(1, Ordering::SeqCst);
                                 head = self.head.load(Ordering::Relaxed);
                                 continue;
                             }
@@ -301,7 +374,12 @@ impl<T> Ring<T> {
 
     /// Tombstones skipped by consumers so far.
     pub(crate) fn skipped(&self) -> usize {
-        self.skipped.load(Ordering::Relaxed)
+        self.skipped.load(Ordering::SeqCst)
+    }
+
+    /// Tombstones published so far (permits dropped unused).
+    pub(crate) fn cancelled(&self) -> usize {
+        self.cancelled.load(Ordering::SeqCst)
     }
 
     /// Number of claimed positions not yet consumed (a consistent snapshot).

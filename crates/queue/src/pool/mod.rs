@@ -214,6 +214,12 @@ impl Spawner {
     {
         spawn_on(&self.inner, func)
     }
+
+    /// `true` once the pool was asked to shut down (graceful or immediate):
+    /// long-running tasks can poll this to stop early.
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.state.load(Ordering::SeqCst) != RUNNING
+    }
 }
 
 fn spawn_on<F, R>(inner: &Arc<PoolInner>, func: F) -> JoinHandle<R>
