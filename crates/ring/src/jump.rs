@@ -131,9 +131,9 @@ impl Placement for Jump {
     }
 
     /// Replica `r > 0` is `jump(mix(hash + r), n)`, skipping buckets already chosen; after
-    /// a bounded number of rehashes the remaining replicas are the next buckets in order.
-    /// Every candidate is itself a jump hash, so replica sets also move minimally when a
-    /// bucket is appended.
+    /// a bounded number of rehashes (rarely reached unless `n` is close to the node count)
+    /// the remaining replicas are the next buckets in order. Since the candidates are jump
+    /// hashes, appending a bucket mostly changes a replica list by moving entries to it.
     fn replica_indices_for_hash(&self, hash: u64, n: usize, out: &mut Vec<usize>) {
         out.clear();
         let nodes = self.members.len();

@@ -27,7 +27,8 @@ pub trait Placement: fmt::Debug + Send + Sync {
     /// The weight a member was added with.
     fn weight(&self, node: &NodeId) -> Option<u32>;
 
-    /// Adds a member with a relative weight (capacity) ≥ 1.
+    /// Adds a member with a relative weight (capacity) ≥ 1. Algorithms with a lookup
+    /// structure rebuild it; to add many nodes, use [`Placement::add_weighted_nodes`].
     ///
     /// # Errors
     /// [`RingError::DuplicateNode`], [`RingError::ZeroWeight`], and algorithm limits such as

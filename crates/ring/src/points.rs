@@ -55,7 +55,7 @@ impl SortedPoints {
     #[inline]
     pub(crate) fn successor(&self, hash: u64) -> usize {
         let bucket = (hash >> self.shift) as usize;
-        // SAFETY-free: prefix has 2^bits + 1 entries and bucket < 2^bits.
+        // `prefix` has 2^bits + 1 entries and `bucket < 2^bits`: both reads are in bounds.
         let mut i = self.prefix[bucket] as usize;
         let end = self.prefix[bucket + 1] as usize;
         while i < end && self.points[i] < hash {

@@ -114,3 +114,33 @@ fn rejects_bad_epsilon_and_empty_acquire() {
     let mut router = BoundedLoads::new(10, 0.5).unwrap();
     assert_eq!(router.acquire("k"), Err(RingError::NoNodes));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// With loads in place, the replica list still starts with where `acquire` would go,
+    /// is distinct, and lists open nodes before full ones.
+    #[test]
+    fn replicas_prefer_open_nodes(nodes in 2usize..10, acquires in prop::collection::vec(any::<u64>(), 0..300), key: u64, n in 1usize..12) {
+        let mut router = BoundedLoads::new(16, 0.2).unwrap();
+        for i in 0..nodes {
+            router.add_node(node(i)).unwrap();
+        }
+        for k in acquires {
+            router.acquire(&(k % 3)).unwrap(); // few distinct keys: caps bind
+        }
+        let replicas = router.replicas(&key, n);
+        prop_assert_eq!(replicas.len(), n.min(nodes));
+        let mut names: Vec<_> = replicas.iter().map(|r| r.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        prop_assert_eq!(names.len(), replicas.len());
+        prop_assert_eq!(Some(replicas[0]), router.node_for(&key));
+        let open = |id: &keel_ring::NodeId| router.load(id).unwrap() < router.cap(id).unwrap();
+        let first_full = replicas.iter().position(|r| !open(r)).unwrap_or(replicas.len());
+        prop_assert!(replicas[first_full..].iter().all(|r| !open(r)));
+        let first = replicas[0].clone();
+        let chosen = router.acquire(&key).unwrap();
+        prop_assert_eq!(chosen, first);
+    }
+}
