@@ -207,8 +207,7 @@ pub struct AlgorithmReport {
 
 /// Node names used by the harness.
 pub fn node_name(i: usize) -> NodeId {
-    // Only fails on an empty name, which this never is.
-    NodeId::new(format!("node-{i:04}")).unwrap_or_else(|_| unreachable!())
+    NodeId::from_nonempty(format!("node-{i:04}"))
 }
 
 /// Runs the whole comparison; `progress` is called after each (algorithm, N).

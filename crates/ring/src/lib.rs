@@ -192,7 +192,8 @@
 //! ## Which one to pick
 //!
 //! - **A cluster with replicas and arbitrary joins/leaves** (a DHT, a cache tier): the ring
-//!   with 100–1000 vnodes — cheap lookups, natural replica walk, weights. `keel-dht` uses it.
+//!   with 100–1000 vnodes — cheap lookups, natural replica walk, weights (the choice for
+//!   `keel-dht`).
 //! - **Few nodes, weights, no shared state** (client-side sharding, CDN origin choice):
 //!   rendezvous. O(N) is nothing at N ≤ 100, and the replica list is just the sort order.
 //! - **Numbered shards that only grow** (storage partitions, a fixed list with failover

@@ -35,6 +35,12 @@ impl NodeId {
         Ok(Self(Arc::from(name)))
     }
 
+    /// For names built from a non-empty literal prefix (cannot be empty).
+    pub(crate) fn from_nonempty(name: String) -> Self {
+        debug_assert!(!name.is_empty());
+        Self(Arc::from(name))
+    }
+
     /// The node's name.
     pub fn as_str(&self) -> &str {
         &self.0
