@@ -151,3 +151,47 @@ fn spreader_is_thread_safe_and_counts_every_read() {
         "{total:?}"
     );
 }
+
+mod space_saving_model {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use keel_ring::{HotKeyConfig, HotKeyDetector};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Against exact counts (no time passes, so no decay): every key heavier than
+        /// W/k is tracked, and every tracked estimate brackets the true count:
+        /// `count − error ≤ true ≤ count`, with `error ≤ W/k`.
+        #[test]
+        fn guarantees_hold(capacity in 1usize..12, stream in prop::collection::vec(0u8..30, 1..600)) {
+            let (clock, _mock) = quanta::Clock::mock();
+            let mut d = HotKeyDetector::new(
+                HotKeyConfig { capacity, half_life: Duration::from_secs(1) },
+                clock,
+            ).unwrap();
+            let mut exact: HashMap<u8, f64> = HashMap::new();
+            for k in &stream {
+                d.observe_key(k);
+                *exact.entry(*k).or_default() += 1.0;
+            }
+            let total = stream.len() as f64;
+            prop_assert!((d.total() - total).abs() < 1e-9);
+            let tracked = d.top(capacity);
+            prop_assert!(tracked.len() <= capacity);
+            for h in &tracked {
+                let truth = exact[&h.key];
+                prop_assert!(h.count - h.error <= truth + 1e-9, "{h:?} truth {truth}");
+                prop_assert!(truth <= h.count + 1e-9, "{h:?} truth {truth}");
+                prop_assert!(h.error <= total / capacity as f64 + 1e-9);
+            }
+            for (k, &c) in &exact {
+                if c > total / capacity as f64 {
+                    prop_assert!(tracked.iter().any(|h| h.key == *k), "heavy key {k} ({c}) lost");
+                }
+            }
+        }
+    }
+}
