@@ -19,8 +19,8 @@
 //! an old popular one one step closer to the tail. A hit is also cheaper
 //! (no list relinking), which matters under a lock.
 //!
-//! Replacing a key's value (`put` on an existing key) re-inserts it as new in
-//! both policies: at the head, with the `visited` bit clear.
+//! Replacing a key's value (`put` on an existing key) updates it in place
+//! and counts as an access: LRU moves it to the head, SIEVE sets its bit.
 //!
 //! Iteration order is the list order: recency for LRU, insertion order for
 //! SIEVE (newest first).

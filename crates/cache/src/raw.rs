@@ -203,8 +203,14 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
         deadline: u64,
         sink: &mut impl FnMut(K, V, RemovalCause),
     ) -> Option<(K, V)> {
-        let old = self.find(hash, &key).and_then(|idx| self.remove_index(idx));
         let weight64 = u64::from(weight);
+        let existing = self.find(hash, &key);
+        if let Some(idx) = existing
+            && weight64 <= self.max_weight
+        {
+            return Some(self.update_in_place(idx, key, value, weight, deadline, sink));
+        }
+        let old = existing.and_then(|idx| self.remove_index(idx));
         if weight64 > self.max_weight {
             self.stats.evictions += 1;
             sink(key, value, RemovalCause::Evicted);
@@ -230,6 +236,55 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
         self.weight += weight64;
         self.stats.inserts += 1;
         old
+    }
+
+    /// Replaces the value of a live entry without touching the table: an
+    /// update counts as an access (LRU: to the head; SIEVE: visited).
+    /// Returns `(key, old value)`.
+    fn update_in_place(
+        &mut self,
+        idx: u32,
+        key: K,
+        value: V,
+        weight: u32,
+        deadline: u64,
+        sink: &mut impl FnMut(K, V, RemovalCause),
+    ) -> (K, V) {
+        if self.arena.node(idx).timer_slot != NO_SLOT {
+            self.wheel.remove(&mut self.arena.nodes, idx);
+        }
+        let elapsed = self.wheel.elapsed();
+        let node = self.arena.node_mut(idx);
+        let old_weight = u64::from(node.weight);
+        node.weight = weight;
+        node.deadline = if deadline != NEVER && deadline <= elapsed {
+            elapsed + 1
+        } else {
+            deadline
+        };
+        let old_value = match node.entry.as_mut() {
+            Some((_, v)) => core::mem::replace(v, value),
+            // Only live indices come from the table.
+            None => unreachable!("arena index {idx} is free"),
+        };
+        if deadline != NEVER {
+            self.wheel.insert(&mut self.arena.nodes, idx);
+        }
+        match self.policy {
+            Policy::Lru => self.arena.move_to_front(idx),
+            Policy::Sieve => self.arena.node_mut(idx).visited = true,
+        }
+        self.weight = self.weight - old_weight + u64::from(weight);
+        self.stats.inserts += 1;
+        // A heavier value may need room; the updated entry is the most
+        // recent (LRU) or visited (SIEVE), so it goes last, and it fits on
+        // its own.
+        while self.weight > self.max_weight {
+            if !self.evict_one(sink) {
+                break;
+            }
+        }
+        (key, old_value)
     }
 
     /// Removes a live entry by key.

@@ -136,6 +136,22 @@ impl Reference {
 
     fn put(&mut self, key: u8, value: u32, ttl_ns: Option<u64>) -> Option<u32> {
         self.expire();
+        let expires = self.deadline(ttl_ns);
+        if let Some(i) = self.position(key) {
+            // An update is an access: LRU moves it to the newest end, SIEVE
+            // sets its bit; the position otherwise stays.
+            let old = std::mem::replace(&mut self.entries[i].value, value);
+            self.entries[i].expires = expires;
+            match self.policy {
+                Policy::Lru => {
+                    let e = self.remove_at(i);
+                    self.entries.push(e);
+                }
+                Policy::Sieve => self.entries[i].visited = true,
+            }
+            self.events.push((key, old, RemovalCause::Replaced));
+            return Some(old);
+        }
         let old = self.position(key).map(|i| self.remove_at(i));
         while self.entries.len() >= self.capacity {
             self.evict();
