@@ -16,6 +16,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::reciprocal::Reciprocal;
 use crate::{Algorithm, Decision, Quota};
 
 /// GCRA parameters: emission interval `T` and tolerance `τ = burst × T`, in nanoseconds.
@@ -24,6 +25,7 @@ pub struct Gcra {
     quota: Quota,
     interval: u64,
     tolerance: u64,
+    per_interval: Reciprocal,
 }
 
 /// Per-key GCRA state: the theoretical arrival time in one atomic.
@@ -33,25 +35,35 @@ pub struct GcraState {
 }
 
 impl Gcra {
-    fn decide_at(&self, tat: u64, now: u64, cost: u64) -> Result<(u64, Decision), Decision> {
+    /// The decision once the outcome is known; kept out of the CAS loop so the loop itself
+    /// is a handful of integer instructions.
+    #[inline]
+    fn allowed(&self, backlog: u64) -> Decision {
+        let remaining = self.per_interval.divide(self.tolerance - backlog);
+        Decision::allow(self.quota.burst(), remaining, backlog)
+    }
+
+    #[inline]
+    fn denied(&self, current: u64, backlog: u64) -> Decision {
+        let remaining = self
+            .per_interval
+            .divide(self.tolerance.saturating_sub(current));
+        Decision::deny(
+            self.quota.burst(),
+            remaining,
+            current,
+            backlog - self.tolerance,
+        )
+    }
+
+    /// The decision for a request of `cost` given `tat`, without changing anything.
+    fn decide_at(&self, tat: u64, now: u64, cost: u64) -> Decision {
         let base = tat.max(now);
-        let new_tat = base + cost * self.interval;
-        let backlog = new_tat - now;
+        let backlog = base + cost * self.interval - now;
         if backlog <= self.tolerance {
-            let remaining = (self.tolerance - backlog) / self.interval;
-            Ok((
-                new_tat,
-                Decision::allow(self.quota.burst(), remaining, backlog),
-            ))
+            self.allowed(backlog)
         } else {
-            let current = base - now;
-            let remaining = (self.tolerance.saturating_sub(current)) / self.interval;
-            Err(Decision::deny(
-                self.quota.burst(),
-                remaining,
-                current,
-                backlog - self.tolerance,
-            ))
+            self.denied(base - now, backlog)
         }
     }
 }
@@ -67,6 +79,7 @@ impl Algorithm for Gcra {
             interval,
             // Cannot overflow: `Quota::with_burst` bounds burst × interval by MAX_WINDOW.
             tolerance: u64::from(quota.burst()) * interval,
+            per_interval: Reciprocal::new(interval),
         }
     }
 
@@ -84,30 +97,30 @@ impl Algorithm for Gcra {
 
     #[inline]
     fn check(&self, state: &GcraState, now: u64, cost: u32) -> Decision {
-        let cost = u64::from(cost);
+        let increment = u64::from(cost) * self.interval;
         // Relaxed is enough: the decision depends on this one location only, and the
-        // modification order of a single atomic is total, so CAS success linearizes.
+        // modification order of a single atomic is total, so a successful CAS linearizes.
         let mut tat = state.tat.load(Ordering::Relaxed);
         loop {
-            match self.decide_at(tat, now, cost) {
-                Err(denied) => return denied,
-                Ok((new_tat, allowed)) => match state.tat.compare_exchange_weak(
-                    tat,
-                    new_tat,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return allowed,
-                    Err(actual) => tat = actual,
-                },
+            let base = tat.max(now);
+            let backlog = base + increment - now;
+            if backlog > self.tolerance {
+                return self.denied(base - now, backlog);
+            }
+            match state.tat.compare_exchange_weak(
+                tat,
+                base + increment,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return self.allowed(backlog),
+                Err(actual) => tat = actual,
             }
         }
     }
 
     fn peek(&self, state: &GcraState, now: u64) -> Decision {
-        match self.decide_at(state.tat.load(Ordering::Relaxed), now, 1) {
-            Ok((_, decision)) | Err(decision) => decision,
-        }
+        self.decide_at(state.tat.load(Ordering::Relaxed), now, 1)
     }
 
     fn is_idle(&self, state: &GcraState, now: u64) -> bool {

@@ -34,6 +34,7 @@ mod keyed;
 mod limiter;
 mod metrics;
 mod quota;
+mod reciprocal;
 mod sliding_counter;
 mod sliding_log;
 mod token_bucket;
@@ -42,6 +43,9 @@ mod token_bucket;
 pub mod middleware;
 #[cfg(feature = "redis")]
 pub mod redis;
+
+/// The clock crate, re-exported so callers build `quanta::Clock`s of the same version.
+pub use quanta;
 
 pub use algorithm::Algorithm;
 pub use decision::Decision;

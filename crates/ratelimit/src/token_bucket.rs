@@ -11,6 +11,7 @@
 
 use parking_lot::Mutex;
 
+use crate::reciprocal::Reciprocal;
 use crate::{Algorithm, Decision, Quota};
 
 /// Token bucket parameters: capacity `burst`, one token every `T = window / limit`.
@@ -19,6 +20,7 @@ pub struct TokenBucket {
     quota: Quota,
     interval: u64,
     capacity: u64,
+    per_interval: Reciprocal,
 }
 
 /// Per-key token bucket state.
@@ -40,7 +42,7 @@ impl TokenBucket {
         // A quota change may have lowered the capacity.
         b.tokens = b.tokens.min(self.capacity);
         if now > b.last {
-            let added = (now - b.last) / self.interval;
+            let added = self.per_interval.divide(now - b.last);
             if b.tokens + added >= self.capacity {
                 b.tokens = self.capacity;
                 b.last = now;
@@ -61,6 +63,7 @@ impl TokenBucket {
         ((want - b.tokens) * self.interval).saturating_sub(partial)
     }
 
+    #[inline]
     fn decide(&self, b: &mut Bucket, now: u64, cost: u64, consume: bool) -> Decision {
         *b = self.refill(*b, now);
         let limit = self.quota.burst();
@@ -91,6 +94,7 @@ impl Algorithm for TokenBucket {
             quota,
             interval: quota.emission_interval_ns(),
             capacity: u64::from(quota.burst()),
+            per_interval: Reciprocal::new(quota.emission_interval_ns()),
         }
     }
 

@@ -285,20 +285,36 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
     Ok(())
 }
 
-/// Runs the ratelimit benchmark.
+/// Whether `scenario` is selected by `KEEL_BENCH_ONLY` (a substring; unset: everything).
+fn selected(scenario: &str) -> bool {
+    std::env::var("KEEL_BENCH_ONLY").map_or(true, |only| scenario.contains(only.as_str()))
+}
+
+/// Runs the ratelimit benchmark. Set `KEEL_BENCH_ONLY=<substring>` to run only the
+/// scenarios whose name contains it (e.g. `keyed`, `one key`, `redis`).
 pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
-    direct_scenario(
-        cfg,
-        report,
-        "one key, allow-heavy",
-        1_000_000_000,
-        1_000_000_000,
-    )?;
-    direct_scenario(cfg, report, "one key, deny-heavy", 1_000, 100)?;
+    if selected("one key, allow-heavy") {
+        direct_scenario(
+            cfg,
+            report,
+            "one key, allow-heavy",
+            1_000_000_000,
+            1_000_000_000,
+        )?;
+    }
+    if selected("one key, deny-heavy") {
+        direct_scenario(cfg, report, "one key, deny-heavy", 1_000, 100)?;
+    }
     let uniform = uniform_keys(KEYS, STREAM, 0x5eed_0001);
     let zipf = zipf_keys(KEYS, 1.0, STREAM, 0x5eed_0002);
-    keyed_scenario(cfg, report, "keyed uniform 10k", &uniform)?;
-    keyed_scenario(cfg, report, "keyed zipf 10k", &zipf)?;
-    redis_scenario(cfg, report, &Arc::new(zipf))?;
+    if selected("keyed uniform 10k") {
+        keyed_scenario(cfg, report, "keyed uniform 10k", &uniform)?;
+    }
+    if selected("keyed zipf 10k") {
+        keyed_scenario(cfg, report, "keyed zipf 10k", &zipf)?;
+    }
+    if selected("redis gcra") {
+        redis_scenario(cfg, report, &Arc::new(zipf))?;
+    }
     Ok(())
 }
