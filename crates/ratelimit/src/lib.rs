@@ -22,7 +22,164 @@
 //!
 //! # Layout
 //!
-//! TODO-DOCS
+//! | module | what it holds |
+//! |---|---|
+//! | `quota.rs` | [`Quota`]: limit per window plus burst, validated once ([`QuotaError`]) |
+//! | `decision.rs` | [`Decision`]: allowed, limit, remaining, reset_after, retry_after — one type for everything |
+//! | `algorithm.rs` | the [`Algorithm`] trait: parameters + per-key state + `check`/`peek`/`is_idle` |
+//! | `fixed_window.rs` | [`FixedWindow`] — the baseline, with its boundary burst |
+//! | `sliding_log.rs` | [`SlidingLog`] — exact, O(limit) memory per key |
+//! | `sliding_counter.rs` | [`SlidingCounter`] — weighted previous window, bounded error |
+//! | `token_bucket.rs` | [`TokenBucket`] — tokens + last refill under a per-key mutex |
+//! | `gcra.rs` | [`Gcra`] — one `AtomicU64` (theoretical arrival time), CAS loop |
+//! | `limiter.rs` | [`RateLimiter`] — one state: a direct (un-keyed) limiter |
+//! | `keyed.rs` | [`KeyedLimiter`], [`CleanupPolicy`] — sharded map of states, per-key quotas, cleanup |
+//! | `metrics.rs` | [`LimiterMetrics`], [`MetricsSnapshot`] — per-thread counters + `metrics` facade |
+//! | `clock.rs` | nanoseconds since the limiter's epoch from the injected [`quanta::Clock`] |
+//! | `reciprocal.rs` | division by the emission interval as a multiply (hot path) |
+//! | [`error`] | [`QuotaError`], [`CheckError`], `RedisLimitError` |
+//! | `redis` (feature `redis`) | `RedisLimiter`: Lua scripts (`src/lua/*.lua`), server `TIME`, fail-open/closed |
+//! | `middleware` (feature `tower`) | `RateLimitLayer` / `RateLimit`: keys, 429, `RateLimit-*` headers |
+//!
+//! Also: `examples/axum_server.rs` (axum server limited per IP and per API key,
+//! `--features axum`), and the behaviour suites in `tests/` (`concurrency.rs`,
+//! `properties.rs`, `keyed.rs`, `redis.rs`, `middleware.rs`).
+//!
+//! Cargo features: `redis` (tokio + the `redis` crate), `tower` (`tower-layer`,
+//! `tower-service`, `http`), `axum` (peer IP from axum's `ConnectInfo`; implies `tower`).
+//!
+//! # Study notes
+//!
+//! ## Requirements
+//!
+//! * Limit how often a client (user id, IP, API key) may call an API: `limit` requests per
+//!   `window`, optionally with a burst allowance; requests may weigh more than one (cost n).
+//! * Every answer says *why*: how many remain, when the limit resets, and — when denied —
+//!   exactly how long to wait (`retry_after`; a request made exactly then is allowed).
+//! * Thread-safe, fast (tens of millions of decisions per second per core), and memory
+//!   bounded under millions of distinct keys.
+//! * Shared across processes (Redis) with atomic decisions and one round trip, correct
+//!   when client clocks disagree, and a deliberate behaviour when Redis is down.
+//! * Plugs into HTTP servers (tower/axum) with the standard headers.
+//! * Bad input is a typed error: a zero limit or window is rejected at construction
+//!   ([`QuotaError`]); a cost that can never fit is [`CheckError::InsufficientCapacity`],
+//!   not an eternal "retry later".
+//!
+//! ## The five algorithms
+//!
+//! | algorithm | idea | state per key | accuracy | bursts |
+//! |---|---|---|---|---|
+//! | [`FixedWindow`] | count in aligned windows `[kW, (k+1)W)` | start + count (16 B) | exact per aligned window; **2× limit** across a boundary | whole limit at any moment, twice at a boundary |
+//! | [`SlidingLog`] | remember each allowed request's time | ≤ `limit` timestamps | **exact**: ≤ limit in *every* window of length W | whole limit at once, then waits for the oldest to expire |
+//! | [`SlidingCounter`] | `previous·(W−elapsed)/W + current` | index + 2 counts (24 B) | estimate; ≤ limit per aligned window, < 2× in the worst case, ~exact for smooth traffic | like the log, smoothed |
+//! | [`TokenBucket`] | `burst` tokens, refilled at `limit/W` | tokens + last refill (16 B) | exact: ≤ burst + rate·t over any t | `burst` at once, then the refill rate |
+//! | [`Gcra`] | theoretical arrival time `TAT`; allow iff `max(TAT,now)+n·T−now ≤ burst·T` | **one u64** | same as token bucket (it is the same policy) | same as token bucket |
+//!
+//! *Fixed window* is the baseline everybody knows (`INCR` + `EXPIRE`); its flaw — `limit`
+//! requests at 0:59.9 and `limit` more at 1:00.1 — is tested. *Sliding log* is the exact
+//! answer, paid for in memory. *Sliding counter* keeps the memory of the fixed window and
+//! removes most of its flaw (Cloudflare's choice). *Token bucket* expresses "average rate
+//! plus burst" directly. *GCRA* stores the token bucket as a single timestamp — when the
+//! bucket would be full again — so the update is one compare-and-swap: no lock, 8 bytes
+//! per key (governor's and `redis-cell`'s choice). The property test
+//! `token_bucket_and_gcra_are_the_same_policy` checks that both allow exactly the same
+//! requests on random traffic.
+//!
+//! ## Complexity
+//!
+//! | operation | time | memory |
+//! |---|---|---|
+//! | `check` fixed window / counter / bucket / GCRA | O(1) | O(1) per key |
+//! | `check` sliding log | O(1) amortized (each entry evicted once); O(k) to find `retry_after` | O(limit) per key |
+//! | [`KeyedLimiter::check`], key present | O(1): hash, shard read lock, probe, decide | — |
+//! | [`KeyedLimiter::check`], new key | O(1) amortized (insert; sweeps amortized over inserts) | one slot |
+//! | [`KeyedLimiter::retain_recent`] | O(keys), one shard locked at a time | frees idle keys |
+//! | [`KeyedLimiter::set_quota`] | O(keys) | — |
+//! | `RedisLimiter::check` | one `EVALSHA` round trip; O(1) in Redis (log: O(log n) `ZADD`) | one key (log: two) with a TTL |
+//!
+//! ## Design
+//!
+//! * **One decision type.** Every algorithm, the keyed limiter, the Redis scripts and the
+//!   middleware speak [`Decision`]. Headers and 429s are derived from it, so switching the
+//!   algorithm changes nothing else.
+//! * **Injected time.** All times are nanoseconds since the limiter's epoch read from a
+//!   [`quanta::Clock`] (`Clock::new()` in production — the TSC, a few ns; `Clock::mock()`
+//!   in tests, which drive time by hand and never sleep).
+//! * **Per-key synchronisation.** GCRA is a CAS loop on one `AtomicU64` (`Relaxed` is
+//!   enough: the decision depends on that one location, whose modification order is
+//!   total). The two-field algorithms hold a tiny `parking_lot::Mutex` per key. The
+//!   8-threads × 10 000 attempts test on a frozen clock allows exactly `limit` for every
+//!   algorithm, direct and keyed.
+//! * **Keyed map.** 64 `RwLock<HashTable>` shards (foldhash, hash computed once, state
+//!   stored inline): the hot path takes one shared lock and allocates nothing. Per-key
+//!   quotas (overrides, a resolver for plan tiers) are read only when a key's state is
+//!   created; runtime changes rewrite live slots and keep their state.
+//! * **Bounded memory.** A key whose state is *idle* (indistinguishable from fresh) can be
+//!   forgotten without changing any decision — a model test compares a keyed limiter that
+//!   sweeps constantly with one limiter per key. Sweeps run automatically when a shard has
+//!   doubled; an optional hard cap evicts active keys (counted) when even that is not enough.
+//! * **Observability.** Allowed/denied per limiter as a [`MetricsSnapshot`] and as
+//!   `keel_ratelimit_decisions_total{limiter, outcome}` through the `metrics` facade; Redis
+//!   adds backend errors and fail-open/fail-closed counts.
+//!
+//! ## Distributed rate limiting (the `redis` module)
+//!
+//! * **Check-then-set races.** `GET` the count, decide, `SET` it: two clients both read 9
+//!   of 10 and both allow. Each decision is one Lua script, which Redis runs atomically.
+//! * **One round trip.** `EVALSHA` with the script's SHA-1; the source is sent only after a
+//!   `NOSCRIPT` (a restarted Redis). A test counts the commands on the server.
+//! * **Clock skew.** Scripts read `redis.call('TIME')`: one clock for every client. The
+//!   test runs two clients three hours apart — with client time they allow twice the
+//!   limit, with server time they decide identically.
+//! * **Outages.** Fail open (availability: the API stays up, unprotected), fail closed
+//!   (protection: the API refuses work) or return the error — chosen per limiter, counted,
+//!   and recovered from automatically by the `redis` crate's `ConnectionManager`.
+//! * **Memory.** Keys carry a prefix and a `PEXPIRE` equal to the time until the state is
+//!   idle, so Redis holds only active clients.
+//! * **Hot keys.** One very busy key is one Redis slot on one shard: all its decisions
+//!   serialize there. Mitigations: a local pre-limiter (a [`KeyedLimiter`] in front that
+//!   absorbs obvious abuse), or splitting the key's quota into N sub-keys chosen at random
+//!   (each gets limit/N — approximate).
+//!
+//! ## Trade-offs
+//!
+//! * Exactness vs memory: sliding log is exact but O(limit) per key; the counter is O(1)
+//!   but approximate; GCRA is O(1) and exact for the "rate + burst" policy.
+//! * Burst vs smoothing: windows let the whole limit through at once; bucket/GCRA bound
+//!   any interval by `burst + rate·t`; a burst of 1 gives perfectly spaced requests.
+//! * Lock-free vs simple: GCRA's single atomic scales under contention; the mutex-based
+//!   algorithms are simpler to read and still one uncontended atomic per decision.
+//! * Forgetting keys: idle-only cleanup never changes a decision; a hard cap bounds memory
+//!   absolutely but may give an evicted, active client a fresh allowance.
+//! * Fail open vs fail closed: an outage of the limiter should usually not be an outage
+//!   of the API (fail open) — unless the limit protects something that must not be
+//!   overrun (payments, SMS costs): fail closed.
+//!
+//! ## Interview questions
+//!
+//! * **How would you implement rate limiting for our API?** — Key every request (API key,
+//!   user id, IP), pick a policy (GCRA/token bucket for "rate + burst", sliding log when
+//!   exactness matters), keep state in an in-process concurrent map for one instance or in
+//!   Redis (atomic Lua, server time) for a fleet, answer 429 with `Retry-After` and the
+//!   `RateLimit` headers, bound memory by forgetting idle keys, and count decisions.
+//! * **Sliding window vs token bucket?** — A window counts requests in the last W (log:
+//!   exact; counter: weighted estimate); it caps the total per window but allows the whole
+//!   limit in one instant. A token bucket caps the *rate* and the *burst* separately: at
+//!   most `burst` at once and `rate` on average, i.e. ≤ burst + rate·t over any interval.
+//! * **Why does fixed window fail?** — Counts reset at boundaries: `limit` at the end of
+//!   one window plus `limit` at the start of the next is 2× within a moment.
+//! * **What is GCRA and why is it popular?** — A token bucket stored as one timestamp
+//!   (TAT); one CAS per decision, 8 bytes per key, exact `retry_after = TAT + n·T − τ − now`.
+//! * **How do you handle distributed rate limiting?** — Central state in Redis; make each
+//!   decision one atomic Lua script (no check-then-set race), use the server's `TIME` (no
+//!   skew), `EVALSHA` for one round trip, TTLs for memory, and decide fail-open vs
+//!   fail-closed for outages; optionally a local limiter in front for hot keys.
+//! * **How do you keep per-user state from growing forever?** — Drop state that is
+//!   indistinguishable from fresh (TAT in the past, full bucket, empty window): amortized
+//!   sweeps on insert, plus a hard cap if the key space is adversarial.
+//! * **What headers should a 429 carry?** — `Retry-After` (seconds), and the IETF
+//!   `RateLimit-Limit/Remaining/Reset` (early drafts) or `RateLimit-Policy` / `RateLimit`
+//!   (structured, newer drafts) on every response.
 
 mod algorithm;
 mod clock;
