@@ -428,3 +428,74 @@ fn counters_reach_the_metrics_facade() {
         "{counters:?}"
     );
 }
+
+#[test]
+fn stress_with_ttls_and_a_moving_clock_conserves_entries() {
+    const THREADS: u64 = 4;
+    const OPS: u64 = 30_000;
+    let (clock, mock) = quanta::Clock::mock();
+    let counts: Arc<[AtomicU64; 4]> = Arc::new(Default::default());
+    let sink = Arc::clone(&counts);
+    let cache: Cache<u64, u64> = Cache::builder()
+        .max_capacity(200)
+        .shards(4)
+        .default_ttl(Duration::from_millis(20))
+        .clock(clock)
+        .eviction_listener(move |_, _, cause| {
+            let i = match cause {
+                RemovalCause::Evicted => 0,
+                RemovalCause::Expired => 1,
+                RemovalCause::Replaced => 2,
+                RemovalCause::Removed => 3,
+            };
+            sink[i].fetch_add(1, Ordering::Relaxed);
+        })
+        .build()
+        .unwrap();
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (cache, mock) = (cache.clone(), Arc::clone(&mock));
+            std::thread::spawn(move || {
+                let mut x = (t + 1).wrapping_mul(0x2545_F491_4F6C_DD1D);
+                for i in 0..OPS {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let key = x % 512;
+                    match x % 8 {
+                        0 => mock.increment(Duration::from_micros(x % 700)),
+                        1 => cache.insert_with_ttl(key, key, Duration::from_millis(x % 50)),
+                        2 | 3 => cache.insert(key, key),
+                        4 => {
+                            cache.remove(&key);
+                        }
+                        _ => {
+                            if let Some(v) = cache.get(&key) {
+                                assert_eq!(v, key);
+                            }
+                        }
+                    }
+                    if i % 1_000 == 0 {
+                        assert!(cache.len() <= 200);
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    mock.increment(Duration::from_secs(1));
+    cache.run_pending_tasks();
+    let stats = cache.stats();
+    let [evicted, expired, replaced, removed] =
+        [0, 1, 2, 3].map(|i| counts[i].load(Ordering::Relaxed));
+    assert_eq!(cache.len(), 0, "everything expired after a second");
+    assert_eq!(stats.expirations, expired);
+    assert_eq!(stats.evictions, evicted);
+    assert_eq!(
+        stats.inserts,
+        evicted + expired + replaced + removed,
+        "every insert left exactly once"
+    );
+}
