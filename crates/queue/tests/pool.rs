@@ -32,7 +32,7 @@ fn hundred_thousand_tasks_each_run_exactly_once() {
     assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
     let stats = pool.shutdown();
     assert_eq!(stats.tasks_run(), n as u64);
-    assert_eq!(stats.spawned, n as u64);
+    assert_eq!(stats.spawned(), n as u64);
     assert_eq!(stats.pending, 0);
 }
 
@@ -103,7 +103,11 @@ fn panics_are_contained_and_reported() {
     }
     // Workers survived: the pool still runs tasks on every worker.
     assert_eq!(pool.spawn(|| 7).join(), Ok(7));
-    assert_eq!(pool.stats().tasks_run(), 101);
+    // Counters are bumped just after a task's result is published.
+    pool.wait_idle();
+    let stats = pool.stats();
+    assert_eq!(stats.tasks_run(), 101);
+    assert_eq!(stats.workers.iter().map(|w| w.panicked).sum::<u64>(), 10);
 }
 
 #[test]
@@ -190,4 +194,45 @@ fn spawning_after_shutdown_reports_cancelled() {
     let spawner = pool.spawner();
     pool.shutdown();
     assert_eq!(spawner.spawn(|| 1).join(), Err(TaskError::Cancelled));
+}
+
+#[test]
+fn execute_runs_fire_and_forget_tasks_and_counts_panics() {
+    let pool = Pool::new(2).unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    for i in 0..1_000 {
+        let ran = ran.clone();
+        pool.execute(move || {
+            if i % 100 == 0 {
+                panic!("detached {i}");
+            }
+            ran.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+    pool.wait_idle();
+    assert_eq!(ran.load(Ordering::Relaxed), 990);
+    let stats = pool.stats();
+    assert_eq!(stats.workers.iter().map(|w| w.panicked).sum::<u64>(), 10);
+    assert_eq!(stats.tasks_run(), 1_000);
+}
+
+#[test]
+fn join_from_many_threads_while_tasks_complete() {
+    // Handles joined from outside threads at the same time as completion
+    // (the WAITING handshake in the task state).
+    let pool = Pool::new(2).unwrap();
+    let handles: Vec<_> = (0..2_000u64).map(|i| pool.spawn(move || i * 2)).collect();
+    let mut joiners = Vec::new();
+    for chunk in handles.into_iter().collect::<Vec<_>>().chunks_mut(500) {
+        let mine: Vec<_> = chunk
+            .iter_mut()
+            .map(|h| std::mem::replace(h, pool.spawn(|| 0)))
+            .collect();
+        joiners.push(std::thread::spawn(move || {
+            mine.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+        }));
+    }
+    let total: u64 = joiners.into_iter().map(|j| j.join().unwrap()).sum();
+    assert_eq!(total, (0..2_000u64).map(|i| i * 2).sum());
+    pool.wait_idle();
 }

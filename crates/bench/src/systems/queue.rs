@@ -297,14 +297,22 @@ fn leaf_work(seed: u64) -> u64 {
     x
 }
 
-fn keel_tree(spawner: &Spawner, depth: u32, sink: &Arc<AtomicU64>) {
+/// What every Keel tree task needs. Pool tasks are `'static`, so the context
+/// is leaked once per benchmark (rayon's scope lets tasks borrow it instead);
+/// both contenders then capture one reference and the depth.
+struct TreeCtx {
+    spawner: Spawner,
+    sink: AtomicU64,
+}
+
+fn keel_tree(ctx: &'static TreeCtx, depth: u32) {
     if depth == 0 {
-        sink.fetch_add(leaf_work(depth as u64) & 1, Ordering::Relaxed);
+        ctx.sink
+            .fetch_add(leaf_work(depth as u64) & 1, Ordering::Relaxed);
         return;
     }
     for _ in 0..2 {
-        let (s, k) = (spawner.clone(), sink.clone());
-        spawner.spawn(move || keel_tree(&s, depth - 1, &k));
+        ctx.spawner.execute(move || keel_tree(ctx, depth - 1));
     }
 }
 
@@ -322,15 +330,14 @@ fn tasks_per_tree() -> u64 {
     (1u64 << (TREE_DEPTH + 1)) - 1
 }
 
-fn keel_pool_round(pool: &Pool, d: Duration) -> Measurement {
-    let sink = Arc::new(AtomicU64::new(0));
+fn keel_pool_round(pool: &Pool, ctx: &'static TreeCtx, d: Duration) -> Measurement {
+    let ctx: &'static TreeCtx = ctx;
     let mut m = Measurement::new();
     let start = Instant::now();
     while start.elapsed() < d {
         let t0 = Instant::now();
-        let (s, k) = (pool.spawner(), sink.clone());
         // The root is a task too, so the tree is tasks_per_tree() tasks.
-        pool.spawn(move || keel_tree(&s, TREE_DEPTH, &k));
+        pool.execute(move || keel_tree(ctx, TREE_DEPTH));
         pool.wait_idle();
         record(&mut m.latency, t0.elapsed());
         m.ops += tasks_per_tree();
@@ -405,6 +412,10 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
     }
     for &threads in &cfg.threads {
         let keel_pool = Pool::with_name(threads, "bench-pool")?;
+        let ctx: &'static TreeCtx = Box::leak(Box::new(TreeCtx {
+            spawner: keel_pool.spawner(),
+            sink: AtomicU64::new(0),
+        }));
         let rayon_pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()?;
@@ -413,7 +424,9 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
             "pool fork-join tree (8191 tasks)",
             threads,
             &mut [
-                Contender::keel("keel-queue pool", |_, d| keel_pool_round(&keel_pool, d)),
+                Contender::keel("keel-queue pool", |_, d| {
+                    keel_pool_round(&keel_pool, ctx, d)
+                }),
                 Contender::peer("rayon", |_, d| rayon_pool_round(&rayon_pool, d)),
             ],
         );

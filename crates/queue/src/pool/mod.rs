@@ -38,7 +38,7 @@ use crate::error::BuildError;
 use crate::sync::{AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, fence};
 pub use sleep::Sleep;
 pub use task::JoinHandle;
-use task::{Job, Runnable, Task};
+use task::{Detached, Job, Runnable, Task};
 
 const RUNNING: u8 = 0;
 const DRAINING: u8 = 1;
@@ -50,18 +50,20 @@ static NEXT_POOL_ID: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicU
 struct WorkerCounters {
     tasks_run: AtomicU64,
     steals: AtomicU64,
+    panicked: AtomicU64,
 }
 
 pub(crate) struct PoolInner {
     id: usize,
     injector: Injector<Job>,
     stealers: Vec<Stealer<Job>>,
-    sleep: Sleep,
+    sleep: CachePadded<Sleep>,
     state: AtomicU8,
-    /// Spawned and not yet finished (run or cancelled).
-    pending: AtomicUsize,
+    /// Spawned and not yet finished (run or cancelled). Written on every
+    /// spawn and completion, so it gets a cache line of its own (sharing one
+    /// with `state` or the stealers would make every worker's reads miss).
+    pending: CachePadded<AtomicUsize>,
     never_started: AtomicUsize,
-    spawned: AtomicU64,
     workers: Vec<CachePadded<WorkerCounters>>,
     idle_lock: Mutex<()>,
     idle: Condvar,
@@ -116,7 +118,6 @@ impl PoolInner {
     }
 
     fn submit(self: &Arc<Self>, job: Job) {
-        self.spawned.fetch_add(1, Ordering::Relaxed);
         self.pending.fetch_add(1, Ordering::SeqCst);
         if self.is_stopping() {
             if job.cancel() {
@@ -153,6 +154,9 @@ pub struct WorkerStats {
     pub tasks_run: u64,
     /// Tasks this worker stole from another worker's deque.
     pub steals: u64,
+    /// Tasks that panicked on this worker (caught; reported through the
+    /// handle, or only counted for `execute`d tasks).
+    pub panicked: u64,
 }
 
 /// A snapshot of a pool's counters.
@@ -160,8 +164,6 @@ pub struct WorkerStats {
 pub struct PoolStats {
     /// One entry per worker, in worker order.
     pub workers: Vec<WorkerStats>,
-    /// Tasks spawned so far.
-    pub spawned: u64,
     /// Tasks spawned and not finished.
     pub pending: usize,
     /// Tasks cancelled before they started (immediate shutdown).
@@ -172,6 +174,11 @@ impl PoolStats {
     /// Total tasks run by all workers.
     pub fn tasks_run(&self) -> u64 {
         self.workers.iter().map(|w| w.tasks_run).sum()
+    }
+
+    /// Tasks spawned so far: run, never started, or still pending.
+    pub fn spawned(&self) -> u64 {
+        self.tasks_run() + self.never_started as u64 + self.pending as u64
     }
 
     /// Total steals by all workers.
@@ -213,6 +220,11 @@ impl Spawner {
         R: Send + 'static,
     {
         spawn_on(&self.inner, func)
+    }
+
+    /// Runs `func` on the pool without a handle (fire and forget); see [`Pool::execute`].
+    pub fn execute<F: FnOnce() + Send + 'static>(&self, func: F) {
+        self.inner.submit(Detached::new(func));
     }
 
     /// `true` once the pool was asked to shut down (graceful or immediate):
@@ -272,11 +284,10 @@ impl Pool {
             id: NEXT_POOL_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             injector: Injector::new(),
             stealers: locals.iter().map(Worker::stealer).collect(),
-            sleep: Sleep::new(),
+            sleep: CachePadded::new(Sleep::new()),
             state: AtomicU8::new(RUNNING),
-            pending: AtomicUsize::new(0),
+            pending: CachePadded::new(AtomicUsize::new(0)),
             never_started: AtomicUsize::new(0),
-            spawned: AtomicU64::new(0),
             workers: (0..threads)
                 .map(|_| CachePadded::new(WorkerCounters::default()))
                 .collect(),
@@ -315,6 +326,13 @@ impl Pool {
         spawn_on(&self.inner, func)
     }
 
+    /// Runs `func` on the pool without a handle: cheaper than [`Pool::spawn`]
+    /// when nobody needs the result (no result slot to allocate). A panic is
+    /// caught and counted in [`WorkerStats::panicked`].
+    pub fn execute<F: FnOnce() + Send + 'static>(&self, func: F) {
+        self.inner.submit(Detached::new(func));
+    }
+
     /// A cloneable handle for spawning from inside tasks.
     pub fn spawner(&self) -> Spawner {
         Spawner {
@@ -337,9 +355,9 @@ impl Pool {
                 .map(|w| WorkerStats {
                     tasks_run: w.tasks_run.load(Ordering::Relaxed),
                     steals: w.steals.load(Ordering::Relaxed),
+                    panicked: w.panicked.load(Ordering::Relaxed),
                 })
                 .collect(),
-            spawned: self.inner.spawned.load(Ordering::Relaxed),
             pending: self.inner.pending.load(Ordering::SeqCst),
             never_started: self.inner.never_started.load(Ordering::Relaxed),
         }

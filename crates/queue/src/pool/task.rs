@@ -1,56 +1,108 @@
 //! A task and the handle to its result. One allocation per task holds the
-//! closure, the result slot and the condition variable a joiner waits on.
+//! closure, the result slot and the joiner's thread handle.
+//!
+//! A task's life is a small state machine in one atomic byte: `QUEUED`, then
+//! exactly one of `run` or `cancel` wins the CAS to `TAKEN` and owns the
+//! closure, then it writes the outcome and sets `DONE` (release). A joiner
+//! that finds the task unfinished records its thread and sets the `WAITING`
+//! bit; the completer sees that bit in the value it swapped out and unparks
+//! it. No lock is taken unless somebody actually waits.
 
+use std::cell::UnsafeCell;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::error::TaskError;
-use crate::sync::{AtomicBool, Condvar, Mutex, Ordering};
+use crate::sync::Mutex;
+
+const QUEUED: u8 = 0;
+const TAKEN: u8 = 1;
+const DONE: u8 = 2;
+const STATE_MASK: u8 = 0b11;
+const WAITING: u8 = 0b100;
 
 /// A type-erased runnable task, as stored in the deques.
 pub(crate) trait Runnable: Send + Sync {
-    /// Runs the task (at most once; later calls do nothing). Panics are caught.
-    fn run(&self);
+    /// Runs the task (at most once; later calls do nothing). Panics are
+    /// caught; returns `true` if it panicked.
+    fn run(&self) -> bool;
     /// Resolves the task as never started. Returns `true` if it had not run.
     fn cancel(&self) -> bool;
 }
 
 pub(crate) type Job = Arc<dyn Runnable>;
 
-/// Where a task's outcome lands.
+/// The state machine shared by a task and its handle.
 pub(crate) struct Completion<R> {
-    result: Mutex<Option<Result<R, TaskError>>>,
-    done: AtomicBool,
-    condvar: Condvar,
+    state: AtomicU8,
+    result: UnsafeCell<Option<Result<R, TaskError>>>,
+    joiner: Mutex<Option<std::thread::Thread>>,
 }
 
+// SAFETY: `result` is written once by the thread that won the QUEUED→TAKEN
+// CAS, before it publishes DONE with release ordering, and read only after an
+// acquire load observed DONE (by the single `JoinHandle`, which `join` consumes).
+unsafe impl<R: Send> Sync for Completion<R> {}
+
 impl<R> Completion<R> {
+    fn new() -> Self {
+        Self {
+            state: AtomicU8::new(QUEUED),
+            result: UnsafeCell::new(None),
+            joiner: Mutex::new(None),
+        }
+    }
+
+    /// Claims the right to resolve the task (keeping the `WAITING` bit).
+    fn take(&self) -> bool {
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            if state & STATE_MASK != QUEUED {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state | TAKEN,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(current) => state = current,
+            }
+        }
+    }
+
+    /// Stores the outcome; only after a successful `take`.
     fn complete(&self, outcome: Result<R, TaskError>) {
-        *self.result.lock() = Some(outcome);
-        self.done.store(true, Ordering::Release);
-        let _guard = self.result.lock();
-        self.condvar.notify_all();
+        // SAFETY: we won `take`, so nobody else writes; nobody reads before DONE.
+        unsafe { *self.result.get() = Some(outcome) };
+        // TAKEN (1) + 1 = DONE (2); the WAITING bit is untouched.
+        let previous = self.state.fetch_add(1, Ordering::AcqRel);
+        if previous & WAITING != 0
+            && let Some(thread) = self.joiner.lock().take()
+        {
+            thread.unpark();
+        }
     }
 
     pub(crate) fn is_done(&self) -> bool {
-        self.done.load(Ordering::Acquire)
+        self.state.load(Ordering::Acquire) & STATE_MASK == DONE
     }
 
     /// Blocks until done, then takes the outcome.
-    pub(crate) fn wait(&self) -> Result<R, TaskError> {
-        let mut guard = self.result.lock();
-        loop {
-            if let Some(outcome) = guard.take() {
-                return outcome;
+    fn wait(&self) -> Result<R, TaskError> {
+        if !self.is_done() {
+            *self.joiner.lock() = Some(std::thread::current());
+            self.state.fetch_or(WAITING, Ordering::AcqRel);
+            while !self.is_done() {
+                std::thread::park();
             }
-            if self.is_done() {
-                // Already taken: only possible if joined twice, which the
-                // handle's `self`-consuming `join` rules out.
-                return Err(TaskError::Cancelled);
-            }
-            guard = self.condvar.wait(guard);
         }
+        // SAFETY: DONE was observed with acquire ordering, so the write in
+        // `complete` is visible and finished; the handle is the only reader.
+        unsafe { (*self.result.get()).take() }.unwrap_or(Err(TaskError::Cancelled))
     }
 }
 
@@ -59,9 +111,12 @@ pub(crate) trait HasCompletion<R>: Send + Sync {
 }
 
 pub(crate) struct Task<F, R> {
-    func: Mutex<Option<F>>,
+    func: UnsafeCell<Option<F>>,
     completion: Completion<R>,
 }
+
+// SAFETY: `func` is only touched by the thread that won `Completion::take`.
+unsafe impl<F: Send, R: Send> Sync for Task<F, R> {}
 
 impl<F, R> Task<F, R>
 where
@@ -70,13 +125,17 @@ where
 {
     pub(crate) fn new(func: F) -> Arc<Self> {
         Arc::new(Self {
-            func: Mutex::new(Some(func)),
-            completion: Completion {
-                result: Mutex::new(None),
-                done: AtomicBool::new(false),
-                condvar: Condvar::new(),
-            },
+            func: UnsafeCell::new(Some(func)),
+            completion: Completion::new(),
         })
+    }
+
+    fn take_func(&self) -> Option<F> {
+        if !self.completion.take() {
+            return None;
+        }
+        // SAFETY: we won `take`: exclusive access to `func` from now on.
+        unsafe { (*self.func.get()).take() }
     }
 }
 
@@ -85,23 +144,19 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    fn run(&self) {
-        let Some(func) = self.func.lock().take() else {
-            return;
+    fn run(&self) -> bool {
+        let Some(func) = self.take_func() else {
+            return false;
         };
-        let outcome = catch_unwind(AssertUnwindSafe(func)).map_err(|payload| {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic payload".to_owned());
-            TaskError::Panicked(message)
-        });
+        let outcome = catch_unwind(AssertUnwindSafe(func))
+            .map_err(|payload| TaskError::Panicked(panic_message(&*payload)));
+        let panicked = outcome.is_err();
         self.completion.complete(outcome);
+        panicked
     }
 
     fn cancel(&self) -> bool {
-        let Some(func) = self.func.lock().take() else {
+        let Some(func) = self.take_func() else {
             return false;
         };
         drop(func);
@@ -118,6 +173,52 @@ where
     fn completion(&self) -> &Completion<R> {
         &self.completion
     }
+}
+
+/// A fire-and-forget task (no handle): the closure and a run-once flag.
+pub(crate) struct Detached<F> {
+    func: UnsafeCell<Option<F>>,
+    taken: AtomicU8,
+}
+
+// SAFETY: `func` is only touched by the thread that flips `taken` first.
+unsafe impl<F: Send> Sync for Detached<F> {}
+
+impl<F: FnOnce() + Send + 'static> Detached<F> {
+    pub(crate) fn new(func: F) -> Arc<Self> {
+        Arc::new(Self {
+            func: UnsafeCell::new(Some(func)),
+            taken: AtomicU8::new(0),
+        })
+    }
+
+    fn take_func(&self) -> Option<F> {
+        if self.taken.swap(1, Ordering::AcqRel) != 0 {
+            return None;
+        }
+        // SAFETY: we flipped `taken` first: exclusive access.
+        unsafe { (*self.func.get()).take() }
+    }
+}
+
+impl<F: FnOnce() + Send + 'static> Runnable for Detached<F> {
+    fn run(&self) -> bool {
+        // Nobody to report to: the panic is contained here and counted by the pool.
+        self.take_func()
+            .is_some_and(|func| catch_unwind(AssertUnwindSafe(func)).is_err())
+    }
+
+    fn cancel(&self) -> bool {
+        self.take_func().is_some()
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
 }
 
 /// The handle to a spawned task's result.

@@ -8,7 +8,10 @@ use crossbeam_deque::{Steal, Worker};
 
 use super::PoolInner;
 use super::task::Job;
-use crate::sync::{Ordering, Spin, park_timeout};
+use crate::sync::{Ordering, Spin, park_timeout, yield_now};
+
+/// Yields an idle worker makes before it sleeps.
+const IDLE_YIELDS: usize = if cfg!(loom) { 0 } else { 64 };
 
 /// What a worker thread knows about itself, reachable from the tasks it runs
 /// (so `spawn` from inside a task goes to the local deque).
@@ -53,9 +56,7 @@ fn find_task(ctx: &Context) -> Option<Job> {
         loop {
             match pool.stealers[victim].steal() {
                 Steal::Success(job) => {
-                    pool.workers[ctx.index]
-                        .steals
-                        .fetch_add(1, Ordering::Relaxed);
+                    bump(&pool.workers[ctx.index].steals);
                     return Some(job);
                 }
                 Steal::Retry => continue,
@@ -66,11 +67,19 @@ fn find_task(ctx: &Context) -> Option<Job> {
     None
 }
 
+/// Increments a per-worker counter. Only the owning worker thread writes it,
+/// so a load and a store suffice (no read-modify-write on the hot path).
+fn bump(counter: &crate::sync::AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
 fn run_job(pool: &PoolInner, index: usize, job: Job) {
-    job.run();
-    pool.workers[index]
-        .tasks_run
-        .fetch_add(1, Ordering::Relaxed);
+    let panicked = job.run();
+    let counters = &pool.workers[index];
+    bump(&counters.tasks_run);
+    if panicked {
+        bump(&counters.panicked);
+    }
     pool.task_done();
 }
 
@@ -122,6 +131,9 @@ pub(crate) fn main_loop(pool: Arc<PoolInner>, index: usize, local: Worker<Job>) 
         if pool.is_stopping() || (pool.is_draining() && pool.pending.load(Ordering::SeqCst) == 0) {
             break;
         }
+        // Spin, then yield for a while before sleeping: in fork-join bursts
+        // the next batch usually arrives within tens of microseconds, and a
+        // futex wake-up costs more than that. Bounded: an idle pool sleeps.
         let mut spin = Spin::new();
         let mut found = false;
         while spin.spin() {
@@ -129,6 +141,13 @@ pub(crate) fn main_loop(pool: Arc<PoolInner>, index: usize, local: Worker<Job>) 
                 found = true;
                 break;
             }
+        }
+        for _ in 0..IDLE_YIELDS {
+            if found || pool.has_visible_work() || pool.is_stopping() {
+                found = true;
+                break;
+            }
+            yield_now();
         }
         if !found {
             pool.sleep.sleep(|| {
