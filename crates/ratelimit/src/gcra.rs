@@ -14,9 +14,8 @@
 //! token bucket refilled continuously (capacity `burst`, rate `limit / window`), which is
 //! why governor and Redis' `redis-cell` use it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use crate::reciprocal::Reciprocal;
+use crate::sync::{AtomicU64, Ordering};
 use crate::{Algorithm, Decision, Quota};
 
 /// GCRA parameters: emission interval `T` and tolerance `τ = burst × T`, in nanoseconds.

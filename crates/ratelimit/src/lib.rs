@@ -37,13 +37,16 @@
 //! | `metrics.rs` | [`LimiterMetrics`], [`MetricsSnapshot`] — per-thread counters + `metrics` facade |
 //! | `clock.rs` | nanoseconds since the limiter's epoch from the injected [`quanta::Clock`] |
 //! | `reciprocal.rs` | division by the emission interval as a multiply (hot path) |
+//! | `sync.rs` | the `loom` shim for GCRA's atomic (`tests/loom_gcra.rs`) |
 //! | [`error`] | [`QuotaError`], [`CheckError`], `RedisLimitError` |
 //! | `redis` (feature `redis`) | `RedisLimiter`: Lua scripts (`src/lua/*.lua`), server `TIME`, fail-open/closed |
 //! | `middleware` (feature `tower`) | `RateLimitLayer` / `RateLimit`: keys, 429, `RateLimit-*` headers |
 //!
 //! Also: `examples/axum_server.rs` (axum server limited per IP and per API key,
 //! `--features axum`), and the behaviour suites in `tests/` (`concurrency.rs`,
-//! `properties.rs`, `keyed.rs`, `redis.rs`, `middleware.rs`).
+//! `properties.rs`, `keyed.rs`, `redis.rs`, `middleware.rs`, and `loom_gcra.rs`, run with
+//! `RUSTFLAGS="--cfg loom" cargo test -p keel-ratelimit --release --test loom_gcra
+//! --target-dir target/loom`).
 //!
 //! Cargo features: `redis` (tokio + the `redis` crate), `tower` (`tower-layer`,
 //! `tower-service`, `http`), `axum` (peer IP from axum's `ConnectInfo`; implies `tower`).
@@ -194,6 +197,7 @@ mod quota;
 mod reciprocal;
 mod sliding_counter;
 mod sliding_log;
+mod sync;
 mod token_bucket;
 
 #[cfg(feature = "tower")]
