@@ -435,6 +435,8 @@ impl<T> Shared<T> {
             self.counters.rejected.fetch_add(1, Ordering::Relaxed);
             return Err(PushError::Full(item));
         }
+        // The queue was full: that is its deepest possible point.
+        self.note_depth(self.cap);
         let started = self.clock.now();
         let mut slot = Some(item);
         let outcome = self.block_on(
