@@ -320,8 +320,8 @@ where
         self.finish(removed, delta);
     }
 
-    /// Writes under the shard lock: advance, supersede any in-flight load of
-    /// the key, put.
+    /// Writes under the shard lock: advance, supersede (and unregister) any
+    /// in-flight load of the key, put.
     #[allow(clippy::too_many_arguments)]
     fn store(
         &self,
@@ -347,8 +347,11 @@ where
             }
             None => NEVER,
         };
+        // Unregister the flight, not just mark it: should this write be
+        // evicted or expire before the load ends, the next miss must start
+        // a fresh load rather than wait for the superseded one.
         if !shard.inflight.is_empty()
-            && let Some(flight) = shard.inflight.get(&key)
+            && let Some(flight) = shard.inflight.remove(&key)
         {
             flight.supersede();
         }

@@ -238,6 +238,33 @@ fn insert_during_a_load_wins_over_the_loaded_value() {
 }
 
 #[test]
+fn a_miss_after_a_superseding_insert_starts_a_fresh_load() {
+    // One shard of one entry, so a second insert evicts the first.
+    let cache: Cache<u64, u64> = Cache::builder().max_capacity(1).shards(1).build().unwrap();
+    let writer = cache.clone();
+    let (mut pending, mut fresh) = (None, None);
+    let loaded = cache.get_or_load(1, || {
+        writer.insert(1, 100); // supersedes this load
+        pending = Some(writer.pending_loads());
+        writer.insert(2, 200); // evicts key 1
+        // A new miss on key 1 must start its own load, not join the
+        // superseded one (it would get the stale value, after waiting for it).
+        let (tx, rx) = std::sync::mpsc::channel();
+        let other = writer.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(other.get_or_load(1, || 300).ok());
+        });
+        fresh = rx.recv_timeout(Duration::from_secs(10)).ok().flatten();
+        1
+    });
+    assert_eq!(loaded.unwrap(), 1, "the leader still gets what it loaded");
+    assert_eq!(pending, Some(0), "the insert dropped the superseded flight");
+    assert_eq!(fresh, Some(300), "the next miss ran its own loader");
+    assert_eq!(cache.get(&1), Some(300), "the stale load was not stored");
+    assert_eq!(cache.pending_loads(), 0);
+}
+
+#[test]
 fn stress_many_threads_keep_invariants() {
     const THREADS: u64 = 8;
     const OPS: u64 = 40_000;
