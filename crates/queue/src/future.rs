@@ -145,7 +145,15 @@ impl<T> Future for PopFuture<'_, T> {
                 continue;
             }
             return match this.shared.try_pop() {
-                Err(PopError::Empty) => Poll::Pending,
+                Err(PopError::Empty) => {
+                    if this.shared.head_is_busy() {
+                        // A producer claimed the head slot and has not
+                        // published it; its publish may not see our waker,
+                        // so ask to be polled again instead of sleeping.
+                        cx.waker().wake_by_ref();
+                    }
+                    Poll::Pending
+                }
                 other => this.finish(other),
             };
         }

@@ -13,7 +13,11 @@ use crate::priority::{Compare, PriorityHeap};
 use crate::ring::{Claim, Ring, RingClaim, RingPop};
 use crate::stats::QueueStats;
 use crate::sync::{Arc, AtomicU64, AtomicUsize, Mutex, Ordering, Spin, yield_now};
-use crate::waiters::{Deadline, WaitQueue, Wake};
+use crate::waiters::{Deadline, Readiness, WaitQueue, Wake};
+
+/// Yields a blocked consumer makes while the head slot is claimed but not yet
+/// published, before it parks briefly (see `Readiness::ParkBriefly`).
+const BUSY_YIELDS: u32 = if cfg!(loom) { 0 } else { 64 };
 
 /// How long an operation may wait.
 #[derive(Debug, Clone)]
@@ -290,13 +294,33 @@ impl<T> Shared<T> {
         }
     }
 
-    pub(crate) fn consumer_may_proceed(&self) -> bool {
+    pub(crate) fn producer_readiness(&self) -> Readiness {
+        if self.producer_may_proceed() {
+            Readiness::Ready
+        } else {
+            Readiness::Park
+        }
+    }
+
+    pub(crate) fn consumer_readiness(&self) -> Readiness {
         match &self.storage {
-            Storage::Ring(ring) => ring.consumer_may_proceed(),
+            Storage::Ring(ring) => ring.consumer_readiness(),
             Storage::Locked(locked) => {
                 let guard = locked.lock();
-                guard.closed || guard.len() > 0
+                if guard.closed || guard.len() > 0 {
+                    Readiness::Ready
+                } else {
+                    Readiness::Park
+                }
             }
+        }
+    }
+
+    /// `true` if the FIFO ring's head slot is claimed but not yet published.
+    pub(crate) fn head_is_busy(&self) -> bool {
+        match &self.storage {
+            Storage::Ring(ring) => ring.head_is_busy(),
+            Storage::Locked(_) => false,
         }
     }
 
@@ -305,11 +329,12 @@ impl<T> Shared<T> {
     fn block_on<R>(
         &self,
         queue: &WaitQueue,
-        may_proceed: impl Fn() -> bool,
+        may_proceed: impl Fn() -> Readiness,
         deadline: Option<&Deadline>,
         mut attempt: impl FnMut() -> Step<R>,
     ) -> Result<R, Blocked> {
         let mut spin = Spin::new();
+        let mut busy_yields = 0;
         loop {
             match attempt() {
                 Step::Ready(value) => return Ok(value),
@@ -317,6 +342,13 @@ impl<T> Shared<T> {
                 Step::NotYet => {}
             }
             if spin.spin() {
+                continue;
+            }
+            // A producer is between claim and publish (nanoseconds, unless it
+            // was preempted): give it the CPU a few times before parking.
+            if busy_yields < BUSY_YIELDS && self.head_is_busy() {
+                busy_yields += 1;
+                yield_now();
                 continue;
             }
             if queue.wait(&may_proceed, deadline) == Wake::TimedOut {
@@ -441,7 +473,7 @@ impl<T> Shared<T> {
         let mut slot = Some(item);
         let outcome = self.block_on(
             &self.producers,
-            || self.producer_may_proceed(),
+            || self.producer_readiness(),
             wait.deadline(),
             || {
                 let Some(item) = slot.take() else {
@@ -540,7 +572,7 @@ impl<T> Shared<T> {
         let started = self.clock.now();
         let outcome = self.block_on(
             &self.producers,
-            || self.producer_may_proceed(),
+            || self.producer_readiness(),
             wait.deadline(),
             || match self.raw_reserve() {
                 Ok(reservation) => Step::Ready(reservation),
@@ -601,7 +633,12 @@ impl<T> Shared<T> {
             // built: storages never change kind.
             (Storage::Ring(_), Reservation::Locked) => drop(item),
         }
-        self.consumers.notify_one_if_waiting();
+        match &self.storage {
+            // The publish was a plain store: fence before looking for waiters
+            // (a consumer may be parked on exactly this slot).
+            Storage::Ring(_) => self.consumers.notify_all_after_store(),
+            Storage::Locked(_) => self.consumers.notify_one_if_waiting(),
+        }
     }
 
     /// Returns an unused reserved slot.
@@ -615,7 +652,7 @@ impl<T> Shared<T> {
                     self.producers.notify_one_if_waiting();
                 }
                 // A consumer may be parked on this slot while it was unpublished.
-                self.consumers.notify_all_if_waiting();
+                self.consumers.notify_all_after_store();
             }
             (Storage::Locked(locked), _) => {
                 locked.lock().reserved -= 1;
@@ -646,7 +683,7 @@ impl<T> Shared<T> {
         }
         let outcome = self.block_on(
             &self.consumers,
-            || self.consumer_may_proceed(),
+            || self.consumer_readiness(),
             wait.deadline(),
             || match self.raw_pop() {
                 RingPop::Item(item) => Step::Ready(item),
@@ -739,7 +776,13 @@ impl<T> Shared<T> {
         let deadline = self.deadline(grace);
         let _ = self.block_on(
             &self.producers,
-            || self.len() == 0,
+            || {
+                if self.len() == 0 {
+                    Readiness::Ready
+                } else {
+                    Readiness::Park
+                }
+            },
             Some(&deadline),
             || {
                 if self.len() == 0 {

@@ -22,6 +22,7 @@ use std::mem::MaybeUninit;
 use crossbeam_utils::{Backoff, CachePadded};
 
 use crate::sync::{AtomicBool, AtomicUsize, Ordering, UnsafeCell, fence, spin_hint};
+use crate::waiters::Readiness;
 
 /// One slot of the ring.
 struct Slot<T> {
@@ -329,24 +330,34 @@ impl<T> Ring<T> {
         self.tail.load(Ordering::SeqCst) & self.mark_bit != 0
     }
 
-    /// Wake-up predicate for consumers: the head slot is published (or our view
-    /// of head is stale), or the ring is closed. `false` means a pop would
-    /// report `Empty` or `Busy`, and the publisher of the head slot will notify:
-    /// it stores the stamp before its fence, we load it after ours (see
-    /// `waiters.rs`), so one of the two sides sees the other.
-    pub(crate) fn consumer_may_proceed(&self) -> bool {
+    /// Wake-up predicate for consumers, after registering: `Ready` if the
+    /// head slot is published (or our view is stale) or the ring is closed;
+    /// `Park` if the ring is empty (the next claim is a `SeqCst` CAS on `tail`,
+    /// after which the producer reads the waiter count: one of us sees the
+    /// other); `ParkBriefly` if a producer claimed the head slot but has not
+    /// published it (its publish is a plain store, so it might miss us).
+    pub(crate) fn consumer_readiness(&self) -> Readiness {
         let head = self.head.load(Ordering::SeqCst);
         let tail = self.tail.load(Ordering::SeqCst);
         if tail & self.mark_bit != 0 {
-            return true;
+            return Readiness::Ready;
         }
         if tail & !self.mark_bit == head {
-            return false;
+            return Readiness::Park;
         }
         let stamp = self.slots[head & (self.mark_bit - 1)]
             .stamp
             .load(Ordering::SeqCst);
-        stamp != head
+        if stamp == head {
+            Readiness::ParkBriefly
+        } else {
+            Readiness::Ready
+        }
+    }
+
+    /// `true` if a pop would find the head slot claimed but unpublished.
+    pub(crate) fn head_is_busy(&self) -> bool {
+        self.consumer_readiness() == Readiness::ParkBriefly
     }
 
     /// Wake-up predicate for producers: a slot is free, or closed.

@@ -33,6 +33,23 @@ use crate::sync::{
     Arc, AtomicBool, AtomicUsize, Mutex, Ordering, Thread, current, fence, park, park_timeout,
 };
 
+/// What a waiter's re-check after registering found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Readiness {
+    /// The operation may succeed now: retry instead of parking.
+    Ready,
+    /// Park until notified: whoever changes this will see the registration.
+    Park,
+    /// Park briefly and re-check: the change we wait for is a plain store
+    /// (a producer publishing its slot) whose notifier might not see us.
+    ParkBriefly,
+}
+
+/// How long a waiter parks on [`Readiness::ParkBriefly`] (a producer is between
+/// its claim and its publish: normally nanoseconds; longer only for a permit,
+/// whose send notifies with a fence anyway).
+const BRIEF_PARK: Duration = Duration::from_micros(200);
+
 /// How a blocking wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Wake {
@@ -93,8 +110,16 @@ impl WaitQueue {
     }
 
     /// Cheap check on the fast path: is anybody registered?
+    ///
+    /// Callers reach this right after a `SeqCst` read-modify-write on the
+    /// queue (the ring's CAS on `tail`/`head`, or a mutex release): that RMW
+    /// and this `SeqCst` load, against the waiter's `SeqCst` increment of
+    /// `count` and its `SeqCst` re-check, all sit in one total order, so no
+    /// fence is needed here. Loom cannot model that total order for plain
+    /// loads (tokio-rs/loom#180), so under loom a fence stands in for it.
     #[inline]
     pub(crate) fn has_waiters(&self) -> bool {
+        #[cfg(loom)]
         fence(Ordering::SeqCst);
         self.count.load(Ordering::SeqCst) != 0
     }
@@ -104,6 +129,16 @@ impl WaitQueue {
     pub(crate) fn notify_one_if_waiting(&self) {
         if self.has_waiters() {
             self.notify_one();
+        }
+    }
+
+    /// Like [`WaitQueue::notify_one_if_waiting`] after a plain (non-RMW) store
+    /// that a waiter's re-check reads (a permit filling its slot): the fence
+    /// orders that store before the load of `count`.
+    pub(crate) fn notify_all_after_store(&self) {
+        fence(Ordering::SeqCst);
+        if self.count.load(Ordering::SeqCst) != 0 {
+            self.notify_all();
         }
     }
 
@@ -170,15 +205,20 @@ impl WaitQueue {
         }
     }
 
-    /// Blocks the calling thread until woken, until `may_proceed` already holds
-    /// after registration, or until the deadline passes.
-    pub(crate) fn wait(&self, may_proceed: impl Fn() -> bool, deadline: Option<&Deadline>) -> Wake {
+    /// Blocks the calling thread until woken, until `may_proceed` reports
+    /// `Ready` after registration, or until the deadline passes.
+    pub(crate) fn wait(
+        &self,
+        may_proceed: impl Fn() -> Readiness,
+        deadline: Option<&Deadline>,
+    ) -> Wake {
         let signal = Arc::new(ThreadSignal {
             notified: AtomicBool::new(false),
             thread: current(),
         });
         let id = self.register(Waiter::Thread(signal.clone()));
-        if may_proceed() {
+        let readiness = may_proceed();
+        if readiness == Readiness::Ready {
             // We will retry right away; if a notification picked us meanwhile,
             // that retry consumes what it announced.
             self.cancel(id);
@@ -188,19 +228,27 @@ impl WaitQueue {
             if signal.notified.load(Ordering::Acquire) {
                 return Wake::Retry;
             }
-            match deadline {
-                None => park(),
-                Some(deadline) => {
-                    let now = deadline.clock.now();
-                    if now >= deadline.at {
-                        if !self.cancel(id) {
-                            // Picked by a notifier but giving up: pass it on.
-                            self.notify_one();
-                        }
-                        return Wake::TimedOut;
-                    }
-                    park_timeout((deadline.at - now).min(TIMED_PARK_SLICE));
+            let now_and_deadline = deadline.map(|d| (d.clock.now(), d));
+            if let Some((now, deadline)) = now_and_deadline
+                && now >= deadline.at
+            {
+                if !self.cancel(id) {
+                    // Picked by a notifier but giving up: pass it on.
+                    self.notify_one();
                 }
+                return Wake::TimedOut;
+            }
+            let slice = now_and_deadline.map(|(now, d)| (d.at - now).min(TIMED_PARK_SLICE));
+            match (readiness, slice) {
+                (Readiness::ParkBriefly, slice) => {
+                    park_timeout(slice.map_or(BRIEF_PARK, |s| s.min(BRIEF_PARK)));
+                    if !self.cancel(id) {
+                        // Notified meanwhile: our retry consumes it.
+                    }
+                    return Wake::Retry;
+                }
+                (_, Some(slice)) => park_timeout(slice),
+                (_, None) => park(),
             }
         }
     }
