@@ -66,12 +66,15 @@
 //! **Lost wake-ups.** A consumer that sees "empty" and then parks can miss a
 //! push that lands in between. The parking layer (`waiters.rs`) makes the
 //! waiter *register first and re-check second*, and the notifier *change the
-//! queue first and look for waiters second*, with a sequentially consistent
-//! fence between the two steps on each side: at least one of them sees the
-//! other. Waking is a flag plus `unpark`/`Waker::wake`, both sticky, so a
-//! wake that arrives before the park is not lost either. A waiter that times
-//! out after being picked passes the notification on. The loom tests in
-//! `tests/loom_*.rs` check these protocols under every interleaving.
+//! queue first (a `SeqCst` CAS) and look for waiters second* (a `SeqCst`
+//! load): all four operations sit in one total order, so at least one side
+//! sees the other. Waking is a flag plus `unpark`/`Waker::wake`, both sticky,
+//! so a wake that arrives before the park is not lost either. A waiter that
+//! times out after being picked passes the notification on. The one gap — a
+//! slot claimed but not yet published — is closed by a bounded brief park.
+//! The loom tests in `tests/loom_*.rs` check these protocols under every
+//! interleaving (with a fence standing in for the `SeqCst` total order that
+//! loom cannot model).
 //!
 //! **Paying only when someone waits.** The fast path reads one counter (the
 //! number of waiters) after its CAS; only when it is non-zero does it lock and

@@ -11,14 +11,24 @@
 //!
 //! The classic lost wake-up: a consumer sees "empty", a producer pushes and
 //! sees "nobody waiting", then the consumer goes to sleep forever. Here a
-//! waiter (1) registers itself and increments `count`, then (2) re-checks the
-//! queue with the caller's `may_proceed` predicate, and only then parks. A
-//! notifier (1) changes the queue, then (2) reads `count`. Both sides put a
-//! sequentially consistent fence between their two steps, so the two steps
-//! cannot both miss each other: either the waiter's re-check sees the change
-//! (and it does not park), or the notifier sees the waiter (and wakes it).
-//! The wake itself is a flag plus `unpark`/`Waker::wake`, both of which are
+//! waiter (1) registers itself and increments `count` (a `SeqCst` RMW,
+//! followed by a `SeqCst` fence), then (2) re-checks the queue, and only then
+//! parks. A notifier (1) changes the queue with a `SeqCst` read-modify-write
+//! (the ring's CAS on `tail` or `head`, or a mutex release), then (2) reads
+//! `count` with a `SeqCst` load. All of these sit in one total order, so the
+//! two sides cannot both miss each other: either the waiter's re-check sees
+//! the change (and it does not park) or the notifier sees the waiter (and
+//! wakes it). The wake itself is a flag plus `unpark`/`Waker::wake`, both
 //! sticky: a wake that lands before the park makes the park return at once.
+//!
+//! One case is not covered by an RMW: a producer has claimed the head slot
+//! (the CAS) but not yet *published* it (a plain store of the slot's stamp).
+//! A consumer that registers in that window sees "claimed, not ready"
+//! ([`Readiness::ParkBriefly`]): it yields a few times, then parks for at
+//! most 200 µs and re-checks, instead of trusting a notification that the
+//! publisher's store→load reordering could lose. Permits, which can hold a
+//! slot unpublished for long, fence before notifying, so their consumers are
+//! woken at once.
 //!
 //! A waiter that gives up (timeout, future dropped) after having been picked
 //! by `notify_one` passes the notification on, so it is never swallowed.

@@ -38,7 +38,7 @@ use crate::error::BuildError;
 use crate::sync::{AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, fence};
 pub use sleep::Sleep;
 pub use task::JoinHandle;
-use task::{Detached, Job, Runnable, Task};
+use task::{Detached, Job, Task};
 
 const RUNNING: u8 = 0;
 const DRAINING: u8 = 1;
@@ -106,9 +106,8 @@ impl PoolInner {
         loop {
             match self.injector.steal() {
                 Steal::Success(job) => {
-                    if job.cancel() {
-                        self.never_started.fetch_add(1, Ordering::Relaxed);
-                    }
+                    job.cancel();
+                    self.never_started.fetch_add(1, Ordering::Relaxed);
                     self.task_done();
                 }
                 Steal::Retry => continue,
@@ -120,23 +119,30 @@ impl PoolInner {
     fn submit(self: &Arc<Self>, job: Job) {
         self.pending.fetch_add(1, Ordering::SeqCst);
         if self.is_stopping() {
-            if job.cancel() {
-                self.never_started.fetch_add(1, Ordering::Relaxed);
-            }
+            job.cancel();
+            self.never_started.fetch_add(1, Ordering::Relaxed);
             self.task_done();
             return;
         }
-        if let Err(job) = worker::push_local(self.id, job) {
-            self.injector.push(job);
-            // If the pool stopped while we pushed, nobody may ever look at the
-            // injector again: cancel what is there ourselves.
-            fence(Ordering::SeqCst);
-            if self.is_stopping() {
-                self.cancel_injected();
-                return;
+        match worker::push_local(self.id, job) {
+            // The worker's deque already had work, so an earlier push (to the
+            // empty deque) made the fenced check below, and this worker is
+            // awake and will run it anyway: a plain look for sleepers is
+            // enough (a wake here only adds parallelism, as in rayon).
+            Ok(false) => self.sleep.wake_one_unfenced(),
+            Ok(true) => self.sleep.wake_one(),
+            Err(job) => {
+                self.injector.push(job);
+                // If the pool stopped while we pushed, nobody may ever look at the
+                // injector again: cancel what is there ourselves.
+                fence(Ordering::SeqCst);
+                if self.is_stopping() {
+                    self.cancel_injected();
+                    return;
+                }
+                self.sleep.wake_one();
             }
         }
-        self.sleep.wake_one();
     }
 
     fn wait_idle(&self) {
@@ -224,7 +230,7 @@ impl Spawner {
 
     /// Runs `func` on the pool without a handle (fire and forget); see [`Pool::execute`].
     pub fn execute<F: FnOnce() + Send + 'static>(&self, func: F) {
-        self.inner.submit(Detached::new(func));
+        self.inner.submit(Box::new(Detached(func)));
     }
 
     /// `true` once the pool was asked to shut down (graceful or immediate):
@@ -239,11 +245,10 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let task = Task::new(func);
-    let job: Arc<dyn Runnable> = task.clone();
+    let (job, completion) = Task::new(func);
     inner.submit(job);
     JoinHandle {
-        task,
+        task: completion,
         pool_id: inner.id,
     }
 }
@@ -330,7 +335,7 @@ impl Pool {
     /// when nobody needs the result (no result slot to allocate). A panic is
     /// caught and counted in [`WorkerStats::panicked`].
     pub fn execute<F: FnOnce() + Send + 'static>(&self, func: F) {
-        self.inner.submit(Detached::new(func));
+        self.inner.submit(Box::new(Detached(func)));
     }
 
     /// A cloneable handle for spawning from inside tasks.

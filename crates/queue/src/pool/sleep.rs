@@ -44,6 +44,15 @@ impl Sleep {
         }
     }
 
+    /// Wakes one sleeper if the (unfenced) count says there is one: for pushes
+    /// that liveness does not depend on.
+    pub fn wake_one_unfenced(&self) {
+        if self.sleeping.load(Ordering::SeqCst) > 0 {
+            let _guard = self.lock.lock();
+            self.condvar.notify_one();
+        }
+    }
+
     /// Wakes every sleeper (shutdown).
     pub fn wake_all(&self) {
         let _guard = self.lock.lock();

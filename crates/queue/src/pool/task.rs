@@ -23,16 +23,17 @@ const DONE: u8 = 2;
 const STATE_MASK: u8 = 0b11;
 const WAITING: u8 = 0b100;
 
-/// A type-erased runnable task, as stored in the deques.
-pub(crate) trait Runnable: Send + Sync {
-    /// Runs the task (at most once; later calls do nothing). Panics are
-    /// caught; returns `true` if it panicked.
-    fn run(&self) -> bool;
-    /// Resolves the task as never started. Returns `true` if it had not run.
-    fn cancel(&self) -> bool;
+/// A type-erased runnable task, as stored in the deques. A job sits in
+/// exactly one deque once, so whoever pops it owns it: it is consumed by
+/// exactly one of `run` or `cancel`.
+pub(crate) trait Runnable: Send {
+    /// Runs the task. Panics are caught; returns `true` if it panicked.
+    fn run(self: Box<Self>) -> bool;
+    /// Resolves the task as never started.
+    fn cancel(self: Box<Self>);
 }
 
-pub(crate) type Job = Arc<dyn Runnable>;
+pub(crate) type Job = Box<dyn Runnable>;
 
 /// The state machine shared by a task and its handle.
 pub(crate) struct Completion<R> {
@@ -45,6 +46,8 @@ pub(crate) struct Completion<R> {
 // CAS, before it publishes DONE with release ordering, and read only after an
 // acquire load observed DONE (by the single `JoinHandle`, which `join` consumes).
 unsafe impl<R: Send> Sync for Completion<R> {}
+// SAFETY: as above; the result value moves between threads, hence `R: Send`.
+unsafe impl<R: Send> Send for Completion<R> {}
 
 impl<R> Completion<R> {
     fn new() -> Self {
@@ -92,7 +95,7 @@ impl<R> Completion<R> {
     }
 
     /// Blocks until done, then takes the outcome.
-    fn wait(&self) -> Result<R, TaskError> {
+    pub(crate) fn wait(&self) -> Result<R, TaskError> {
         if !self.is_done() {
             *self.joiner.lock() = Some(std::thread::current());
             self.state.fetch_or(WAITING, Ordering::AcqRel);
@@ -106,36 +109,27 @@ impl<R> Completion<R> {
     }
 }
 
-pub(crate) trait HasCompletion<R>: Send + Sync {
-    fn completion(&self) -> &Completion<R>;
-}
-
+/// A task whose result goes to a [`JoinHandle`].
 pub(crate) struct Task<F, R> {
-    func: UnsafeCell<Option<F>>,
-    completion: Completion<R>,
+    func: F,
+    completion: Arc<Completion<R>>,
 }
-
-// SAFETY: `func` is only touched by the thread that won `Completion::take`.
-unsafe impl<F: Send, R: Send> Sync for Task<F, R> {}
 
 impl<F, R> Task<F, R>
 where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    pub(crate) fn new(func: F) -> Arc<Self> {
-        Arc::new(Self {
-            func: UnsafeCell::new(Some(func)),
-            completion: Completion::new(),
-        })
-    }
-
-    fn take_func(&self) -> Option<F> {
-        if !self.completion.take() {
-            return None;
-        }
-        // SAFETY: we won `take`: exclusive access to `func` from now on.
-        unsafe { (*self.func.get()).take() }
+    /// The job and the completion its handle waits on.
+    pub(crate) fn new(func: F) -> (Box<Self>, Arc<Completion<R>>) {
+        let completion = Arc::new(Completion::new());
+        (
+            Box::new(Self {
+                func,
+                completion: completion.clone(),
+            }),
+            completion,
+        )
     }
 }
 
@@ -144,73 +138,37 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    fn run(&self) -> bool {
-        let Some(func) = self.take_func() else {
+    fn run(self: Box<Self>) -> bool {
+        let Task { func, completion } = *self;
+        if !completion.take() {
             return false;
-        };
+        }
         let outcome = catch_unwind(AssertUnwindSafe(func))
             .map_err(|payload| TaskError::Panicked(panic_message(&*payload)));
         let panicked = outcome.is_err();
-        self.completion.complete(outcome);
+        completion.complete(outcome);
         panicked
     }
 
-    fn cancel(&self) -> bool {
-        let Some(func) = self.take_func() else {
-            return false;
-        };
+    fn cancel(self: Box<Self>) {
+        let Task { func, completion } = *self;
         drop(func);
-        self.completion.complete(Err(TaskError::Cancelled));
-        true
-    }
-}
-
-impl<F, R> HasCompletion<R> for Task<F, R>
-where
-    F: FnOnce() -> R + Send + 'static,
-    R: Send + 'static,
-{
-    fn completion(&self) -> &Completion<R> {
-        &self.completion
-    }
-}
-
-/// A fire-and-forget task (no handle): the closure and a run-once flag.
-pub(crate) struct Detached<F> {
-    func: UnsafeCell<Option<F>>,
-    taken: AtomicU8,
-}
-
-// SAFETY: `func` is only touched by the thread that flips `taken` first.
-unsafe impl<F: Send> Sync for Detached<F> {}
-
-impl<F: FnOnce() + Send + 'static> Detached<F> {
-    pub(crate) fn new(func: F) -> Arc<Self> {
-        Arc::new(Self {
-            func: UnsafeCell::new(Some(func)),
-            taken: AtomicU8::new(0),
-        })
-    }
-
-    fn take_func(&self) -> Option<F> {
-        if self.taken.swap(1, Ordering::AcqRel) != 0 {
-            return None;
+        if completion.take() {
+            completion.complete(Err(TaskError::Cancelled));
         }
-        // SAFETY: we flipped `taken` first: exclusive access.
-        unsafe { (*self.func.get()).take() }
     }
 }
+
+/// A fire-and-forget task (no handle): just the closure, one allocation.
+pub(crate) struct Detached<F>(pub(crate) F);
 
 impl<F: FnOnce() + Send + 'static> Runnable for Detached<F> {
-    fn run(&self) -> bool {
+    fn run(self: Box<Self>) -> bool {
         // Nobody to report to: the panic is contained here and counted by the pool.
-        self.take_func()
-            .is_some_and(|func| catch_unwind(AssertUnwindSafe(func)).is_err())
+        catch_unwind(AssertUnwindSafe(self.0)).is_err()
     }
 
-    fn cancel(&self) -> bool {
-        self.take_func().is_some()
-    }
+    fn cancel(self: Box<Self>) {}
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -223,7 +181,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// The handle to a spawned task's result.
 pub struct JoinHandle<R> {
-    pub(crate) task: Arc<dyn HasCompletion<R>>,
+    pub(crate) task: Arc<Completion<R>>,
     pub(crate) pool_id: usize,
 }
 
@@ -238,7 +196,7 @@ impl<R> fmt::Debug for JoinHandle<R> {
 impl<R> JoinHandle<R> {
     /// `true` once the task ran (or panicked, or was cancelled).
     pub fn is_finished(&self) -> bool {
-        self.task.completion().is_done()
+        self.task.is_done()
     }
 
     /// Waits for the task and returns its value. Called from a worker of the
@@ -250,7 +208,7 @@ impl<R> JoinHandle<R> {
     /// [`TaskError::Panicked`] with the panic message, or
     /// [`TaskError::Cancelled`] if the pool was shut down before the task started.
     pub fn join(self) -> Result<R, TaskError> {
-        let completion = self.task.completion();
+        let completion = &self.task;
         if !completion.is_done() {
             super::worker::help_until(self.pool_id, || completion.is_done());
         }

@@ -26,12 +26,14 @@ thread_local! {
 }
 
 /// Pushes onto the current worker's deque if this thread is a worker of
-/// `pool_id`; otherwise hands the job back.
-pub(crate) fn push_local(pool_id: usize, job: Job) -> Result<(), Job> {
+/// `pool_id` (returning whether the deque was empty before), otherwise hands
+/// the job back.
+pub(crate) fn push_local(pool_id: usize, job: Job) -> Result<bool, Job> {
     CONTEXT.with(|cell| match cell.borrow().as_ref() {
         Some(ctx) if ctx.pool.id == pool_id => {
+            let was_empty = ctx.local.is_empty();
             ctx.local.push(job);
-            Ok(())
+            Ok(was_empty)
         }
         _ => Err(job),
     })
@@ -119,9 +121,8 @@ pub(crate) fn main_loop(pool: Arc<PoolInner>, index: usize, local: Worker<Job>) 
         let job = CONTEXT.with(|cell| cell.borrow().as_ref().and_then(find_task));
         if let Some(job) = job {
             if pool.is_stopping() {
-                if job.cancel() {
-                    pool.never_started.fetch_add(1, Ordering::Relaxed);
-                }
+                job.cancel();
+                pool.never_started.fetch_add(1, Ordering::Relaxed);
                 pool.task_done();
             } else {
                 run_job(&pool, index, job);
@@ -161,9 +162,8 @@ pub(crate) fn main_loop(pool: Arc<PoolInner>, index: usize, local: Worker<Job>) 
     let leftover = CONTEXT.with(|cell| cell.borrow_mut().take());
     if let Some(ctx) = leftover {
         while let Some(job) = ctx.local.pop() {
-            if job.cancel() {
-                pool.never_started.fetch_add(1, Ordering::Relaxed);
-            }
+            job.cancel();
+            pool.never_started.fetch_add(1, Ordering::Relaxed);
             pool.task_done();
         }
     }
