@@ -2,26 +2,38 @@
 //! policies, graceful shutdown, sync and async use, and a work-stealing pool.
 //!
 //! ```
+//! use keel_queue::{Backpressure, Pool, QueueBuilder};
+//!
+//! let (tx, rx) = QueueBuilder::new(1024).backpressure(Backpressure::Block).build::<u64>()?;
+//! let producer = std::thread::spawn(move || {
+//!     for i in 0..10_000 {
+//!         tx.push(i).unwrap(); // waits while the queue is full
+//!     } // the last Sender is dropped here: the queue closes
+//! });
+//! let total: u64 = rx.iter().sum(); // drains, ends once closed and empty
+//! producer.join().unwrap();
+//! assert_eq!(total, (0..10_000).sum::<u64>());
+//!
+//! let pool = Pool::new(2)?; // work-stealing pool
+//! assert_eq!(pool.spawn(|| 6 * 7).join(), Ok(42));
+//! pool.shutdown(); // graceful: runs everything queued
+//! # Ok::<(), keel_queue::BuildError>(())
+//! ```
+//!
+//! Errors hand the item back, and timeouts run on the queue's clock:
+//!
+//! ```
 //! use std::time::Duration;
 //! use keel_queue::{bounded, PopError, PushError};
 //!
-//! let (tx, rx) = bounded::<u64>(2)?;
-//! let producer = std::thread::spawn(move || {
-//!     for i in 0..100 {
-//!         tx.push(i).unwrap(); // blocks while the queue is full
-//!     }
-//!     // dropping the last Sender closes the queue
-//! });
-//! let received: Vec<u64> = rx.iter().collect(); // ends when closed and drained
-//! producer.join().unwrap();
-//! assert_eq!(received, (0..100).collect::<Vec<_>>());
-//! assert_eq!(rx.pop(), Err(PopError::Closed));
-//!
-//! // Errors hand the item back.
-//! let (tx, _rx) = bounded::<&str>(1)?;
+//! let (tx, rx) = bounded::<&str>(1)?;
 //! tx.push("a").unwrap();
 //! assert_eq!(tx.try_push("b"), Err(PushError::Full("b")));
 //! assert_eq!(tx.push_timeout("c", Duration::from_millis(1)), Err(PushError::Timeout("c")));
+//! tx.close();
+//! assert_eq!(tx.push("d"), Err(PushError::Closed("d")));
+//! assert_eq!(rx.pop(), Ok("a")); // consumers drain after close...
+//! assert_eq!(rx.pop(), Err(PopError::Closed)); // ...then see Closed
 //! # Ok::<(), keel_queue::BuildError>(())
 //! ```
 //!
@@ -115,6 +127,11 @@
 //! deque per worker, children go to the local deque (LIFO: hot in cache);
 //! idle workers steal the *oldest* task from the other end, which tends to be
 //! the biggest piece of remaining work. Contention happens only when stealing.
+//!
+//! A pool task that needs a result from a task it spawned should wait with
+//! [`JoinHandle::join`] (which runs other tasks meanwhile), not block on a
+//! channel: a worker blocked outside the pool cannot run the tasks queued
+//! on its own deque, and with every worker blocked that way nothing runs.
 //!
 //! ## Complexity
 //!
