@@ -48,7 +48,10 @@
 //! - `waiters` — the parking layer shared by threads and async tasks; why no wake-up is lost.
 //! - `future` — [`PushFuture`] and [`PopFuture`] for async code (tokio or any executor).
 //! - `stats` — [`QueueStats`] and its export through the `metrics` facade.
-//! - `pool` — [`Pool`]: a work-stealing thread pool with [`JoinHandle`]s.
+//! - `pool` — [`Pool`]: a work-stealing thread pool with [`JoinHandle`]s, [`Spawner`], [`PoolStats`].
+//!   - `pool/worker` — the worker loop: local deque, injector, stealing; helping joins.
+//!   - `pool/task` — a task's run-once state machine and result slot; fire-and-forget jobs.
+//!   - `pool/sleep` — how idle workers sleep and how new work wakes them.
 //! - `error` — [`BuildError`], [`PushError`], [`PopError`], [`ReserveError`], [`TaskError`].
 //! - `sync` — the `loom` shim (atomics, mutex, cells and parking swap under `--cfg loom`).
 //!
