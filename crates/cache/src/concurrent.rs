@@ -535,8 +535,8 @@ where
         lookup
     }
 
-    /// The leader's last step: store the value (unless superseded), drop the
-    /// flight from the map, count, then wake the waiters.
+    /// The leader's last step: drop the flight from the map, count, store
+    /// the value (unless superseded), then wake the waiters.
     fn complete_load(
         &self,
         hash: u64,
@@ -545,10 +545,14 @@ where
         result: Result<(V, Option<Duration>), LoadError>,
         elapsed: Duration,
     ) -> Result<V, LoadError> {
+        // User code runs below (the weigher, `V::clone`): should it panic,
+        // the waiters still get an answer instead of blocking forever.
+        let _unwind = CompleteOnUnwind(flight);
         let mut removed = Vec::new();
-        let out = result.map(|(v, ttl)| (v.clone(), v, ttl));
         let published = {
             let mut shard = self.inner.shard(hash).lock();
+            // First, before any user code: the map never keeps a flight
+            // whose leader is gone.
             if shard
                 .inflight
                 .get(&key)
@@ -557,15 +561,16 @@ where
                 shard.inflight.remove(&key);
             }
             shard.load_time += elapsed;
-            match out {
-                Ok((stored, returned, ttl)) => {
+            match result {
+                Ok((value, ttl)) => {
                     shard.loads_ok += 1;
                     if !flight.is_superseded() {
+                        let stored = value.clone();
                         let weight = self.inner.weigher.as_ref().map_or(1, |w| w(&key, &stored));
                         let ttl = ttl.or(self.inner.default_ttl);
                         self.store(&mut shard, hash, key, stored, weight, ttl, &mut removed);
                     }
-                    Ok(returned)
+                    Ok(value)
                 }
                 Err(err) => {
                     shard.loads_failed += 1;
@@ -588,6 +593,12 @@ where
     /// panicked; [`LoadError::Failed`] if this caller waited on a
     /// [`Cache::try_get_or_load`] whose loader failed.
     ///
+    /// # Panics
+    ///
+    /// If the weigher or `V::clone` panics while the loaded value is stored,
+    /// the leader's caller sees that panic (as from [`Cache::insert`]); the
+    /// callers waiting on it get [`LoadError::Panicked`].
+    ///
     /// Blocks the thread while waiting; in async code use
     /// [`Cache::try_get_or_load_async`].
     pub fn get_or_load(&self, key: K, loader: impl FnOnce() -> V) -> Result<V, LoadError> {
@@ -601,6 +612,10 @@ where
     ///
     /// [`LoadError::Failed`] with the loader's error, [`LoadError::Panicked`]
     /// if it panicked.
+    ///
+    /// # Panics
+    ///
+    /// As [`Cache::get_or_load`].
     pub fn try_get_or_load<E>(
         &self,
         key: K,
@@ -691,6 +706,21 @@ where
                 };
                 guard.complete(result)
             }
+        }
+    }
+}
+
+/// Completes a flight with [`LoadError::Panicked`] if the leader unwinds
+/// while storing its result (a panicking weigher or `V::clone`). A flight
+/// that is already complete ignores it.
+struct CompleteOnUnwind<'a, V: Clone>(&'a Flight<V>);
+
+impl<V: Clone> Drop for CompleteOnUnwind<'_, V> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.complete(Err(LoadError::Panicked(Arc::from(
+                "panicked while storing the loaded value",
+            ))));
         }
     }
 }

@@ -173,6 +173,51 @@ fn panicking_loader_gives_everyone_an_error_not_a_hang() {
     assert_eq!(cache.get_or_load(1, || 2).unwrap(), 2);
 }
 
+#[test]
+fn a_weigher_panic_while_storing_a_load_does_not_hang_the_waiters() {
+    let cache: Cache<u64, u64> = Cache::builder()
+        .max_capacity(1_000)
+        .weigher(|_, v| if *v == 13 { panic!("bad weight") } else { 1 })
+        .build()
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(2));
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let (cache, barrier) = (cache.clone(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                let probe = cache.clone();
+                let (tx, rx) = std::sync::mpsc::channel();
+                let caller = std::thread::spawn(move || {
+                    let _ = tx.send(cache.get_or_load(1, move || {
+                        assert!(wait_until(|| probe.stats().misses == 2));
+                        13
+                    }));
+                });
+                // The leader's own thread unwinds (the weigher is its caller's
+                // code); a waiter gets an error within the bound, never a hang.
+                let got = rx.recv_timeout(Duration::from_secs(10));
+                if got.is_ok() || caller.is_finished() {
+                    let _ = caller.join();
+                }
+                got
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let waiter_errors = results
+        .iter()
+        .filter(|r| matches!(r, Ok(Err(LoadError::Panicked(_)))))
+        .count();
+    let leader_unwound = results
+        .iter()
+        .filter(|r| matches!(r, Err(std::sync::mpsc::RecvTimeoutError::Disconnected)))
+        .count();
+    assert_eq!((waiter_errors, leader_unwound), (1, 1), "{results:?}");
+    assert_eq!(cache.pending_loads(), 0);
+    assert_eq!(cache.get_or_load(1, || 2).unwrap(), 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_waiters_get_cancelled_when_the_leader_is_dropped() {
     let cache: Cache<u64, u64> = Cache::new(100).unwrap();
