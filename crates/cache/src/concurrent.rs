@@ -859,7 +859,8 @@ where
         self
     }
 
-    /// Weigh entries; capacity then bounds the total weight.
+    /// Weigh entries; capacity then bounds the total weight. A weight of 0
+    /// counts as 1, so the capacity also bounds the number of entries.
     pub fn weigher(mut self, weigher: impl Fn(&K, &V) -> u32 + Send + Sync + 'static) -> Self {
         self.weigher = Some(Arc::new(weigher));
         self

@@ -349,6 +349,8 @@ impl<K: Hash + Eq, V> LruCacheBuilder<K, V> {
     }
 
     /// Weigh entries (e.g. bytes); capacity then bounds the total weight.
+    /// A weight of 0 counts as 1, so the capacity also bounds the number of
+    /// entries.
     pub fn weigher(mut self, weigher: impl Fn(&K, &V) -> u32 + 'static) -> Self {
         self.weigher = Some(Box::new(weigher));
         self

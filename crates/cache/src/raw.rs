@@ -203,6 +203,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
         deadline: u64,
         sink: &mut impl FnMut(K, V, RemovalCause),
     ) -> Option<(K, V)> {
+        // A weight of 0 counts as 1: otherwise zero-weight entries would
+        // never be evicted and the cache could grow without bound.
+        let weight = weight.max(1);
         let weight64 = u64::from(weight);
         let existing = self.find(hash, &key);
         if let Some(idx) = existing

@@ -163,6 +163,20 @@ fn heavier_than_capacity_is_rejected_as_evicted() {
 }
 
 #[test]
+fn zero_weight_entries_are_still_bounded_by_the_capacity() {
+    let mut cache = LruCache::builder()
+        .max_capacity(10)
+        .weigher(|_: &u32, _: &u32| 0)
+        .build()
+        .unwrap();
+    for k in 0..1_000 {
+        cache.put(k, k);
+    }
+    assert_eq!(cache.len(), 10);
+    assert_eq!(cache.weight(), 10);
+}
+
+#[test]
 fn sieve_keeps_a_visited_entry_that_lru_would_evict() {
     for (policy, survivor) in [(Policy::Lru, false), (Policy::Sieve, true)] {
         let mut cache = LruCache::builder()
@@ -206,7 +220,8 @@ proptest! {
                 cache.put(key, weight);
             }
             prop_assert!(cache.weight() <= capacity);
-            let sum: u64 = cache.iter().map(|(_, v)| u64::from(*v)).sum();
+            // A weight of 0 counts as 1.
+            let sum: u64 = cache.iter().map(|(_, v)| u64::from((*v).max(1))).sum();
             prop_assert_eq!(sum, cache.weight());
         }
     }
