@@ -146,6 +146,10 @@ impl PoolInner {
     }
 
     fn wait_idle(&self) {
+        // Fork-join callers usually wait for a burst that is about to end:
+        // a short spin saves the futex round trip (bounded, then block).
+        let mut spin = crate::sync::Spin::new();
+        while self.pending.load(Ordering::SeqCst) != 0 && spin.spin() {}
         let mut guard = self.idle_lock.lock();
         while self.pending.load(Ordering::SeqCst) != 0 {
             guard = self.idle.wait(guard);
