@@ -220,7 +220,9 @@ where
         let max_per_shard = self
             .cleanup
             .max_keys
-            .map_or(usize::MAX, |max| max.div_ceil(shards).max(1));
+            // Rounded down per shard, so the total never exceeds `max_keys` (for caps of at
+            // least one key per shard).
+            .map_or(usize::MAX, |max| (max / shards).max(1));
         let first_sweep = sweep_at.min(max_per_shard);
         KeyedLimiter {
             shards: (0..shards)

@@ -3,10 +3,10 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use keel_ratelimit::{Gcra, KeyedLimiter, Quota};
+//! use keel_ratelimit::{Gcra, KeyedLimiter, Quota, quanta::Clock};
 //!
 //! // 5 requests per second per client, bursts of up to 5; time is injected.
-//! let (clock, mock) = quanta::Clock::mock();
+//! let (clock, mock) = Clock::mock();
 //! let limiter = KeyedLimiter::<String, Gcra>::with_clock(Quota::per_second(5)?, clock);
 //!
 //! let allowed = (0..8).filter(|_| limiter.check("client-1").allowed).count();

@@ -82,6 +82,16 @@ fn claim_stripe() -> usize {
     }
 }
 
+/// This thread's counter slot, looked up once per decision.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stripe(usize);
+
+/// The calling thread's slot.
+#[inline]
+pub(crate) fn current_stripe() -> Stripe {
+    Stripe(stripe())
+}
+
 #[inline]
 fn stripe() -> usize {
     STRIPE
@@ -110,11 +120,10 @@ pub(crate) struct StripedCounters {
 
 impl StripedCounters {
     #[inline]
-    pub(crate) fn add(&self, allowed: bool) {
-        let stripe = stripe();
-        let slot = &self.slots[stripe & !OWNED];
+    pub(crate) fn add(&self, stripe: Stripe, allowed: bool) {
+        let slot = &self.slots[stripe.0 & !OWNED];
         let counter = if allowed { &slot.allowed } else { &slot.denied };
-        if stripe & OWNED != 0 {
+        if stripe.0 & OWNED != 0 {
             // Sole writer of this slot: no read-modify-write instruction needed.
             counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         } else {
@@ -139,7 +148,7 @@ pub struct MetricsSnapshot {
     pub allowed: u64,
     /// Requests denied.
     pub denied: u64,
-    /// Keys removed by cleanup because their state was idle (keyed limiters).
+    /// Keys removed by cleanup (keyed limiters): idle ones, plus any evicted by the cap.
     pub keys_removed: u64,
     /// Keys evicted while still active because the hard key cap was hit (keyed limiters).
     pub keys_evicted_active: u64,
@@ -204,7 +213,13 @@ impl LimiterMetrics {
 
     #[inline]
     pub(crate) fn record(&self, decision: &Decision) {
-        self.decisions.add(decision.allowed);
+        self.record_on(current_stripe(), decision);
+    }
+
+    /// Counts a decision on a slot looked up earlier with [`current_stripe`].
+    #[inline]
+    pub(crate) fn record_on(&self, stripe: Stripe, decision: &Decision) {
+        self.decisions.add(stripe, decision.allowed);
         if decision.allowed {
             self.facade.allowed.increment(1);
         } else {
@@ -273,7 +288,7 @@ mod tests {
                     let counters = &counters;
                     s.spawn(move || {
                         for i in 0..5_000 {
-                            counters.add((i + t + wave) % 3 != 0);
+                            counters.add(current_stripe(), (i + t + wave) % 3 != 0);
                         }
                     });
                 }
