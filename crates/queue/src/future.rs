@@ -150,6 +150,7 @@ impl<T> Future for PopFuture<'_, T> {
                         // A producer claimed the head slot and has not
                         // published it; its publish may not see our waker,
                         // so ask to be polled again instead of sleeping.
+                        crate::sync::spin_hint();
                         cx.waker().wake_by_ref();
                     }
                     Poll::Pending

@@ -110,3 +110,28 @@ fn priority_blocked_consumer_is_woken() {
         assert_eq!((a, b), (Ok(3), Ok(4)));
     });
 }
+
+/// An async consumer (a task's waker in the same wait list) is woken by a
+/// blocking producer.
+#[test]
+fn async_pop_is_woken_by_sync_push() {
+    model(2, || {
+        let (tx, rx) = bounded::<u32>(1).unwrap();
+        let producer = thread::spawn(move || tx.push(3).unwrap());
+        assert_eq!(loom::future::block_on(rx.pop_async()), Ok(3));
+        producer.join().unwrap();
+    });
+}
+
+/// An async producer blocked on a full queue is woken by a blocking consumer.
+#[test]
+fn async_push_is_woken_by_sync_pop() {
+    model(2, || {
+        let (tx, rx) = bounded::<u32>(1).unwrap();
+        tx.push(1).unwrap();
+        let consumer = thread::spawn(move || (rx.pop(), rx.pop()));
+        loom::future::block_on(tx.push_async(2)).unwrap();
+        drop(tx);
+        assert_eq!(consumer.join().unwrap(), (Ok(1), Ok(2)));
+    });
+}
