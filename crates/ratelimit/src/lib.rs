@@ -158,6 +158,23 @@
 //!   of the API (fail open) — unless the limit protects something that must not be
 //!   overrun (payments, SMS costs): fail closed.
 //!
+//! ## Measured (`cargo run --release -p keel-bench -- ratelimit`)
+//!
+//! On the 2-core development machine (figures move ±30 % with its load):
+//!
+//! * **Keyed, 10 000 keys (uniform and Zipf), 1 and 2 threads:** Keel GCRA 1.2–1.6× and
+//!   token bucket 1.0–1.2× governor's keyed limiter (`DashMap` + SipHash). The gain is the
+//!   hash (foldhash) and the state stored inline in the shard's table.
+//! * **One key (direct limiter):** 0.55–0.85× governor. Both loops are dominated by the
+//!   TSC read; Keel additionally counts every decision (allowed/denied snapshot), which
+//!   needs a per-thread slot lookup, and on this machine that lookup costs about a third of
+//!   a 16 ns decision — with counting compiled out Keel measured 0.97–1.3×. Governor
+//!   keeps no counters.
+//! * **Redis:** exactly one `EVALSHA` per decision (a test counts the server's commands);
+//!   0.5–0.6× the rate of a no-op script, because the GCRA script runs `TIME`, `GET` and
+//!   `SET … PX` (≈ 10 µs of server time per call against ≈ 3 µs for the no-op, measured
+//!   with `INFO commandstats`) on a machine whose two cores the client shares.
+//!
 //! ## Interview questions
 //!
 //! * **How would you implement rate limiting for our API?** — Key every request (API key,

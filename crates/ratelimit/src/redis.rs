@@ -17,6 +17,11 @@
 //!   reconnects in the background. While Redis is unreachable each decision follows the
 //!   [`FailurePolicy`] — allow (fail open), deny (fail closed) or return the error — and is
 //!   counted; when Redis is back, decisions resume without recreating the limiter.
+//! * **Units.** Scripts work in microseconds (Lua numbers are doubles, exact to 2^53 µs ≈
+//!   285 years); the sliding counter's weighted sum is a double too, so for limits ×
+//!   windows beyond ~2^53 µs its estimate rounds. A test replays random traffic through
+//!   every script with a client-side mock clock and compares each decision with the
+//!   in-process algorithm (equal, with `retry_after` rounded up to the microsecond).
 
 use std::fmt;
 use std::sync::Arc;
