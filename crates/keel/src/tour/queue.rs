@@ -215,6 +215,37 @@ pub(crate) fn run(tour: &Tour) -> anyhow::Result<SystemReport> {
         );
     }
     report.tables.push(table);
+
+    // A shutdown whose deadline passes before the consumer is done: what is
+    // left comes back to the caller instead of vanishing.
+    let (tx, rx) = QueueBuilder::new(CAPACITY).build::<u64>()?;
+    for i in 0..CAPACITY as u64 {
+        tx.push(i)?;
+    }
+    let slow = std::thread::spawn(move || {
+        let mut taken = 0u64;
+        while rx.pop().is_ok() {
+            work_for(Duration::from_millis(1));
+            taken += 1;
+        }
+        taken
+    });
+    let grace = Duration::from_millis(tour.size(10, 20));
+    let leftovers = tx.shutdown(grace);
+    let taken = slow
+        .join()
+        .map_err(|_| anyhow::anyhow!("consumer panicked"))?;
+    report.check(
+        "shutdown(deadline) hands back what consumers did not take: 0 lost",
+        taken + leftovers.len() as u64 == CAPACITY as u64,
+        format!(
+            "{CAPACITY} queued; a 1 ms/item consumer took {taken} within the {} ms grace, \
+             shutdown returned {} leftovers",
+            grace.as_millis(),
+            leftovers.len()
+        ),
+    );
+
     let series: Vec<Series> = runs
         .iter()
         .map(|r| Series::new(format!("{:?}", r.policy), r.depth.clone()))
