@@ -252,9 +252,9 @@ impl WaitQueue {
             match (readiness, slice) {
                 (Readiness::ParkBriefly, slice) => {
                     park_timeout(slice.map_or(BRIEF_PARK, |s| s.min(BRIEF_PARK)));
-                    if !self.cancel(id) {
-                        // Notified meanwhile: our retry consumes it.
-                    }
+                    // If a notification picked us meanwhile, the retry
+                    // consumes what it announced.
+                    self.cancel(id);
                     return Wake::Retry;
                 }
                 (_, Some(slice)) => park_timeout(slice),
