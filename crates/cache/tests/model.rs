@@ -23,15 +23,23 @@ enum Op {
     Advance(u64),
 }
 
+/// Mostly short spans (level 0–1 of the timer wheel), sometimes long ones:
+/// up to ≈ 200 days for clock jumps and ≈ 4.5 years for TTLs, so every
+/// level cascades and deadlines past the wheel's 2^36-tick span wrap.
+fn micros(short: u64, long: u64) -> impl Strategy<Value = u64> {
+    prop_oneof![8 => 0..short, 1 => 0..long]
+}
+
 fn op() -> impl Strategy<Value = Op> {
     let key = 0u8..12;
     prop_oneof![
         4 => key.clone().prop_map(Op::Get),
         1 => key.clone().prop_map(Op::Peek),
         3 => (key.clone(), any::<u32>()).prop_map(|(k, v)| Op::Put(k, v)),
-        2 => (key.clone(), any::<u32>(), 0u64..20_000).prop_map(|(k, v, t)| Op::PutTtl(k, v, t)),
+        2 => (key.clone(), any::<u32>(), micros(20_000, 1 << 47))
+            .prop_map(|(k, v, t)| Op::PutTtl(k, v, t)),
         1 => key.prop_map(Op::Remove),
-        2 => (0u64..8_000).prop_map(Op::Advance),
+        2 => micros(8_000, 1 << 44).prop_map(Op::Advance),
     ]
 }
 
