@@ -89,7 +89,18 @@ where
     }
 }
 
+/// A Keel lookup that ends where the peers' does: the peers hand back the node's name
+/// (`&String`, whose length the closures read), so Keel reads its `NodeId`'s name too
+/// instead of stopping at the member index (one load cheaper).
 fn keel_placement(p: &dyn Placement) -> impl Fn(u64) -> usize + Sync + Copy + '_ {
+    move |k: u64| {
+        p.node_for_hash(keel_ring::RingKey::ring_hash(&k))
+            .map_or(0, |node| node.as_str().len())
+    }
+}
+
+/// Jump hash: both sides return a bucket number, so Keel stops at the index as well.
+fn keel_index(p: &dyn Placement) -> impl Fn(u64) -> usize + Sync + Copy + '_ {
     move |k: u64| {
         p.index_for_hash(keel_ring::RingKey::ring_hash(&k))
             .unwrap_or(0)
@@ -110,7 +121,7 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
             .map(|(i, id)| (id.clone(), 1 + (i % 4) as u32))
             .collect();
 
-        // Keel placements. Static dispatch through concrete types: what a caller gets.
+        // Keel placements, looked up through `&dyn Placement` (one indirect call each).
         let mut ring = Ring::new(VNODES as u32)?;
         ring.add_weighted_nodes(&unit)?;
         let mut jump = Jump::new();
@@ -179,7 +190,7 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
                 &scenario("jump"),
                 threads,
                 &mut [
-                    Contender::keel("keel-jump", lookups(keys, keel_placement(&jump))),
+                    Contender::keel("keel-jump", lookups(keys, keel_index(&jump))),
                     Contender::peer(
                         "hash-rings",
                         lookups(keys, |k| hr_jump.get_node(&k) as usize),
