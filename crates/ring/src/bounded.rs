@@ -98,13 +98,15 @@ impl BoundedLoads {
         self.ring.nodes().iter().zip(self.loads.iter().copied())
     }
 
+    /// Member index of `node`: O(log N), the ring keeps its members sorted by name (a
+    /// linear scan here would make every `release` O(N) string comparisons).
+    fn index_of(&self, node: &NodeId) -> Option<usize> {
+        self.ring.nodes().binary_search(node).ok()
+    }
+
     /// Current load of one node.
     pub fn load(&self, node: &NodeId) -> Option<u64> {
-        self.ring
-            .nodes()
-            .iter()
-            .position(|n| n == node)
-            .map(|i| self.loads[i])
+        self.index_of(node).map(|i| self.loads[i])
     }
 
     /// The cap of member `index` when the total load will be `total`.
@@ -116,7 +118,7 @@ impl BoundedLoads {
 
     /// The cap a node would have for the next unit of load: `⌈(1+ε)·(m+1)·w/Σw⌉`.
     pub fn cap(&self, node: &NodeId) -> Option<u64> {
-        let i = self.ring.nodes().iter().position(|n| n == node)?;
+        let i = self.index_of(node)?;
         Some(self.cap_at(i, self.total + 1))
     }
 
@@ -181,10 +183,7 @@ impl BoundedLoads {
     /// [`RingError::UnknownNode`], or [`RingError::NothingAcquired`] if its load is 0.
     pub fn release(&mut self, node: &NodeId) -> Result<(), RingError> {
         let i = self
-            .ring
-            .nodes()
-            .iter()
-            .position(|n| n == node)
+            .index_of(node)
             .ok_or_else(|| RingError::UnknownNode(node.clone()))?;
         if self.loads[i] == 0 {
             return Err(RingError::NothingAcquired(node.clone()));
