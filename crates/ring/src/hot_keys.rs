@@ -28,6 +28,9 @@ use quanta::{Clock, Instant};
 use crate::error::RingError;
 use crate::node::NodeId;
 
+/// Counters reserved at construction; beyond this the heap grows as keys arrive.
+const PREALLOCATE_MAX: usize = 4096;
+
 /// Rescale when the forward-decay weight exceeds this (≈ 27.6 τ after the landmark).
 const RESCALE_ABOVE: f64 = 1e12;
 
@@ -142,8 +145,10 @@ impl<K: Hash + Eq + Clone> HotKeyDetector<K> {
             capacity: config.capacity,
             tau_nanos: config.half_life.as_nanos() as f64 / std::f64::consts::LN_2,
             landmark,
-            heap: Vec::with_capacity(config.capacity),
-            index: HashMap::with_capacity(config.capacity),
+            // Reserve up front only up to a modest size: `capacity` is a bound, and a huge
+            // one must not abort the process at construction.
+            heap: Vec::with_capacity(config.capacity.min(PREALLOCATE_MAX)),
+            index: HashMap::with_capacity(config.capacity.min(PREALLOCATE_MAX)),
             total: 0.0,
             node_load: HashMap::new(),
             stats: HotKeyStats::default(),

@@ -81,7 +81,8 @@ impl ReadSpreader {
         if !hot || self.fanout == 1 {
             return placement.node_for_hash(hash);
         }
-        let mut replicas = Vec::with_capacity(self.fanout);
+        // `fanout` is the caller's number; never reserve more than there are nodes.
+        let mut replicas = Vec::with_capacity(self.fanout.min(placement.len()));
         placement.replica_indices_for_hash(hash, self.fanout, &mut replicas);
         if replicas.is_empty() {
             return None;

@@ -195,3 +195,23 @@ mod space_saving_model {
         }
     }
 }
+
+#[test]
+fn huge_capacities_and_fanouts_do_not_allocate_up_front() {
+    let (clock, _mock) = quanta::Clock::mock();
+    let config = HotKeyConfig {
+        capacity: usize::MAX,
+        half_life: Duration::from_secs(1),
+    };
+    let mut detector = HotKeyDetector::new(config, clock).unwrap();
+    detector.observe_key(&7u64);
+    assert_eq!(detector.tracked(), 1);
+
+    let mut ring = Ring::new(10).unwrap();
+    for name in ["a", "b"] {
+        ring.add_node(keel_ring::NodeId::new(name).unwrap())
+            .unwrap();
+    }
+    let spreader = ReadSpreader::new(usize::MAX).unwrap();
+    assert!(spreader.route(&ring, "hot", true).is_some());
+}
