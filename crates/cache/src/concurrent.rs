@@ -600,7 +600,8 @@ where
     /// callers waiting on it get [`LoadError::Panicked`].
     ///
     /// Blocks the thread while waiting; in async code use
-    /// [`Cache::try_get_or_load_async`].
+    /// [`Cache::try_get_or_load_async`]. A loader must not load its own key
+    /// again (directly or through another loader): it would wait on itself.
     pub fn get_or_load(&self, key: K, loader: impl FnOnce() -> V) -> Result<V, LoadError> {
         self.try_get_or_load(key, || Ok::<V, core::convert::Infallible>(loader()))
     }
