@@ -23,6 +23,8 @@ use crate::{Algorithm, CheckError, Decision, LimiterMetrics, MetricsSnapshot, Qu
 /// assert_eq!(limiter.metrics().allowed, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+// `repr(C)`: the hot fields first and the 2 KiB of counter slots last (see `metrics.rs`).
+#[repr(C)]
 pub struct RateLimiter<A: Algorithm> {
     algorithm: A,
     state: A::State,
