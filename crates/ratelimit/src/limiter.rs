@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crossbeam_utils::CachePadded;
 use quanta::Clock;
 
 use crate::clock::Timer;
@@ -27,7 +28,9 @@ use crate::{Algorithm, CheckError, Decision, LimiterMetrics, MetricsSnapshot, Qu
 #[repr(C)]
 pub struct RateLimiter<A: Algorithm> {
     algorithm: A,
-    state: A::State,
+    /// On a cache line of its own: another core's write to the state does not evict the
+    /// read-only quota and clock fields every decision reads first.
+    state: CachePadded<A::State>,
     timer: Timer,
     metrics: LimiterMetrics,
 }
@@ -36,7 +39,7 @@ impl<A: Algorithm> fmt::Debug for RateLimiter<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RateLimiter")
             .field("algorithm", &self.algorithm)
-            .field("state", &self.state)
+            .field("state", &*self.state)
             .finish_non_exhaustive()
     }
 }
@@ -59,7 +62,7 @@ impl<A: Algorithm> RateLimiter<A> {
         let state = algorithm.new_state(timer.now());
         Self {
             algorithm,
-            state,
+            state: CachePadded::new(state),
             timer,
             metrics: LimiterMetrics::new(name),
         }
