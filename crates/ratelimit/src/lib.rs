@@ -165,11 +165,17 @@
 //! * **Keyed, 10 000 keys (uniform and Zipf), 1 and 2 threads:** Keel GCRA 1.2–1.6× and
 //!   token bucket 1.0–1.2× governor's keyed limiter (`DashMap` + SipHash). The gain is the
 //!   hash (foldhash) and the state stored inline in the shard's table.
-//! * **One key (direct limiter):** 0.55–0.85× governor. Both loops are dominated by the
-//!   TSC read; Keel additionally counts every decision (allowed/denied snapshot), which
-//!   needs a per-thread slot lookup, and on this machine that lookup costs about a third of
-//!   a 16 ns decision — with counting compiled out Keel measured 0.97–1.3×. Governor
-//!   keeps no counters.
+//! * **One key (direct limiter), 1 and 2 threads:** Keel GCRA 0.90–1.06× governor's
+//!   direct limiter, token bucket 0.60–1.23× (two runs; the token bucket's deny path still
+//!   takes its mutex — a lock and an unlock — where GCRA and governor only load). Both
+//!   sides read the clock the same way (`raw()` + `delta_as_nanos`, the TSC), which takes
+//!   about half the profile samples of a ≈ 18 ns decision; the remaining difference is that Keel counts every
+//!   decision (one uncontended `lock xadd` on this thread's counter slot) and governor
+//!   counts nothing. Two layout details had made Keel's one-key decision ≈ 2× slower
+//!   (0.5–0.6×): the 4 KiB block of counter slots ended exactly 4 KiB below the hot
+//!   quota/clock fields, so the first thread's slot *4K-aliased* them, and the owned-slot
+//!   plain load + store stalled the next decision's TSC read; both are fixed (see
+//!   `metrics.rs`), and the GCRA state now sits on its own cache line.
 //! * **Redis:** exactly one `EVALSHA` per decision (a test counts the server's commands);
 //!   0.5–0.6× the rate of a no-op script, because the GCRA script runs `TIME`, `GET` and
 //!   `SET … PX` (≈ 10 µs of server time per call against ≈ 3 µs for the no-op, measured
