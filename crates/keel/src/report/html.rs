@@ -80,7 +80,7 @@ ul.checks li { padding:3px 0; }
 ul.checks .mark { display:inline-block; width:22px; font-weight:700; }
 ul.checks .pass .mark { color:var(--ok); } ul.checks .fail .mark { color:var(--bad); }
 ul.checks .detail { color:var(--mute); }
-.charts { display:grid; grid-template-columns: repeat(auto-fill, minmax(520px, 1fr)); gap:18px; }
+.charts { display:grid; grid-template-columns: repeat(auto-fill, minmax(460px, 1fr)); gap:18px; }
 figure { margin:0; border:1px solid var(--line); border-radius:8px; padding:8px; background:#fff; }
 figure svg { width:100%; height:auto; }
 figcaption { font-size:13px; color:var(--mute); padding:4px 6px 2px; }
