@@ -47,11 +47,13 @@
 //!
 //! # Layout
 //!
+//! - [`cli`]: the arguments and entry point shared by `keel-bench` and `keel bench`.
 //! - [`harness`]: [`Config`], [`Measurement`], [`Contender`], [`harness::run_threads`].
 //! - [`report`]: [`Report`] — interleaving, medians, ratios, the table and the JSON.
 //! - [`workload`]: seeded Zipf and uniform key streams.
 //! - [`systems`]: one module per system, behind its cargo feature.
 
+pub mod cli;
 pub mod harness;
 pub mod report;
 pub mod systems;

@@ -24,11 +24,6 @@ pub fn uniform_keys(n: u64, count: usize, seed: u64) -> Vec<u64> {
     (0..count).map(|_| rng.random_range(0..n)).collect()
 }
 
-/// A fast seeded RNG for per-thread decisions inside a benchmark loop.
-pub fn rng(seed: u64) -> SmallRng {
-    SmallRng::seed_from_u64(seed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

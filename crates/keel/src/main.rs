@@ -30,19 +30,7 @@ enum Command {
         only: Option<String>,
     },
     /// Run the side-by-side benchmarks against peer crates (see keel-bench).
-    Bench {
-        /// ratelimit, cache, queue, ring, or all.
-        system: String,
-        /// Fewer, shorter rounds.
-        #[arg(long)]
-        quick: bool,
-        /// Thread counts for multi-threaded scenarios.
-        #[arg(long, value_delimiter = ',', default_value = "1,2")]
-        threads: Vec<usize>,
-        /// Also write the results as JSON to this path.
-        #[arg(long)]
-        json: Option<PathBuf>,
-    },
+    Bench(keel_bench::cli::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,21 +72,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Bench {
-            system,
-            quick,
-            threads,
-            json,
-        } => {
-            if threads.contains(&0) {
-                anyhow::bail!("--threads: thread counts must be at least 1");
-            }
-            let cfg = keel_bench::Config::new(quick, threads);
-            let report = keel_bench::systems::run_and_print(&system, &cfg)?;
-            if let Some(path) = json {
-                report.write_json(&path)?;
-                println!("wrote {}", path.display());
-            }
+        Command::Bench(args) => {
+            keel_bench::cli::run(args)?;
             Ok(ExitCode::SUCCESS)
         }
     }

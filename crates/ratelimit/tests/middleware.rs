@@ -142,39 +142,18 @@ async fn missing_key_policies_and_closure_keys() {
         .key_fn(|r| r.uri.path().strip_prefix("/tenant/").map(str::to_owned))
         .missing_key(MissingKey::Shared("anonymous".into()))
         .layer(ok_service());
-    let get = |path: &str| Request::get(path).body(String::new()).unwrap();
-    assert_eq!(
-        svc.clone()
-            .oneshot(get("/tenant/a"))
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        svc.clone()
-            .oneshot(get("/tenant/a"))
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::TOO_MANY_REQUESTS
-    );
-    assert_eq!(
-        svc.clone()
-            .oneshot(get("/tenant/b"))
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        svc.clone().oneshot(get("/other")).await.unwrap().status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        svc.clone().oneshot(get("/else")).await.unwrap().status(),
-        StatusCode::TOO_MANY_REQUESTS
-    );
+    let status_of = |path: &'static str| {
+        let svc = svc.clone();
+        async move {
+            let request = Request::get(path).body(String::new()).unwrap();
+            svc.oneshot(request).await.unwrap().status()
+        }
+    };
+    assert_eq!(status_of("/tenant/a").await, StatusCode::OK);
+    assert_eq!(status_of("/tenant/a").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(status_of("/tenant/b").await, StatusCode::OK);
+    assert_eq!(status_of("/other").await, StatusCode::OK);
+    assert_eq!(status_of("/else").await, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(limiter.len(), 3);
 
     let rejecting = RateLimitLayer::new(limiter)

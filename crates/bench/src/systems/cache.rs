@@ -35,50 +35,31 @@ trait BenchCache: Send + Sync {
     fn write(&self, key: u64, value: u64);
 }
 
-impl BenchCache for Cache<u64, u64> {
-    #[inline]
-    fn read(&self, key: u64) -> bool {
-        if self.get(&key).is_some() {
-            return true;
+/// Keel, moka and quick_cache share the `get` / `insert(&self)` shape: read, insert on miss.
+macro_rules! impl_bench_cache {
+    ($($cache:ty),+ $(,)?) => {$(
+        impl BenchCache for $cache {
+            #[inline]
+            fn read(&self, key: u64) -> bool {
+                if self.get(&key).is_some() {
+                    return true;
+                }
+                self.insert(key, key);
+                false
+            }
+            #[inline]
+            fn write(&self, key: u64, value: u64) {
+                self.insert(key, value);
+            }
         }
-        self.insert(key, key);
-        false
-    }
-    #[inline]
-    fn write(&self, key: u64, value: u64) {
-        self.insert(key, value);
-    }
+    )+};
 }
 
-impl BenchCache for moka::sync::Cache<u64, u64> {
-    #[inline]
-    fn read(&self, key: u64) -> bool {
-        if self.get(&key).is_some() {
-            return true;
-        }
-        self.insert(key, key);
-        false
-    }
-    #[inline]
-    fn write(&self, key: u64, value: u64) {
-        self.insert(key, value);
-    }
-}
-
-impl BenchCache for quick_cache::sync::Cache<u64, u64> {
-    #[inline]
-    fn read(&self, key: u64) -> bool {
-        if self.get(&key).is_some() {
-            return true;
-        }
-        self.insert(key, key);
-        false
-    }
-    #[inline]
-    fn write(&self, key: u64, value: u64) {
-        self.insert(key, value);
-    }
-}
+impl_bench_cache!(
+    Cache<u64, u64>,
+    moka::sync::Cache<u64, u64>,
+    quick_cache::sync::Cache<u64, u64>,
+);
 
 impl BenchCache for parking_lot::Mutex<lru::LruCache<u64, u64>> {
     #[inline]
