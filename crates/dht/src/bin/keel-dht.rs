@@ -1,0 +1,2 @@
+//! `keel-dht` binary (in construction).
+fn main() {}

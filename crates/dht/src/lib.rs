@@ -1,0 +1,1 @@
+//! keel-dht (in construction).
