@@ -1,0 +1,1 @@
+//! keel-jobs (in progress)
