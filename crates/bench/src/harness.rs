@@ -18,6 +18,8 @@ pub struct Config {
     pub rounds: usize,
     /// Wall time of one round of one contender.
     pub round_time: Duration,
+    /// `--scenario REGEX`: only scenarios whose name matches run (`None`: all of them).
+    pub scenario: Option<regex_lite::Regex>,
 }
 
 impl Config {
@@ -33,7 +35,25 @@ impl Config {
             threads,
             rounds,
             round_time,
+            scenario: None,
         }
+    }
+
+    /// Runs only the scenarios whose name matches `pattern` (`--scenario`).
+    #[must_use]
+    pub fn with_scenario(mut self, pattern: Option<regex_lite::Regex>) -> Self {
+        self.scenario = pattern;
+        self
+    }
+
+    /// Whether the scenario named `scenario` is selected by `--scenario`.
+    ///
+    /// [`Report::compare`](crate::Report::compare) already skips unselected scenarios; a
+    /// system module asks this first only to skip expensive setup (a server, a big trace).
+    pub fn selected(&self, scenario: &str) -> bool {
+        self.scenario
+            .as_ref()
+            .is_none_or(|re| re.is_match(scenario))
     }
 }
 

@@ -1,4 +1,6 @@
-//! `keel-bench <system> [--quick] [--threads 1,2] [--json PATH]`.
+//! `keel-bench <system> [--quick] [--threads 1,2] [--scenario REGEX] [--json PATH]`.
+
+use std::process::ExitCode;
 
 use clap::Parser;
 use keel_bench::cli::{self, BenchArgs};
@@ -11,6 +13,9 @@ struct Args {
     bench: BenchArgs,
 }
 
-fn main() -> anyhow::Result<()> {
-    cli::run(Args::parse().bench)
+fn main() -> ExitCode {
+    match cli::run(Args::parse().bench) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => cli::report_error("keel-bench", &e),
+    }
 }

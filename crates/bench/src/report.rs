@@ -102,7 +102,8 @@ impl Report {
     /// Round `r` runs every contender once, in an order that rotates with `r`
     /// (A B C, B C A, C A B, …), so slow drift of the machine — thermal, another process —
     /// lands on all of them alike. One untimed warm-up round per contender comes first.
-    /// Prints one line per contender as it finishes.
+    /// Prints one line per contender as it finishes. A scenario that `--scenario` does not
+    /// select is skipped without running anything.
     pub fn compare(
         &mut self,
         cfg: &Config,
@@ -111,7 +112,7 @@ impl Report {
         contenders: &mut [Contender<'_>],
     ) {
         let n = contenders.len();
-        if n == 0 {
+        if n == 0 || !cfg.selected(scenario) {
             return;
         }
         let warmup = cfg.round_time / 4;

@@ -9,9 +9,13 @@
 //!
 //! # Layout
 //!
-//! - [`tour`]: the shared [`tour::Tour`] context, the report types, one private module per
-//!   system's scenario.
-//! - [`report`]: the terminal summary, SVG charts and the HTML page.
+//! - [`tour`]: the shared [`tour::Tour`] context, [`tour::Part`] (the one shape of a tour
+//!   part), one private module per system's scenario.
+//! - [`report`]: the report's data ([`report::model`]), the terminal summary, SVG charts
+//!   and the HTML page. It does not depend on [`tour`].
+//!
+//! The systems themselves are listed once, in `keel_bench::systems::SYSTEMS`; the README's
+//! "Adding a system" section is the recipe for a new one.
 
 pub mod report;
 pub mod tour;

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use keel::report::{html, text};
 use keel::tour::{self, Tour};
@@ -25,8 +26,8 @@ enum Command {
         /// Where to write index.html and the charts.
         #[arg(long, default_value = "target/keel-report")]
         out: PathBuf,
-        /// Run only this system's scenario (ratelimit, cache, queue, ring).
-        #[arg(long)]
+        /// Run only this system's scenario (one of this build's systems).
+        #[arg(long, value_parser = tour_name)]
         only: Option<String>,
     },
     /// Run the side-by-side benchmarks against peer crates (see keel-bench).
@@ -36,25 +37,28 @@ enum Command {
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("keel: {e:#}");
-            ExitCode::from(2)
-        }
+        Err(e) => keel_bench::cli::report_error("keel", &e),
+    }
+}
+
+/// Accepts a system whose tour this build includes; the error lists them.
+fn tour_name(name: &str) -> Result<String, String> {
+    let names = tour::scenario_names();
+    if names.contains(&name) {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "unknown system; this build has: {}",
+            names.join(", ")
+        ))
     }
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Tour { quick, out, only } => {
-            if let Some(o) = &only {
-                let names = tour::scenario_names();
-                if !names.contains(&o.as_str()) {
-                    anyhow::bail!(
-                        "--only {o:?}: this build's systems are {}",
-                        names.join(", ")
-                    );
-                }
-            }
+            // A typo in --out should cost nothing, not a whole tour.
+            keel_bench::cli::check_writable_dir(&out).context("--out")?;
             println!(
                 "keel tour{} — {} system(s): {}",
                 if quick { " --quick" } else { "" },

@@ -1,6 +1,10 @@
-//! One module per system, each behind the cargo feature of the same name.
+//! The study plan's systems — [`SYSTEMS`], the one list that `keel-bench`, `keel tour` and
+//! both `--help` texts read — and one benchmark module per system, each behind the cargo
+//! feature of the same name.
 //!
-//! Every module exposes `pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()>`.
+//! Every module exposes `pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()>`
+//! and names its scenarios so that `--scenario REGEX` can pick them
+//! ([`Config::selected`]).
 
 #[cfg(feature = "cache")]
 pub mod cache;
@@ -14,23 +18,62 @@ pub mod ring;
 use crate::{Config, Report};
 
 /// A system's benchmark entry point.
-type Runner = fn(&Config, &mut Report) -> anyhow::Result<()>;
+pub type Runner = fn(&Config, &mut Report) -> anyhow::Result<()>;
 
-/// The systems this build can benchmark, in study-plan order.
-const RUNNERS: &[(&str, Runner)] = &[
+/// One system of the study plan, as this build knows it.
+#[derive(Debug, Clone, Copy)]
+pub struct System {
+    /// The short name used on the command line and as the cargo feature: `ratelimit`.
+    pub name: &'static str,
+    /// The title shown in reports: `Rate limiting`.
+    pub title: &'static str,
+    /// The library crate: `keel-ratelimit`.
+    pub crate_name: &'static str,
+    /// Its side-by-side benchmark.
+    pub bench: Runner,
+}
+
+/// The systems this build includes, in study-plan order. Adding a system starts here
+/// (see "Adding a system" in the README).
+pub const SYSTEMS: &[System] = &[
     #[cfg(feature = "ratelimit")]
-    ("ratelimit", ratelimit::run),
+    System {
+        name: "ratelimit",
+        title: "Rate limiting",
+        crate_name: "keel-ratelimit",
+        bench: ratelimit::run,
+    },
     #[cfg(feature = "cache")]
-    ("cache", cache::run),
+    System {
+        name: "cache",
+        title: "LRU cache with TTL",
+        crate_name: "keel-cache",
+        bench: cache::run,
+    },
     #[cfg(feature = "queue")]
-    ("queue", queue::run),
+    System {
+        name: "queue",
+        title: "Producer-consumer",
+        crate_name: "keel-queue",
+        bench: queue::run,
+    },
     #[cfg(feature = "ring")]
-    ("ring", ring::run),
+    System {
+        name: "ring",
+        title: "Consistent hashing",
+        crate_name: "keel-ring",
+        bench: ring::run,
+    },
 ];
 
-/// Names of the systems this build can benchmark, in study-plan order.
-pub fn systems() -> Vec<&'static str> {
-    RUNNERS.iter().map(|(n, _)| *n).collect()
+/// The system called `name`, if this build has it.
+pub fn find(name: &str) -> Option<&'static System> {
+    SYSTEMS.iter().find(|s| s.name == name)
+}
+
+/// Names of the systems this build includes, in study-plan order.
+pub fn names() -> Vec<&'static str> {
+    SYSTEMS.iter().map(|s| s.name).collect()
 }
 
 /// Runs one system's benchmark into a fresh report.
@@ -39,14 +82,14 @@ pub fn systems() -> Vec<&'static str> {
 /// An unknown system name (or one whose feature is off in this build), or whatever the
 /// system's benchmark reports.
 pub fn run(system: &str, cfg: &Config) -> anyhow::Result<Report> {
-    let Some((_, runner)) = RUNNERS.iter().find(|(n, _)| *n == system) else {
+    let Some(found) = find(system) else {
         anyhow::bail!(
             "unknown system {system:?}; this build has: {}",
-            systems().join(", ")
+            names().join(", ")
         );
     };
     let mut report = Report::new(system);
-    runner(cfg, &mut report)?;
+    (found.bench)(cfg, &mut report)?;
     Ok(report)
 }
 
@@ -57,7 +100,7 @@ pub fn run(system: &str, cfg: &Config) -> anyhow::Result<Report> {
 /// As [`run`].
 pub fn run_and_print(system: &str, cfg: &Config) -> anyhow::Result<Report> {
     let names: Vec<&str> = if system == "all" {
-        systems()
+        names()
     } else {
         vec![system]
     };
@@ -78,4 +121,25 @@ pub fn run_and_print(system: &str, cfg: &Config) -> anyhow::Result<Report> {
         }
     }
     all.ok_or_else(|| anyhow::anyhow!("this build has no systems to benchmark"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_names_are_unique_and_match_their_crates() {
+        let mut seen = std::collections::BTreeSet::new();
+        for s in SYSTEMS {
+            assert!(seen.insert(s.name), "{} listed twice", s.name);
+            assert_eq!(s.crate_name, format!("keel-{}", s.name));
+        }
+    }
+
+    #[test]
+    fn unknown_system_is_an_error_naming_the_known_ones() {
+        let cfg = Config::new(true, vec![1]);
+        let err = run("nope", &cfg).unwrap_err().to_string();
+        assert!(err.contains("unknown system \"nope\""), "{err}");
+    }
 }

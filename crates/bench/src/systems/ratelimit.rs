@@ -217,10 +217,13 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
         let mut raw = Vec::new();
         for _ in 0..connections {
             let keel_limiter = runtime.block_on(
-                RedisLimiter::builder(RedisAlgorithm::Gcra, quota)
+                RedisLimiter::builder()
+                    .algorithm(RedisAlgorithm::Gcra)
+                    .quota(quota)
+                    .url(url.as_str())
                     .prefix("bench")
                     .timeout(Duration::from_secs(2))
-                    .connect(&url),
+                    .build(),
             )?;
             keel.push(keel_limiter);
             let client = redis::Client::open(url.as_str())?;

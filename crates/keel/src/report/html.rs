@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use keel_bench::report::fmt_rate;
 
+use crate::report::model::{Table, TourOutcome};
 use crate::report::text::summary_table;
-use crate::tour::{Table, TourOutcome};
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -214,7 +214,7 @@ pub fn write(outcome: &TourOutcome, dir: &Path) -> anyhow::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tour::{Chart, SummaryRow, SystemReport};
+    use crate::report::model::{Chart, SummaryRow, SystemReport};
 
     #[test]
     fn page_escapes_text_and_inlines_charts() {

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use keel_bench::report::{fmt_ns, fmt_rate};
 
-use crate::tour::{SystemReport, Table, TourOutcome};
+use crate::report::model::{SystemReport, Table, TourOutcome};
 
 /// A fixed-width text table.
 pub fn table(t: &Table) -> String {

@@ -444,12 +444,14 @@ fn tiered(tour: &Tour, report: &mut SystemReport, url: &str) -> anyhow::Result<(
         .build()?;
     let bar = tour.progress("cache: L1 + Redis L2", rounds);
     let outcome = rt.block_on(async {
-        let a: TieredCache<String> = TieredCache::builder(url)
+        let a: TieredCache<String> = TieredCache::builder()
+            .redis_url(url)
             .namespace("tour")
             .ttl(Duration::from_secs(60))
             .build()
             .await?;
-        let b: TieredCache<String> = TieredCache::builder(url)
+        let b: TieredCache<String> = TieredCache::builder()
+            .redis_url(url)
             .namespace("tour")
             .ttl(Duration::from_secs(60))
             .build()

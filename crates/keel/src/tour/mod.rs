@@ -1,10 +1,29 @@
 //! `keel tour`: every system in a realistic scenario, a summary per system, an HTML report.
 //!
-//! Each system contributes one module with `pub(crate) fn run(tour: &Tour) ->
-//! anyhow::Result<SystemReport>`. A scenario runs on embedded defaults (no server needed);
-//! parts that need Redis ask [`Tour::redis`], which starts a private `redis-server` on a
-//! free port the first time it is asked, or returns `None` (and the part says it was
-//! skipped) when none can be started.
+//! # Shape of a system's tour
+//!
+//! Each system has one module here, `tour/<system>.rs`, whose `run` lists the scenario's
+//! parts and nothing else:
+//!
+//! ```text
+//! pub(crate) fn run(tour: &Tour) -> anyhow::Result<SystemReport> {
+//!     let mut report = SystemReport::for_system("cache", "An API reads users from …");
+//!     tour.run_parts(&mut report, &mut (), &[
+//!         ("cache-aside", cache_aside),
+//!         ("stampede", stampede),
+//!         ("tiered L1 + Redis L2", tiered),
+//!     ])?;
+//!     Ok(report)
+//! }
+//! ```
+//!
+//! A part is a [`Part`]: `fn(&Tour, &mut C, &mut SystemReport) -> anyhow::Result<()>`,
+//! where `C` is whatever the parts of one system share (`()` when nothing). A part adds
+//! summary rows, checks computed from what it observed, tables and charts. Parts run on
+//! embedded defaults; a part that needs a server asks for it with [`Tour::redis_for`] (or
+//! the helper for its server), which starts a private one on a free port the first time,
+//! or notes in the report that the part was skipped and why. Long traffic generators live
+//! in their own files next to the system's module (`tour/<system>/traffic.rs`).
 
 #[cfg(feature = "cache")]
 mod cache;
@@ -18,10 +37,16 @@ mod ring;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use keel_testkit::RedisServer;
-use serde::Serialize;
+
+pub use crate::report::model::{Chart, Check, SummaryRow, SystemReport, Table, TourOutcome};
+
+/// One part of a system's tour: it runs one piece of the scenario and adds what it saw to
+/// the report. `C` is the state the parts of one system share (`()` when none).
+pub type Part<C> = fn(&Tour, &mut C, &mut SystemReport) -> anyhow::Result<()>;
 
 /// The shared context handed to every system's scenario.
 #[derive(Debug)]
@@ -93,163 +118,44 @@ impl Tour {
             _ => None,
         }
     }
-}
 
-/// What one system's scenario showed.
-#[derive(Debug, Clone, Serialize)]
-pub struct SystemReport {
-    /// Crate name, e.g. `keel-ratelimit`.
-    pub crate_name: String,
-    /// Human title, e.g. `Rate limiting`.
-    pub title: String,
-    /// Two or three sentences: what the scenario simulates.
-    pub scenario: String,
-    /// Headline rows: throughput and latency of each part of the scenario.
-    pub summary: Vec<SummaryRow>,
-    /// Correctness checks computed from what happened.
-    pub checks: Vec<Check>,
-    /// Further tables.
-    pub tables: Vec<Table>,
-    /// Charts (SVG).
-    pub charts: Vec<Chart>,
-    /// Remarks, e.g. "Redis part skipped: redis-server not found".
-    pub notes: Vec<String>,
-}
-
-impl SystemReport {
-    /// An empty report to fill.
-    pub fn new(crate_name: &str, title: &str, scenario: &str) -> Self {
-        Self {
-            crate_name: crate_name.to_owned(),
-            title: title.to_owned(),
-            scenario: scenario.to_owned(),
-            summary: Vec::new(),
-            checks: Vec::new(),
-            tables: Vec::new(),
-            charts: Vec::new(),
-            notes: Vec::new(),
+    /// The private `redis-server` for `part`, or `None` after noting in `report` that the
+    /// part was skipped and why.
+    pub fn redis_for(&self, report: &mut SystemReport, part: &str) -> Option<&RedisServer> {
+        let server = self.redis();
+        if server.is_none() {
+            let why = self
+                .redis_unavailable_reason()
+                .unwrap_or_else(|| "redis-server not available".to_owned());
+            skipped(report, part, "redis-server", &why);
         }
+        server
     }
 
-    /// Adds a check; `passed` must come from what the scenario observed.
-    pub fn check(&mut self, name: impl Into<String>, passed: bool, detail: impl Into<String>) {
-        self.checks.push(Check {
-            name: name.into(),
-            passed,
-            detail: detail.into(),
-        });
-    }
-
-    /// Whether every check passed.
-    pub fn passed(&self) -> bool {
-        self.checks.iter().all(|c| c.passed)
-    }
-}
-
-/// A headline row: one part of a scenario, its throughput and latency.
-#[derive(Debug, Clone, Serialize)]
-pub struct SummaryRow {
-    /// What was run, e.g. `keyed GCRA, 2 threads`.
-    pub name: String,
-    /// Operations per second.
-    pub throughput: f64,
-    /// What an operation is, e.g. `decisions/s`.
-    pub unit: String,
-    /// Median latency.
-    pub p50_ns: u64,
-    /// 99th percentile latency.
-    pub p99_ns: u64,
-}
-
-impl SummaryRow {
-    /// A row from an operation count, the wall time and a latency histogram (ns).
-    pub fn from_histogram(
-        name: impl Into<String>,
-        unit: impl Into<String>,
-        ops: u64,
-        elapsed: Duration,
-        latency: &Histogram<u64>,
-    ) -> Self {
-        let q = |q| {
-            if latency.is_empty() {
-                0
-            } else {
-                latency.value_at_quantile(q)
-            }
-        };
-        Self {
-            name: name.into(),
-            throughput: if elapsed.is_zero() {
-                0.0
-            } else {
-                ops as f64 / elapsed.as_secs_f64()
-            },
-            unit: unit.into(),
-            p50_ns: q(0.5),
-            p99_ns: q(0.99),
+    /// Runs a system's parts in order with a shared state `shared`. The first part that
+    /// fails ends the system's tour with an error naming the part.
+    ///
+    /// # Errors
+    /// The failing part's error, with the part's name as context.
+    pub fn run_parts<C>(
+        &self,
+        report: &mut SystemReport,
+        shared: &mut C,
+        parts: &[(&str, Part<C>)],
+    ) -> anyhow::Result<()> {
+        for (name, part) in parts {
+            part(self, shared, report).with_context(|| format!("part {name:?}"))?;
         }
+        Ok(())
     }
 }
 
-/// A correctness check, e.g. `0 lost` — passed or not, with what was seen.
-#[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    /// What is checked.
-    pub name: String,
-    /// Whether it held.
-    pub passed: bool,
-    /// The observed figures behind it.
-    pub detail: String,
-}
-
-/// A plain table.
-#[derive(Debug, Clone, Serialize)]
-pub struct Table {
-    /// Caption.
-    pub title: String,
-    /// Column names.
-    pub header: Vec<String>,
-    /// Cells, row by row.
-    pub rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    /// A table with a caption and column names.
-    pub fn new(title: impl Into<String>, header: &[&str]) -> Self {
-        Self {
-            title: title.into(),
-            header: header.iter().map(|h| (*h).to_owned()).collect(),
-            rows: Vec::new(),
-        }
-    }
-
-    /// Appends a row.
-    pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
-    }
-}
-
-/// A chart: SVG markup with a caption saying what to look for.
-#[derive(Debug, Clone, Serialize)]
-pub struct Chart {
-    /// Short title.
-    pub title: String,
-    /// What the chart shows and what to notice.
-    pub caption: String,
-    /// The SVG document.
-    #[serde(skip)]
-    pub svg: String,
-}
-
-impl Chart {
-    /// A chart from rendered SVG.
-    pub fn new(title: impl Into<String>, caption: impl Into<String>, svg: String) -> Self {
-        Self {
-            title: title.into(),
-            caption: caption.into(),
-            svg,
-        }
-    }
+/// Notes in `report` that `part` did not run because `needs` is unavailable (`why`).
+/// Every skip in the tour goes through here, so the page says it the same way each time.
+pub fn skipped(report: &mut SystemReport, part: &str, needs: &str, why: &str) {
+    report
+        .notes
+        .push(format!("{part} skipped: it needs {needs} ({why})"));
 }
 
 /// A latency histogram in nanoseconds (1 ns – 60 s, 3 significant digits).
@@ -257,38 +163,21 @@ pub fn latency_histogram() -> Histogram<u64> {
     keel_bench::harness::new_histogram()
 }
 
-/// One scenario of the tour: its name and the function that runs it.
-type Scenario = (&'static str, fn(&Tour) -> anyhow::Result<SystemReport>);
+/// A system's whole tour.
+type Scenario = fn(&Tour) -> anyhow::Result<SystemReport>;
 
-/// The scenarios this build includes, in study-plan order.
-const SCENARIOS: &[Scenario] = &[
-    #[cfg(feature = "ratelimit")]
-    ("ratelimit", ratelimit::run),
-    #[cfg(feature = "cache")]
-    ("cache", cache::run),
-    #[cfg(feature = "queue")]
-    ("queue", queue::run),
-    #[cfg(feature = "ring")]
-    ("ring", ring::run),
-];
-
-/// The outcome of a whole tour.
-#[derive(Debug, Serialize)]
-pub struct TourOutcome {
-    /// Whether `--quick` was used.
-    pub quick: bool,
-    /// Wall time of the whole tour.
-    pub elapsed_secs: f64,
-    /// One report per system that ran.
-    pub systems: Vec<SystemReport>,
-    /// Systems whose scenario returned an error, with the error.
-    pub errors: Vec<(String, String)>,
-}
-
-impl TourOutcome {
-    /// True when every scenario ran and every check passed.
-    pub fn passed(&self) -> bool {
-        self.errors.is_empty() && self.systems.iter().all(SystemReport::passed)
+/// The tour of the system called `name` (a name from [`keel_bench::systems::SYSTEMS`]).
+fn scenario(name: &str) -> Option<Scenario> {
+    match name {
+        #[cfg(feature = "ratelimit")]
+        "ratelimit" => Some(ratelimit::run),
+        #[cfg(feature = "cache")]
+        "cache" => Some(cache::run),
+        #[cfg(feature = "queue")]
+        "queue" => Some(queue::run),
+        #[cfg(feature = "ring")]
+        "ring" => Some(ring::run),
+        _ => None,
     }
 }
 
@@ -297,10 +186,11 @@ pub fn run_all(tour: &Tour, only: Option<&str>) -> TourOutcome {
     let start = Instant::now();
     let mut systems = Vec::new();
     let mut errors = Vec::new();
-    for (name, run) in SCENARIOS
-        .iter()
-        .filter(|(n, _)| only.is_none_or(|o| o == *n))
+    for name in scenario_names()
+        .into_iter()
+        .filter(|n| only.is_none_or(|o| o == *n))
     {
+        let Some(run) = scenario(name) else { continue };
         println!("\n▶ {name}");
         let t = Instant::now();
         match run(tour) {
@@ -311,7 +201,7 @@ pub fn run_all(tour: &Tour, only: Option<&str>) -> TourOutcome {
             }
             Err(e) => {
                 println!("  ✘ {name} failed: {e:#}");
-                errors.push(((*name).to_owned(), format!("{e:#}")));
+                errors.push((name.to_owned(), format!("{e:#}")));
             }
         }
     }
@@ -323,7 +213,59 @@ pub fn run_all(tour: &Tour, only: Option<&str>) -> TourOutcome {
     }
 }
 
-/// Names of the systems this build's tour includes.
+/// Names of the systems this build's tour includes, in study-plan order.
 pub fn scenario_names() -> Vec<&'static str> {
-    SCENARIOS.iter().map(|(n, _)| *n).collect()
+    keel_bench::systems::names()
+        .into_iter()
+        .filter(|n| scenario(n).is_some())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_system_in_the_list_has_a_tour() {
+        for system in keel_bench::systems::SYSTEMS {
+            assert!(
+                scenario(system.name).is_some(),
+                "{} is in SYSTEMS but has no tour module",
+                system.name
+            );
+        }
+    }
+
+    #[test]
+    fn a_failing_part_is_named_and_stops_the_system() {
+        fn ok(_: &Tour, ran: &mut Vec<&'static str>, _: &mut SystemReport) -> anyhow::Result<()> {
+            ran.push("ok");
+            Ok(())
+        }
+        fn fails(_: &Tour, _: &mut Vec<&'static str>, _: &mut SystemReport) -> anyhow::Result<()> {
+            anyhow::bail!("boom")
+        }
+        let tour = Tour::new(true);
+        let mut report = SystemReport::new("keel-x", "X", "x");
+        let mut ran = Vec::new();
+        let err = tour
+            .run_parts(
+                &mut report,
+                &mut ran,
+                &[("first", ok), ("second", fails), ("third", ok)],
+            )
+            .unwrap_err();
+        assert_eq!(format!("{err:#}"), "part \"second\": boom");
+        assert_eq!(ran, ["ok"]);
+    }
+
+    #[test]
+    fn a_skipped_part_says_what_it_needs_and_why() {
+        let mut report = SystemReport::new("keel-x", "X", "x");
+        skipped(&mut report, "Redis L2", "redis-server", "not found");
+        assert_eq!(
+            report.notes,
+            ["Redis L2 skipped: it needs redis-server (not found)"]
+        );
+    }
 }

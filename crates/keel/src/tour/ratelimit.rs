@@ -108,10 +108,11 @@ struct Outcome {
 
 fn simulate<A: Algorithm>(events: &[Event], seconds: u64) -> anyhow::Result<Outcome> {
     let (clock, mock) = Clock::mock();
-    let limiter = KeyedLimiter::<u32, A>::builder(quota()?)
+    let limiter = KeyedLimiter::<u32, A>::builder()
+        .quota(quota()?)
         .clock(clock)
         .cleanup(CleanupPolicy::default())
-        .build();
+        .build()?;
     let buckets = (seconds * 1_000_000_000 / BUCKET_NS) as usize;
     let mut out = Outcome {
         name: A::NAME,
@@ -516,13 +517,13 @@ fn redis_parts(
     for (algorithm, outcome) in algorithms.iter().zip(outcomes) {
         let (clock, mock) = Clock::mock();
         let limiter = runtime.block_on(
-            RedisLimiter::builder(*algorithm, quota()?)
+            RedisLimiter::builder()
+                .algorithm(*algorithm)
+                .quota(quota()?)
+                .url(url)
                 .prefix(format!("tour:replay:{}", algorithm.name()))
-                .time_source(TimeSource::Client {
-                    clock,
-                    offset: Duration::ZERO,
-                })
-                .connect(url),
+                .clock(clock)
+                .build(),
         )?;
         let mut latency = latency_histogram();
         let (mut allowed, mut same) = (0u64, 0u64);
@@ -569,14 +570,20 @@ fn redis_parts(
     // part takes on a loaded machine, exactly `global` requests can pass.
     let quota = Quota::new(global, Duration::from_secs(3 * 86_400))?;
     let a = runtime.block_on(
-        RedisLimiter::builder(RedisAlgorithm::Gcra, quota)
+        RedisLimiter::builder()
+            .algorithm(RedisAlgorithm::Gcra)
+            .quota(quota)
+            .url(url)
             .prefix("tour:global")
-            .connect(url),
+            .build(),
     )?;
     let b = runtime.block_on(
-        RedisLimiter::builder(RedisAlgorithm::Gcra, quota)
+        RedisLimiter::builder()
+            .algorithm(RedisAlgorithm::Gcra)
+            .quota(quota)
+            .url(url)
             .prefix("tour:global")
-            .connect(url),
+            .build(),
     )?;
     let attempts = tour.size(2_000u64, 8_000);
     let allowed = Arc::new(AtomicU64::new(0));
@@ -622,7 +629,7 @@ fn redis_parts(
         allowed == u64::from(global),
         format!("{allowed} of {total} attempts allowed, limit {global} per 3 days"),
     );
-    let m = a.metrics();
+    let m = a.stats();
     report.notes.push(format!(
         "Redis: one EVALSHA per decision (script {}), server TIME, keys under a prefix with TTLs; \
          instance A counted {} allowed / {} denied / {} backend errors",
