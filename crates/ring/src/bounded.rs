@@ -13,33 +13,29 @@
 //!
 //! `BoundedLoads` takes `&mut self` to acquire and release; share it behind a `Mutex`.
 
-use crate::error::RingError;
+use crate::error::{BuildError, RingError};
+use crate::metrics::{BoundedCounters, RingStats, record_membership_change};
 use crate::node::NodeId;
-use crate::placement::{Placement, record_membership_change};
+use crate::placement::Placement;
 use crate::ring::Ring;
 
-/// Counters of a [`BoundedLoads`] router.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BoundedLoadsStats {
-    /// Successful acquisitions.
-    pub acquired: u64,
-    /// Releases.
-    pub released: u64,
-    /// Acquisitions that did not land on the key's first choice because it was full.
-    pub forwarded: u64,
-    /// Full nodes skipped over in total (sum of walk lengths beyond the first choice).
-    pub skipped: u64,
-}
+/// Counters of a [`BoundedLoads`] router: the crate's [`RingStats`] snapshot (this name is
+/// kept for existing callers).
+pub type BoundedLoadsStats = RingStats;
 
 /// A ring that routes each unit of load to the first node below `⌈(1+ε)·avg⌉`.
 ///
 /// # Examples
 /// ```
 /// use keel_ring::{BoundedLoads, NodeId, Placement};
-/// let mut router = BoundedLoads::new(100, 0.25).unwrap();
+/// let mut router = BoundedLoads::builder().vnodes(100).epsilon(0.25).build().unwrap();
 /// for name in ["a", "b", "c", "d"] {
 ///     router.add_node(NodeId::new(name).unwrap()).unwrap();
 /// }
+/// // With no load in flight it places like a plain ring: owner first, distinct replicas.
+/// let replicas = router.replicas("user:42", 3);
+/// assert_eq!(Some(replicas[0]), router.node_for("user:42"));
+/// assert_eq!(replicas.len(), 3);
 /// // Every request for one very hot key: the cap spreads them.
 /// for _ in 0..100 {
 ///     router.acquire("hot").unwrap();
@@ -55,27 +51,85 @@ pub struct BoundedLoads {
     loads: Vec<u64>,
     total: u64,
     total_weight: u64,
-    stats: BoundedLoadsStats,
+    stats: RingStats,
+    counters: BoundedCounters,
 }
 
-impl BoundedLoads {
-    /// A bounded-load router over a ring with `vnodes` virtual nodes per weight unit and
-    /// slack `epsilon` (> 0; 0.25 is common).
+/// Options of a [`BoundedLoads`] router: virtual nodes per weight unit (default 100) and
+/// the slack ε (default 0.25).
+///
+/// # Examples
+/// ```
+/// use keel_ring::{BoundedLoads, BuildError};
+/// let router = BoundedLoads::builder().vnodes(200).epsilon(0.1).build().unwrap();
+/// assert_eq!(router.epsilon(), 0.1);
+/// assert!(matches!(
+///     BoundedLoads::builder().epsilon(0.0).build(),
+///     Err(BuildError::InvalidEpsilon(_))
+/// ));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[must_use]
+pub struct BoundedLoadsBuilder {
+    vnodes: u32,
+    epsilon: f64,
+}
+
+impl Default for BoundedLoadsBuilder {
+    fn default() -> Self {
+        Self {
+            vnodes: 100,
+            epsilon: 0.25,
+        }
+    }
+}
+
+impl BoundedLoadsBuilder {
+    /// Virtual nodes per weight unit of the underlying ring (default 100).
+    pub fn vnodes(mut self, vnodes: u32) -> Self {
+        self.vnodes = vnodes;
+        self
+    }
+
+    /// The slack ε: a node takes at most `⌈(1+ε)·avg⌉` (default 0.25).
+    pub fn epsilon(mut self, epsilon: f64) -> Self {
+        self.epsilon = epsilon;
+        self
+    }
+
+    /// Builds the router.
     ///
     /// # Errors
-    /// [`RingError::ZeroParameter`] for `vnodes == 0`, [`RingError::InvalidEpsilon`].
-    pub fn new(vnodes: u32, epsilon: f64) -> Result<Self, RingError> {
-        if !(epsilon.is_finite() && epsilon > 0.0) {
-            return Err(RingError::InvalidEpsilon(epsilon));
+    /// [`BuildError::InvalidEpsilon`] unless ε is finite and > 0; the ring's errors for
+    /// `vnodes` (see [`Ring::new`]).
+    pub fn build(self) -> Result<BoundedLoads, BuildError> {
+        if !(self.epsilon.is_finite() && self.epsilon > 0.0) {
+            return Err(BuildError::InvalidEpsilon(self.epsilon));
         }
-        Ok(Self {
-            ring: Ring::new(vnodes)?,
-            epsilon,
+        Ok(BoundedLoads {
+            ring: Ring::new(self.vnodes)?,
+            epsilon: self.epsilon,
             loads: Vec::new(),
             total: 0,
             total_weight: 1,
-            stats: BoundedLoadsStats::default(),
+            stats: RingStats::default(),
+            counters: BoundedCounters::register(),
         })
+    }
+}
+
+impl BoundedLoads {
+    /// The options, with defaults (100 virtual nodes per weight unit, ε = 0.25).
+    pub fn builder() -> BoundedLoadsBuilder {
+        BoundedLoadsBuilder::default()
+    }
+
+    /// Shorthand for `BoundedLoads::builder().vnodes(vnodes).epsilon(epsilon).build()`.
+    ///
+    /// # Errors
+    /// As [`BoundedLoadsBuilder::build`].
+    pub fn new(vnodes: u32, epsilon: f64) -> Result<Self, BuildError> {
+        Self::builder().vnodes(vnodes).epsilon(epsilon).build()
     }
 
     /// The slack ε.
@@ -88,8 +142,8 @@ impl BoundedLoads {
         self.total
     }
 
-    /// Counters.
-    pub fn stats(&self) -> BoundedLoadsStats {
+    /// Counters: `acquired`, `released`, `forwarded`, `skipped` (the other fields are 0).
+    pub fn stats(&self) -> RingStats {
         self.stats
     }
 
@@ -151,10 +205,23 @@ impl BoundedLoads {
         Some((least, skipped))
     }
 
-    /// Assigns one unit of load for `key` and returns the node that took it.
+    /// Assigns one unit of load for `key` and returns the node that took it: the first
+    /// node clockwise from the key whose load is below its cap.
     ///
     /// # Errors
     /// [`RingError::NoNodes`] when there are no members.
+    ///
+    /// # Examples
+    /// ```
+    /// use keel_ring::{BoundedLoads, NodeId, Placement, RingError};
+    /// let mut router = BoundedLoads::new(100, 0.25).unwrap();
+    /// assert_eq!(router.acquire("k"), Err(RingError::NoNodes));
+    /// router.add_node(NodeId::new("a").unwrap()).unwrap();
+    /// router.add_node(NodeId::new("b").unwrap()).unwrap();
+    /// let first = router.node_for("k").unwrap().clone();
+    /// assert_eq!(router.acquire("k").unwrap(), first); // where `node_for` said it would go
+    /// assert_eq!(router.load(&first), Some(1));
+    /// ```
     pub fn acquire<K: crate::RingKey + ?Sized>(&mut self, key: &K) -> Result<NodeId, RingError> {
         self.acquire_hash(key.ring_hash())
     }
@@ -168,11 +235,11 @@ impl BoundedLoads {
         self.loads[index] += 1;
         self.total += 1;
         self.stats.acquired += 1;
-        metrics::counter!("keel_ring_bounded_acquired_total").increment(1);
+        self.counters.acquired.increment(1);
         if skipped > 0 {
             self.stats.forwarded += 1;
             self.stats.skipped += skipped;
-            metrics::counter!("keel_ring_bounded_forwarded_total").increment(1);
+            self.counters.forwarded.increment(1);
         }
         Ok(self.ring.nodes()[index].clone())
     }
@@ -181,6 +248,17 @@ impl BoundedLoads {
     ///
     /// # Errors
     /// [`RingError::UnknownNode`], or [`RingError::NothingAcquired`] if its load is 0.
+    ///
+    /// # Examples
+    /// ```
+    /// use keel_ring::{BoundedLoads, NodeId, Placement, RingError};
+    /// let mut router = BoundedLoads::new(100, 0.25).unwrap();
+    /// router.add_node(NodeId::new("a").unwrap()).unwrap();
+    /// let node = router.acquire("k").unwrap();
+    /// router.release(&node).unwrap();
+    /// assert_eq!(router.total_load(), 0);
+    /// assert_eq!(router.release(&node), Err(RingError::NothingAcquired(node.clone())));
+    /// ```
     pub fn release(&mut self, node: &NodeId) -> Result<(), RingError> {
         let i = self
             .index_of(node)
@@ -191,7 +269,7 @@ impl BoundedLoads {
         self.loads[i] -= 1;
         self.total -= 1;
         self.stats.released += 1;
-        metrics::counter!("keel_ring_bounded_released_total").increment(1);
+        self.counters.released.increment(1);
         Ok(())
     }
 

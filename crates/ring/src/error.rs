@@ -1,8 +1,43 @@
-//! Errors returned by placement, bounded-load routing and the hot-key detector.
+//! Errors: [`BuildError`] for construction (constructors and builders), [`RingError`] for
+//! membership changes, bounded-load routing and lookups that need a node.
 
 use crate::node::NodeId;
 
-/// Why a placement, bounded-load or hot-key operation was refused.
+/// Why a placement, router, detector or spreader could not be constructed.
+///
+/// Returned by every constructor (`Ring::new`, `MultiProbe::new`, `Maglev::new`,
+/// `ReadSpreader::new`) and every builder's `build()` (`BoundedLoads::builder()`,
+/// `HotKeyDetector::builder()`). It converts into [`RingError`] with `?`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BuildError {
+    /// A count parameter (virtual nodes, probes, capacity, fan-out) must be at least 1.
+    #[error("{what} must be at least 1")]
+    ZeroParameter {
+        /// Which parameter.
+        what: &'static str,
+    },
+    /// A size parameter is above the crate's documented bound for it.
+    #[error("{what} {requested} is above the limit {limit}")]
+    TooLarge {
+        /// Which parameter.
+        what: &'static str,
+        /// The value asked for.
+        requested: u64,
+        /// The largest accepted value.
+        limit: u64,
+    },
+    /// A Maglev table size must be a prime number, so every skip visits every slot.
+    #[error("maglev table size {0} is not a prime")]
+    TableSizeNotPrime(u64),
+    /// The bounded-load slack ε must be finite and greater than 0.
+    #[error("epsilon must be finite and > 0, got {0}")]
+    InvalidEpsilon(f64),
+    /// The decay half-life must be greater than zero.
+    #[error("half-life must be greater than zero")]
+    ZeroHalfLife,
+}
+
+/// Why a membership change or a bounded-load operation was refused.
 ///
 /// Every variant is a caller mistake that is reported instead of panicking; lookups on an
 /// empty placement are not errors, they return `None` / an empty replica list.
@@ -36,12 +71,6 @@ pub enum RingError {
         /// The node that may leave.
         last: NodeId,
     },
-    /// A count parameter (virtual nodes, probes, capacity, fan-out) must be at least 1.
-    #[error("{what} must be at least 1")]
-    ZeroParameter {
-        /// Which parameter.
-        what: &'static str,
-    },
     /// The configuration would need more points or table entries than the crate allows.
     #[error("too many points: {requested} (limit {limit})")]
     TooManyPoints {
@@ -50,9 +79,6 @@ pub enum RingError {
         /// The limit.
         limit: u64,
     },
-    /// A Maglev table size must be a prime number, so every skip visits every slot.
-    #[error("maglev table size {0} is not a prime")]
-    TableSizeNotPrime(u64),
     /// Maglev needs more table slots than nodes.
     #[error("maglev table size {table_size} must exceed the node count {nodes}")]
     TableTooSmall {
@@ -61,16 +87,14 @@ pub enum RingError {
         /// Node count.
         nodes: u64,
     },
-    /// The bounded-load slack ε must be finite and greater than 0.
-    #[error("epsilon must be finite and > 0, got {0}")]
-    InvalidEpsilon(f64),
-    /// The decay half-life must be greater than zero.
-    #[error("half-life must be greater than zero")]
-    ZeroHalfLife,
     /// A release for a node that holds no acquired load.
     #[error("node {0} holds no acquired load")]
     NothingAcquired(NodeId),
     /// No node is available (empty placement).
     #[error("no nodes")]
     NoNodes,
+    /// Construction failed (see [`BuildError`]); lets `?` carry a constructor's error in a
+    /// function that returns `RingError`.
+    #[error(transparent)]
+    Build(#[from] BuildError),
 }

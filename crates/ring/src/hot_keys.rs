@@ -21,11 +21,13 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use quanta::{Clock, Instant};
 
-use crate::error::RingError;
+use crate::error::BuildError;
+use crate::metrics::{HotKeyCounters, RingStats};
 use crate::node::NodeId;
 
 /// Counters reserved at construction; beyond this the heap grows as keys arrive.
@@ -73,16 +75,9 @@ impl<K> HotKey<K> {
     }
 }
 
-/// Counters of a [`HotKeyDetector`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct HotKeyStats {
-    /// Events observed.
-    pub observed: u64,
-    /// Counters taken over by a new key (the smallest was evicted).
-    pub evictions: u64,
-    /// Forward-decay rescales.
-    pub rescales: u64,
-}
+/// Counters of a [`HotKeyDetector`]: the crate's [`RingStats`] snapshot (this name is kept
+/// for existing callers).
+pub type HotKeyStats = RingStats;
 
 #[derive(Debug, Clone)]
 struct Counter<K> {
@@ -96,12 +91,14 @@ struct Counter<K> {
 /// # Examples
 /// ```
 /// use std::time::Duration;
-/// use keel_ring::{HotKeyConfig, HotKeyDetector, NodeId};
+/// use keel_ring::{HotKeyDetector, NodeId};
 /// let (clock, mock) = quanta::Clock::mock();
-/// let mut detector = HotKeyDetector::new(
-///     HotKeyConfig { capacity: 16, half_life: Duration::from_secs(5) },
-///     clock,
-/// ).unwrap();
+/// let mut detector = HotKeyDetector::builder()
+///     .capacity(16)
+///     .half_life(Duration::from_secs(5))
+///     .clock(clock)
+///     .build()
+///     .unwrap();
 /// let node = NodeId::new("a").unwrap();
 /// for i in 0..1000u64 {
 ///     let key = if i % 2 == 0 { 0 } else { i };
@@ -124,23 +121,86 @@ pub struct HotKeyDetector<K> {
     index: HashMap<K, usize>,
     total: f64,
     node_load: HashMap<NodeId, f64>,
-    stats: HotKeyStats,
+    stats: RingStats,
+    counters: HotKeyCounters,
 }
 
-impl<K: Hash + Eq + Clone> HotKeyDetector<K> {
-    /// A detector with `config`, reading time from `clock`.
+/// Options of a [`HotKeyDetector`]: capacity (default 256), half-life (default 10 s) and
+/// the clock (default `quanta::Clock::new()`, a mock in tests).
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use keel_ring::{BuildError, HotKeyDetector};
+/// let (clock, _mock) = quanta::Clock::mock();
+/// let detector: HotKeyDetector<String> = HotKeyDetector::builder()
+///     .capacity(64)
+///     .half_life(Duration::from_secs(30))
+///     .clock(clock)
+///     .build()
+///     .unwrap();
+/// assert_eq!(detector.tracked(), 0);
+/// assert!(matches!(
+///     HotKeyDetector::<u64>::builder().capacity(0).build(),
+///     Err(BuildError::ZeroParameter { what: "capacity" })
+/// ));
+/// ```
+#[must_use]
+pub struct HotKeyDetectorBuilder<K> {
+    config: HotKeyConfig,
+    clock: Option<Clock>,
+    key: PhantomData<fn() -> K>,
+}
+
+impl<K> std::fmt::Debug for HotKeyDetectorBuilder<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HotKeyDetectorBuilder")
+            .field("config", &self.config)
+            .field("clock", &self.clock)
+            .finish()
+    }
+}
+
+impl<K: Hash + Eq + Clone> HotKeyDetectorBuilder<K> {
+    /// Number of Space-Saving counters `k` (default 256).
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.config.capacity = capacity;
+        self
+    }
+
+    /// Time for an event's weight to halve (default 10 s).
+    pub fn half_life(mut self, half_life: Duration) -> Self {
+        self.config.half_life = half_life;
+        self
+    }
+
+    /// Both settings at once.
+    pub fn config(mut self, config: HotKeyConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The clock time is read from (`quanta::Clock::mock()` in tests).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Builds the detector.
     ///
     /// # Errors
-    /// [`RingError::ZeroParameter`] for capacity 0, [`RingError::ZeroHalfLife`].
-    pub fn new(config: HotKeyConfig, clock: Clock) -> Result<Self, RingError> {
+    /// [`BuildError::ZeroParameter`] for capacity 0, [`BuildError::ZeroHalfLife`].
+    pub fn build(self) -> Result<HotKeyDetector<K>, BuildError> {
+        let config = self.config;
         if config.capacity == 0 {
-            return Err(RingError::ZeroParameter { what: "capacity" });
+            return Err(BuildError::ZeroParameter { what: "capacity" });
         }
         if config.half_life.is_zero() {
-            return Err(RingError::ZeroHalfLife);
+            return Err(BuildError::ZeroHalfLife);
         }
+        let clock = self.clock.unwrap_or_default();
         let landmark = clock.now();
-        Ok(Self {
+        Ok(HotKeyDetector {
             clock,
             capacity: config.capacity,
             tau_nanos: config.half_life.as_nanos() as f64 / std::f64::consts::LN_2,
@@ -151,12 +211,32 @@ impl<K: Hash + Eq + Clone> HotKeyDetector<K> {
             index: HashMap::with_capacity(config.capacity.min(PREALLOCATE_MAX)),
             total: 0.0,
             node_load: HashMap::new(),
-            stats: HotKeyStats::default(),
+            stats: RingStats::default(),
+            counters: HotKeyCounters::register(),
         })
     }
+}
 
-    /// Counters.
-    pub fn stats(&self) -> HotKeyStats {
+impl<K: Hash + Eq + Clone> HotKeyDetector<K> {
+    /// The options, with defaults (256 counters, half-life 10 s, the system clock).
+    pub fn builder() -> HotKeyDetectorBuilder<K> {
+        HotKeyDetectorBuilder {
+            config: HotKeyConfig::default(),
+            clock: None,
+            key: PhantomData,
+        }
+    }
+
+    /// Shorthand for `HotKeyDetector::builder().config(config).clock(clock).build()`.
+    ///
+    /// # Errors
+    /// As [`HotKeyDetectorBuilder::build`].
+    pub fn new(config: HotKeyConfig, clock: Clock) -> Result<Self, BuildError> {
+        Self::builder().config(config).clock(clock).build()
+    }
+
+    /// Counters: `observed`, `evictions`, `rescales` (the other fields are 0).
+    pub fn stats(&self) -> RingStats {
         self.stats
     }
 
@@ -200,6 +280,20 @@ impl<K: Hash + Eq + Clone> HotKeyDetector<K> {
     }
 
     /// Records one request for `key` served by `node`.
+    ///
+    /// # Examples
+    /// ```
+    /// use keel_ring::{HotKeyDetector, NodeId};
+    /// let (clock, _mock) = quanta::Clock::mock();
+    /// let mut detector = HotKeyDetector::builder().capacity(8).clock(clock).build().unwrap();
+    /// let (a, b) = (NodeId::new("a").unwrap(), NodeId::new("b").unwrap());
+    /// for key in [1u64, 1, 1, 2] {
+    ///     detector.observe(&key, if key == 1 { &a } else { &b });
+    /// }
+    /// assert!(detector.is_hot(&1, 0.5)); // 3 of 4 requests
+    /// assert!(!detector.is_hot(&2, 0.5));
+    /// assert_eq!(detector.node_shares(), vec![(a, 0.75), (b, 0.25)]);
+    /// ```
     pub fn observe(&mut self, key: &K, node: &NodeId) {
         let w = self.observe_key_weighted(key);
         match self.node_load.get_mut(node) {
@@ -219,7 +313,7 @@ impl<K: Hash + Eq + Clone> HotKeyDetector<K> {
         let w = self.weight_now();
         self.total += w;
         self.stats.observed += 1;
-        metrics::counter!("keel_ring_hot_key_observed_total").increment(1);
+        self.counters.observed.increment(1);
         if let Some(&pos) = self.index.get(key) {
             self.heap[pos].count += w;
             self.sift_down(pos);
@@ -247,7 +341,7 @@ impl<K: Hash + Eq + Clone> HotKeyDetector<K> {
             self.index.insert(key.clone(), 0);
             self.sift_down(0);
             self.stats.evictions += 1;
-            metrics::counter!("keel_ring_hot_key_evictions_total").increment(1);
+            self.counters.evictions.increment(1);
         }
         w
     }
@@ -302,6 +396,20 @@ impl<K: Hash + Eq + Clone> HotKeyDetector<K> {
     }
 
     /// The `n` hottest tracked keys, hottest first.
+    ///
+    /// # Examples
+    /// ```
+    /// use keel_ring::HotKeyDetector;
+    /// let (clock, _mock) = quanta::Clock::mock();
+    /// let mut detector = HotKeyDetector::builder().capacity(8).clock(clock).build().unwrap();
+    /// for key in ["a", "b", "a", "c", "a", "b"] {
+    ///     detector.observe_key(&key);
+    /// }
+    /// let top = detector.top(2);
+    /// assert_eq!((top[0].key, top[1].key), ("a", "b"));
+    /// assert_eq!(top[0].count, 3.0); // no time passed: no decay
+    /// assert_eq!(top[0].share, 0.5);
+    /// ```
     pub fn top(&self, n: usize) -> Vec<HotKey<K>> {
         let divisor = self.decay_divisor();
         let total = self.total.max(f64::MIN_POSITIVE);
@@ -395,7 +503,7 @@ mod tests {
                 },
                 clock.clone()
             ),
-            Err(RingError::ZeroParameter { .. })
+            Err(BuildError::ZeroParameter { .. })
         ));
         assert!(matches!(
             HotKeyDetector::<u64>::new(
@@ -405,7 +513,7 @@ mod tests {
                 },
                 clock
             ),
-            Err(RingError::ZeroHalfLife)
+            Err(BuildError::ZeroHalfLife)
         ));
     }
 

@@ -15,8 +15,9 @@
 
 use crate::error::RingError;
 use crate::hash::mix64;
+use crate::metrics::record_membership_change;
 use crate::node::{Members, NodeId};
-use crate::placement::{Placement, record_membership_change};
+use crate::placement::Placement;
 
 /// The jump-hash function: the bucket in `0..buckets` for a 64-bit key hash.
 ///
@@ -52,7 +53,9 @@ pub fn jump_hash(mut key: u64, buckets: u32) -> u32 {
 /// for name in ["a", "b", "c"] {
 ///     jump.add_node(NodeId::new(name).unwrap()).unwrap();
 /// }
-/// assert!(jump.node_for(&42u64).is_some());
+/// let replicas = jump.replicas(&42u64, 2);
+/// assert_eq!(Some(replicas[0]), jump.node_for(&42u64));
+/// assert_ne!(replicas[0], replicas[1]);
 /// // Only the last node can leave.
 /// let a = NodeId::new("a").unwrap();
 /// assert!(matches!(jump.remove_node(&a), Err(RingError::JumpRemoveNotLast { .. })));

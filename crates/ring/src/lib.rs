@@ -37,7 +37,27 @@
 //! - [`hot_keys`] — Space-Saving top-k with exponential decay, per-node load shares.
 //! - [`spread`] — hot-key mitigation: read from the replica list.
 //! - [`analysis`] — the comparison harness used by `keel-bench ring` and `keel tour`.
-//! - [`error`] — [`RingError`].
+//! - [`metrics`] — the [`RingStats`] snapshot and the `metrics` facade counters (and the
+//!   rule for which events are counted).
+//! - [`error`] — [`BuildError`] (construction) and [`RingError`] (membership, routing).
+//! - `points` (private) — sorted hash points with a prefix index: the successor search
+//!   shared by the ring, multi-probe and bounded loads.
+//!
+//! # Conventions
+//!
+//! - **Construction.** A type with more than one option has `Type::builder()` with chained
+//!   setters and `build() -> Result<_, BuildError>`: [`BoundedLoads::builder`] (`vnodes`,
+//!   `epsilon`), [`HotKeyDetector::builder`] (`capacity`, `half_life`, `clock`). A type with
+//!   one parameter keeps `Type::new(param) -> Result<_, BuildError>` ([`Ring::new`],
+//!   [`MultiProbe::new`], [`Maglev::new`], [`ReadSpreader::new`]); parameterless ones have
+//!   an infallible `new()` ([`Jump::new`], [`Rendezvous::new`]). `BoundedLoads::new(v, ε)`
+//!   and `HotKeyDetector::new(config, clock)` stay as shorthands for their builders. Every
+//!   constructor validates its input (zero and oversized counts are a [`BuildError`], never
+//!   a panic), and `BuildError` converts into [`RingError`] with `?`.
+//! - **Counters.** Components that keep counters ([`BoundedLoads`], [`HotKeyDetector`],
+//!   [`ReadSpreader`]) return a plain [`RingStats`] snapshot from `stats()`, and report the
+//!   same events to the `metrics` facade per event; lookups are never counted. The rule and
+//!   the metric names are in [`metrics`].
 //!
 //! # Study notes
 //!
@@ -264,6 +284,7 @@ pub mod hash;
 pub mod hot_keys;
 pub mod jump;
 pub mod maglev;
+pub mod metrics;
 pub mod multi_probe;
 pub mod node;
 pub mod placement;
@@ -276,12 +297,13 @@ pub mod spread;
 pub use quanta;
 
 pub use analysis::{Algorithm, AlgorithmReport, AnalysisConfig};
-pub use bounded::{BoundedLoads, BoundedLoadsStats};
-pub use error::RingError;
+pub use bounded::{BoundedLoads, BoundedLoadsBuilder, BoundedLoadsStats};
+pub use error::{BuildError, RingError};
 pub use hash::{RingKey, hash_bytes};
-pub use hot_keys::{HotKey, HotKeyConfig, HotKeyDetector, HotKeyStats};
+pub use hot_keys::{HotKey, HotKeyConfig, HotKeyDetector, HotKeyDetectorBuilder, HotKeyStats};
 pub use jump::Jump;
 pub use maglev::Maglev;
+pub use metrics::RingStats;
 pub use multi_probe::MultiProbe;
 pub use node::NodeId;
 pub use placement::Placement;

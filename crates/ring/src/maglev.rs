@@ -11,10 +11,11 @@
 //! this (see the crate docs): with `M = 65537` removing one node moves the removed node's
 //! ≈ K/N keys plus a small extra, bounded in the tests by [`EXTRA_MOVEMENT_BOUND`].
 
-use crate::error::RingError;
+use crate::error::{BuildError, RingError};
 use crate::hash::{MAGLEV_OFFSET_SEED, MAGLEV_SKIP_SEED, fast_range};
+use crate::metrics::record_membership_change;
 use crate::node::{Members, NodeId};
-use crate::placement::{Placement, record_membership_change};
+use crate::placement::Placement;
 
 /// Default table size: a prime, ≥ 100 × the node count up to 655 nodes (the paper asks
 /// for `M ≫ N`; 100× keeps the per-node imbalance ≤ 1 %).
@@ -37,7 +38,9 @@ pub const MAX_TABLE_SIZE: u32 = 1 << 24;
 /// for name in ["a", "b", "c"] {
 ///     maglev.add_node(NodeId::new(name).unwrap()).unwrap();
 /// }
-/// assert_eq!(maglev.replicas("k", 3).len(), 3);
+/// let replicas = maglev.replicas("k", 3);
+/// assert_eq!(replicas.len(), 3);
+/// assert_eq!(Some(replicas[0]), maglev.node_for("k"));
 /// assert!(Maglev::new(65_536).is_err()); // not prime
 /// ```
 #[derive(Debug, Clone)]
@@ -71,17 +74,18 @@ impl Maglev {
     /// Maglev with a lookup table of `table_size` slots (a prime).
     ///
     /// # Errors
-    /// [`RingError::TableSizeNotPrime`], or [`RingError::TooManyPoints`] above
+    /// [`BuildError::TableSizeNotPrime`], or [`BuildError::TooLarge`] above
     /// [`MAX_TABLE_SIZE`].
-    pub fn new(table_size: u32) -> Result<Self, RingError> {
+    pub fn new(table_size: u32) -> Result<Self, BuildError> {
         if table_size > MAX_TABLE_SIZE {
-            return Err(RingError::TooManyPoints {
+            return Err(BuildError::TooLarge {
+                what: "maglev table size",
                 requested: u64::from(table_size),
                 limit: u64::from(MAX_TABLE_SIZE),
             });
         }
         if !is_prime(u64::from(table_size)) {
-            return Err(RingError::TableSizeNotPrime(u64::from(table_size)));
+            return Err(BuildError::TableSizeNotPrime(u64::from(table_size)));
         }
         Ok(Self {
             size: table_size,
@@ -255,7 +259,7 @@ mod tests {
         assert_eq!(Maglev::next_prime(800), 809);
         assert!(matches!(
             Maglev::new(10),
-            Err(RingError::TableSizeNotPrime(10))
+            Err(BuildError::TableSizeNotPrime(10))
         ));
         assert!(Maglev::new(MAX_TABLE_SIZE + 1).is_err());
     }

@@ -8,10 +8,11 @@
 //! node only lengthens the distances that ended on its points, so only its keys move;
 //! adding one only shortens distances to its own points.
 
-use crate::error::RingError;
+use crate::error::{BuildError, RingError};
 use crate::hash::{POINT_SEED, mix64};
+use crate::metrics::record_membership_change;
 use crate::node::{Members, NodeId};
-use crate::placement::{Placement, record_membership_change};
+use crate::placement::Placement;
 use crate::points::SortedPoints;
 use crate::ring::{build_points, check_points};
 
@@ -42,10 +43,10 @@ impl MultiProbe {
     /// Multi-probe hashing with `probes` probes per lookup (21 is the paper's choice).
     ///
     /// # Errors
-    /// [`RingError::ZeroParameter`] if `probes` is 0.
-    pub fn new(probes: u32) -> Result<Self, RingError> {
+    /// [`BuildError::ZeroParameter`] if `probes` is 0.
+    pub fn new(probes: u32) -> Result<Self, BuildError> {
         if probes == 0 {
-            return Err(RingError::ZeroParameter { what: "probes" });
+            return Err(BuildError::ZeroParameter { what: "probes" });
         }
         Ok(Self {
             probes,

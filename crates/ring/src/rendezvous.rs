@@ -16,8 +16,9 @@
 
 use crate::error::RingError;
 use crate::hash::{RENDEZVOUS_SEED, mix64};
+use crate::metrics::record_membership_change;
 use crate::node::{Members, NodeId};
-use crate::placement::{Placement, record_membership_change};
+use crate::placement::Placement;
 
 /// Weighted rendezvous (HRW) placement.
 ///

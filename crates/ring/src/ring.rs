@@ -6,10 +6,11 @@
 //! points, so only ≈ K/N keys move. With `v` points per node the load's standard
 //! deviation is ≈ 1/√v of the mean (100 → ≈10 %, 1000 → ≈3.2 %).
 
-use crate::error::RingError;
+use crate::error::{BuildError, RingError};
 use crate::hash::POINT_SEED;
+use crate::metrics::record_membership_change;
 use crate::node::{Members, NodeId};
-use crate::placement::{Placement, record_membership_change};
+use crate::placement::Placement;
 use crate::points::SortedPoints;
 
 /// Upper bound on the total number of points (weights × virtual nodes).
@@ -40,10 +41,10 @@ impl Ring {
     /// A ring giving each weight unit `vnodes` points (100–1000 is typical).
     ///
     /// # Errors
-    /// [`RingError::ZeroParameter`] if `vnodes` is 0.
-    pub fn new(vnodes: u32) -> Result<Self, RingError> {
+    /// [`BuildError::ZeroParameter`] if `vnodes` is 0.
+    pub fn new(vnodes: u32) -> Result<Self, BuildError> {
         if vnodes == 0 {
-            return Err(RingError::ZeroParameter { what: "vnodes" });
+            return Err(BuildError::ZeroParameter { what: "vnodes" });
         }
         Ok(Self {
             vnodes,
@@ -175,7 +176,10 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        assert!(matches!(Ring::new(0), Err(RingError::ZeroParameter { .. })));
+        assert!(matches!(
+            Ring::new(0),
+            Err(BuildError::ZeroParameter { .. })
+        ));
         let mut ring = Ring::new(10).unwrap();
         let a = NodeId::new("a").unwrap();
         assert_eq!(ring.node_for("k"), None);

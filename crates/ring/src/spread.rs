@@ -10,8 +10,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::error::RingError;
+use crate::error::BuildError;
 use crate::hash::RingKey;
+use crate::metrics::{RingStats, spread_reads_counter};
 use crate::node::NodeId;
 use crate::placement::Placement;
 
@@ -41,21 +42,23 @@ pub struct ReadSpreader {
     fanout: usize,
     cursor: AtomicU64,
     spread_reads: AtomicU64,
+    counter: ::metrics::Counter,
 }
 
 impl ReadSpreader {
     /// Spreads hot reads over the first `fanout` replicas.
     ///
     /// # Errors
-    /// [`RingError::ZeroParameter`] if `fanout` is 0.
-    pub fn new(fanout: usize) -> Result<Self, RingError> {
+    /// [`BuildError::ZeroParameter`] if `fanout` is 0.
+    pub fn new(fanout: usize) -> Result<Self, BuildError> {
         if fanout == 0 {
-            return Err(RingError::ZeroParameter { what: "fanout" });
+            return Err(BuildError::ZeroParameter { what: "fanout" });
         }
         Ok(Self {
             fanout,
             cursor: AtomicU64::new(0),
             spread_reads: AtomicU64::new(0),
+            counter: spread_reads_counter(),
         })
     }
 
@@ -69,8 +72,31 @@ impl ReadSpreader {
         self.spread_reads.load(Ordering::Relaxed)
     }
 
+    /// Counters: `spread_reads` (the other fields are 0).
+    pub fn stats(&self) -> RingStats {
+        RingStats {
+            spread_reads: self.spread_reads(),
+            ..RingStats::default()
+        }
+    }
+
     /// The node to read `key` from; `hot` usually comes from
     /// [`HotKeyDetector::is_hot`](crate::HotKeyDetector::is_hot).
+    ///
+    /// # Examples
+    /// ```
+    /// use keel_ring::{NodeId, Placement, ReadSpreader, Rendezvous};
+    /// let mut hrw = Rendezvous::new();
+    /// for name in ["a", "b", "c"] {
+    ///     hrw.add_node(NodeId::new(name).unwrap()).unwrap();
+    /// }
+    /// let spreader = ReadSpreader::new(2).unwrap();
+    /// let replicas = hrw.replicas("hot", 2);
+    /// assert_eq!(spreader.route(&hrw, "hot", true), Some(replicas[0]));
+    /// assert_eq!(spreader.route(&hrw, "hot", true), Some(replicas[1]));
+    /// assert_eq!(spreader.route(&hrw, "hot", false), Some(replicas[0])); // cold: primary
+    /// assert_eq!(spreader.stats().spread_reads, 2);
+    /// ```
     pub fn route<'p, P: Placement, K: RingKey + ?Sized>(
         &self,
         placement: &'p P,
@@ -88,7 +114,7 @@ impl ReadSpreader {
             return None;
         }
         self.spread_reads.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("keel_ring_spread_reads_total").increment(1);
+        self.counter.increment(1);
         let turn = self.cursor.fetch_add(1, Ordering::Relaxed) as usize % replicas.len();
         Some(&placement.nodes()[replicas[turn]])
     }

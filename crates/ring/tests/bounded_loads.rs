@@ -105,11 +105,11 @@ fn a_hot_key_is_spread_over_several_nodes() {
 fn rejects_bad_epsilon_and_empty_acquire() {
     assert!(matches!(
         BoundedLoads::new(10, 0.0),
-        Err(RingError::InvalidEpsilon(_))
+        Err(keel_ring::BuildError::InvalidEpsilon(_))
     ));
     assert!(matches!(
         BoundedLoads::new(10, f64::NAN),
-        Err(RingError::InvalidEpsilon(_))
+        Err(keel_ring::BuildError::InvalidEpsilon(_))
     ));
     let mut router = BoundedLoads::new(10, 0.5).unwrap();
     assert_eq!(router.acquire("k"), Err(RingError::NoNodes));
