@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 /// A cache configuration that cannot work, rejected by `build()`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// `max_capacity` was zero.
     #[error("capacity must be greater than zero")]
@@ -27,8 +27,16 @@ pub enum BuildError {
     #[error("sweep interval must be greater than zero")]
     ZeroSweepInterval,
     /// The background sweeper thread could not be started.
-    #[error("could not start the sweeper thread: {0}")]
-    Sweeper(String),
+    #[error("could not start the sweeper thread")]
+    Sweeper(#[source] std::io::Error),
+    /// `TieredCache`: no Redis URL was given (`redis_url`).
+    #[cfg(feature = "redis")]
+    #[error("a redis url is required")]
+    MissingRedisUrl,
+    /// `TieredCache`: the Redis URL could not be parsed.
+    #[cfg(feature = "redis")]
+    #[error("invalid redis url")]
+    InvalidRedisUrl(#[source] redis::RedisError),
 }
 
 /// Why `get_or_load` produced no value. Every caller waiting on the same
@@ -62,9 +70,6 @@ impl LoadError {
 #[cfg(feature = "redis")]
 #[derive(Debug, thiserror::Error)]
 pub enum TieredError {
-    /// The L1 configuration was rejected.
-    #[error(transparent)]
-    Build(#[from] BuildError),
     /// Redis could not be reached or answered with an error.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),

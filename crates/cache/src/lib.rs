@@ -30,15 +30,29 @@
 //! | `timer_wheel` | hierarchical timer wheel: proactive O(1) expiry |
 //! | `policy` | [`Policy`]: exact LRU (default) and SIEVE |
 //! | `raw` | the core shared by both caches: hash table + arena + wheel + policy |
+//! | `options` | the options both builders share (capacity, TTL, policy, clock), their setters and validation, written once |
 //! | `lru` | [`LruCache`]: the single-threaded cache and its builder |
-//! | `concurrent` | [`Cache`]: sharded, thread-safe, with the loaders and sweeper |
-//! | `single_flight` | one loader call per key; shared errors; panics contained |
+//! | `concurrent` | [`Cache`]: sharded, thread-safe — `mod.rs` (operations), `shard` (one shard), `load` (single-flight: leader, waiters, guards; loaders contained), `builder` ([`CacheBuilder`], the sweeper) |
 //! | `listener` | [`RemovalCause`] for the eviction listener |
-//! | `stats` | [`CacheStats`] and the `metrics` facade |
+//! | `stats` | [`CacheStats`], the snapshot every `stats()` returns |
+//! | `metrics` | every `metrics`-facade metric, and when counters reach it |
 //! | `sync` | the mutex/condvar used by single-flight, swapped for loom's under `--cfg loom` |
 //! | `tiered` | `TieredCache` (feature `redis`): L1 + Redis L2 with pub/sub invalidation |
 //! | `error` | [`BuildError`], [`LoadError`], `TieredError` |
 //!
+//! # Conventions
+//!
+//! - Construction: `Type::builder()`, chained setters (every builder has
+//!   `.clock(..)`), `build() -> Result<_, BuildError>`; `LruCache::new(n)` and
+//!   `Cache::new(n)` are shorthands for `builder().max_capacity(n).build()`.
+//! - `stats()` returns [`CacheStats`] (`TieredCache::stats` wraps it in
+//!   `TieredStats` with the L2 counters).
+//! - Metrics: [`Cache`] publishes to the `metrics` facade in batches (every
+//!   1,024 operations per shard, and on `stats()` / `run_pending_tasks()`),
+//!   because its hot path cannot afford a facade call per `get`;
+//!   `TieredCache` publishes its L2 counters per event; [`LruCache`] does not
+//!   publish (read `stats()`). See `metrics.rs`.
+
 //! # Requirements
 //!
 //! - `get`, `peek`, `put`, `remove` in O(1); iteration in recency order.
@@ -209,9 +223,10 @@ mod concurrent;
 mod error;
 mod listener;
 mod lru;
+mod metrics;
+mod options;
 mod policy;
 mod raw;
-mod single_flight;
 mod stats;
 mod sync;
 #[cfg(feature = "redis")]

@@ -17,7 +17,7 @@ use quanta::{Clock, Instant};
 use crate::arena::NEVER;
 use crate::error::BuildError;
 use crate::listener::RemovalCause;
-use crate::policy::Policy;
+use crate::options::{Options, common_setters, entry_limit};
 use crate::raw::RawCache;
 use crate::stats::CacheStats;
 use crate::timer_wheel::{TICK_SHIFT, deadline_tick};
@@ -103,6 +103,19 @@ impl<K: Hash + Eq, V> LruCache<K, V> {
 
     /// Returns the value and marks it as used (LRU: most recent; SIEVE:
     /// visited). O(1).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use keel_cache::LruCache;
+    ///
+    /// let mut cache = LruCache::new(2).unwrap();
+    /// cache.put(1, "one");
+    /// cache.put(2, "two");
+    /// assert_eq!(cache.get(&1), Some(&"one")); // 1 is now the most recent
+    /// cache.put(3, "three"); // evicts 2
+    /// assert_eq!(cache.get(&2), None);
+    /// ```
     pub fn get<Q>(&mut self, key: &Q) -> Option<&V>
     where
         K: Borrow<Q>,
@@ -144,6 +157,17 @@ impl<K: Hash + Eq, V> LruCache<K, V> {
     /// Evicts what the policy chooses to make room. An entry heavier than
     /// the whole capacity is not stored; the listener sees it as
     /// [`RemovalCause::Evicted`]. O(1) amortised.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use keel_cache::LruCache;
+    ///
+    /// let mut cache = LruCache::new(2).unwrap();
+    /// assert_eq!(cache.put("a", 1), None);
+    /// assert_eq!(cache.put("a", 2), Some(1)); // replaced
+    /// assert_eq!(cache.peek(&"a"), Some(&2));
+    /// ```
     pub fn put(&mut self, key: K, value: V) -> Option<V> {
         let ttl = self.default_ttl;
         self.put_inner(key, value, ttl)
@@ -289,13 +313,25 @@ impl<K: Hash + Eq, V> LruCache<K, V> {
     }
 }
 
-/// Configures an [`LruCache`].
+/// Configures an [`LruCache`]; start with [`LruCache::builder`].
+///
+/// # Examples
+///
+/// ```
+/// use keel_cache::{LruCache, Policy};
+///
+/// let mut cache = LruCache::builder()
+///     .max_capacity(10)
+///     .policy(Policy::Sieve)
+///     .weigher(|_k: &&str, v: &String| v.len() as u32)
+///     .build()
+///     .unwrap();
+/// cache.put("a", "four".to_string());
+/// assert_eq!(cache.weight(), 4);
+/// ```
 #[must_use]
 pub struct LruCacheBuilder<K, V> {
-    max_capacity: Option<u64>,
-    default_ttl: Option<Duration>,
-    policy: Policy,
-    clock: Option<Clock>,
+    options: Options,
     weigher: Option<Weigher<K, V>>,
     listener: Option<Listener<K, V>>,
 }
@@ -303,10 +339,7 @@ pub struct LruCacheBuilder<K, V> {
 impl<K, V> Default for LruCacheBuilder<K, V> {
     fn default() -> Self {
         Self {
-            max_capacity: None,
-            default_ttl: None,
-            policy: Policy::Lru,
-            clock: None,
+            options: Options::default(),
             weigher: None,
             listener: None,
         }
@@ -316,37 +349,13 @@ impl<K, V> Default for LruCacheBuilder<K, V> {
 impl<K, V> fmt::Debug for LruCacheBuilder<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LruCacheBuilder")
-            .field("max_capacity", &self.max_capacity)
-            .field("default_ttl", &self.default_ttl)
-            .field("policy", &self.policy)
+            .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }
 
 impl<K: Hash + Eq, V> LruCacheBuilder<K, V> {
-    /// Maximum entries, or maximum total weight when a weigher is set.
-    pub fn max_capacity(mut self, capacity: u64) -> Self {
-        self.max_capacity = Some(capacity);
-        self
-    }
-
-    /// Time to live for entries inserted with `put`.
-    pub fn default_ttl(mut self, ttl: Duration) -> Self {
-        self.default_ttl = Some(ttl);
-        self
-    }
-
-    /// The eviction policy (LRU by default).
-    pub fn policy(mut self, policy: Policy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// The clock for TTLs (`quanta::Clock::new()` by default; a mock in tests).
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = Some(clock);
-        self
-    }
+    common_setters!();
 
     /// Weigh entries (e.g. bytes); capacity then bounds the total weight.
     /// A weight of 0 counts as 1, so the capacity also bounds the number of
@@ -373,37 +382,22 @@ impl<K: Hash + Eq, V> LruCacheBuilder<K, V> {
     /// [`BuildError::ZeroTimeToLive`] for a zero default TTL,
     /// [`BuildError::CapacityTooLarge`] above `u32::MAX - 1` entries.
     pub fn build(self) -> Result<LruCache<K, V>, BuildError> {
-        let capacity = self.max_capacity.unwrap_or(0);
-        if capacity == 0 {
-            return Err(BuildError::ZeroCapacity);
-        }
-        if self.default_ttl == Some(Duration::ZERO) {
-            return Err(BuildError::ZeroTimeToLive);
-        }
-        let max_entries = MAX_ENTRIES;
-        let entry_cap = if self.weigher.is_none() {
-            if capacity > max_entries {
-                return Err(BuildError::CapacityTooLarge {
-                    requested: capacity,
-                    max: max_entries,
-                });
-            }
-            Some(capacity as usize)
-        } else {
-            None
-        };
-        let clock = self.clock.unwrap_or_default();
+        let valid = self.options.validate()?;
+        let entry_cap = entry_limit(valid.capacity, self.weigher.is_none())?;
+        let clock = valid.clock;
         let origin = clock.now();
         Ok(LruCache {
-            raw: RawCache::new(self.policy, capacity, entry_cap, RandomState::default()),
+            raw: RawCache::new(
+                valid.policy,
+                valid.capacity,
+                entry_cap,
+                RandomState::default(),
+            ),
             clock,
             origin,
-            default_ttl: self.default_ttl,
+            default_ttl: valid.default_ttl,
             weigher: self.weigher,
             listener: self.listener,
         })
     }
 }
-
-/// Largest entry count one arena (cache or shard) can index with `u32`.
-pub(crate) const MAX_ENTRIES: u64 = (u32::MAX - 1) as u64;

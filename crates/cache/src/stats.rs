@@ -1,23 +1,7 @@
-//! Counters: a [`CacheStats`] snapshot, and the same numbers through the
-//! `metrics` facade.
-//!
-//! The concurrent cache counts under each shard's lock in plain integers
-//! (no atomic read-modify-write on the hot path, no shared cache line
-//! between threads). Deltas are pushed to the `metrics` facade every 1024
-//! operations of a shard and whenever [`crate::Cache::stats`] or the sweeper
-//! runs, so an exporter lags by at most that much.
-//!
-//! | metric | kind |
-//! |---|---|
-//! | `keel_cache_hits_total` | counter |
-//! | `keel_cache_misses_total` | counter |
-//! | `keel_cache_inserts_total` | counter |
-//! | `keel_cache_evictions_total` | counter |
-//! | `keel_cache_expirations_total` | counter |
-//! | `keel_cache_loads_total{result="ok"\|"failed"}` | counter |
-//! | `keel_cache_load_microseconds_total` | counter (time in loaders, µs) |
-//!
-//! Every metric carries the label `cache` = the name given to the builder.
+//! [`CacheStats`]: a plain snapshot of a cache's counters, returned by
+//! `stats()` on [`crate::LruCache`] and [`crate::Cache`] (and inside
+//! `TieredStats`). How the same numbers reach the `metrics` facade is in
+//! `metrics.rs`.
 
 use std::time::Duration;
 
@@ -90,43 +74,5 @@ impl CacheStats {
             entries: self.entries,
             weight: self.weight,
         }
-    }
-}
-
-/// Pushes counter deltas to the `metrics` facade.
-pub(crate) fn publish(name: &str, delta: &CacheStats) {
-    let labels = [("cache", name.to_owned())];
-    if delta.hits > 0 {
-        metrics::counter!("keel_cache_hits_total", &labels).increment(delta.hits);
-    }
-    if delta.misses > 0 {
-        metrics::counter!("keel_cache_misses_total", &labels).increment(delta.misses);
-    }
-    if delta.inserts > 0 {
-        metrics::counter!("keel_cache_inserts_total", &labels).increment(delta.inserts);
-    }
-    if delta.evictions > 0 {
-        metrics::counter!("keel_cache_evictions_total", &labels).increment(delta.evictions);
-    }
-    if delta.expirations > 0 {
-        metrics::counter!("keel_cache_expirations_total", &labels).increment(delta.expirations);
-    }
-    if delta.loads_ok > 0 {
-        metrics::counter!(
-            "keel_cache_loads_total",
-            &[labels[0].clone(), ("result", "ok".to_owned())]
-        )
-        .increment(delta.loads_ok);
-    }
-    if delta.loads_failed > 0 {
-        metrics::counter!(
-            "keel_cache_loads_total",
-            &[labels[0].clone(), ("result", "failed".to_owned())]
-        )
-        .increment(delta.loads_failed);
-    }
-    let micros = delta.total_load_time.as_micros() as u64;
-    if micros > 0 {
-        metrics::counter!("keel_cache_load_microseconds_total", &labels).increment(micros);
     }
 }

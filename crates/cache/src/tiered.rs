@@ -45,6 +45,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::concurrent::Cache;
 use crate::error::{BuildError, LoadError, TieredError};
+use crate::metrics;
 use crate::policy::Policy;
 use crate::stats::CacheStats;
 
@@ -111,11 +112,12 @@ struct Inner<V> {
 /// # Examples
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), keel_cache::TieredError> {
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::time::Duration;
 /// use keel_cache::TieredCache;
 ///
-/// let cache: TieredCache<String> = TieredCache::builder("redis://127.0.0.1:6379/")
+/// let cache: TieredCache<String> = TieredCache::builder()
+///     .redis_url("redis://127.0.0.1:6379/")
 ///     .namespace("users")
 ///     .ttl(Duration::from_secs(60))
 ///     .build()
@@ -148,11 +150,11 @@ impl<V> std::fmt::Debug for TieredCache<V> {
 }
 
 impl TieredCache<()> {
-    /// A builder for a cache on the Redis at `url`; the value type is
-    /// chosen by [`TieredCacheBuilder::build`].
-    pub fn builder(url: impl Into<String>) -> TieredCacheBuilder {
+    /// A builder; set at least [`TieredCacheBuilder::redis_url`]. The value
+    /// type is chosen by [`TieredCacheBuilder::build`].
+    pub fn builder() -> TieredCacheBuilder {
         TieredCacheBuilder {
-            url: url.into(),
+            url: None,
             namespace: "keel".into(),
             ttl: Duration::from_secs(300),
             l1_capacity: 10_000,
@@ -176,8 +178,7 @@ where
             .counters
             .l2_errors
             .fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("keel_cache_l2_errors_total", "cache" => self.inner.namespace.clone())
-            .increment(1);
+        metrics::l2_error(&self.inner.namespace);
     }
 
     /// Runs one Redis call under the L2 timeout; errors and timeouts are
@@ -398,7 +399,7 @@ where
 #[must_use]
 #[derive(Debug)]
 pub struct TieredCacheBuilder {
-    url: String,
+    url: Option<String>,
     namespace: String,
     ttl: Duration,
     l1_capacity: u64,
@@ -408,6 +409,12 @@ pub struct TieredCacheBuilder {
 }
 
 impl TieredCacheBuilder {
+    /// The Redis server, e.g. `redis://127.0.0.1:6379/` (required).
+    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
     /// Prefix of L2 keys (`{namespace}:{key}`) and of the channel
     /// (`{namespace}:invalidate`). Instances that share data share it.
     pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
@@ -451,15 +458,16 @@ impl TieredCacheBuilder {
     ///
     /// # Errors
     ///
-    /// [`TieredError::Build`] for a bad L1 configuration or zero TTL,
-    /// [`TieredError::Redis`] for an invalid URL.
-    pub async fn build<V>(self) -> Result<TieredCache<V>, TieredError>
+    /// A [`BuildError`] for a bad L1 configuration or zero TTL,
+    /// [`BuildError::MissingRedisUrl`], [`BuildError::InvalidRedisUrl`].
+    pub async fn build<V>(self) -> Result<TieredCache<V>, BuildError>
     where
         V: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
         if self.ttl.is_zero() || self.l2_timeout.is_zero() {
-            return Err(TieredError::Build(BuildError::ZeroTimeToLive));
+            return Err(BuildError::ZeroTimeToLive);
         }
+        let url = self.url.ok_or(BuildError::MissingRedisUrl)?;
         let mut l1 = Cache::builder()
             .max_capacity(self.l1_capacity)
             .policy(self.l1_policy)
@@ -469,13 +477,14 @@ impl TieredCacheBuilder {
             l1 = l1.clock(clock);
         }
         let l1 = l1.build()?;
-        let client = redis::Client::open(self.url.as_str())?;
+        let client = redis::Client::open(url.as_str()).map_err(BuildError::InvalidRedisUrl)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.l2_timeout))
             .set_response_timeout(Some(self.l2_timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
+            .map_err(BuildError::InvalidRedisUrl)?;
         static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(0);
         let n = NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed);
         let salt = foldhash::fast::RandomState::default().hash_one((std::process::id(), n));
@@ -575,7 +584,7 @@ async fn subscriber<V>(
             }
             inner.l1.invalidate(key);
             inner.sync_tx.send_modify(|s| s.invalidations_received += 1);
-            metrics::counter!("keel_cache_invalidations_received_total", "cache" => inner.namespace.clone()).increment(1);
+            metrics::invalidation_received(&inner.namespace);
         }
         if let Some(inner) = weak.upgrade() {
             inner.sync_tx.send_modify(|s| s.subscribed = false);

@@ -27,34 +27,34 @@ struct DbDown;
 
 #[test]
 fn rejects_bad_configuration() {
-    assert_eq!(
+    assert!(matches!(
         Cache::<u64, u64>::new(0).unwrap_err(),
         BuildError::ZeroCapacity
-    );
-    assert_eq!(
+    ));
+    assert!(matches!(
         Cache::<u64, u64>::builder()
             .max_capacity(64)
             .shards(3)
             .build()
             .unwrap_err(),
         BuildError::InvalidShards(3)
-    );
-    assert_eq!(
+    ));
+    assert!(matches!(
         Cache::<u64, u64>::builder()
             .max_capacity(64)
             .sweep_interval(Duration::ZERO)
             .build()
             .unwrap_err(),
         BuildError::ZeroSweepInterval
-    );
-    assert_eq!(
+    ));
+    assert!(matches!(
         Cache::<u64, u64>::builder()
             .max_capacity(64)
             .default_ttl(Duration::ZERO)
             .build()
             .unwrap_err(),
         BuildError::ZeroTimeToLive
-    );
+    ));
 }
 
 #[test]

@@ -13,7 +13,8 @@ const WAIT: Duration = Duration::from_secs(10);
 struct Unexpected;
 
 async fn instance(url: &str, namespace: &str) -> TieredCache<String> {
-    TieredCache::builder(url)
+    TieredCache::builder()
+        .redis_url(url)
         .namespace(namespace)
         .ttl(Duration::from_secs(60))
         .l2_timeout(Duration::from_millis(300))
@@ -162,7 +163,8 @@ async fn promoted_entries_keep_the_remaining_ttl() {
         .await
         .unwrap();
     let (clock, mock) = quanta::Clock::mock();
-    let b: TieredCache<String> = TieredCache::builder(redis.url())
+    let b: TieredCache<String> = TieredCache::builder()
+        .redis_url(redis.url())
         .namespace("ttl")
         .ttl(Duration::from_secs(60))
         .clock(clock)
