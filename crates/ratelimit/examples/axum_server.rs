@@ -33,12 +33,14 @@ async fn main() -> anyhow::Result<()> {
         .route(
             "/expensive",
             get(|| async { "expensive\n" }).layer(
-                RateLimitLayer::new(per_key)
+                RateLimitLayer::builder()
+                    .limiter(per_key)
                     .key(HeaderKey(http::HeaderName::from_static("x-api-key")))
                     .missing_key(MissingKey::Reject(http::StatusCode::UNAUTHORIZED))
                     .header_style(HeaderStyle::Structured {
                         policy: "expensive".into(),
-                    }),
+                    })
+                    .build()?,
             ),
         )
         .route("/", get(|| async { "hello\n" }))

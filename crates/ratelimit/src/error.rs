@@ -47,13 +47,39 @@ pub enum CheckError {
     },
 }
 
+/// Why a builder's `build()` refused its settings.
+///
+/// Every builder in the crate (`RateLimiter::builder()`, `KeyedLimiter::builder()`,
+/// `RedisLimiter::builder()`, `RateLimitLayer::builder()`) returns this; the underlying
+/// error stays reachable through [`std::error::Error::source`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No quota was given (`.quota(..)` is required).
+    #[error("a quota is required")]
+    MissingQuota,
+    /// The quota cannot be expressed by this limiter (e.g. finer than the Redis scripts'
+    /// microsecond clock).
+    #[error("quota cannot be used by this limiter")]
+    Quota(#[source] QuotaError),
+    /// The middleware layer has no limiter (`.limiter(..)` is required).
+    #[cfg(feature = "tower")]
+    #[error("a limiter is required")]
+    MissingLimiter,
+    /// The Redis limiter has no server to talk to (`.url(..)` or `.client(..)` is required).
+    #[cfg(feature = "redis")]
+    #[error("a redis url or client is required")]
+    MissingRedis,
+    /// The first connection to Redis failed, or the URL is invalid.
+    #[cfg(feature = "redis")]
+    #[error("could not connect to redis")]
+    Redis(#[source] redis::RedisError),
+}
+
 /// Errors of the Redis-backed limiter.
 #[cfg(feature = "redis")]
 #[derive(Debug, thiserror::Error)]
 pub enum RedisLimitError {
-    /// The quota cannot be expressed (see [`QuotaError`]).
-    #[error(transparent)]
-    Quota(#[from] QuotaError),
     /// The cost can never fit (see [`CheckError`]).
     #[error(transparent)]
     Check(#[from] CheckError),

@@ -38,7 +38,8 @@ use parking_lot::RwLock;
 use quanta::Clock;
 
 use crate::clock::Timer;
-use crate::{Algorithm, CheckError, Decision, LimiterMetrics, MetricsSnapshot, Quota};
+use crate::error::BuildError;
+use crate::{Algorithm, CheckError, Decision, LimiterMetrics, Quota, RatelimitStats};
 
 /// A function that picks a quota for a new key (e.g. by plan tier); `None` → the default.
 pub type QuotaResolver<K> = Box<dyn Fn(&K) -> Option<Quota> + Send + Sync>;
@@ -51,7 +52,7 @@ pub struct CleanupPolicy {
     pub sweep_at_shard_len: Option<usize>,
     /// A hard cap on the total number of keys. When a sweep cannot bring a shard under
     /// `max_keys / shards`, active keys are evicted (counted in
-    /// [`MetricsSnapshot::keys_evicted_active`]). `None`: no cap.
+    /// [`RatelimitStats::keys_evicted_active`]). `None`: no cap.
     pub max_keys: Option<usize>,
 }
 
@@ -153,7 +154,7 @@ impl<K, A: Algorithm> fmt::Debug for KeyedLimiter<K, A> {
 /// Builder for [`KeyedLimiter`].
 #[must_use]
 pub struct KeyedLimiterBuilder<K, A: Algorithm> {
-    quota: Quota,
+    quota: Option<Quota>,
     clock: Option<Clock>,
     shards: usize,
     cleanup: CleanupPolicy,
@@ -178,7 +179,14 @@ where
     K: Hash + Eq + Send + Sync + 'static,
     A: Algorithm,
 {
-    /// The clock (default: `quanta::Clock::new()`).
+    /// The default quota for every key (required); overrides and the resolver can give
+    /// single keys another one.
+    pub fn quota(mut self, quota: Quota) -> Self {
+        self.quota = Some(quota);
+        self
+    }
+
+    /// The clock (default: `quanta::Clock::new()`; `quanta::Clock::mock()` in tests).
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = Some(clock);
         self
@@ -214,7 +222,15 @@ where
     }
 
     /// Builds the limiter.
-    pub fn build(self) -> KeyedLimiter<K, A> {
+    ///
+    /// # Errors
+    /// [`BuildError::MissingQuota`] when no quota was given.
+    pub fn build(self) -> Result<KeyedLimiter<K, A>, BuildError> {
+        let quota = self.quota.ok_or(BuildError::MissingQuota)?;
+        Ok(self.assemble(quota))
+    }
+
+    fn assemble(self, quota: Quota) -> KeyedLimiter<K, A> {
         let shards = self.shards.clamp(2, 1 << 16).next_power_of_two();
         let sweep_at = self.cleanup.sweep_at_shard_len.unwrap_or(usize::MAX).max(1);
         let max_per_shard = self
@@ -237,7 +253,7 @@ where
             hasher: RandomState::default(),
             timer: Timer::new(self.clock.unwrap_or_default()),
             config: RwLock::new(QuotaConfig {
-                default: self.quota,
+                default: quota,
                 overrides: HashMap::default(),
             }),
             has_overrides: AtomicBool::new(false),
@@ -255,20 +271,45 @@ where
     K: Hash + Eq + Send + Sync + 'static,
     A: Algorithm,
 {
-    /// A keyed limiter with `quota` for every key, on the real clock.
+    /// Shorthand for `builder().quota(quota).build()`: `quota` for every key, on the real
+    /// clock, default shards and cleanup; infallible because the quota is given.
+    ///
+    /// ```
+    /// use keel_ratelimit::{Gcra, KeyedLimiter, Quota};
+    ///
+    /// let limiter = KeyedLimiter::<u64, Gcra>::new(Quota::per_second(1)?);
+    /// assert!(limiter.check(&7).allowed);
+    /// # Ok::<(), keel_ratelimit::QuotaError>(())
+    /// ```
     pub fn new(quota: Quota) -> Self {
-        Self::builder(quota).build()
+        Self::builder().assemble(quota)
     }
 
-    /// A keyed limiter on the given clock.
+    /// Shorthand for `builder().quota(quota).clock(clock).build()`.
     pub fn with_clock(quota: Quota, clock: Clock) -> Self {
-        Self::builder(quota).clock(clock).build()
+        Self::builder().clock(clock).assemble(quota)
     }
 
-    /// A builder with `quota` as the default quota.
-    pub fn builder(quota: Quota) -> KeyedLimiterBuilder<K, A> {
+    /// A builder: `.quota(..)` (required), `.clock(..)`, `.shards(..)`, `.cleanup(..)`,
+    /// `.quota_resolver(..)`, `.name(..)`, then `.build()`.
+    ///
+    /// ```
+    /// use keel_ratelimit::{CleanupPolicy, KeyedLimiter, Quota, TokenBucket};
+    ///
+    /// let (clock, _mock) = quanta::Clock::mock();
+    /// let limiter = KeyedLimiter::<String, TokenBucket>::builder()
+    ///     .quota(Quota::per_minute(60)?)
+    ///     .clock(clock)
+    ///     .cleanup(CleanupPolicy::with_max_keys(100_000))
+    ///     .quota_resolver(|key: &String| key.starts_with("pro:").then(|| Quota::per_minute(600).ok()).flatten())
+    ///     .build()?;
+    /// assert_eq!(limiter.quota_for("pro:alice").limit(), 600);
+    /// assert_eq!(limiter.quota_for("bob").limit(), 60);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder() -> KeyedLimiterBuilder<K, A> {
         KeyedLimiterBuilder {
-            quota,
+            quota: None,
             clock: None,
             shards: 64,
             cleanup: CleanupPolicy::default(),
@@ -298,7 +339,20 @@ where
         Ok(decision)
     }
 
-    /// Decides one unit-cost request for `key`.
+    /// Decides one unit-cost request for `key`, creating its state on first use.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use keel_ratelimit::{Gcra, KeyedLimiter, Quota};
+    ///
+    /// let (clock, _mock) = quanta::Clock::mock();
+    /// let limiter = KeyedLimiter::<String, Gcra>::with_clock(Quota::per_minute(1)?, clock);
+    /// assert!(limiter.check("alice").allowed);
+    /// assert_eq!(limiter.check("alice").retry_after, Some(Duration::from_secs(60)));
+    /// assert!(limiter.check("bob").allowed);
+    /// assert_eq!(limiter.len(), 2);
+    /// # Ok::<(), keel_ratelimit::QuotaError>(())
+    /// ```
     #[inline]
     pub fn check<Q>(&self, key: &Q) -> Decision
     where
@@ -320,6 +374,21 @@ where
     /// # Errors
     /// [`CheckError::InsufficientCapacity`] when `cost` exceeds the key's limit or burst;
     /// such a request creates no state.
+    ///
+    /// ```
+    /// use keel_ratelimit::{CheckError, KeyedLimiter, Quota, SlidingLog};
+    ///
+    /// let (clock, _mock) = quanta::Clock::mock();
+    /// let limiter = KeyedLimiter::<String, SlidingLog>::with_clock(Quota::per_minute(10)?, clock);
+    /// assert_eq!(limiter.check_n("upload", 8)?.remaining, 2);
+    /// assert!(!limiter.check_n("upload", 3)?.allowed);
+    /// assert_eq!(
+    ///     limiter.check_n("other", 11),
+    ///     Err(CheckError::InsufficientCapacity { cost: 11, capacity: 10 })
+    /// );
+    /// assert_eq!(limiter.len(), 1); // the impossible request created no state
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn check_n<Q>(&self, key: &Q, cost: u32) -> Result<Decision, CheckError>
     where
@@ -587,7 +656,20 @@ where
     }
 
     /// A snapshot of the counters.
-    pub fn metrics(&self) -> MetricsSnapshot {
+    ///
+    /// ```
+    /// use keel_ratelimit::{Gcra, KeyedLimiter, Quota};
+    ///
+    /// let (clock, _mock) = quanta::Clock::mock();
+    /// let limiter = KeyedLimiter::<u32, Gcra>::with_clock(Quota::per_second(1)?, clock);
+    /// limiter.check(&1);
+    /// limiter.check(&1);
+    /// limiter.check(&2);
+    /// let stats = limiter.stats();
+    /// assert_eq!((stats.allowed, stats.denied), (2, 1));
+    /// # Ok::<(), keel_ratelimit::QuotaError>(())
+    /// ```
+    pub fn stats(&self) -> RatelimitStats {
         self.metrics.snapshot()
     }
 

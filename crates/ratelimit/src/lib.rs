@@ -32,15 +32,27 @@
 //! | `sliding_counter.rs` | [`SlidingCounter`] — weighted previous window, bounded error |
 //! | `token_bucket.rs` | [`TokenBucket`] — tokens + last refill under a per-key mutex |
 //! | `gcra.rs` | [`Gcra`] — one `AtomicU64` (theoretical arrival time), CAS loop |
-//! | `limiter.rs` | [`RateLimiter`] — one state: a direct (un-keyed) limiter |
-//! | `keyed.rs` | [`KeyedLimiter`], [`CleanupPolicy`] — sharded map of states, per-key quotas, cleanup |
-//! | `metrics.rs` | [`LimiterMetrics`], [`MetricsSnapshot`] — per-thread counters + `metrics` facade |
+//! | `limiter.rs` | [`RateLimiter`], [`RateLimiterBuilder`] — one state: a direct (un-keyed) limiter |
+//! | `keyed.rs` | [`KeyedLimiter`], [`KeyedLimiterBuilder`], [`CleanupPolicy`] — sharded map of states, per-key quotas, cleanup |
+//! | `metrics.rs` | [`LimiterMetrics`], [`RatelimitStats`] — per-thread counters + `metrics` facade (and the rule for when counters reach it) |
 //! | `clock.rs` | nanoseconds since the limiter's epoch from the injected [`quanta::Clock`] |
 //! | `reciprocal.rs` | division by the emission interval as a multiply (hot path) |
 //! | `sync.rs` | the `loom` shim for GCRA's atomic (`tests/loom_gcra.rs`) |
-//! | [`error`] | [`QuotaError`], [`CheckError`], `RedisLimitError` |
-//! | `redis` (feature `redis`) | `RedisLimiter`: Lua scripts (`src/lua/*.lua`), server `TIME`, fail-open/closed |
-//! | `middleware` (feature `tower`) | `RateLimitLayer` / `RateLimit`: keys, 429, `RateLimit-*` headers |
+//! | [`error`] | [`BuildError`], [`QuotaError`], [`CheckError`], `RedisLimitError` |
+//! | `redis` (feature `redis`) | `RedisLimiter`, `RedisLimiterBuilder`: Lua scripts (`src/lua/*.lua`), server `TIME`, fail-open/closed |
+//! | `middleware` (feature `tower`) | `RateLimitLayer`, `RateLimitLayerBuilder` / `RateLimit`: keys, 429, `RateLimit-*` headers |
+//!
+//! # Conventions (the same in every Keel crate)
+//!
+//! * **Construction:** `Type::builder()`, chained setters (`.quota(..)`, `.clock(..)`, …),
+//!   `.build()` → `Result<_, `[`BuildError`]`>` (`RedisLimiter`'s `build` is `async`: it
+//!   connects). Required settings are setters too and a missing one is a [`BuildError`];
+//!   `new(quota)` and `with_clock(quota, clock)` are infallible shorthands where every
+//!   other setting has a valid default.
+//! * **Observability:** `stats()` returns a [`RatelimitStats`] snapshot; counters reach
+//!   the `metrics` facade per event, at once, through handles registered at construction
+//!   (no `publish_metrics()` step — see `metrics.rs` for the rule and the counter names).
+//! * **Errors:** typed, in [`error`]; a [`BuildError`] keeps its cause as its `source()`.
 //!
 //! Also: `examples/axum_server.rs` (axum server limited per IP and per API key,
 //! `--features axum`), and the behaviour suites in `tests/` (`concurrency.rs`,
@@ -121,7 +133,7 @@
 //!   forgotten without changing any decision — a model test compares a keyed limiter that
 //!   sweeps constantly with one limiter per key. Sweeps run automatically when a shard has
 //!   doubled; an optional hard cap evicts active keys (counted) when even that is not enough.
-//! * **Observability.** Allowed/denied per limiter as a [`MetricsSnapshot`] and as
+//! * **Observability.** Allowed/denied per limiter as a [`RatelimitStats`] (`stats()`) and as
 //!   `keel_ratelimit_decisions_total{limiter, outcome}` through the `metrics` facade; Redis
 //!   adds backend errors and fail-open/fail-closed counts.
 //!
@@ -233,12 +245,12 @@ pub use quanta;
 
 pub use algorithm::Algorithm;
 pub use decision::Decision;
-pub use error::{CheckError, QuotaError};
+pub use error::{BuildError, CheckError, QuotaError};
 pub use fixed_window::{FixedWindow, FixedWindowState};
 pub use gcra::{Gcra, GcraState};
 pub use keyed::{CleanupPolicy, KeyedLimiter, KeyedLimiterBuilder, QuotaResolver};
-pub use limiter::RateLimiter;
-pub use metrics::{LimiterMetrics, MetricsSnapshot};
+pub use limiter::{RateLimiter, RateLimiterBuilder};
+pub use metrics::{LimiterMetrics, RatelimitStats};
 pub use quota::{MAX_WINDOW, Quota};
 pub use sliding_counter::{SlidingCounter, SlidingCounterState};
 pub use sliding_log::{SlidingLog, SlidingLogState};

@@ -1,4 +1,24 @@
-//! Allowed/denied counters: a striped in-process snapshot plus the `metrics` facade.
+//! Allowed/denied counters: a striped in-process snapshot ([`RatelimitStats`], read with
+//! `stats()`) plus the `metrics` facade.
+//!
+//! # When counters reach the `metrics` facade
+//!
+//! **Per event, at once.** Every decision, key removal, backend error and fail-open/closed
+//! answer increments its facade counter in the same call that counts it in the snapshot.
+//! The handles (`metrics::Counter`) are registered once, when the limiter is built, so an
+//! increment is a call through the recorder's handle — no name or label lookup — and a
+//! no-op when no recorder is installed. There is no `publish_metrics()` step: a scrape
+//! always sees every decision made before it. (The keyed GCRA hot path is measured with
+//! the handles in place, against governor, which counts nothing: `keel-bench ratelimit`.)
+//!
+//! | facade counter | labels | counted when |
+//! |---|---|---|
+//! | `keel_ratelimit_decisions_total` | `limiter`, `outcome` = `allowed`/`denied` | every decision (not `peek`) |
+//! | `keel_ratelimit_keys_removed_total` | `limiter` | idle keys swept, or active keys evicted by the hard cap |
+//! | `keel_ratelimit_backend_errors_total` | `limiter` | a Redis call failed or timed out |
+//! | `keel_ratelimit_failures_total` | `limiter`, `policy` = `open`/`closed` | a failure was answered by the policy |
+//!
+//! # Striping
 //!
 //! Counting must not become the bottleneck the limiter is measured on: one shared
 //! `AtomicU64` bumped by every thread on every decision would bounce one cache line between
@@ -157,9 +177,9 @@ impl StripedCounters {
     }
 }
 
-/// A point-in-time copy of a limiter's counters.
+/// A point-in-time copy of a limiter's counters, as returned by every limiter's `stats()`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MetricsSnapshot {
+pub struct RatelimitStats {
     /// Requests allowed.
     pub allowed: u64,
     /// Requests denied.
@@ -176,7 +196,7 @@ pub struct MetricsSnapshot {
     pub failed_closed: u64,
 }
 
-impl MetricsSnapshot {
+impl RatelimitStats {
     /// Allowed + denied.
     pub fn decisions(&self) -> u64 {
         self.allowed + self.denied
@@ -278,9 +298,9 @@ impl LimiterMetrics {
     }
 
     /// A copy of the counters.
-    pub fn snapshot(&self) -> MetricsSnapshot {
+    pub fn snapshot(&self) -> RatelimitStats {
         let (allowed, denied) = self.decisions.sums();
-        MetricsSnapshot {
+        RatelimitStats {
             allowed,
             denied,
             keys_removed: self.keys_removed.load(Ordering::Relaxed),

@@ -29,6 +29,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::error::BuildError;
 use crate::{Algorithm, Decision, KeyedLimiter, Quota};
 
 /// A limiter the middleware can ask: keyed in process, or on Redis.
@@ -180,19 +181,23 @@ struct Config {
     window_secs: u64,
 }
 
-/// Adds rate limiting to a service.
+/// Adds rate limiting to a service. Build it with [`RateLimitLayer::builder`], or
+/// [`RateLimitLayer::new`] for the defaults (peer IP, draft headers).
 ///
 /// ```
 /// use std::sync::Arc;
 /// use keel_ratelimit::{Gcra, KeyedLimiter, Quota};
-/// use keel_ratelimit::middleware::{HeaderKey, HeaderStyle, RateLimitLayer};
+/// use keel_ratelimit::middleware::{HeaderKey, HeaderStyle, MissingKey, RateLimitLayer};
 ///
 /// let limiter = Arc::new(KeyedLimiter::<String, Gcra>::new(Quota::per_second(10)?));
-/// let layer = RateLimitLayer::new(limiter)
+/// let layer = RateLimitLayer::builder()
+///     .limiter(limiter)
 ///     .key(HeaderKey(http::HeaderName::from_static("x-api-key")))
-///     .header_style(HeaderStyle::Structured { policy: "api".into() });
+///     .missing_key(MissingKey::Reject(http::StatusCode::UNAUTHORIZED))
+///     .header_style(HeaderStyle::Structured { policy: "api".into() })
+///     .build()?;
 /// # let _ = layer;
-/// # Ok::<(), keel_ratelimit::QuotaError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct RateLimitLayer<L, E = PeerIp> {
@@ -212,59 +217,93 @@ impl<L, E: Clone> Clone for RateLimitLayer<L, E> {
 }
 
 impl<L: HttpLimiter> RateLimitLayer<L, PeerIp> {
-    /// Limits by peer IP, draft headers, missing key → 500 (a server that does not record
-    /// peer addresses is misconfigured).
-    pub fn new(limiter: Arc<L>) -> Self {
-        let window_secs = ceil_secs(limiter.default_quota().window());
-        Self {
-            limiter,
+    /// A builder: `.limiter(..)` (required), `.key(..)` / `.key_fn(..)` (default
+    /// [`PeerIp`]), `.header_style(..)` (default [`HeaderStyle::Draft`]), `.missing_key(..)`
+    /// (default: 500, see [`new`](Self::new)), then `.build()`.
+    pub fn builder() -> RateLimitLayerBuilder<L, PeerIp> {
+        RateLimitLayerBuilder {
+            limiter: None,
             extractor: PeerIp,
-            config: Arc::new(Config {
-                headers: HeaderStyle::Draft,
-                missing: MissingKey::Reject(StatusCode::INTERNAL_SERVER_ERROR),
-                window_secs,
-            }),
+            headers: HeaderStyle::Draft,
+            missing: MissingKey::Reject(StatusCode::INTERNAL_SERVER_ERROR),
         }
+    }
+
+    /// Shorthand for `builder().limiter(limiter).build()`: limits by peer IP, draft
+    /// headers, missing key → 500 (a server that does not record peer addresses is
+    /// misconfigured). Infallible: the defaults are valid.
+    pub fn new(limiter: Arc<L>) -> Self {
+        Self::builder().assemble(limiter)
     }
 }
 
-impl<L: HttpLimiter, E: KeyExtractor> RateLimitLayer<L, E> {
-    /// Uses another key extractor.
-    pub fn key<E2: KeyExtractor>(self, extractor: E2) -> RateLimitLayer<L, E2> {
-        RateLimitLayer {
+/// Builder for [`RateLimitLayer`].
+#[must_use]
+#[derive(Debug)]
+pub struct RateLimitLayerBuilder<L, E> {
+    limiter: Option<Arc<L>>,
+    extractor: E,
+    headers: HeaderStyle,
+    missing: MissingKey,
+}
+
+impl<L: HttpLimiter, E: KeyExtractor> RateLimitLayerBuilder<L, E> {
+    /// The limiter every service made by the layer shares (required).
+    pub fn limiter(mut self, limiter: Arc<L>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// The key extractor (default [`PeerIp`]).
+    pub fn key<E2: KeyExtractor>(self, extractor: E2) -> RateLimitLayerBuilder<L, E2> {
+        RateLimitLayerBuilder {
             limiter: self.limiter,
             extractor,
-            config: self.config,
+            headers: self.headers,
+            missing: self.missing,
         }
     }
 
-    /// Uses a closure as the key extractor.
-    pub fn key_fn<F>(self, f: F) -> RateLimitLayer<L, KeyFn<F>>
+    /// A closure as the key extractor.
+    pub fn key_fn<F>(self, f: F) -> RateLimitLayerBuilder<L, KeyFn<F>>
     where
         F: Fn(&RequestInfo<'_>) -> Option<String> + Clone + Send + Sync + 'static,
     {
         self.key(KeyFn(f))
     }
 
-    /// Selects the header fields.
-    pub fn header_style(self, headers: HeaderStyle) -> Self {
-        self.with_config(|c| c.headers = headers)
-    }
-
-    /// What to do when the key is missing.
-    pub fn missing_key(self, missing: MissingKey) -> Self {
-        self.with_config(|c| c.missing = missing)
-    }
-
-    fn with_config(mut self, f: impl FnOnce(&mut Config)) -> Self {
-        let mut config = Config {
-            headers: self.config.headers.clone(),
-            missing: self.config.missing.clone(),
-            window_secs: self.config.window_secs,
-        };
-        f(&mut config);
-        self.config = Arc::new(config);
+    /// The rate-limit header fields (default [`HeaderStyle::Draft`]).
+    pub fn header_style(mut self, headers: HeaderStyle) -> Self {
+        self.headers = headers;
         self
+    }
+
+    /// What to do when the key is missing (default: reject with 500).
+    pub fn missing_key(mut self, missing: MissingKey) -> Self {
+        self.missing = missing;
+        self
+    }
+
+    /// Builds the layer.
+    ///
+    /// # Errors
+    /// [`BuildError::MissingLimiter`] when no limiter was given.
+    pub fn build(self) -> Result<RateLimitLayer<L, E>, BuildError> {
+        let limiter = self.limiter.clone().ok_or(BuildError::MissingLimiter)?;
+        Ok(self.assemble(limiter))
+    }
+
+    fn assemble(self, limiter: Arc<L>) -> RateLimitLayer<L, E> {
+        let window_secs = ceil_secs(limiter.default_quota().window());
+        RateLimitLayer {
+            limiter,
+            extractor: self.extractor,
+            config: Arc::new(Config {
+                headers: self.headers,
+                missing: self.missing,
+                window_secs,
+            }),
+        }
     }
 }
 

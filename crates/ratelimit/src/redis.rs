@@ -31,8 +31,8 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, Script};
 use quanta::Clock;
 
-use crate::error::RedisLimitError;
-use crate::{CheckError, Decision, LimiterMetrics, MetricsSnapshot, Quota, QuotaError};
+use crate::error::{BuildError, RedisLimitError};
+use crate::{CheckError, Decision, LimiterMetrics, Quota, QuotaError, RatelimitStats};
 
 const PREAMBLE: &str = include_str!("lua/preamble.lua");
 
@@ -117,12 +117,14 @@ pub enum TimeSource {
     },
 }
 
-/// Builder for [`RedisLimiter`].
+/// Builder for [`RedisLimiter`]: `.quota(..)` and `.url(..)` (or `.client(..)`) are
+/// required; everything else has a default.
 #[must_use]
 #[derive(Debug, Clone)]
 pub struct RedisLimiterBuilder {
     algorithm: RedisAlgorithm,
-    quota: Quota,
+    quota: Option<Quota>,
+    server: Option<Server>,
     prefix: String,
     policy: FailurePolicy,
     time: TimeSource,
@@ -130,7 +132,37 @@ pub struct RedisLimiterBuilder {
     timeout: Duration,
 }
 
+#[derive(Debug, Clone)]
+enum Server {
+    Url(String),
+    Client(Client),
+}
+
 impl RedisLimiterBuilder {
+    /// The algorithm the server runs (default: [`RedisAlgorithm::Gcra`]).
+    pub fn algorithm(mut self, algorithm: RedisAlgorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// The quota (required).
+    pub fn quota(mut self, quota: Quota) -> Self {
+        self.quota = Some(quota);
+        self
+    }
+
+    /// The server, as a `redis://` URL (this or [`client`](Self::client) is required).
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.server = Some(Server::Url(url.into()));
+        self
+    }
+
+    /// The server, as a configured `redis::Client` (TLS, credentials, …).
+    pub fn client(mut self, client: Client) -> Self {
+        self.server = Some(Server::Client(client));
+        self
+    }
+
     /// Key prefix (default `"keel:rl"`).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
@@ -149,41 +181,52 @@ impl RedisLimiterBuilder {
         self
     }
 
+    /// Decide on this client-side clock instead of the server's `TIME`: shorthand for
+    /// `time_source(TimeSource::Client { clock, offset: Duration::ZERO })`. For tests that
+    /// drive time by hand (`quanta::Clock::mock()`); with many clients in production keep
+    /// the server's time (the default), which every client agrees on.
+    pub fn clock(self, clock: Clock) -> Self {
+        self.time_source(TimeSource::Client {
+            clock,
+            offset: Duration::ZERO,
+        })
+    }
+
     /// Metrics label (default `redis_<algorithm>`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
     }
 
-    /// Response and connection timeout used by [`connect`](Self::connect) (default 250 ms):
-    /// how long a decision may wait on an unresponsive Redis before the policy applies.
+    /// Response and connection timeout (default 250 ms): how long a decision may wait on
+    /// an unresponsive Redis before the policy applies.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// Connects a [`ConnectionManager`] to `url` and builds the limiter.
+    /// Connects to the server (a [`ConnectionManager`], which reconnects in the
+    /// background) and builds the limiter.
     ///
     /// # Errors
-    /// [`RedisLimitError::Quota`] when the quota is finer than a microsecond per request;
-    /// [`RedisLimitError::Redis`] when the URL is invalid or the first connection fails.
-    pub async fn connect(self, url: &str) -> Result<RedisLimiter, RedisLimitError> {
-        let client = Client::open(url)?;
+    /// [`BuildError::MissingQuota`] / [`BuildError::MissingRedis`] when a required setting
+    /// is missing; [`BuildError::Quota`] when the quota is finer than a microsecond per
+    /// request; [`BuildError::Redis`] when the URL is invalid or the first connection fails.
+    pub async fn build(self) -> Result<RedisLimiter, BuildError> {
+        let quota = self.quota.ok_or(BuildError::MissingQuota)?;
+        let params = Params::new(self.algorithm, quota).map_err(BuildError::Quota)?;
+        let client = match self.server.ok_or(BuildError::MissingRedis)? {
+            Server::Url(url) => Client::open(url.as_str()).map_err(BuildError::Redis)?,
+            Server::Client(client) => client,
+        };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_with_config(client, config).await?;
-        self.build(connection)
-    }
-
-    /// Builds the limiter on an existing connection manager (clones share its connection).
-    ///
-    /// # Errors
-    /// [`RedisLimitError::Quota`] when the quota is finer than a microsecond per request.
-    pub fn build(self, connection: ConnectionManager) -> Result<RedisLimiter, RedisLimitError> {
-        let params = Params::new(self.algorithm, self.quota)?;
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(BuildError::Redis)?;
         let name = self
             .name
             .unwrap_or_else(|| format!("redis_{}", self.algorithm.name()));
@@ -191,7 +234,7 @@ impl RedisLimiterBuilder {
             connection,
             shared: Arc::new(Shared {
                 algorithm: self.algorithm,
-                quota: self.quota,
+                quota,
                 params,
                 script: Script::new(&self.algorithm.script_source()),
                 prefix: self.prefix,
@@ -256,14 +299,17 @@ struct Shared {
 /// connection, the script and the counters).
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), keel_ratelimit::error::RedisLimitError> {
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// use keel_ratelimit::Quota;
 /// use keel_ratelimit::redis::{FailurePolicy, RedisAlgorithm, RedisLimiter};
 ///
-/// let limiter = RedisLimiter::builder(RedisAlgorithm::Gcra, Quota::per_second(100)?)
+/// let limiter = RedisLimiter::builder()
+///     .algorithm(RedisAlgorithm::Gcra)
+///     .quota(Quota::per_second(100)?)
+///     .url("redis://127.0.0.1:6379/")
 ///     .prefix("myapp:rl")
 ///     .failure_policy(FailurePolicy::FailOpen)
-///     .connect("redis://127.0.0.1:6379/")
+///     .build()
 ///     .await?;
 /// let decision = limiter.check("user:42").await?;
 /// println!("allowed={} remaining={}", decision.allowed, decision.remaining);
@@ -287,11 +333,14 @@ impl fmt::Debug for RedisLimiter {
 }
 
 impl RedisLimiter {
-    /// A builder for `algorithm` with `quota`.
-    pub fn builder(algorithm: RedisAlgorithm, quota: Quota) -> RedisLimiterBuilder {
+    /// A builder: `.quota(..)` and `.url(..)` (required), `.algorithm(..)`, `.prefix(..)`,
+    /// `.failure_policy(..)`, `.timeout(..)`, `.clock(..)`/`.time_source(..)`, `.name(..)`,
+    /// then `.build().await`.
+    pub fn builder() -> RedisLimiterBuilder {
         RedisLimiterBuilder {
-            algorithm,
-            quota,
+            algorithm: RedisAlgorithm::Gcra,
+            quota: None,
+            server: None,
             prefix: "keel:rl".to_owned(),
             policy: FailurePolicy::FailOpen,
             time: TimeSource::Server,
@@ -405,7 +454,7 @@ impl RedisLimiter {
     }
 
     /// A snapshot of the counters (decisions, backend errors, fail-open/closed).
-    pub fn metrics(&self) -> MetricsSnapshot {
+    pub fn stats(&self) -> RatelimitStats {
         self.shared.metrics.snapshot()
     }
 

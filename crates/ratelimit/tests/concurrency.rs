@@ -35,7 +35,7 @@ fn direct_exactly_limit<A: Algorithm>() {
     let limiter = RateLimiter::<A>::with_clock(quota, clock);
     let allowed = hammer(|| limiter.check().allowed);
     assert_eq!(allowed, u64::from(LIMIT), "{}", A::NAME);
-    let m = limiter.metrics();
+    let m = limiter.stats();
     assert_eq!(m.allowed, u64::from(LIMIT));
     assert_eq!(m.decisions(), (THREADS * ATTEMPTS) as u64);
 }

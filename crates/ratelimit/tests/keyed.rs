@@ -24,8 +24,8 @@ fn a_million_distinct_keys_stay_bounded_by_automatic_cleanup() {
     }
     assert!(max_len <= bound, "len reached {max_len}");
     assert!(limiter.len() <= bound);
-    assert!(limiter.metrics().keys_removed >= 1_000_000 - bound as u64);
-    assert_eq!(limiter.metrics().keys_evicted_active, 0);
+    assert!(limiter.stats().keys_removed >= 1_000_000 - bound as u64);
+    assert_eq!(limiter.stats().keys_evicted_active, 0);
     mock.increment(Duration::from_millis(1));
     limiter.retain_recent();
     limiter.shrink_to_fit();
@@ -35,10 +35,12 @@ fn a_million_distinct_keys_stay_bounded_by_automatic_cleanup() {
 #[test]
 fn a_million_keys_on_a_frozen_clock_are_capped_by_max_keys() {
     let (clock, _mock) = quanta::Clock::mock();
-    let limiter = KeyedLimiter::<u64, TokenBucket>::builder(Quota::per_minute(5).unwrap())
+    let limiter = KeyedLimiter::<u64, TokenBucket>::builder()
+        .quota(Quota::per_minute(5).unwrap())
         .clock(clock)
         .cleanup(CleanupPolicy::with_max_keys(10_000))
-        .build();
+        .build()
+        .unwrap();
     for key in 0..1_000_000u64 {
         limiter.check(&key);
         if key % 50_000 == 0 {
@@ -47,7 +49,7 @@ fn a_million_keys_on_a_frozen_clock_are_capped_by_max_keys() {
     }
     assert!(limiter.len() <= 10_000);
     // Nothing was idle (frozen clock), so the cap had to evict active keys, and says so.
-    let m = limiter.metrics();
+    let m = limiter.stats();
     assert!(m.keys_evicted_active >= 990_000);
     assert_eq!(m.allowed, 1_000_000);
 }
@@ -55,10 +57,12 @@ fn a_million_keys_on_a_frozen_clock_are_capped_by_max_keys() {
 #[test]
 fn manual_policy_keeps_everything_until_retain_recent() {
     let (clock, mock) = quanta::Clock::mock();
-    let limiter = KeyedLimiter::<u32, SlidingLog>::builder(Quota::per_second(3).unwrap())
+    let limiter = KeyedLimiter::<u32, SlidingLog>::builder()
+        .quota(Quota::per_second(3).unwrap())
         .clock(clock)
         .cleanup(CleanupPolicy::manual())
-        .build();
+        .build()
+        .unwrap();
     for key in 0..5_000 {
         limiter.check(&key);
     }
@@ -73,13 +77,15 @@ fn manual_policy_keeps_everything_until_retain_recent() {
 #[test]
 fn per_key_overrides_resolver_and_runtime_changes() {
     let (clock, mock) = quanta::Clock::mock();
-    let limiter = KeyedLimiter::<String, Gcra>::builder(Quota::per_second(2).unwrap())
+    let limiter = KeyedLimiter::<String, Gcra>::builder()
+        .quota(Quota::per_second(2).unwrap())
         .clock(clock)
         .quota_resolver(|key: &String| {
             key.starts_with("pro:")
                 .then(|| Quota::per_second(10).unwrap())
         })
-        .build();
+        .build()
+        .unwrap();
 
     // Resolver: a plan tier picked when the key first appears.
     assert_eq!(limiter.check("pro:acme").limit, 10);
@@ -133,7 +139,7 @@ fn peek_consumes_nothing_and_creates_nothing() {
         assert_eq!(limiter.peek("a").remaining, 1);
     }
     assert_eq!(limiter.check_n("a", 0).unwrap().remaining, 1);
-    assert_eq!(limiter.metrics().decisions(), 1);
+    assert_eq!(limiter.stats().decisions(), 1);
 }
 
 #[test]
@@ -169,15 +175,17 @@ fn counters_reach_the_metrics_facade() {
     let snapshotter = recorder.snapshotter();
     let (clock, _mock) = quanta::Clock::mock();
     let limiter = metrics::with_local_recorder(&recorder, || {
-        KeyedLimiter::<u8, Gcra>::builder(Quota::per_second(2).unwrap())
+        KeyedLimiter::<u8, Gcra>::builder()
+            .quota(Quota::per_second(2).unwrap())
             .clock(clock)
             .name("api")
             .build()
+            .unwrap()
     });
     for _ in 0..5 {
         limiter.check(&1);
     }
-    let snapshot = limiter.metrics();
+    let snapshot = limiter.stats();
     assert_eq!((snapshot.allowed, snapshot.denied), (2, 3));
     let mut seen = Vec::new();
     for (key, _, _, value) in snapshotter.snapshot().into_vec() {

@@ -103,11 +103,14 @@ async fn structured_headers_by_configuration() {
         Quota::per_minute(3).unwrap(),
         clock,
     ));
-    let svc = RateLimitLayer::new(limiter)
+    let svc = RateLimitLayer::builder()
+        .limiter(limiter)
         .key(HeaderKey(HeaderName::from_static("x-api-key")))
         .header_style(HeaderStyle::Structured {
             policy: "api".into(),
         })
+        .build()
+        .unwrap()
         .layer(ok_service());
     let req = || {
         Request::builder()
@@ -138,9 +141,12 @@ async fn missing_key_policies_and_closure_keys() {
         Quota::per_minute(1).unwrap(),
         clock,
     ));
-    let svc = RateLimitLayer::new(limiter.clone())
+    let svc = RateLimitLayer::builder()
+        .limiter(limiter.clone())
         .key_fn(|r| r.uri.path().strip_prefix("/tenant/").map(str::to_owned))
         .missing_key(MissingKey::Shared("anonymous".into()))
+        .build()
+        .unwrap()
         .layer(ok_service());
     let status_of = |path: &'static str| {
         let svc = svc.clone();
@@ -156,8 +162,11 @@ async fn missing_key_policies_and_closure_keys() {
     assert_eq!(status_of("/else").await, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(limiter.len(), 3);
 
-    let rejecting = RateLimitLayer::new(limiter)
+    let rejecting = RateLimitLayer::builder()
+        .limiter(limiter)
         .missing_key(MissingKey::Reject(StatusCode::BAD_REQUEST))
+        .build()
+        .unwrap()
         .layer(ok_service());
     let r = rejecting
         .oneshot(Request::new(String::new()))
@@ -232,9 +241,12 @@ async fn redis_limiter_behind_the_middleware_and_503_when_it_cannot_decide() {
     let Some(mut redis) = keel_testkit::redis_or_skip("redis_limiter_behind_the_middleware") else {
         return;
     };
-    let limiter = RedisLimiter::builder(RedisAlgorithm::Gcra, Quota::per_minute(2).unwrap())
+    let limiter = RedisLimiter::builder()
+        .algorithm(RedisAlgorithm::Gcra)
+        .quota(Quota::per_minute(2).unwrap())
         .failure_policy(FailurePolicy::Error)
-        .connect(&redis.url())
+        .url(redis.url())
+        .build()
         .await
         .unwrap();
     let svc = RateLimitLayer::new(Arc::new(limiter)).layer(ok_service());

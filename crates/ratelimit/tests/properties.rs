@@ -174,14 +174,16 @@ fn keyed_matches_model<A: Algorithm>(
     ops: &[(u64, u8, u32, bool)],
 ) -> Result<(), TestCaseError> {
     let (clock, mock) = quanta::Clock::mock();
-    let keyed = KeyedLimiter::<u8, A>::builder(q)
+    let keyed = KeyedLimiter::<u8, A>::builder()
+        .quota(q)
         .clock(clock.clone())
         .shards(2)
         .cleanup(CleanupPolicy {
             sweep_at_shard_len: Some(1),
             max_keys: None,
         })
-        .build();
+        .build()
+        .unwrap();
     // One direct limiter per key, all created now so their windows align with the keyed one's.
     let model: HashMap<u8, RateLimiter<A>> = (0..6)
         .map(|key| (key, RateLimiter::with_clock(q, clock.clone())))

@@ -16,9 +16,12 @@ fn long_quota(limit: u32) -> Quota {
 }
 
 async fn limiter(url: &str, algorithm: RedisAlgorithm, quota: Quota) -> RedisLimiter {
-    RedisLimiter::builder(algorithm, quota)
+    RedisLimiter::builder()
+        .algorithm(algorithm)
+        .quota(quota)
         .prefix("test:rl")
-        .connect(url)
+        .url(url)
+        .build()
         .await
         .unwrap()
 }
@@ -73,8 +76,8 @@ async fn every_algorithm_allows_the_limit_then_denies_with_retry_after_and_ttl()
                 capacity: 5
             }))
         ));
-        assert_eq!(limiter.metrics().allowed, 6);
-        assert_eq!(limiter.metrics().denied, 1);
+        assert_eq!(limiter.stats().allowed, 6);
+        assert_eq!(limiter.stats().denied, 1);
     }
 }
 
@@ -147,7 +150,7 @@ async fn two_instances_sharing_one_redis_allow_exactly_the_global_limit() {
             total, 300,
             "{algorithm:?}: 800 attempts against a global limit of 300"
         );
-        assert_eq!(a.metrics().allowed + b.metrics().allowed, 300);
+        assert_eq!(a.stats().allowed + b.stats().allowed, 300);
     }
 }
 
@@ -165,10 +168,13 @@ async fn skewed_client_clocks_do_not_matter_because_server_time_is_used() {
         let (clock_b, _) = quanta::Clock::mock();
         let url = redis.url();
         let skewed = |clock, offset| {
-            RedisLimiter::builder(algorithm, quota)
+            RedisLimiter::builder()
+                .algorithm(algorithm)
+                .quota(quota)
                 .prefix("skew:client")
                 .time_source(TimeSource::Client { clock, offset })
-                .connect(&url)
+                .url(&url)
+                .build()
         };
         let a = skewed(clock_a, Duration::from_secs(1_000_000))
             .await
@@ -207,9 +213,9 @@ async fn skewed_client_clocks_do_not_matter_because_server_time_is_used() {
 /// Calls until Redis answers for real (no new backend error), bounded to ~10 s.
 async fn until_recovered(limiter: &RedisLimiter, key: &str) -> keel_ratelimit::Decision {
     for _ in 0..100 {
-        let errors = limiter.metrics().backend_errors;
+        let errors = limiter.stats().backend_errors;
         let result = limiter.check(key).await;
-        if limiter.metrics().backend_errors == errors {
+        if limiter.stats().backend_errors == errors {
             if let Ok(d) = result {
                 return d;
             }
@@ -225,21 +231,30 @@ async fn redis_outage_applies_the_policy_counts_it_and_recovers() {
         return;
     };
     let quota = long_quota(3);
-    let open = RedisLimiter::builder(RedisAlgorithm::Gcra, quota)
+    let open = RedisLimiter::builder()
+        .algorithm(RedisAlgorithm::Gcra)
+        .quota(quota)
         .failure_policy(FailurePolicy::FailOpen)
-        .connect(&redis.url())
+        .url(redis.url())
+        .build()
         .await
         .unwrap();
-    let closed = RedisLimiter::builder(RedisAlgorithm::SlidingLog, quota)
+    let closed = RedisLimiter::builder()
+        .algorithm(RedisAlgorithm::SlidingLog)
+        .quota(quota)
         .failure_policy(FailurePolicy::FailClosed {
             retry_after: Duration::from_secs(2),
         })
-        .connect(&redis.url())
+        .url(redis.url())
+        .build()
         .await
         .unwrap();
-    let erroring = RedisLimiter::builder(RedisAlgorithm::TokenBucket, quota)
+    let erroring = RedisLimiter::builder()
+        .algorithm(RedisAlgorithm::TokenBucket)
+        .quota(quota)
         .failure_policy(FailurePolicy::Error)
-        .connect(&redis.url())
+        .url(redis.url())
+        .build()
         .await
         .unwrap();
     for l in [&open, &closed, &erroring] {
@@ -263,7 +278,7 @@ async fn redis_outage_applies_the_policy_counts_it_and_recovers() {
             Err(RedisLimitError::Redis(_))
         ));
     }
-    let (o, c, e) = (open.metrics(), closed.metrics(), erroring.metrics());
+    let (o, c, e) = (open.stats(), closed.stats(), erroring.stats());
     assert_eq!((o.failed_open, o.backend_errors), (5, 5));
     assert_eq!((c.failed_closed, c.backend_errors), (5, 5));
     assert_eq!(
@@ -304,13 +319,16 @@ async fn lua_scripts_decide_exactly_like_the_in_process_algorithms() {
             .unwrap();
         let (clock, mock) = quanta::Clock::mock();
         let local = RateLimiter::<A>::with_clock(quota, clock.clone());
-        let remote = RedisLimiter::builder(algorithm, quota)
+        let remote = RedisLimiter::builder()
+            .algorithm(algorithm)
+            .quota(quota)
             .prefix("equivalence")
             .time_source(TimeSource::Client {
                 clock,
                 offset: Duration::ZERO,
             })
-            .connect(url)
+            .url(url)
+            .build()
             .await
             .unwrap();
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use keel_ratelimit::quanta::Clock;
-use keel_ratelimit::redis::{RedisAlgorithm, RedisLimiter, TimeSource};
+use keel_ratelimit::redis::{RedisAlgorithm, RedisLimiter};
 use keel_ratelimit::{
     Algorithm, CleanupPolicy, Decision, FixedWindow, Gcra, KeyedLimiter, Quota, SlidingCounter,
     SlidingLog, TokenBucket,
