@@ -1,4 +1,5 @@
-//! The public handles: [`Sender`], [`Receiver`] and [`Permit`].
+//! The public handles: [`Sender`], [`Receiver`] and [`Permit`], and how a
+//! queue's core becomes a pair of them ([`handles`]).
 //!
 //! Both handles are cloneable. When the last `Sender` is dropped the queue
 //! closes (receivers drain what is left, then see `Closed`); when the last
@@ -8,10 +9,23 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::error::{PopError, PushError, ReserveError};
+use crate::flavors::Reservation;
 use crate::future::{PopFuture, PushFuture};
-use crate::queue::{Reservation, Shared, Wait};
+use crate::queue::{Shared, Wait};
 use crate::stats::QueueStats;
 use crate::sync::{Arc, Ordering};
+
+/// Wraps a queue's core in its two handles (one sender, one receiver: the
+/// core's handle counts start at one each).
+pub(crate) fn handles<T>(shared: Shared<T>) -> (Sender<T>, Receiver<T>) {
+    let shared = Arc::new(shared);
+    (
+        Sender {
+            shared: shared.clone(),
+        },
+        Receiver { shared },
+    )
+}
 
 /// The producing half of a queue.
 pub struct Sender<T> {
@@ -83,7 +97,9 @@ macro_rules! common_methods {
             self.shared.stats()
         }
 
-        /// Publishes the counters through the `metrics` facade (see [`QueueStats::publish`]).
+        /// Publishes the counters through the `metrics` facade, labelled with
+        /// the queue's name (see [`QueueStats::publish`] and the crate's
+        /// metrics rule: the hot path never touches the facade).
         pub fn publish_metrics(&self) {
             self.shared.stats().publish(&self.shared.name);
         }
@@ -91,10 +107,6 @@ macro_rules! common_methods {
 }
 
 impl<T> Sender<T> {
-    pub(crate) fn from_shared(shared: Arc<Shared<T>>) -> Self {
-        Self { shared }
-    }
-
     common_methods!();
 
     /// Pushes, waiting for space under [`Backpressure::Block`](crate::Backpressure::Block)
@@ -102,6 +114,18 @@ impl<T> Sender<T> {
     ///
     /// # Errors
     /// `Closed(item)` if the queue is closed; `Full(item)` under `Reject`.
+    ///
+    /// # Examples
+    /// ```
+    /// use keel_queue::{PushError, bounded};
+    ///
+    /// let (tx, rx) = bounded::<u32>(2)?;
+    /// assert_eq!(tx.push(1), Ok(()));
+    /// assert_eq!(tx.len(), 1);
+    /// drop(rx); // no receiver left: the queue closes
+    /// assert_eq!(tx.push(2), Err(PushError::Closed(2)));
+    /// # Ok::<(), keel_queue::BuildError>(())
+    /// ```
     pub fn push(&self, item: T) -> Result<(), PushError<T>> {
         self.shared.push(item, Wait::Forever)
     }
@@ -110,6 +134,17 @@ impl<T> Sender<T> {
     ///
     /// # Errors
     /// `Full(item)` if full under `Block` or `Reject`; `Closed(item)` if closed.
+    ///
+    /// # Examples
+    /// ```
+    /// use keel_queue::{PushError, bounded};
+    ///
+    /// let (tx, _rx) = bounded::<u32>(1)?;
+    /// assert_eq!(tx.try_push(1), Ok(()));
+    /// assert_eq!(tx.try_push(2), Err(PushError::Full(2))); // the item comes back
+    /// assert_eq!(tx.stats().rejected, 1);
+    /// # Ok::<(), keel_queue::BuildError>(())
+    /// ```
     pub fn try_push(&self, item: T) -> Result<(), PushError<T>> {
         self.shared.push(item, Wait::No)
     }
@@ -118,6 +153,18 @@ impl<T> Sender<T> {
     ///
     /// # Errors
     /// `Timeout(item)` if the queue stayed full; `Closed(item)`; `Full(item)` under `Reject`.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use keel_queue::{PushError, bounded};
+    ///
+    /// let (tx, rx) = bounded::<u32>(1)?;
+    /// assert_eq!(tx.push_timeout(1, Duration::from_millis(1)), Ok(()));
+    /// assert_eq!(tx.push_timeout(2, Duration::from_millis(1)), Err(PushError::Timeout(2)));
+    /// assert_eq!(rx.pop(), Ok(1));
+    /// # Ok::<(), keel_queue::BuildError>(())
+    /// ```
     pub fn push_timeout(&self, item: T, timeout: Duration) -> Result<(), PushError<T>> {
         let deadline = self.shared.deadline(timeout);
         self.shared.push(item, Wait::Until(deadline))
@@ -129,6 +176,18 @@ impl<T> Sender<T> {
     ///
     /// # Cancel safety
     /// Dropping the future before it completes drops the item (it was not queued).
+    ///
+    /// # Examples
+    /// ```
+    /// use keel_queue::bounded;
+    ///
+    /// let (tx, rx) = bounded::<u32>(1)?;
+    /// futures::executor::block_on(async {
+    ///     tx.push_async(7).await.unwrap();
+    ///     assert_eq!(rx.pop_async().await, Ok(7));
+    /// });
+    /// # Ok::<(), keel_queue::BuildError>(())
+    /// ```
     pub fn push_async(&self, item: T) -> PushFuture<'_, T> {
         PushFuture::new(&self.shared, item)
     }
@@ -142,6 +201,17 @@ impl<T> Sender<T> {
     ///
     /// # Errors
     /// [`ReserveError::Closed`], or [`ReserveError::Full`] as above.
+    ///
+    /// # Examples
+    /// ```
+    /// use keel_queue::bounded;
+    ///
+    /// let (tx, rx) = bounded::<String>(1)?;
+    /// let permit = tx.reserve().unwrap(); // the slot is ours
+    /// permit.send("built after the slot was secured".to_owned());
+    /// assert_eq!(rx.pop().unwrap(), "built after the slot was secured");
+    /// # Ok::<(), keel_queue::BuildError>(())
+    /// ```
     pub fn reserve(&self) -> Result<Permit<'_, T>, ReserveError> {
         let reservation = self.shared.reserve(Wait::Forever)?;
         Ok(Permit {
@@ -154,6 +224,18 @@ impl<T> Sender<T> {
     ///
     /// # Errors
     /// [`ReserveError::Full`] or [`ReserveError::Closed`].
+    ///
+    /// # Examples
+    /// ```
+    /// use keel_queue::{ReserveError, bounded};
+    ///
+    /// let (tx, rx) = bounded::<u32>(1)?;
+    /// let permit = tx.try_reserve().unwrap();
+    /// assert_eq!(tx.try_reserve().unwrap_err(), ReserveError::Full);
+    /// permit.send(1);
+    /// assert_eq!(rx.pop(), Ok(1));
+    /// # Ok::<(), keel_queue::BuildError>(())
+    /// ```
     pub fn try_reserve(&self) -> Result<Permit<'_, T>, ReserveError> {
         let reservation = self.shared.reserve(Wait::No)?;
         Ok(Permit {
@@ -164,16 +246,24 @@ impl<T> Sender<T> {
 }
 
 impl<T> Receiver<T> {
-    pub(crate) fn from_shared(shared: Arc<Shared<T>>) -> Self {
-        Self { shared }
-    }
-
     common_methods!();
 
     /// Takes the next item, waiting for one.
     ///
     /// # Errors
     /// [`PopError::Closed`] once the queue is closed and drained.
+    ///
+    /// # Examples
+    /// ```
+    /// use keel_queue::{PopError, bounded};
+    ///
+    /// let (tx, rx) = bounded::<u32>(4)?;
+    /// let producer = std::thread::spawn(move || tx.push(5)); // then drops tx
+    /// assert_eq!(rx.pop(), Ok(5)); // waits for the producer
+    /// producer.join().unwrap().unwrap();
+    /// assert_eq!(rx.pop(), Err(PopError::Closed)); // closed and drained
+    /// # Ok::<(), keel_queue::BuildError>(())
+    /// ```
     pub fn pop(&self) -> Result<T, PopError> {
         self.shared.pop(Wait::Forever)
     }
@@ -182,6 +272,17 @@ impl<T> Receiver<T> {
     ///
     /// # Errors
     /// [`PopError::Empty`], or [`PopError::Closed`] once closed and drained.
+    ///
+    /// # Examples
+    /// ```
+    /// use keel_queue::{PopError, bounded};
+    ///
+    /// let (tx, rx) = bounded::<u32>(4)?;
+    /// assert_eq!(rx.try_pop(), Err(PopError::Empty));
+    /// tx.push(1).unwrap();
+    /// assert_eq!(rx.try_pop(), Ok(1));
+    /// # Ok::<(), keel_queue::BuildError>(())
+    /// ```
     pub fn try_pop(&self) -> Result<T, PopError> {
         self.shared.try_pop()
     }
@@ -190,6 +291,18 @@ impl<T> Receiver<T> {
     ///
     /// # Errors
     /// [`PopError::Timeout`], or [`PopError::Closed`] once closed and drained.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use keel_queue::{PopError, bounded};
+    ///
+    /// let (tx, rx) = bounded::<u32>(4)?;
+    /// assert_eq!(rx.pop_timeout(Duration::from_millis(1)), Err(PopError::Timeout));
+    /// tx.push(3).unwrap();
+    /// assert_eq!(rx.pop_timeout(Duration::from_millis(1)), Ok(3));
+    /// # Ok::<(), keel_queue::BuildError>(())
+    /// ```
     pub fn pop_timeout(&self, timeout: Duration) -> Result<T, PopError> {
         let deadline = self.shared.deadline(timeout);
         self.shared.pop(Wait::Until(deadline))
@@ -200,6 +313,19 @@ impl<T> Receiver<T> {
     ///
     /// # Errors
     /// [`PopError::Closed`] once closed and drained.
+    ///
+    /// # Examples
+    /// ```
+    /// use keel_queue::bounded;
+    ///
+    /// let (tx, rx) = bounded::<u32>(8)?;
+    /// for i in 0..5 {
+    ///     tx.push(i).unwrap();
+    /// }
+    /// assert_eq!(rx.pop_batch(3), Ok(vec![0, 1, 2]));
+    /// assert_eq!(rx.pop_batch(3), Ok(vec![3, 4]));
+    /// # Ok::<(), keel_queue::BuildError>(())
+    /// ```
     pub fn pop_batch(&self, max: usize) -> Result<Vec<T>, PopError> {
         self.shared.pop_batch(max, Wait::Forever)
     }
@@ -208,11 +334,34 @@ impl<T> Receiver<T> {
     ///
     /// # Errors
     /// [`PopError::Empty`] or [`PopError::Closed`] when there is none.
+    ///
+    /// # Examples
+    /// ```
+    /// use keel_queue::{PopError, bounded};
+    ///
+    /// let (tx, rx) = bounded::<u32>(8)?;
+    /// assert_eq!(rx.try_pop_batch(4), Err(PopError::Empty));
+    /// tx.push(1).unwrap();
+    /// assert_eq!(rx.try_pop_batch(4), Ok(vec![1]));
+    /// # Ok::<(), keel_queue::BuildError>(())
+    /// ```
     pub fn try_pop_batch(&self, max: usize) -> Result<Vec<T>, PopError> {
         self.shared.pop_batch(max, Wait::No)
     }
 
     /// Takes everything queued now, without waiting.
+    ///
+    /// # Examples
+    /// ```
+    /// use keel_queue::bounded;
+    ///
+    /// let (tx, rx) = bounded::<u32>(8)?;
+    /// tx.push(1).unwrap();
+    /// tx.push(2).unwrap();
+    /// assert_eq!(rx.drain(), vec![1, 2]);
+    /// assert!(rx.is_empty());
+    /// # Ok::<(), keel_queue::BuildError>(())
+    /// ```
     pub fn drain(&self) -> Vec<T> {
         self.shared.drain()
     }
@@ -222,11 +371,34 @@ impl<T> Receiver<T> {
     ///
     /// # Cancel safety
     /// Cancel safe: an item is only taken when the future completes.
+    ///
+    /// # Examples
+    /// ```
+    /// use keel_queue::bounded;
+    ///
+    /// let (tx, rx) = bounded::<u32>(1)?;
+    /// let producer = std::thread::spawn(move || tx.push(9)); // a blocking producer
+    /// assert_eq!(futures::executor::block_on(rx.pop_async()), Ok(9));
+    /// producer.join().unwrap().unwrap();
+    /// # Ok::<(), keel_queue::BuildError>(())
+    /// ```
     pub fn pop_async(&self) -> PopFuture<'_, T> {
         PopFuture::new(&self.shared)
     }
 
     /// A blocking iterator that ends when the queue is closed and drained.
+    ///
+    /// # Examples
+    /// ```
+    /// use keel_queue::bounded;
+    ///
+    /// let (tx, rx) = bounded::<u32>(4)?;
+    /// tx.push(1).unwrap();
+    /// tx.push(2).unwrap();
+    /// drop(tx); // closes: the iterator ends after the last item
+    /// assert_eq!(rx.iter().collect::<Vec<_>>(), vec![1, 2]);
+    /// # Ok::<(), keel_queue::BuildError>(())
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = T> + '_ {
         std::iter::from_fn(move || self.pop().ok())
     }

@@ -2,10 +2,17 @@
 //! construction problems are a typed [`BuildError`].
 
 use std::fmt;
+use std::sync::Arc;
 
 /// A queue or pool could not be built from its configuration.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// Cloneable and comparable (a spawn failure compares by its
+/// [`io::ErrorKind`](std::io::ErrorKind)), so tests can assert on it.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BuildError {
+    /// [`QueueBuilder::capacity`](crate::QueueBuilder::capacity) was never set.
+    #[error("capacity is required")]
+    MissingCapacity,
     /// The capacity must be at least 1.
     #[error("capacity must be greater than zero")]
     ZeroCapacity,
@@ -16,9 +23,21 @@ pub enum BuildError {
     #[error("a pool needs at least one worker thread")]
     ZeroThreads,
     /// The operating system refused to start a worker thread.
-    #[error("could not start worker thread: {0}")]
-    Spawn(String),
+    #[error("could not start a worker thread")]
+    Spawn(#[source] Arc<std::io::Error>),
 }
+
+impl PartialEq for BuildError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::CapacityTooLarge(a), Self::CapacityTooLarge(b)) => a == b,
+            (Self::Spawn(a), Self::Spawn(b)) => a.kind() == b.kind(),
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
+    }
+}
+
+impl Eq for BuildError {}
 
 /// A push failed; the item is handed back.
 #[derive(PartialEq, Eq, Clone, Copy)]

@@ -9,8 +9,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::config::Backpressure;
 use crate::error::{PopError, PushError};
+use crate::policy::Backpressure;
 use crate::queue::Shared;
 
 /// The future returned by [`Sender::push_async`](crate::Sender::push_async).
@@ -45,6 +45,7 @@ impl<'a, T> PushFuture<'a, T> {
 
     fn finish(&mut self, result: Result<(), PushError<T>>) -> Poll<Result<(), PushError<T>>> {
         self.shared
+            .waiters
             .producers
             .unregister_waker(&mut self.waiter, false);
         if let Some(started) = self.blocked_since.take() {
@@ -70,6 +71,7 @@ impl<T> Future for PushFuture<'_, T> {
             };
             if this
                 .shared
+                .waiters
                 .producers
                 .register_waker(&mut this.waiter, cx.waker())
             {
@@ -93,6 +95,7 @@ impl<T> Future for PushFuture<'_, T> {
 impl<T> Drop for PushFuture<'_, T> {
     fn drop(&mut self) {
         self.shared
+            .waiters
             .producers
             .unregister_waker(&mut self.waiter, true);
     }
@@ -121,6 +124,7 @@ impl<'a, T> PopFuture<'a, T> {
 
     fn finish(&mut self, result: Result<T, PopError>) -> Poll<Result<T, PopError>> {
         self.shared
+            .waiters
             .consumers
             .unregister_waker(&mut self.waiter, false);
         Poll::Ready(result)
@@ -139,6 +143,7 @@ impl<T> Future for PopFuture<'_, T> {
             }
             if this
                 .shared
+                .waiters
                 .consumers
                 .register_waker(&mut this.waiter, cx.waker())
             {
@@ -164,6 +169,7 @@ impl<T> Future for PopFuture<'_, T> {
 impl<T> Drop for PopFuture<'_, T> {
     fn drop(&mut self) {
         self.shared
+            .waiters
             .consumers
             .unregister_waker(&mut self.waiter, true);
     }

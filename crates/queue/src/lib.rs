@@ -2,9 +2,9 @@
 //! policies, graceful shutdown, sync and async use, and a work-stealing pool.
 //!
 //! ```
-//! use keel_queue::{Backpressure, Pool, QueueBuilder};
+//! use keel_queue::{Backpressure, Pool, Queue};
 //!
-//! let (tx, rx) = QueueBuilder::new(1024).backpressure(Backpressure::Block).build::<u64>()?;
+//! let (tx, rx) = Queue::builder().capacity(1024).backpressure(Backpressure::Block).build::<u64>()?;
 //! let producer = std::thread::spawn(move || {
 //!     for i in 0..10_000 {
 //!         tx.push(i).unwrap(); // waits while the queue is full
@@ -39,16 +39,24 @@
 //!
 //! # Layout
 //!
-//! - `config` — [`QueueBuilder`], [`Strategy`], [`Backpressure`], [`bounded`].
-//! - `channel` — the handles [`Sender`], [`Receiver`] and the reservation [`Permit`].
-//! - `queue` — the shared core: policies, blocking (spin, then park), close, shutdown.
-//! - `ring` — the FIFO storage: a lock-free bounded ring with per-slot sequence stamps.
-//! - `lifo` — the LIFO storage: a stack (oldest item at the far end, for `DropOldest`).
-//! - `priority` — the priority storage: a stable binary heap (ties leave in arrival order).
+//! - `policy` — [`Strategy`] and [`Backpressure`] (a leaf: everything else reads them).
+//! - `builder` — [`Queue::builder`], [`QueueBuilder`] and the [`bounded`] shorthand.
+//! - `channel` — the handles [`Sender`], [`Receiver`], the reservation [`Permit`],
+//!   and the construction of a handle pair from a queue core.
+//! - `queue` — the shared core: a private flavor enum with one-line dispatch,
+//!   the backpressure policies, counters, blocking (spin, then park), close, shutdown.
+//! - `flavors` — the storages, each complete in its own file:
+//!   - `flavors/ring` — FIFO: a lock-free bounded ring with per-slot sequence stamps.
+//!   - `flavors/locked` — LIFO and priority: a stack or a heap under one mutex.
+//! - `lifo` — the stack behind the LIFO flavor (oldest item at the far end, for `DropOldest`).
+//! - `priority` — the heap behind the priority flavor: stable (ties leave in arrival order).
 //! - `waiters` — the parking layer shared by threads and async tasks; why no wake-up is lost.
 //! - `future` — [`PushFuture`] and [`PopFuture`] for async code (tokio or any executor).
-//! - `stats` — [`QueueStats`] and its export through the `metrics` facade.
-//! - `pool` — [`Pool`]: a work-stealing thread pool with [`JoinHandle`]s, [`Spawner`], [`PoolStats`].
+//! - `stats` — [`QueueStats`], a plain snapshot of the counters.
+//! - `metrics` — the rule for when counters reach the `metrics` facade (on
+//!   `publish_metrics()`, never per operation), and the metric names.
+//! - `pool` — [`Pool`] and [`PoolBuilder`]: a work-stealing thread pool with
+//!   [`JoinHandle`]s, [`Spawner`], [`PoolStats`].
 //!   - `pool/worker` — the worker loop: local deque, injector, stealing; helping joins.
 //!   - `pool/task` — a task's run-once state machine and result slot; fire-and-forget jobs.
 //!   - `pool/sleep` — how idle workers sleep and how new work wakes them.
@@ -163,7 +171,8 @@
 //!   parks in slices of a few milliseconds so a mock clock moved by a test is
 //!   noticed. Untimed waits park until woken.
 //! - Counters are off the hot path (pushed/popped are derived from the ring's
-//!   positions); the `metrics` facade is fed by `publish_metrics()` snapshots.
+//!   positions); the `metrics` facade is fed by `publish_metrics()` snapshots
+//!   (the rule and its reason are in the `metrics` module).
 //!
 //! ## Interview questions
 //!
@@ -195,28 +204,31 @@
 //! - *How do you shut down gracefully?* Stop intake (close), drain with a
 //!   deadline, hand back or persist what is left, then stop the workers.
 
+mod builder;
 mod channel;
-mod config;
 mod error;
+mod flavors;
 mod future;
 mod lifo;
+mod metrics;
+mod policy;
 mod pool;
 mod priority;
 mod queue;
-mod ring;
 mod stats;
 mod sync;
 mod waiters;
 
+pub use builder::{Queue, QueueBuilder, bounded};
 pub use channel::{Permit, Receiver, Sender};
-pub use config::{Backpressure, QueueBuilder, Strategy, bounded};
 pub use error::{BuildError, PopError, PushError, ReserveError, TaskError};
 pub use future::{PopFuture, PushFuture};
-pub use pool::{JoinHandle, Pool, PoolStats, Spawner, WorkerStats};
+pub use policy::{Backpressure, Strategy};
+pub use pool::{JoinHandle, Pool, PoolBuilder, PoolStats, Spawner, WorkerStats};
 pub use stats::QueueStats;
 
 #[doc(hidden)]
 pub mod __loom {
     //! Internals exposed for the loom model tests only (not a public API).
-    pub use crate::pool::Sleep;
+    pub use crate::pool::{ModelJob, Sleep};
 }

@@ -1,8 +1,9 @@
-//! Counters as a snapshot struct, and their export through the `metrics` facade.
+//! [`QueueStats`]: a plain snapshot of one queue's counters (how they reach
+//! the `metrics` facade is in `metrics.rs`).
 
 use std::time::Duration;
 
-use crate::config::{Backpressure, Strategy};
+use crate::policy::{Backpressure, Strategy};
 
 /// A snapshot of one queue's counters.
 ///
@@ -36,32 +37,4 @@ pub struct QueueStats {
     pub strategy: Strategy,
     /// The policy when full.
     pub backpressure: Backpressure,
-}
-
-impl QueueStats {
-    /// Publishes the snapshot through the `metrics` facade, labelled
-    /// `queue = name`: counters `keel_queue_{pushed,popped,dropped,rejected}_total`,
-    /// `keel_queue_producer_blocked_nanos_total`, and gauges
-    /// `keel_queue_len`, `keel_queue_capacity`, `keel_queue_high_watermark`.
-    ///
-    /// The hot path never touches the facade (a global recorder lookup per
-    /// message would cost more than the hand-off itself); call this from a
-    /// periodic reporter instead.
-    pub fn publish(&self, name: &str) {
-        let label = name.to_owned();
-        metrics::counter!("keel_queue_pushed_total", "queue" => label.clone())
-            .absolute(self.pushed);
-        metrics::counter!("keel_queue_popped_total", "queue" => label.clone())
-            .absolute(self.popped);
-        metrics::counter!("keel_queue_dropped_total", "queue" => label.clone())
-            .absolute(self.dropped);
-        metrics::counter!("keel_queue_rejected_total", "queue" => label.clone())
-            .absolute(self.rejected);
-        metrics::counter!("keel_queue_producer_blocked_nanos_total", "queue" => label.clone())
-            .absolute(u64::try_from(self.producer_blocked.as_nanos()).unwrap_or(u64::MAX));
-        metrics::gauge!("keel_queue_len", "queue" => label.clone()).set(self.len as f64);
-        metrics::gauge!("keel_queue_capacity", "queue" => label.clone()).set(self.capacity as f64);
-        metrics::gauge!("keel_queue_high_watermark", "queue" => label)
-            .set(self.high_watermark as f64);
-    }
 }

@@ -98,6 +98,15 @@ struct List {
     next_id: u64,
 }
 
+/// The two wait lists of one queue.
+#[derive(Debug, Default)]
+pub(crate) struct Waiters {
+    /// Threads and tasks waiting for an item.
+    pub(crate) consumers: WaitQueue,
+    /// Threads and tasks waiting for space (and `shutdown` waiting for empty).
+    pub(crate) producers: WaitQueue,
+}
+
 /// A FIFO list of parked threads and tasks waiting for one side of a queue.
 #[derive(Debug)]
 pub(crate) struct WaitQueue {

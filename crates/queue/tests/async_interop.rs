@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::thread;
 
-use keel_queue::{PopError, PushError, QueueBuilder, bounded};
+use keel_queue::{PopError, PushError, Queue, bounded};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_producers_async_consumers() {
@@ -48,8 +48,8 @@ async fn sync_producers_async_consumers() {
 async fn async_producers_sync_consumers() {
     for (tx, rx) in [
         bounded::<u64>(2).unwrap(),
-        QueueBuilder::new(2).lifo().build::<u64>().unwrap(),
-        QueueBuilder::new(2).priority::<u64>().unwrap(),
+        Queue::builder().capacity(2).lifo().build::<u64>().unwrap(),
+        Queue::builder().capacity(2).priority::<u64>().unwrap(),
     ] {
         let consumer = thread::spawn(move || rx.iter().collect::<Vec<_>>());
         let producers: Vec<_> = (0..3u64)

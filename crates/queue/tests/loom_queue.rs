@@ -3,7 +3,7 @@
 //! or duplicated item as a failed assertion.
 #![cfg(loom)]
 
-use keel_queue::{PopError, PushError, QueueBuilder, bounded};
+use keel_queue::{PopError, PushError, Queue, bounded};
 use loom::thread;
 
 /// Explores interleavings with at most `bound` preemptions (the loom default
@@ -101,7 +101,7 @@ fn cancelled_permit_does_not_strand_consumer() {
 #[test]
 fn priority_blocked_consumer_is_woken() {
     model(2, || {
-        let (tx, rx) = QueueBuilder::new(1).priority::<u32>().unwrap();
+        let (tx, rx) = Queue::builder().capacity(1).priority::<u32>().unwrap();
         let consumer = thread::spawn(move || (rx.pop(), rx.pop()));
         tx.push(3).unwrap();
         tx.push(4).unwrap();

@@ -1,13 +1,14 @@
 //! Counters reach the `metrics` facade.
 
-use keel_queue::{Backpressure, QueueBuilder};
+use keel_queue::{Backpressure, Queue};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
 #[test]
 fn publish_exports_counters_and_gauges() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    let (tx, rx) = QueueBuilder::new(2)
+    let (tx, rx) = Queue::builder()
+        .capacity(2)
         .backpressure(Backpressure::DropIncoming)
         .name("jobs")
         .build::<u32>()
@@ -42,7 +43,8 @@ fn publish_exports_counters_and_gauges() {
 
 #[test]
 fn stats_track_drop_oldest_and_high_watermark() {
-    let (tx, rx) = QueueBuilder::new(3)
+    let (tx, rx) = Queue::builder()
+        .capacity(3)
         .backpressure(Backpressure::DropOldest)
         .build::<u32>()
         .unwrap();

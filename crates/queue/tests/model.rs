@@ -5,7 +5,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use keel_queue::{Backpressure, PopError, PushError, QueueBuilder, Receiver, Sender};
+use keel_queue::{Backpressure, PopError, PushError, Queue, Receiver, Sender};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
@@ -235,19 +235,19 @@ proptest! {
 
     #[test]
     fn fifo_matches_vecdeque(cap in 1usize..6, policy in policy(), ops in proptest::collection::vec(op(), 0..120)) {
-        let (tx, rx) = QueueBuilder::new(cap).backpressure(policy).build().unwrap();
+        let (tx, rx) = Queue::builder().capacity(cap).backpressure(policy).build().unwrap();
         check(&mut FifoModel(VecDeque::new()), &tx, &rx, cap, policy, ops);
     }
 
     #[test]
     fn lifo_matches_stack(cap in 1usize..6, policy in policy(), ops in proptest::collection::vec(op(), 0..120)) {
-        let (tx, rx) = QueueBuilder::new(cap).lifo().backpressure(policy).build().unwrap();
+        let (tx, rx) = Queue::builder().capacity(cap).lifo().backpressure(policy).build().unwrap();
         check(&mut LifoModel(VecDeque::new()), &tx, &rx, cap, policy, ops);
     }
 
     #[test]
     fn priority_matches_binary_heap(cap in 1usize..6, policy in policy(), ops in proptest::collection::vec(op(), 0..120)) {
-        let (tx, rx) = QueueBuilder::new(cap)
+        let (tx, rx) = Queue::builder().capacity(cap)
             .backpressure(policy)
             .priority_by_key(|item: &(u8, u64)| item.0)
             .unwrap();

@@ -3,19 +3,17 @@
 use std::thread;
 use std::time::Duration;
 
-use keel_queue::{
-    Backpressure, BuildError, PopError, PushError, QueueBuilder, ReserveError, bounded,
-};
+use keel_queue::{Backpressure, BuildError, PopError, PushError, Queue, ReserveError, bounded};
 
 #[test]
 fn zero_capacity_is_a_typed_error() {
     assert_eq!(bounded::<u8>(0).unwrap_err(), BuildError::ZeroCapacity);
     assert_eq!(
-        QueueBuilder::new(0).priority::<u8>().unwrap_err(),
+        Queue::builder().capacity(0).priority::<u8>().unwrap_err(),
         BuildError::ZeroCapacity
     );
     assert!(matches!(
-        QueueBuilder::new(usize::MAX).build::<u8>(),
+        Queue::builder().capacity(usize::MAX).build::<u8>(),
         Err(BuildError::CapacityTooLarge(_))
     ));
 }
@@ -23,9 +21,9 @@ fn zero_capacity_is_a_typed_error() {
 #[test]
 fn close_hands_items_back_and_consumers_drain_then_see_closed() {
     for (tx, rx) in [
-        QueueBuilder::new(4).build::<u32>().unwrap(),
-        QueueBuilder::new(4).lifo().build::<u32>().unwrap(),
-        QueueBuilder::new(4).priority::<u32>().unwrap(),
+        Queue::builder().capacity(4).build::<u32>().unwrap(),
+        Queue::builder().capacity(4).lifo().build::<u32>().unwrap(),
+        Queue::builder().capacity(4).priority::<u32>().unwrap(),
     ] {
         tx.push(1).unwrap();
         tx.push(2).unwrap();
@@ -110,7 +108,11 @@ fn dropping_last_receiver_fails_pushes() {
 #[test]
 fn shutdown_returns_leftovers_after_the_deadline_on_a_mock_clock() {
     let (clock, mock) = quanta::Clock::mock();
-    let (tx, rx) = QueueBuilder::new(8).clock(clock).build::<u32>().unwrap();
+    let (tx, rx) = Queue::builder()
+        .capacity(8)
+        .clock(clock)
+        .build::<u32>()
+        .unwrap();
     for i in 0..5 {
         tx.push(i).unwrap();
     }
@@ -157,16 +159,19 @@ fn advance_until_done<T>(mock: &quanta::Mock, handle: thread::JoinHandle<T>) -> 
 fn timeouts_hand_the_item_back_with_a_mock_clock() {
     let (clock, mock) = quanta::Clock::mock();
     for (tx, rx) in [
-        QueueBuilder::new(1)
+        Queue::builder()
+            .capacity(1)
             .clock(clock.clone())
             .build::<&str>()
             .unwrap(),
-        QueueBuilder::new(1)
+        Queue::builder()
+            .capacity(1)
             .clock(clock.clone())
             .lifo()
             .build::<&str>()
             .unwrap(),
-        QueueBuilder::new(1)
+        Queue::builder()
+            .capacity(1)
             .clock(clock.clone())
             .priority::<&str>()
             .unwrap(),
@@ -201,9 +206,9 @@ fn timed_operations_succeed_when_the_other_side_acts() {
 #[test]
 fn permits_secure_a_slot_and_give_it_back_when_dropped() {
     for (tx, rx) in [
-        QueueBuilder::new(2).build::<u32>().unwrap(),
-        QueueBuilder::new(2).lifo().build::<u32>().unwrap(),
-        QueueBuilder::new(2).priority::<u32>().unwrap(),
+        Queue::builder().capacity(2).build::<u32>().unwrap(),
+        Queue::builder().capacity(2).lifo().build::<u32>().unwrap(),
+        Queue::builder().capacity(2).priority::<u32>().unwrap(),
     ] {
         let permit = tx.reserve().unwrap();
         tx.push(1).unwrap();
@@ -253,7 +258,8 @@ fn blocked_reserve_waits_for_space() {
 
 #[test]
 fn reject_policy_never_blocks_a_blocking_push() {
-    let (tx, _rx) = QueueBuilder::new(1)
+    let (tx, _rx) = Queue::builder()
+        .capacity(1)
         .backpressure(Backpressure::Reject)
         .build::<u32>()
         .unwrap();

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use keel_queue::{QueueBuilder, Receiver, Sender};
+use keel_queue::{Queue, Receiver, Sender};
 
 /// Items are `producer << 32 | sequence`.
 fn run(
@@ -97,7 +97,7 @@ fn fifo_exactly_once_and_ordered_various_shapes() {
         [(1, 1, 1), (2, 2, 1), (4, 4, 2), (3, 2, 64), (2, 3, 1024)]
     {
         let per_producer = 20_000;
-        let (tx, rx) = QueueBuilder::new(capacity).build::<u64>().unwrap();
+        let (tx, rx) = Queue::builder().capacity(capacity).build::<u64>().unwrap();
         let got = run(tx, rx, producers, consumers, per_producer, false);
         check_exactly_once(&got, producers, per_producer);
         check_per_producer_fifo(&got);
@@ -106,7 +106,7 @@ fn fifo_exactly_once_and_ordered_various_shapes() {
 
 #[test]
 fn fifo_batch_pop_exactly_once_and_ordered() {
-    let (tx, rx) = QueueBuilder::new(8).build::<u64>().unwrap();
+    let (tx, rx) = Queue::builder().capacity(8).build::<u64>().unwrap();
     let got = run(tx, rx, 3, 2, 50_000, true);
     check_exactly_once(&got, 3, 50_000);
     check_per_producer_fifo(&got);
@@ -114,21 +114,21 @@ fn fifo_batch_pop_exactly_once_and_ordered() {
 
 #[test]
 fn lifo_exactly_once() {
-    let (tx, rx) = QueueBuilder::new(4).lifo().build::<u64>().unwrap();
+    let (tx, rx) = Queue::builder().capacity(4).lifo().build::<u64>().unwrap();
     let got = run(tx, rx, 3, 3, 30_000, false);
     check_exactly_once(&got, 3, 30_000);
 }
 
 #[test]
 fn priority_exactly_once() {
-    let (tx, rx) = QueueBuilder::new(4).priority::<u64>().unwrap();
+    let (tx, rx) = Queue::builder().capacity(4).priority::<u64>().unwrap();
     let got = run(tx, rx, 3, 3, 30_000, true);
     check_exactly_once(&got, 3, 30_000);
 }
 
 #[test]
 fn stats_account_for_every_item() {
-    let (tx, rx) = QueueBuilder::new(16).build::<u64>().unwrap();
+    let (tx, rx) = Queue::builder().capacity(16).build::<u64>().unwrap();
     let observer = rx.clone();
     let got = run(tx, rx, 2, 2, 20_000, false);
     check_exactly_once(&got, 2, 20_000);

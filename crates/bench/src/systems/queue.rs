@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use keel_queue::{Pool, QueueBuilder, Spawner};
+use keel_queue::{Pool, Queue, Spawner};
 
 use crate::harness::{Contender, Measurement, new_histogram, record};
 use crate::{Config, Report};
@@ -251,7 +251,7 @@ fn keel_fifo(p: usize, c: usize, d: Duration) -> Measurement {
 }
 
 fn keel_priority(p: usize, c: usize, d: Duration) -> Measurement {
-    let (tx, rx) = QueueBuilder::new(CAPACITY)
+    let (tx, rx) = Queue::builder().capacity(CAPACITY)
         .priority::<u64>()
         .expect("capacity is positive");
     handoff(p, c, d, tx, rx, || {})
@@ -411,7 +411,7 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
         );
     }
     for &threads in &cfg.threads {
-        let keel_pool = Pool::with_name(threads, "bench-pool")?;
+        let keel_pool = Pool::builder().threads(threads).name("bench-pool").build()?;
         let ctx: &'static TreeCtx = Box::leak(Box::new(TreeCtx {
             spawner: keel_pool.spawner(),
             sink: AtomicU64::new(0),

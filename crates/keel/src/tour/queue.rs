@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use keel_queue::{Backpressure, Pool, PushError, QueueBuilder};
+use keel_queue::{Backpressure, Pool, PushError, Queue};
 
 use super::{Chart, SummaryRow, SystemReport, Table, Tour, latency_histogram};
 use crate::report::charts::{Series, bar_chart, line_chart};
@@ -42,7 +42,7 @@ fn run_policy(
     interval: Duration,
 ) -> anyhow::Result<PolicyRun> {
     let bar = tour.progress(&format!("queue: {policy:?}"), items);
-    let (tx, rx) = QueueBuilder::new(CAPACITY)
+    let (tx, rx) = Queue::builder().capacity(CAPACITY)
         .backpressure(policy)
         .name(format!("tour-{policy:?}"))
         .build::<Instant>()?;
@@ -218,7 +218,7 @@ pub(crate) fn run(tour: &Tour) -> anyhow::Result<SystemReport> {
 
     // A shutdown whose deadline passes before the consumer is done: what is
     // left comes back to the caller instead of vanishing.
-    let (tx, rx) = QueueBuilder::new(CAPACITY).build::<u64>()?;
+    let (tx, rx) = Queue::builder().capacity(CAPACITY).build::<u64>()?;
     for i in 0..CAPACITY as u64 {
         tx.push(i)?;
     }

@@ -37,8 +37,8 @@ use crossbeam_utils::CachePadded;
 use crate::error::BuildError;
 use crate::sync::{AtomicU64, AtomicUsize, Condvar, Mutex, Ordering, fence};
 pub use sleep::Sleep;
-pub use task::JoinHandle;
 use task::{Detached, Job, Task};
+pub use task::{JoinHandle, ModelJob};
 
 const RUNNING: u8 = 0;
 const DRAINING: u8 = 1;
@@ -195,17 +195,6 @@ impl PoolStats {
     pub fn steals(&self) -> u64 {
         self.workers.iter().map(|w| w.steals).sum()
     }
-
-    /// Publishes through the `metrics` facade (`keel_pool_tasks_run_total` and
-    /// `keel_pool_steals_total` per `worker`, `keel_pool_pending`).
-    pub fn publish(&self, name: &str) {
-        for (index, worker) in self.workers.iter().enumerate() {
-            let labels = [("pool", name.to_owned()), ("worker", index.to_string())];
-            metrics::counter!("keel_pool_tasks_run_total", &labels).absolute(worker.tasks_run);
-            metrics::counter!("keel_pool_steals_total", &labels).absolute(worker.steals);
-        }
-        metrics::gauge!("keel_pool_pending", "pool" => name.to_owned()).set(self.pending as f64);
-    }
 }
 
 /// A cloneable handle that spawns onto a pool, for tasks that spawn tasks.
@@ -257,6 +246,40 @@ where
     }
 }
 
+/// Configures a [`Pool`]; from [`Pool::builder`].
+#[must_use]
+#[derive(Debug, Clone)]
+pub struct PoolBuilder {
+    threads: Option<usize>,
+    name: String,
+}
+
+impl PoolBuilder {
+    /// Number of worker threads (default: `std::thread::available_parallelism`).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = Some(threads);
+        self
+    }
+
+    /// Worker threads are named `{name}-{index}`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Starts the workers.
+    ///
+    /// # Errors
+    /// [`BuildError::ZeroThreads`], or [`BuildError::Spawn`] (carrying the
+    /// `io::Error`) if the OS refuses a thread.
+    pub fn build(self) -> Result<Pool, BuildError> {
+        let threads = self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        Pool::start(threads, &self.name)
+    }
+}
+
 /// A work-stealing pool of worker threads.
 pub struct Pool {
     inner: Arc<PoolInner>,
@@ -272,19 +295,33 @@ impl fmt::Debug for Pool {
 }
 
 impl Pool {
-    /// Starts `threads` workers.
+    /// A builder: [`PoolBuilder::threads`] (default: the machine's available
+    /// parallelism) and [`PoolBuilder::name`] (default `keel-pool`).
     ///
-    /// # Errors
-    /// [`BuildError::ZeroThreads`], or [`BuildError::Spawn`] if the OS refuses a thread.
-    pub fn new(threads: usize) -> Result<Self, BuildError> {
-        Self::with_name(threads, "keel-pool")
+    /// ```
+    /// use keel_queue::Pool;
+    ///
+    /// let pool = Pool::builder().threads(2).name("render").build()?;
+    /// assert_eq!(pool.threads(), 2);
+    /// assert_eq!(pool.spawn(|| 6 * 7).join(), Ok(42));
+    /// # Ok::<(), keel_queue::BuildError>(())
+    /// ```
+    pub fn builder() -> PoolBuilder {
+        PoolBuilder {
+            threads: None,
+            name: "keel-pool".into(),
+        }
     }
 
-    /// Starts `threads` workers named `{name}-{index}`.
+    /// Starts `threads` workers: shorthand for `Pool::builder().threads(threads).build()`.
     ///
     /// # Errors
-    /// As [`Pool::new`].
-    pub fn with_name(threads: usize, name: &str) -> Result<Self, BuildError> {
+    /// As [`PoolBuilder::build`].
+    pub fn new(threads: usize) -> Result<Self, BuildError> {
+        Self::builder().threads(threads).build()
+    }
+
+    fn start(threads: usize, name: &str) -> Result<Self, BuildError> {
         if threads == 0 {
             return Err(BuildError::ZeroThreads);
         }
@@ -312,7 +349,7 @@ impl Pool {
             let thread = std::thread::Builder::new()
                 .name(format!("{name}-{index}"))
                 .spawn(move || worker::main_loop(inner, index, local))
-                .map_err(|e| BuildError::Spawn(e.to_string()))?;
+                .map_err(|e| BuildError::Spawn(Arc::new(e)))?;
             pool.threads.push(thread);
         }
         Ok(pool)

@@ -7,15 +7,16 @@
 //! that finds the task unfinished records its thread and sets the `WAITING`
 //! bit; the completer sees that bit in the value it swapped out and unparks
 //! it. No lock is taken unless somebody actually waits.
+//!
+//! Every atomic, cell, lock and park here comes from the crate's loom shim
+//! (`sync.rs`), so `tests/loom_pool_task.rs` checks this protocol under every
+//! interleaving.
 
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 use crate::error::TaskError;
-use crate::sync::Mutex;
+use crate::sync::{Arc, AtomicU8, Mutex, Ordering, Thread, UnsafeCell, current, park};
 
 const QUEUED: u8 = 0;
 const TAKEN: u8 = 1;
@@ -39,7 +40,7 @@ pub(crate) type Job = Box<dyn Runnable>;
 pub(crate) struct Completion<R> {
     state: AtomicU8,
     result: UnsafeCell<Option<Result<R, TaskError>>>,
-    joiner: Mutex<Option<std::thread::Thread>>,
+    joiner: Mutex<Option<Thread>>,
 }
 
 // SAFETY: `result` is written once by the thread that won the QUEUED→TAKEN
@@ -80,7 +81,8 @@ impl<R> Completion<R> {
     /// Stores the outcome; only after a successful `take`.
     fn complete(&self, outcome: Result<R, TaskError>) {
         // SAFETY: we won `take`, so nobody else writes; nobody reads before DONE.
-        unsafe { *self.result.get() = Some(outcome) };
+        self.result
+            .with_mut(|slot| unsafe { *slot = Some(outcome) });
         // TAKEN (1) + 1 = DONE (2); the WAITING bit is untouched.
         let previous = self.state.fetch_add(1, Ordering::AcqRel);
         if previous & WAITING != 0
@@ -97,15 +99,17 @@ impl<R> Completion<R> {
     /// Blocks until done, then takes the outcome.
     pub(crate) fn wait(&self) -> Result<R, TaskError> {
         if !self.is_done() {
-            *self.joiner.lock() = Some(std::thread::current());
+            *self.joiner.lock() = Some(current());
             self.state.fetch_or(WAITING, Ordering::AcqRel);
             while !self.is_done() {
-                std::thread::park();
+                park();
             }
         }
         // SAFETY: DONE was observed with acquire ordering, so the write in
         // `complete` is visible and finished; the handle is the only reader.
-        unsafe { (*self.result.get()).take() }.unwrap_or(Err(TaskError::Cancelled))
+        self.result
+            .with_mut(|slot| unsafe { (*slot).take() })
+            .unwrap_or(Err(TaskError::Cancelled))
     }
 }
 
@@ -213,5 +217,44 @@ impl<R> JoinHandle<R> {
             super::worker::help_until(self.pool_id, || completion.is_done());
         }
         completion.wait()
+    }
+}
+
+/// One task taken apart for the loom model (`tests/loom_pool_task.rs`): the
+/// job a worker would pop, and the handle a joiner holds. Not a public API.
+#[doc(hidden)]
+pub struct ModelJob(Job);
+
+impl fmt::Debug for ModelJob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ModelJob").finish_non_exhaustive()
+    }
+}
+
+impl ModelJob {
+    /// A task running `func`, outside any pool.
+    pub fn new<F, R>(func: F) -> (Self, JoinHandle<R>)
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let (job, completion) = Task::new(func);
+        (
+            Self(job),
+            JoinHandle {
+                task: completion,
+                pool_id: 0,
+            },
+        )
+    }
+
+    /// What a worker does with a popped job. Returns `true` if it panicked.
+    pub fn run(self) -> bool {
+        self.0.run()
+    }
+
+    /// What an immediate shutdown does with a queued job.
+    pub fn cancel(self) {
+        self.0.cancel();
     }
 }

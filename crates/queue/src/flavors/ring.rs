@@ -16,13 +16,19 @@
 //!
 //! A claimed slot may be *cancelled* (a [`Permit`](crate::Permit) dropped unused):
 //! it is published holding `None`, a tombstone that consumers skip.
+//!
+//! The first half of the file is the ring itself (claim, publish, take); the
+//! second half is the flavor interface the queue core dispatches to (the same
+//! operations `locked.rs` offers), which adds the wake-ups.
 
 use std::mem::MaybeUninit;
 
 use crossbeam_utils::{Backoff, CachePadded};
 
-use crate::sync::{AtomicBool, AtomicUsize, Ordering, UnsafeCell, fence, spin_hint};
-use crate::waiters::Readiness;
+use crate::error::{PushError, ReserveError};
+use crate::flavors::{Counts, Evicting, Reservation, TryPop};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering, UnsafeCell, fence, spin_hint, yield_now};
+use crate::waiters::{Readiness, Waiters};
 
 /// One slot of the ring.
 struct Slot<T> {
@@ -48,20 +54,9 @@ impl Claim {
     }
 }
 
-/// Outcome of a non-blocking pop.
-#[derive(Debug)]
-pub(crate) enum RingPop<T> {
-    Item(T),
-    Empty,
-    /// Empty and closed: nothing will ever arrive.
-    Closed,
-    /// A producer claimed the head slot but has not published it yet.
-    Busy,
-}
-
 /// Outcome of a non-blocking claim.
 #[derive(Debug)]
-pub(crate) enum RingClaim {
+enum RingClaim {
     Claimed(Claim),
     Full,
     Closed,
@@ -80,6 +75,8 @@ pub(crate) struct Ring<T> {
     cancelled: AtomicUsize,
     /// Tombstones consumed (skipped).
     skipped: AtomicUsize,
+    /// Items taken from the head by `DropOldest` (not popped).
+    evicted: AtomicUsize,
 }
 
 // SAFETY: values of type T move between threads through the slots; the stamp
@@ -93,7 +90,7 @@ impl<T> std::fmt::Debug for Ring<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ring")
             .field("capacity", &self.cap)
-            .field("len", &self.len())
+            .field("occupied", &self.occupied())
             .finish()
     }
 }
@@ -120,6 +117,7 @@ impl<T> Ring<T> {
             one_lap,
             cancelled: AtomicUsize::new(0),
             skipped: AtomicUsize::new(0),
+            evicted: AtomicUsize::new(0),
         }
     }
 
@@ -135,7 +133,7 @@ impl<T> Ring<T> {
 
     /// Claims the tail slot. Spins only while a consumer is still reading the
     /// slot from the previous lap (a few instructions, no user code).
-    pub(crate) fn try_claim(&self) -> RingClaim {
+    fn try_claim(&self) -> RingClaim {
         let backoff = Backoff::new();
         let mut tail = self.tail.load(Ordering::Relaxed);
         loop {
@@ -193,7 +191,7 @@ impl<T> Ring<T> {
     }
 
     /// Writes `value` (or a tombstone) into a claimed slot and publishes it.
-    pub(crate) fn publish(&self, claim: Claim, value: Option<T>) {
+    fn publish(&self, claim: Claim, value: Option<T>) {
         let slot = &self.slots[claim.index];
         if value.is_none() {
             slot.cancelled.store(true, Ordering::Relaxed);
@@ -207,7 +205,7 @@ impl<T> Ring<T> {
     }
 
     /// Tombstones published and not yet skipped.
-    pub(crate) fn tombstones(&self) -> usize {
+    fn tombstones(&self) -> usize {
         self.cancelled
             .load(Ordering::SeqCst)
             .saturating_sub(self.skipped.load(Ordering::SeqCst))
@@ -215,7 +213,7 @@ impl<T> Ring<T> {
 
     /// Consumes tombstones sitting at the head, so a cancelled permit's slot is
     /// free again as soon as it reaches the head. Returns how many it skipped.
-    pub(crate) fn skip_head_tombstones(&self) -> usize {
+    fn skip_head_tombstones(&self) -> usize {
         let mut skipped = 0;
         loop {
             let head = self.head.load(Ordering::SeqCst);
@@ -249,8 +247,8 @@ impl<T> Ring<T> {
         }
     }
 
-    /// Pops the head item, skipping tombstones.
-    pub(crate) fn try_pop(&self) -> RingPop<T> {
+    /// Takes the head item, skipping tombstones.
+    fn take_head(&self) -> TryPop<T> {
         let backoff = Backoff::new();
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
@@ -285,7 +283,7 @@ impl<T> Ring<T> {
                                 {
                                     self.skip_head_tombstones();
                                 }
-                                return RingPop::Item(item);
+                                return TryPop::Item(item);
                             }
                             None => {
                                 self.skipped.fetch_add(1, Ordering::SeqCst);
@@ -305,14 +303,14 @@ impl<T> Ring<T> {
                 let tail = self.tail.load(Ordering::Relaxed);
                 if tail & !self.mark_bit == head {
                     return if tail & self.mark_bit != 0 {
-                        RingPop::Closed
+                        TryPop::Closed
                     } else {
-                        RingPop::Empty
+                        TryPop::Empty
                     };
                 }
                 // Tail moved past head but the slot is unpublished: a producer
                 // is between claim and publish (or holds a permit).
-                return RingPop::Busy;
+                return TryPop::Busy;
             } else {
                 backoff.snooze();
                 spin_hint();
@@ -368,33 +366,14 @@ impl<T> Ring<T> {
     }
 
     /// Total positions ever passed by `pos` (laps × capacity + index).
-    pub(crate) fn count(&self, pos: usize) -> usize {
+    fn count(&self, pos: usize) -> usize {
         let pos = pos & !self.mark_bit;
         (pos / self.one_lap) * self.cap + (pos & (self.mark_bit - 1))
     }
 
-    /// Total positions claimed (items pushed plus tombstones).
-    pub(crate) fn tail_count(&self) -> usize {
-        self.count(self.tail.load(Ordering::SeqCst))
-    }
-
-    /// Total positions consumed.
-    pub(crate) fn head_count(&self) -> usize {
-        self.count(self.head.load(Ordering::SeqCst))
-    }
-
-    /// Tombstones skipped by consumers so far.
-    pub(crate) fn skipped(&self) -> usize {
-        self.skipped.load(Ordering::SeqCst)
-    }
-
-    /// Tombstones published so far (permits dropped unused).
-    pub(crate) fn cancelled(&self) -> usize {
-        self.cancelled.load(Ordering::SeqCst)
-    }
-
-    /// Number of claimed positions not yet consumed (a consistent snapshot).
-    pub(crate) fn len(&self) -> usize {
+    /// Number of claimed positions not yet consumed, tombstones included (a
+    /// consistent snapshot).
+    fn occupied(&self) -> usize {
         loop {
             let tail = self.tail.load(Ordering::SeqCst);
             let head = self.head.load(Ordering::SeqCst);
@@ -404,6 +383,138 @@ impl<T> Ring<T> {
                     .saturating_sub(self.count(head))
                     .min(self.cap);
             }
+        }
+    }
+}
+
+// ---- the flavor interface (what the queue core calls) ---------------------
+
+impl<T> Ring<T> {
+    /// One attempt to enqueue; returns a depth sample every 32 slots (reading
+    /// `head` on every push would cost a cache miss per message).
+    pub(crate) fn try_push(
+        &self,
+        item: T,
+        waiters: &Waiters,
+    ) -> Result<Option<usize>, PushError<T>> {
+        match self.try_claim() {
+            RingClaim::Claimed(claim) => {
+                let depth = (claim.index() % 32 == 0).then(|| self.occupied());
+                self.publish(claim, Some(item));
+                waiters.consumers.notify_one_if_waiting();
+                Ok(depth)
+            }
+            RingClaim::Full => Err(PushError::Full(item)),
+            RingClaim::Closed => Err(PushError::Closed(item)),
+        }
+    }
+
+    /// `DropOldest`: evicts from the head until our claim succeeds.
+    pub(crate) fn push_evicting(
+        &self,
+        mut item: T,
+        waiters: &Waiters,
+    ) -> Result<Evicting, PushError<T>> {
+        let mut evicted = 0;
+        loop {
+            match self.try_push(item, waiters) {
+                Err(PushError::Full(back)) => item = back,
+                Ok(depth) => return Ok(Evicting { evicted, depth }),
+                Err(other) => return Err(other),
+            }
+            match self.evict_one() {
+                TryPop::Item(old) => {
+                    evicted += 1;
+                    drop(old);
+                }
+                TryPop::Closed => return Err(PushError::Closed(item)),
+                TryPop::Empty => {}
+                // The head slot is held by a permit or a mid-write producer.
+                TryPop::Busy => yield_now(),
+            }
+        }
+    }
+
+    /// One attempt to dequeue.
+    pub(crate) fn try_pop(&self, waiters: &Waiters) -> TryPop<T> {
+        let popped = self.take_head();
+        if let TryPop::Item(_) = popped {
+            waiters.producers.notify_one_if_waiting();
+        }
+        popped
+    }
+
+    /// Appends up to `max - batch.len()` items that are there now.
+    pub(crate) fn pop_more(&self, batch: &mut Vec<T>, max: usize, waiters: &Waiters) {
+        while batch.len() < max {
+            match self.try_pop(waiters) {
+                TryPop::Item(item) => batch.push(item),
+                _ => break,
+            }
+        }
+    }
+
+    /// Takes the head item for `DropOldest` (counted as evicted, not popped).
+    pub(crate) fn evict_one(&self) -> TryPop<T> {
+        let taken = self.take_head();
+        if let TryPop::Item(_) = taken {
+            self.evicted.fetch_add(1, Ordering::Relaxed);
+        }
+        taken
+    }
+
+    /// Claims a slot for a permit: its place in line.
+    pub(crate) fn try_reserve(&self) -> Result<Reservation, ReserveError> {
+        match self.try_claim() {
+            RingClaim::Claimed(claim) => Ok(Reservation::Ring(claim)),
+            RingClaim::Full => Err(ReserveError::Full),
+            RingClaim::Closed => Err(ReserveError::Closed),
+        }
+    }
+
+    /// Publishes a permit's item (even after close: consumers drain it).
+    pub(crate) fn fill(&self, claim: Claim, item: T, waiters: &Waiters) -> Option<usize> {
+        self.publish(claim, Some(item));
+        // The publish was a plain store: fence before looking for waiters
+        // (a consumer may be parked on exactly this slot).
+        waiters.consumers.notify_all_after_store();
+        None
+    }
+
+    /// Cancels a permit: its slot becomes a tombstone.
+    pub(crate) fn release(&self, claim: Claim, waiters: &Waiters) {
+        self.publish(claim, None);
+        // Free the slot now if it is at the head; otherwise consumers free it
+        // when they get there.
+        if self.skip_head_tombstones() > 0 {
+            waiters.producers.notify_one_if_waiting();
+        }
+        // A consumer may be parked on this slot while it was unpublished.
+        waiters.consumers.notify_all_after_store();
+    }
+
+    /// Items in the ring now (claimed positions minus tombstones).
+    pub(crate) fn len(&self) -> usize {
+        self.occupied().saturating_sub(self.tombstones())
+    }
+
+    /// Pushed/popped derived from the positions (no counter on the hot path).
+    pub(crate) fn counts(&self) -> Counts {
+        let evicted = self.evicted.load(Ordering::Relaxed) as u64;
+        let cancelled = self.cancelled.load(Ordering::SeqCst) as u64;
+        let skipped = self.skipped.load(Ordering::SeqCst) as u64;
+        let head = self.count(self.head.load(Ordering::SeqCst)) as u64;
+        let tail = self.count(self.tail.load(Ordering::SeqCst)) as u64;
+        let popped = head.saturating_sub(skipped).saturating_sub(evicted);
+        let pushed = tail.saturating_sub(cancelled);
+        let len = tail
+            .saturating_sub(head)
+            .saturating_sub(cancelled.saturating_sub(skipped));
+        Counts {
+            pushed,
+            popped,
+            len: len as usize,
+            closed: self.is_closed(),
         }
     }
 }

@@ -1,0 +1,55 @@
+//! The storage flavors behind one queue type, dispatched by a private enum in
+//! the core (`queue.rs`), as crossbeam-channel does: each flavor is complete in
+//! its own file and the core's match arms are one line each.
+//!
+//! - `ring` — FIFO: a lock-free bounded ring with per-slot sequence stamps.
+//! - `locked` — LIFO and priority: a stack or a stable heap under one mutex.
+//!
+//! Both offer the same operations with the same meaning; the core adds the
+//! backpressure policy, the counters, blocking and shutdown on top. A flavor
+//! wakes the other side itself (it knows whether its change was a read-modify-
+//! write or a plain store, which decides how the wake-up must be ordered, see
+//! `waiters.rs`).
+
+pub(crate) mod locked;
+pub(crate) mod ring;
+
+/// Outcome of a non-blocking pop or eviction.
+#[derive(Debug)]
+pub(crate) enum TryPop<T> {
+    /// The item taken.
+    Item(T),
+    /// Nothing there now.
+    Empty,
+    /// Empty and closed: nothing will ever arrive.
+    Closed,
+    /// Ring only: a producer claimed the head slot but has not published it yet.
+    Busy,
+}
+
+/// What a permit holds until it is sent or dropped.
+#[derive(Debug)]
+pub(crate) enum Reservation {
+    /// A claimed ring slot (its place in line).
+    Ring(ring::Claim),
+    /// A counted slot of the locked storage.
+    Locked,
+}
+
+/// A consistent view of a flavor's item counts, for `stats()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) pushed: u64,
+    pub(crate) popped: u64,
+    pub(crate) len: usize,
+    pub(crate) closed: bool,
+}
+
+/// A push under `DropOldest` that made room by evicting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Evicting {
+    /// Items evicted to make room.
+    pub(crate) evicted: u64,
+    /// The depth after the push, when the flavor sampled it.
+    pub(crate) depth: Option<usize>,
+}
