@@ -220,7 +220,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
             return old;
         }
         while self.weight + weight64 > self.max_weight {
-            if !self.evict_one(sink) {
+            if !self.evict_one(NIL, sink) {
                 break;
             }
         }
@@ -279,11 +279,14 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
         }
         self.weight = self.weight - old_weight + u64::from(weight);
         self.stats.inserts += 1;
-        // A heavier value may need room; the updated entry is the most
-        // recent (LRU) or visited (SIEVE), so it goes last, and it fits on
-        // its own.
+        // A heavier value may need room. The entry was just accepted, so
+        // the policy must not pick it: with SIEVE its visited bit alone does
+        // not protect it (the hand clears every bit in one pass and would
+        // come back to it), so eviction skips it explicitly. It fits on its
+        // own (`weight <= max_weight`), so the loop ends before running out
+        // of other entries.
         while self.weight > self.max_weight {
-            if !self.evict_one(sink) {
+            if !self.evict_one(idx, sink) {
                 break;
             }
         }
@@ -311,11 +314,19 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
         }
     }
 
-    /// Evicts one entry chosen by the policy. Returns `false` if empty.
-    fn evict_one(&mut self, sink: &mut impl FnMut(K, V, RemovalCause)) -> bool {
+    /// Evicts one entry chosen by the policy, never `keep` (the entry being
+    /// written; `NIL` for none). Returns `false` if there is nothing else.
+    fn evict_one(&mut self, keep: u32, sink: &mut impl FnMut(K, V, RemovalCause)) -> bool {
         let victim = match self.policy {
-            Policy::Lru => self.arena.tail,
-            Policy::Sieve => self.sieve_victim(),
+            Policy::Lru => {
+                let tail = self.arena.tail;
+                if tail == keep {
+                    self.arena.node(tail).prev
+                } else {
+                    tail
+                }
+            }
+            Policy::Sieve => self.sieve_victim(keep),
         };
         if victim == NIL {
             return false;
@@ -331,20 +342,23 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
     }
 
     /// SIEVE: walk from the hand (or the tail) towards the head, clearing
-    /// visited bits, wrapping at the head; stop at the first unvisited entry.
-    /// Terminates: one full pass clears every bit.
-    fn sieve_victim(&mut self) -> u32 {
+    /// visited bits, wrapping at the head; stop at the first unvisited entry
+    /// other than `keep`. Terminates: one full pass clears every bit, and
+    /// `NIL` is returned when `keep` is the only entry.
+    fn sieve_victim(&mut self, keep: u32) -> u32 {
         let tail = self.arena.tail;
-        if tail == NIL {
+        if tail == NIL || (tail == keep && self.arena.node(tail).prev == NIL) {
             return NIL;
         }
         let mut p = if self.hand != NIL { self.hand } else { tail };
         loop {
             let node = self.arena.node_mut(p);
-            if !node.visited {
-                break;
+            if p != keep {
+                if !node.visited {
+                    break;
+                }
+                node.visited = false;
             }
-            node.visited = false;
             p = if node.prev != NIL { node.prev } else { tail };
         }
         // `remove_index` moves the hand on to the victim's newer neighbour.

@@ -571,3 +571,39 @@ fn stress_with_ttls_and_a_moving_clock_conserves_entries() {
         "every insert left exactly once"
     );
 }
+
+/// Issue 10 item 1, through the concurrent cache: growing an entry that
+/// still fits its shard keeps it; the listener sees only `Replaced`.
+#[test]
+fn growing_an_entry_that_still_fits_keeps_it() {
+    for policy in [Policy::Lru, Policy::Sieve] {
+        let events = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&events);
+        let cache: Cache<u32, u32> = Cache::builder()
+            .max_capacity(10)
+            .shards(1)
+            .policy(policy)
+            .weigher(|_: &u32, v: &u32| *v)
+            .eviction_listener(move |k: &u32, v: &u32, cause| sink.lock().push((*k, *v, cause)))
+            .build()
+            .unwrap();
+        cache.insert(1, 1);
+        cache.insert(2, 5);
+        cache.insert(3, 4);
+        for k in 1..=3 {
+            assert!(cache.get(&k).is_some());
+        }
+        cache.insert(1, 6);
+        assert_eq!(cache.get(&1), Some(6), "{policy:?}");
+        // Room is made by evicting 2 (LRU: the least recent; SIEVE: the
+        // hand skips the entry being updated and clears 2's and 3's bits).
+        assert_eq!(
+            *events.lock(),
+            vec![
+                (2, 5, RemovalCause::Evicted),
+                (1, 1, RemovalCause::Replaced)
+            ],
+            "{policy:?}"
+        );
+    }
+}

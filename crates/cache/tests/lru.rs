@@ -196,6 +196,41 @@ fn sieve_keeps_a_visited_entry_that_lru_would_evict() {
     }
 }
 
+/// Issue 10 item 1: growing an entry that still fits must keep it, and the
+/// listener sees only the old value as replaced.
+#[test]
+fn growing_an_entry_that_still_fits_keeps_it() {
+    for policy in [Policy::Lru, Policy::Sieve] {
+        let (events, listener) = recording();
+        let mut cache = LruCache::builder()
+            .max_capacity(10)
+            .policy(policy)
+            .weigher(|_: &u32, v: &u32| *v)
+            .eviction_listener(listener)
+            .build()
+            .unwrap();
+        cache.put(1, 1);
+        cache.put(2, 5);
+        cache.put(3, 4);
+        for k in 1..=3 {
+            assert!(cache.get(&k).is_some());
+        }
+        assert_eq!(cache.put(1, 6), Some(1), "{policy:?}");
+        assert_eq!(cache.peek(&1), Some(&6), "{policy:?}");
+        assert!(cache.weight() <= 10);
+        let events = events.borrow();
+        assert!(
+            !events.contains(&(1, RemovalCause::Evicted)),
+            "{policy:?}: {events:?}"
+        );
+        assert_eq!(
+            events.iter().filter(|(k, _)| *k == 1).count(),
+            1,
+            "{policy:?}: {events:?}"
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -223,6 +258,34 @@ proptest! {
             // A weight of 0 counts as 1.
             let sum: u64 = cache.iter().map(|(_, v)| u64::from((*v).max(1))).sum();
             prop_assert_eq!(sum, cache.weight());
+        }
+    }
+
+    /// Whatever came before, a `put` whose weight fits the capacity is
+    /// readable right after it (no policy may pick the entry just written).
+    #[test]
+    fn an_accepted_put_is_readable_right_after(
+        policy in prop_oneof![Just(Policy::Lru), Just(Policy::Sieve)],
+        capacity in 1u64..100,
+        ops in prop::collection::vec((0u32..40, 0u32..60, any::<bool>()), 1..300),
+    ) {
+        let mut cache = LruCache::builder()
+            .max_capacity(capacity)
+            .policy(policy)
+            .weigher(|_: &u32, v: &u32| *v)
+            .build()
+            .unwrap();
+        for (key, weight, read) in ops {
+            if read {
+                cache.get(&key);
+                continue;
+            }
+            cache.put(key, weight);
+            if u64::from(weight.max(1)) <= capacity {
+                prop_assert_eq!(cache.peek(&key), Some(&weight));
+            } else {
+                prop_assert_eq!(cache.peek(&key), None);
+            }
         }
     }
 }
