@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::skip::{Lookup, required, skip_or_fail};
 use crate::spawner;
 
 /// Set to `1` to turn "redis-server not found, skipping" into a test failure (CI does).
@@ -37,9 +38,11 @@ impl RedisServer {
     /// When `redis-server` is not installed, or does not become ready in 10 s on any of a
     /// few free ports (the error includes the tail of its log).
     pub fn start() -> io::Result<Self> {
-        let binary = find_redis_server().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, "redis-server not found on PATH")
-        })?;
+        let lookup = lookup_redis_server();
+        let binary = lookup
+            .found
+            .clone()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, lookup.not_found()))?;
         Self::start_with(&binary)
     }
 
@@ -197,17 +200,15 @@ fn free_port() -> io::Result<u16> {
     Ok(l.local_addr()?.port())
 }
 
-/// Finds `redis-server`: `$KEEL_REDIS_SERVER`, then `PATH`, then `/usr/sbin` and `/usr/bin`.
+/// Looks for `redis-server`: `$KEEL_REDIS_SERVER` if set, else `PATH`, then the system's
+/// sbin and bin folders.
+pub fn lookup_redis_server() -> Lookup {
+    Lookup::find("redis-server", REDIS_SERVER_ENV, &[])
+}
+
+/// Finds `redis-server` (see [`lookup_redis_server`]).
 pub fn find_redis_server() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(REDIS_SERVER_ENV) {
-        let p = PathBuf::from(p);
-        return p.is_file().then_some(p);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
-        .map(|d| d.join("redis-server"))
-        .find(|p| p.is_file())
+    lookup_redis_server().found
 }
 
 /// Whether a `redis-server` binary can be found.
@@ -215,38 +216,33 @@ pub fn redis_server_available() -> bool {
     find_redis_server().is_some()
 }
 
-fn require_redis() -> bool {
-    std::env::var(REQUIRE_REDIS_ENV).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
-}
-
-/// A fresh server for the test named `test`, or `None` after printing one skip line
-/// when `redis-server` is not installed.
+/// A fresh server for the test named `test`, or `None` after printing one visible skip
+/// line (saying where `redis-server` was looked for) when it is not installed.
 ///
 /// # Panics
 /// When `redis-server` is missing and `KEEL_REQUIRE_REDIS=1` (so CI cannot silently skip),
 /// and when it is installed but fails to start (a real failure, never a skip).
 pub fn redis_or_skip(test: &str) -> Option<RedisServer> {
-    redis_or_skip_with(find_redis_server(), require_redis(), test)
+    redis_or_skip_with(&lookup_redis_server(), required(REQUIRE_REDIS_ENV), test)
 }
 
 pub(crate) fn redis_or_skip_with(
-    binary: Option<PathBuf>,
+    lookup: &Lookup,
     required: bool,
     test: &str,
 ) -> Option<RedisServer> {
-    match binary {
-        Some(binary) => match RedisServer::start_with(&binary) {
+    match &lookup.found {
+        Some(binary) => match RedisServer::start_with(binary) {
             Ok(server) => Some(server),
             Err(e) => panic!("{test}: redis-server is installed but did not start: {e}"),
         },
-        None if required => panic!(
-            "{test}: {REQUIRE_REDIS_ENV}=1 but redis-server was not found \
-             (install it, e.g. `apt-get install redis-server`)"
-        ),
         None => {
-            eprintln!(
-                "skipped {test}: redis-server not found (install it to run this test; \
-                 {REQUIRE_REDIS_ENV}=1 makes this a failure)"
+            skip_or_fail(
+                test,
+                lookup,
+                REQUIRE_REDIS_ENV,
+                required,
+                "apt-get install redis-server",
             );
             None
         }
@@ -257,20 +253,29 @@ pub(crate) fn redis_or_skip_with(
 mod tests {
     use super::*;
 
-    #[test]
-    fn missing_binary_skips_when_not_required() {
-        assert!(redis_or_skip_with(None, false, "skip test").is_none());
+    fn missing() -> Lookup {
+        Lookup::find("keel-no-such-redis", "KEEL_TESTKIT_NO_SUCH_OVERRIDE", &[])
     }
 
     #[test]
-    #[should_panic(expected = "KEEL_REQUIRE_REDIS=1 but redis-server was not found")]
+    fn missing_binary_skips_when_not_required() {
+        assert!(redis_or_skip_with(&missing(), false, "skip test").is_none());
+    }
+
+    #[test]
+    #[should_panic(expected = "KEEL_REQUIRE_REDIS=1 but keel-no-such-redis not found (looked in")]
     fn missing_binary_fails_when_required() {
-        redis_or_skip_with(None, true, "required test");
+        redis_or_skip_with(&missing(), true, "required test");
     }
 
     #[test]
     #[should_panic(expected = "installed but did not start")]
     fn a_binary_that_cannot_start_is_a_failure_not_a_skip() {
-        redis_or_skip_with(Some(PathBuf::from("/bin/false")), false, "broken binary");
+        let lookup = Lookup {
+            found: Some(PathBuf::from("/bin/false")),
+            ..missing()
+        };
+        assert!(lookup.overridden_by.is_none());
+        redis_or_skip_with(&lookup, false, "broken binary");
     }
 }

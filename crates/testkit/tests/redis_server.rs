@@ -171,3 +171,40 @@ fn a_missing_binary_reports_not_found() {
     let err = RedisServer::start_with(Path::new("/nonexistent/redis-server")).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
 }
+
+/// The child half of `a_skip_is_visible_in_a_plain_cargo_test_run`: with no redis-server
+/// to be found it skips, printing its line.
+#[test]
+fn child_skips_for_want_of_redis() {
+    if std::env::var_os("KEEL_TESTKIT_SKIP_CHILD").is_none() {
+        return;
+    }
+    assert!(keel_testkit::redis_or_skip("child_skips_for_want_of_redis").is_none());
+}
+
+#[test]
+fn a_skip_is_visible_in_a_plain_cargo_test_run() {
+    // Re-run this test binary on the child test, with output capture on (no --nocapture)
+    // and redis-server pointed at a file that does not exist: its skip line must still
+    // reach the terminal, and must say where the binary was looked for.
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new(&exe)
+        .args([
+            "--exact",
+            "child_skips_for_want_of_redis",
+            "--test-threads=1",
+        ])
+        .env("KEEL_TESTKIT_SKIP_CHILD", "1")
+        .env("KEEL_REDIS_SERVER", "/nonexistent/redis-server")
+        .env_remove("KEEL_REQUIRE_REDIS")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "child failed: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("skipped child_skips_for_want_of_redis: redis-server not found")
+            && stderr.contains("looked in /nonexistent/redis-server"),
+        "the skip line did not reach stderr: {stderr:?}"
+    );
+}
