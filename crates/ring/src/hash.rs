@@ -8,7 +8,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 
 /// Seed for key hashes.
 pub const KEY_SEED: u64 = 0x6b65_656c_2d6b_6579; // "keel-key"
-/// Seed for ring / multi-probe points (virtual node `i` uses `POINT_SEED + i`).
+/// Seed for ring / multi-probe points (virtual node `i` hashes `name ‖ i` with this seed).
 pub(crate) const POINT_SEED: u64 = 0x6b65_656c_2d70_7400; // "keel-pt\0"
 /// Seed for rendezvous node hashes.
 pub(crate) const RENDEZVOUS_SEED: u64 = 0x6b65_656c_2d68_7277; // "keel-hrw"

@@ -77,7 +77,12 @@
 //! - **Agreement**: two processes with the same membership compute the same placement —
 //!   hashing is deterministic and portable (xxh3 with fixed seeds, never `RandomState`),
 //!   placement depends on node *names*, not insertion order, and a checked-in vector file
-//!   (`tests/vectors/placement.tsv`) pins the results.
+//!   (`tests/vectors/placement.tsv`) pins the results. Any name works, however short or
+//!   similar to the others: a ring point hashes the name *and* the virtual-node index
+//!   together (`tests/balance.rs` checks `db1`, `a`, `w-0`, long and similar names for every
+//!   algorithm). That derivation changed once (issue 10: `xxh3(name, seed + i)` collapsed
+//!   short names onto a few points), so ring, multi-probe and bounded-load placements of
+//!   builds before it differ from today's — upgrade every process of a cluster together.
 //! - **Hot keys**: detect them in a stream with bounded memory, and spread their load.
 //!
 //! ## Why not `hash(key) % N`?

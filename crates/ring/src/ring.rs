@@ -7,7 +7,7 @@
 //! deviation is ≈ 1/√v of the mean (100 → ≈10 %, 1000 → ≈3.2 %).
 
 use crate::error::{BuildError, RingError};
-use crate::hash::POINT_SEED;
+use crate::hash::{POINT_SEED, xxh3_seeded};
 use crate::metrics::record_membership_change;
 use crate::node::{Members, NodeId};
 use crate::placement::Placement;
@@ -76,8 +76,17 @@ impl Ring {
     }
 }
 
-/// Point `i` of a node is `xxh3(name, POINT_SEED + i)`: portable and independent of
-/// every other node, so a node's points never change while it is a member.
+/// Point `i` of a node is `xxh3(name ‖ i as u64 LE, POINT_SEED)`: one strong hash over the
+/// whole input, portable and independent of every other node, so a node's points never
+/// change while it is a member.
+///
+/// Why not `xxh3(name, POINT_SEED + i)` (what Keel did before): for inputs of 1–3 bytes
+/// xxh3 folds the seed into the input by a plain XOR-and-add before its final avalanche,
+/// so `(name, seed)` pairs whose combinations coincide give the *same* point — `db1`..`db6`
+/// with 100 vnodes had 104 distinct points of 600 and one node took 97 % of the keys.
+/// Putting the index in the hashed bytes makes every input at least 9 bytes long, where
+/// xxh3 mixes the whole input with a 128-bit multiply, and distinct `(name, i)` pairs are
+/// distinct inputs.
 pub(crate) fn build_points(members: &Members, per_weight: u32) -> SortedPoints {
     let total: usize = members
         .weights
@@ -88,8 +97,13 @@ pub(crate) fn build_points(members: &Members, per_weight: u32) -> SortedPoints {
     for (index, (id, &weight)) in members.ids.iter().zip(&members.weights).enumerate() {
         let tie = id.hash_with(0);
         let count = u64::from(weight) * u64::from(per_weight);
+        let mut input = Vec::with_capacity(id.as_str().len() + 8);
+        input.extend_from_slice(id.as_str().as_bytes());
+        let name_len = input.len();
+        input.extend_from_slice(&[0; 8]);
         for i in 0..count {
-            raw.push((id.hash_with(POINT_SEED.wrapping_add(i)), index as u32, tie));
+            input[name_len..].copy_from_slice(&i.to_le_bytes());
+            raw.push((xxh3_seeded(&input, POINT_SEED), index as u32, tie));
         }
     }
     SortedPoints::build(raw)
@@ -217,6 +231,25 @@ mod tests {
         for k in 0..2000u64 {
             assert_eq!(forward.node_for(&k), backward.node_for(&k));
             assert_eq!(forward.replicas(&k, 3), backward.replicas(&k, 3));
+        }
+    }
+
+    /// Issue 10, item 4: `db1`..`db6` with 100 vnodes had 104 distinct points of 600.
+    #[test]
+    fn short_names_give_distinct_points() {
+        for names in [
+            vec!["db1", "db2", "db3", "db4", "db5", "db6"],
+            vec!["a", "b", "c", "d"],
+            vec!["w-0", "w-1", "w-2"],
+            vec!["n01", "n02", "n03"],
+        ] {
+            let mut ring = Ring::new(100).unwrap();
+            for name in &names {
+                ring.add_node(NodeId::new(name).unwrap()).unwrap();
+            }
+            let mut points = ring.sorted_points().points.clone();
+            points.dedup();
+            assert_eq!(points.len(), 100 * names.len(), "{names:?}");
         }
     }
 }
