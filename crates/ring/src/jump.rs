@@ -133,10 +133,12 @@ impl Placement for Jump {
         Some(jump_hash(hash, n as u32) as usize)
     }
 
-    /// Replica `r > 0` is `jump(mix(hash + r), n)`, skipping buckets already chosen; after
-    /// a bounded number of rehashes (rarely reached unless `n` is close to the node count)
-    /// the remaining replicas are the next buckets in order. Since the candidates are jump
-    /// hashes, appending a bucket mostly changes a replica list by moving entries to it.
+    /// Replica `r > 0` is drawn by jump hash from the buckets not chosen yet:
+    /// `jump(mix(hash + r), nodes − r)` indexes the remaining buckets in ascending order.
+    /// Each step depends only on the earlier ones, so `replicas(k, n)` is a prefix of
+    /// `replicas(k, n + 1)`, and exactly `n` jump hashes are computed (no rehash loop, no
+    /// fallback). Within the remaining buckets the draw is a jump hash, so appending a
+    /// bucket mostly changes a replica list by moving entries to the new bucket.
     fn replica_indices_for_hash(&self, hash: u64, n: usize, out: &mut Vec<usize>) {
         out.clear();
         let nodes = self.members.len();
@@ -145,20 +147,22 @@ impl Placement for Jump {
             return;
         }
         out.push(jump_hash(hash, nodes as u32) as usize);
-        let mut round = 1u64;
-        while out.len() < want && round <= 4 * want as u64 + 8 {
-            let candidate = jump_hash(mix64(hash.wrapping_add(round)), nodes as u32) as usize;
-            if !out.contains(&candidate) {
-                out.push(candidate);
+        // The chosen buckets in ascending order, to map "i-th remaining" to a bucket.
+        let mut chosen: Vec<usize> = Vec::with_capacity(want);
+        chosen.push(out[0]);
+        for round in 1..want {
+            let remaining = (nodes - round) as u32;
+            let mut bucket = jump_hash(mix64(hash.wrapping_add(round as u64)), remaining) as usize;
+            for &c in &chosen {
+                if c <= bucket {
+                    bucket += 1;
+                } else {
+                    break;
+                }
             }
-            round += 1;
-        }
-        let mut next = out[0];
-        while out.len() < want {
-            next = (next + 1) % nodes;
-            if !out.contains(&next) {
-                out.push(next);
-            }
+            out.push(bucket);
+            let at = chosen.partition_point(|&c| c < bucket);
+            chosen.insert(at, bucket);
         }
     }
 

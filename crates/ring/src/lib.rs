@@ -82,7 +82,9 @@
 //!   together (`tests/balance.rs` checks `db1`, `a`, `w-0`, long and similar names for every
 //!   algorithm). That derivation changed once (issue 10: `xxh3(name, seed + i)` collapsed
 //!   short names onto a few points), so ring, multi-probe and bounded-load placements of
-//!   builds before it differ from today's — upgrade every process of a cluster together.
+//!   builds before it differ from today's, as do jump's replica lists after the owner
+//!   (now drawn from the buckets not yet chosen, so `replicas(k, n)` is a prefix of
+//!   `replicas(k, n + 1)` for every algorithm) — upgrade every process of a cluster together.
 //! - **Hot keys**: detect them in a stream with bounded memory, and spread their load.
 //!
 //! ## Why not `hash(key) % N`?
