@@ -190,7 +190,9 @@
 //! - TTLs are rounded up to ≈ 1 ms ticks.
 //! - `Cache::get` clones the value: use `Arc<T>` for large values.
 //! - The listener runs on the thread that caused the removal (after the
-//!   shard lock is released); keep it short.
+//!   shard lock is released); keep it short. A panicking listener is
+//!   contained and counted (`listener_panics`), like a panicking loader, so
+//!   it cannot stop the sweeper, `invalidate_all` or an expiry part-way.
 //! - `TieredCache` is eventually consistent: pub/sub is fire-and-forget, so
 //!   after a subscriber reconnect L1 is cleared; L1 TTLs bound staleness.
 //!

@@ -16,7 +16,7 @@ use quanta::{Clock, Instant};
 
 use crate::arena::NEVER;
 use crate::error::BuildError;
-use crate::listener::RemovalCause;
+use crate::listener::{RemovalCause, call_contained};
 use crate::options::{Options, common_setters, entry_limit};
 use crate::raw::RawCache;
 use crate::stats::CacheStats;
@@ -48,7 +48,24 @@ pub struct LruCache<K, V> {
     origin: Instant,
     default_ttl: Option<Duration>,
     weigher: Option<Weigher<K, V>>,
+    listener: Notifier<K, V>,
+}
+
+/// The listener plus its contained-panic count.
+struct Notifier<K, V> {
     listener: Option<Listener<K, V>>,
+    panics: u64,
+}
+
+impl<K, V> Notifier<K, V> {
+    /// Calls the listener (if any); a panic is contained and counted.
+    fn emit(&mut self, key: &K, value: &V, cause: RemovalCause) {
+        if let Some(listener) = self.listener.as_mut()
+            && call_contained(|| listener(key, value, cause))
+        {
+            self.panics += 1;
+        }
+    }
 }
 
 impl<K, V> fmt::Debug for LruCache<K, V> {
@@ -94,9 +111,7 @@ impl<K: Hash + Eq, V> LruCache<K, V> {
         let now = self.now_ns();
         let listener = &mut self.listener;
         self.raw.advance(now, &mut |k, v, cause| {
-            if let Some(listener) = listener.as_mut() {
-                listener(&k, &v, cause);
-            }
+            listener.emit(&k, &v, cause);
         });
         now
     }
@@ -198,14 +213,11 @@ impl<K: Hash + Eq, V> LruCache<K, V> {
         let old = self
             .raw
             .put(hash, key, value, weight, deadline, &mut |k, v, cause| {
-                if let Some(listener) = listener.as_mut() {
-                    listener(&k, &v, cause);
-                }
+                listener.emit(&k, &v, cause);
             });
         let (old_key, old_value) = old?;
-        if let Some(listener) = self.listener.as_mut() {
-            listener(&old_key, &old_value, RemovalCause::Replaced);
-        }
+        self.listener
+            .emit(&old_key, &old_value, RemovalCause::Replaced);
         Some(old_value)
     }
 
@@ -219,9 +231,7 @@ impl<K: Hash + Eq, V> LruCache<K, V> {
         let now = self.tick();
         let hash = self.raw.hash(key);
         let (k, v) = self.raw.remove(hash, key, now)?;
-        if let Some(listener) = self.listener.as_mut() {
-            listener(&k, &v, RemovalCause::Removed);
-        }
+        self.listener.emit(&k, &v, RemovalCause::Removed);
         Some(v)
     }
 
@@ -230,9 +240,7 @@ impl<K: Hash + Eq, V> LruCache<K, V> {
         self.tick();
         let listener = &mut self.listener;
         self.raw.clear(RemovalCause::Removed, &mut |k, v, cause| {
-            if let Some(listener) = listener.as_mut() {
-                listener(&k, &v, cause);
-            }
+            listener.emit(&k, &v, cause);
         });
     }
 
@@ -302,6 +310,7 @@ impl<K: Hash + Eq, V> LruCache<K, V> {
             expirations: s.expirations,
             entries: self.raw.len() as u64,
             weight: self.raw.weight(),
+            listener_panics: self.listener.panics,
             ..CacheStats::default()
         }
     }
@@ -397,7 +406,10 @@ impl<K: Hash + Eq, V> LruCacheBuilder<K, V> {
             origin,
             default_ttl: valid.default_ttl,
             weigher: self.weigher,
-            listener: self.listener,
+            listener: Notifier {
+                listener: self.listener,
+                panics: 0,
+            },
         })
     }
 }

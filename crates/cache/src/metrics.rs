@@ -13,8 +13,9 @@
 //!   cache). A `metrics::counter!` call per `get` would cost a registry
 //!   lookup or an atomic on a shared line per operation, which the hot path
 //!   cannot afford (`keel-bench cache` runs at ≈ 10M ops/s per core).
-//! - **`TieredCache` (feature `redis`): per event** (an L2 error, a received
-//!   invalidation): these happen at Redis round-trip rates, where a counter
+//! - **Per event** for what is rare: a contained listener panic, and in
+//!   `TieredCache` (feature `redis`) an L2 error or a received
+//!   invalidation: these happen at Redis round-trip rates, where a counter
 //!   increment is noise. Its L1 is a [`crate::Cache`] and follows the rule
 //!   above.
 //! - **[`crate::LruCache`]: never.** It is single-threaded, has no name, and
@@ -31,6 +32,7 @@
 //! | `keel_cache_expirations_total` | counter |
 //! | `keel_cache_loads_total{result="ok"\|"failed"}` | counter |
 //! | `keel_cache_load_microseconds_total` | counter (time in loaders, µs) |
+//! | `keel_cache_listener_panics_total` | counter (per event; see [`crate::CacheStats::listener_panics`]) |
 //! | `keel_cache_l2_errors_total` | counter (tiered: failed or timed-out Redis calls) |
 //! | `keel_cache_invalidations_received_total` | counter (tiered) |
 //!
@@ -78,6 +80,11 @@ pub(crate) fn publish(name: &str, delta: &CacheStats) {
     if micros > 0 {
         metrics::counter!("keel_cache_load_microseconds_total", &labels).increment(micros);
     }
+}
+
+/// One contained eviction-listener panic (rare: published per event).
+pub(crate) fn listener_panic(name: &str) {
+    metrics::counter!("keel_cache_listener_panics_total", "cache" => name.to_owned()).increment(1);
 }
 
 /// Tiered cache: one failed or timed-out Redis call.

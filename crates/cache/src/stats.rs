@@ -24,6 +24,9 @@ pub struct CacheStats {
     pub loads_failed: u64,
     /// Time spent in loaders, summed.
     pub total_load_time: Duration,
+    /// Eviction-listener calls that panicked (contained: the cache carried
+    /// on, and the panic went to the panic hook as usual).
+    pub listener_panics: u64,
     /// Entries stored now.
     pub entries: u64,
     /// Total weight stored now (equals `entries` without a weigher).
@@ -55,6 +58,7 @@ impl CacheStats {
         self.loads_ok += other.loads_ok;
         self.loads_failed += other.loads_failed;
         self.total_load_time += other.total_load_time;
+        self.listener_panics += other.listener_panics;
         self.entries += other.entries;
         self.weight += other.weight;
     }
@@ -71,6 +75,7 @@ impl CacheStats {
             loads_ok: self.loads_ok - earlier.loads_ok,
             loads_failed: self.loads_failed - earlier.loads_failed,
             total_load_time: self.total_load_time.saturating_sub(earlier.total_load_time),
+            listener_panics: self.listener_panics - earlier.listener_panics,
             entries: self.entries,
             weight: self.weight,
         }

@@ -607,3 +607,63 @@ fn growing_an_entry_that_still_fits_keeps_it() {
         );
     }
 }
+
+/// Issue 10 item 9: a listener that panics once must not kill the sweeper
+/// thread; later expirations are still reclaimed in the background.
+#[test]
+fn a_panicking_listener_does_not_stop_the_sweeper() {
+    let (clock, mock) = quanta::Clock::mock();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let cache: Cache<u64, u64> = Cache::builder()
+        .max_capacity(1_000)
+        .shards(1)
+        .clock(clock)
+        .sweep_interval(Duration::from_millis(1))
+        .eviction_listener(move |_, _, _| {
+            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("listener exploded");
+            }
+        })
+        .build()
+        .unwrap();
+    cache.insert_with_ttl(1, 1, Duration::from_secs(1));
+    mock.increment(Duration::from_secs(2));
+    assert!(wait_until(|| calls.load(Ordering::SeqCst) >= 1));
+    // The sweeper survived the panic: a later expiry is reclaimed too,
+    // without any foreground operation.
+    cache.insert_with_ttl(2, 2, Duration::from_secs(1));
+    mock.increment(Duration::from_secs(2));
+    assert!(
+        wait_until(|| calls.load(Ordering::SeqCst) >= 2),
+        "the sweeper stopped after the listener panicked"
+    );
+    assert!(wait_until(|| cache.len() == 0));
+    assert_eq!(cache.stats().listener_panics, 1);
+}
+
+/// Issue 10 item 9: `invalidate_all` removes every entry even if the
+/// listener panics on one of them.
+#[test]
+fn a_panicking_listener_does_not_stop_invalidate_all() {
+    let cache: Cache<u64, u64> = Cache::builder()
+        .max_capacity(1_000)
+        .shards(8)
+        .eviction_listener(|k, _, _| {
+            if *k == 100 {
+                panic!("listener exploded");
+            }
+        })
+        .build()
+        .unwrap();
+    for k in 0..800 {
+        cache.insert(k, k);
+    }
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cache.invalidate_all()));
+    assert!(
+        outcome.is_ok(),
+        "the listener's panic escaped invalidate_all"
+    );
+    assert_eq!(cache.len(), 0);
+    assert_eq!(cache.stats().listener_panics, 1);
+}

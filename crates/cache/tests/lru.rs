@@ -231,6 +231,41 @@ fn growing_an_entry_that_still_fits_keeps_it() {
     }
 }
 
+/// Issue 10 item 9: a listener that panics on an expiry must not leave the
+/// other expired entries in the cache (visible in `len`, never reclaimed),
+/// nor escape the operation that happened to advance the clock.
+#[test]
+fn a_panicking_listener_does_not_leave_expired_entries_behind() {
+    let (clock, mock) = quanta::Clock::mock();
+    let mut calls = 0;
+    let mut cache = LruCache::builder()
+        .max_capacity(100)
+        .default_ttl(Duration::from_secs(1))
+        .clock(clock)
+        .eviction_listener(move |_: &u32, _: &u32, _| {
+            calls += 1;
+            if calls == 3 {
+                panic!("listener exploded");
+            }
+        })
+        .build()
+        .unwrap();
+    for k in 0..10 {
+        cache.put(k, k);
+    }
+    mock.increment(Duration::from_secs(2));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cache.get(&0).copied()));
+    assert_eq!(outcome.ok(), Some(None), "the listener's panic escaped get");
+    cache.run_pending_expirations();
+    assert_eq!(cache.len(), 0);
+    assert_eq!(cache.iter().count(), 0);
+    let stats = cache.stats();
+    assert_eq!((stats.expirations, stats.listener_panics), (10, 1));
+    // The cache keeps working.
+    cache.put(1, 1);
+    assert_eq!(cache.get(&1), Some(&1));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 

@@ -4,7 +4,7 @@
 
 use core::fmt;
 use core::hash::Hash;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -175,6 +175,7 @@ where
             listener: self.listener,
             name: Arc::from(self.name.as_deref().unwrap_or("default")),
             sweeper: OnceLock::new(),
+            listener_panics: AtomicU64::new(0),
         });
         if let Some(interval) = self.sweep_interval {
             let stop = Arc::new(AtomicBool::new(false));

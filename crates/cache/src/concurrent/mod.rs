@@ -52,6 +52,7 @@ pub use builder::CacheBuilder;
 use core::borrow::Borrow;
 use core::fmt;
 use core::hash::{BuildHasher, Hash};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -64,7 +65,7 @@ use self::builder::Sweeper;
 use self::shard::Shard;
 use crate::arena::NEVER;
 use crate::error::BuildError;
-use crate::listener::RemovalCause;
+use crate::listener::{RemovalCause, call_contained};
 use crate::metrics;
 use crate::stats::CacheStats;
 use crate::timer_wheel::deadline_tick;
@@ -85,6 +86,8 @@ struct Inner<K, V> {
     listener: Option<Listener<K, V>>,
     name: Arc<str>,
     sweeper: OnceLock<Sweeper>,
+    /// Contained listener panics (the listener runs outside the shard lock).
+    listener_panics: AtomicU64,
 }
 
 impl<K, V> Drop for Inner<K, V> {
@@ -110,10 +113,15 @@ impl<K, V> Inner<K, V> {
         &self.shards[((hash >> 32) & self.shard_mask) as usize]
     }
 
+    /// Tells the listener, one entry at a time; a panic is contained and
+    /// counted, and the other entries are still reported.
     fn notify(&self, removed: Removed<K, V>) {
         if let Some(listener) = &self.listener {
             for (k, v, cause) in &removed {
-                listener(k, v, *cause);
+                if call_contained(|| listener(k, v, *cause)) {
+                    self.listener_panics.fetch_add(1, Ordering::Relaxed);
+                    metrics::listener_panic(&self.name);
+                }
             }
         }
     }
@@ -496,6 +504,7 @@ where
             metrics::publish(&self.inner.name, &delta);
             total.add(&snapshot);
         }
+        total.listener_panics = self.inner.listener_panics.load(Ordering::Relaxed);
         total
     }
 }

@@ -51,6 +51,8 @@ impl<K: Hash + Eq, V> Shard<K, V> {
             total_load_time: self.load_time,
             entries: self.raw.len() as u64,
             weight: self.raw.weight(),
+            // Counted outside the lock, in `Inner` (see `Cache::stats`).
+            listener_panics: 0,
         }
     }
 
