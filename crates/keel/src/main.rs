@@ -1,5 +1,7 @@
 //! `keel`: the tour of every system, and the benchmarks.
 
+mod cmd;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
