@@ -23,6 +23,16 @@ pub enum BuildError {
     /// The shard count is not a power of two, or exceeds the capacity.
     #[error("shard count must be a power of two no larger than the capacity, got {0}")]
     InvalidShards(usize),
+    /// More shards than [`crate::CacheBuilder::MAX_SHARDS`]: each shard costs
+    /// ≈ 2 KiB empty (its lock, counters and timer-wheel heads), so a huge
+    /// count is memory spent before the first insert.
+    #[error("shard count {requested} exceeds the maximum of {max}")]
+    TooManyShards {
+        /// Shards requested.
+        requested: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A background sweep interval of zero.
     #[error("sweep interval must be greater than zero")]
     ZeroSweepInterval,

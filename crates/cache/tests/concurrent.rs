@@ -667,3 +667,48 @@ fn a_panicking_listener_does_not_stop_invalidate_all() {
     assert_eq!(cache.len(), 0);
     assert_eq!(cache.stats().listener_panics, 1);
 }
+
+/// Issue 10 item 14: the shard count is bounded with a typed error (2^16
+/// shards used to allocate ≈ 129 MiB empty; huge counts aborted).
+#[test]
+fn shard_count_is_bounded() {
+    let max = keel_cache::CacheBuilder::<u64, u64>::MAX_SHARDS;
+    for shards in [max * 2, 1 << 16, 1 << 40] {
+        let err = Cache::<u64, u64>::builder()
+            .max_capacity(u64::MAX)
+            .weigher(|_, _| 1)
+            .shards(shards)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(err, BuildError::TooManyShards { requested, max: m } if requested == shards && m == max),
+            "{shards}: {err:?}"
+        );
+    }
+    let cache: Cache<u64, u64> = Cache::builder()
+        .max_capacity(1 << 20)
+        .shards(max)
+        .build()
+        .unwrap();
+    assert_eq!(cache.shard_count(), max);
+}
+
+/// Issue 10 item 14: a tiny sweep interval is raised to the documented
+/// minimum instead of spinning a core; zero stays an error.
+#[test]
+fn sweep_interval_is_clamped_to_the_minimum() {
+    let min = keel_cache::CacheBuilder::<u64, u64>::MIN_SWEEP_INTERVAL;
+    let cache: Cache<u64, u64> = Cache::builder()
+        .max_capacity(64)
+        .sweep_interval(Duration::from_nanos(1))
+        .build()
+        .unwrap();
+    assert_eq!(cache.sweep_interval(), Some(min));
+    let cache: Cache<u64, u64> = Cache::builder()
+        .max_capacity(64)
+        .sweep_interval(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    assert_eq!(cache.sweep_interval(), Some(Duration::from_secs(5)));
+    assert_eq!(Cache::<u64, u64>::new(64).unwrap().sweep_interval(), None);
+}

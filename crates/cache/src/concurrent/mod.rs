@@ -88,6 +88,8 @@ struct Inner<K, V> {
     sweeper: OnceLock<Sweeper>,
     /// Contained listener panics (the listener runs outside the shard lock).
     listener_panics: AtomicU64,
+    /// The sweeper's period after clamping, if there is a sweeper.
+    sweep_interval: Option<Duration>,
 }
 
 impl<K, V> Drop for Inner<K, V> {
@@ -481,6 +483,12 @@ where
     /// Number of shards.
     pub fn shard_count(&self) -> usize {
         self.inner.shards.len()
+    }
+
+    /// The background sweeper's period (after raising it to
+    /// [`CacheBuilder::MIN_SWEEP_INTERVAL`]), or `None` without a sweeper.
+    pub fn sweep_interval(&self) -> Option<Duration> {
+        self.inner.sweep_interval
     }
 
     /// Keys being loaded right now (the in-flight map's size).
