@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::bounded::BoundedLoads;
-use crate::error::RingError;
+use crate::error::{BuildError, RingError};
 use crate::hash::RingKey;
 use crate::jump::Jump;
 use crate::maglev::Maglev;
@@ -382,13 +382,20 @@ fn run_assign(
 /// Analyses one algorithm at one node count.
 ///
 /// # Errors
-/// Invalid algorithm parameters.
+/// Invalid algorithm parameters; [`BuildError::ZeroParameter`] for 0 nodes or 0 keys
+/// (there is no balance or movement to measure).
 pub fn analyze_one(
     algorithm: Algorithm,
     nodes: usize,
     keys: usize,
     threads: usize,
 ) -> Result<AlgorithmReport, RingError> {
+    if nodes == 0 {
+        return Err(BuildError::ZeroParameter { what: "nodes" }.into());
+    }
+    if keys == 0 {
+        return Err(BuildError::ZeroParameter { what: "keys" }.into());
+    }
     let all: Vec<NodeId> = (0..=nodes).map(node_name).collect();
     let ids: HashMap<NodeId, u32> = all
         .iter()

@@ -30,6 +30,12 @@ use crate::error::BuildError;
 use crate::metrics::{HotKeyCounters, RingStats};
 use crate::node::NodeId;
 
+/// The largest accepted capacity `k`: ≈ 1 M counters, each ≈ 60 bytes plus the key
+/// (heap entry and index entry), so a detector holds at most ≈ 64 MiB plus its keys
+/// however many distinct keys pass. Top-k for hot-key detection needs hundreds, not
+/// millions.
+pub const MAX_CAPACITY: usize = 1 << 20;
+
 /// Counters reserved at construction; beyond this the heap grows as keys arrive.
 const PREALLOCATE_MAX: usize = 4096;
 
@@ -39,8 +45,8 @@ const RESCALE_ABOVE: f64 = 1e12;
 /// Detector settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HotKeyConfig {
-    /// Number of Space-Saving counters `k` (memory bound). Keys heavier than `1/k` of the
-    /// decayed traffic are guaranteed to be tracked.
+    /// Number of Space-Saving counters `k` (memory bound, 1..=[`MAX_CAPACITY`]). Keys
+    /// heavier than `1/k` of the decayed traffic are guaranteed to be tracked.
     pub capacity: usize,
     /// Time for an event's weight to halve.
     pub half_life: Duration,
@@ -189,11 +195,19 @@ impl<K: Hash + Eq + Clone> HotKeyDetectorBuilder<K> {
     /// Builds the detector.
     ///
     /// # Errors
-    /// [`BuildError::ZeroParameter`] for capacity 0, [`BuildError::ZeroHalfLife`].
+    /// [`BuildError::ZeroParameter`] for capacity 0, [`BuildError::TooLarge`] above
+    /// [`MAX_CAPACITY`], [`BuildError::ZeroHalfLife`].
     pub fn build(self) -> Result<HotKeyDetector<K>, BuildError> {
         let config = self.config;
         if config.capacity == 0 {
             return Err(BuildError::ZeroParameter { what: "capacity" });
+        }
+        if config.capacity > MAX_CAPACITY {
+            return Err(BuildError::TooLarge {
+                what: "capacity",
+                requested: config.capacity as u64,
+                limit: MAX_CAPACITY as u64,
+            });
         }
         if config.half_life.is_zero() {
             return Err(BuildError::ZeroHalfLife);

@@ -54,6 +54,11 @@
 //!   and `HotKeyDetector::new(config, clock)` stay as shorthands for their builders. Every
 //!   constructor validates its input (zero and oversized counts are a [`BuildError`], never
 //!   a panic), and `BuildError` converts into [`RingError`] with `?`.
+//! - **Bounds.** Every size is capped so no call can hang or exhaust memory:
+//!   [`ring::MAX_POINTS`] (vnodes × weights, ring / multi-probe / bounded loads),
+//!   [`multi_probe::MAX_PROBES`] (a lookup's cost), [`maglev::MAX_TABLE_SIZE`] (and nodes
+//!   < table size), [`hot_keys::MAX_CAPACITY`] (detector memory); a [`ReadSpreader`]'s
+//!   fan-out is clamped to the member count.
 //! - **Counters.** Components that keep counters ([`BoundedLoads`], [`HotKeyDetector`],
 //!   [`ReadSpreader`]) return a plain [`RingStats`] snapshot from `stats()`, and report the
 //!   same events to the `metrics` facade per event; lookups are never counted. The rule and

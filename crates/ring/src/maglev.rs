@@ -99,13 +99,17 @@ impl Maglev {
         self.size
     }
 
-    /// The smallest prime ≥ `n` (for choosing a table size).
-    pub fn next_prime(n: u32) -> u32 {
-        let mut c = n.max(2);
-        while !is_prime(u64::from(c)) {
-            c += 1;
-        }
-        c
+    /// The smallest prime ≥ `n` (for choosing a table size); `None` above the largest
+    /// prime that fits a `u32` (4,294,967,291).
+    ///
+    /// # Examples
+    /// ```
+    /// use keel_ring::Maglev;
+    /// assert_eq!(Maglev::next_prime(65_536), Some(65_537));
+    /// assert_eq!(Maglev::next_prime(u32::MAX), None);
+    /// ```
+    pub fn next_prime(n: u32) -> Option<u32> {
+        (n.max(2)..=u32::MAX).find(|&c| is_prime(u64::from(c)))
     }
 
     /// Fills the table: nodes (in name order) take turns, each claiming `weight` slots per
@@ -256,7 +260,7 @@ mod tests {
         assert!(is_prime(65_537));
         assert!(!is_prime(65_536));
         assert!(!is_prime(1));
-        assert_eq!(Maglev::next_prime(800), 809);
+        assert_eq!(Maglev::next_prime(800), Some(809));
         assert!(matches!(
             Maglev::new(10),
             Err(BuildError::TableSizeNotPrime(10))

@@ -13,7 +13,10 @@ use crate::node::{Members, NodeId};
 use crate::placement::Placement;
 use crate::points::SortedPoints;
 
-/// Upper bound on the total number of points (weights × virtual nodes).
+/// Upper bound on the total number of points (weights × virtual nodes) of a ring, a
+/// multi-probe placement or a bounded-load router. A point costs ≈ 12 bytes kept plus
+/// ≈ 24 bytes during a rebuild, so the limit bounds a placement at ≈ 200 MiB kept
+/// (≈ 600 MiB while rebuilding); 1000 vnodes × 16,384 nodes fit.
 pub const MAX_POINTS: u64 = 1 << 24;
 
 /// A consistent-hash ring with virtual nodes; weights scale a node's virtual-node count.
@@ -41,10 +44,18 @@ impl Ring {
     /// A ring giving each weight unit `vnodes` points (100–1000 is typical).
     ///
     /// # Errors
-    /// [`BuildError::ZeroParameter`] if `vnodes` is 0.
+    /// [`BuildError::ZeroParameter`] if `vnodes` is 0, [`BuildError::TooLarge`] above
+    /// [`MAX_POINTS`] (not even one node would fit).
     pub fn new(vnodes: u32) -> Result<Self, BuildError> {
         if vnodes == 0 {
             return Err(BuildError::ZeroParameter { what: "vnodes" });
+        }
+        if u64::from(vnodes) > MAX_POINTS {
+            return Err(BuildError::TooLarge {
+                what: "vnodes",
+                requested: u64::from(vnodes),
+                limit: MAX_POINTS,
+            });
         }
         Ok(Self {
             vnodes,
@@ -114,7 +125,8 @@ pub(crate) fn check_points(
     weight: u32,
     per_weight: u32,
 ) -> Result<(), RingError> {
-    let requested = (members.total_weight() + u64::from(weight)) * u64::from(per_weight);
+    let requested =
+        (members.total_weight() + u64::from(weight)).saturating_mul(u64::from(per_weight));
     if requested > MAX_POINTS {
         return Err(RingError::TooManyPoints {
             requested,

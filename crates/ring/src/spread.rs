@@ -46,7 +46,8 @@ pub struct ReadSpreader {
 }
 
 impl ReadSpreader {
-    /// Spreads hot reads over the first `fanout` replicas.
+    /// Spreads hot reads over the first `fanout` replicas. Any `fanout` is accepted: a
+    /// route uses `min(fanout, members)` replicas and allocates only for those.
     ///
     /// # Errors
     /// [`BuildError::ZeroParameter`] if `fanout` is 0.

@@ -200,7 +200,7 @@ mod space_saving_model {
 fn huge_capacities_and_fanouts_do_not_allocate_up_front() {
     let (clock, _mock) = quanta::Clock::mock();
     let config = HotKeyConfig {
-        capacity: usize::MAX,
+        capacity: keel_ring::hot_keys::MAX_CAPACITY,
         half_life: Duration::from_secs(1),
     };
     let mut detector = HotKeyDetector::new(config, clock).unwrap();
