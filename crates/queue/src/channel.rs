@@ -86,8 +86,9 @@ macro_rules! common_methods {
         }
 
         /// Graceful shutdown: closes the queue, lets consumers drain it until
-        /// `grace` has passed on the queue's clock, then takes whatever is
-        /// still queued and returns it, so nothing is lost silently.
+        /// `grace` (counted from this call) has passed on the queue's clock,
+        /// then takes whatever is still queued and returns it, so nothing is
+        /// lost silently.
         pub fn shutdown(&self, grace: Duration) -> Vec<T> {
             self.shared.shutdown(grace)
         }

@@ -533,9 +533,13 @@ impl<T> Shared<T> {
 
     /// Closes, lets consumers drain until `grace` has passed on the queue's
     /// clock, then takes and returns whatever is left.
+    ///
+    /// The grace period starts at the call: the deadline is read *before* the
+    /// queue closes, so anyone who sees the queue closed (and then moves a
+    /// mock clock, or reasons about time) sees a deadline already fixed.
     pub(crate) fn shutdown(&self, grace: Duration) -> Vec<T> {
-        self.close();
         let deadline = self.deadline(grace);
+        self.close();
         let _ = self.block_on(
             &self.waiters.producers,
             || {

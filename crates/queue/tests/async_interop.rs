@@ -1,5 +1,7 @@
 //! Sync and async sides on one queue, under tokio.
 
+mod common;
+
 use std::collections::HashSet;
 use std::thread;
 
@@ -7,6 +9,7 @@ use keel_queue::{PopError, PushError, Queue, bounded};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_producers_async_consumers() {
+    let _watchdog = common::watchdog();
     let (tx, rx) = bounded::<u64>(4).unwrap();
     let producers: Vec<_> = (0..2u64)
         .map(|p| {
@@ -46,6 +49,7 @@ async fn sync_producers_async_consumers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_producers_sync_consumers() {
+    let _watchdog = common::watchdog();
     for (tx, rx) in [
         bounded::<u64>(2).unwrap(),
         Queue::builder().capacity(2).lifo().build::<u64>().unwrap(),
@@ -75,6 +79,7 @@ async fn async_producers_sync_consumers() {
 
 #[tokio::test]
 async fn async_pop_sees_close_and_async_push_gets_item_back() {
+    let _watchdog = common::watchdog();
     let (tx, rx) = bounded::<u32>(1).unwrap();
     tx.push_async(1).await.unwrap();
     let rx2 = rx.clone();
@@ -100,6 +105,7 @@ async fn async_pop_sees_close_and_async_push_gets_item_back() {
 
 #[tokio::test]
 async fn dropping_a_pending_pop_future_passes_no_wakeup_away() {
+    let _watchdog = common::watchdog();
     let (tx, rx) = bounded::<u32>(4).unwrap();
     // A pop future that registers and is then dropped (cancelled).
     let cancelled = tokio::time::timeout(std::time::Duration::from_millis(5), rx.pop_async()).await;

@@ -1,6 +1,8 @@
 //! A blocked consumer must park, not spin: after its brief spin it sleeps in
 //! the kernel (state `S`), and its CPU time stays flat while it waits.
 
+mod common;
+
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
@@ -39,6 +41,7 @@ fn thread_cpu_time() -> Duration {
 
 #[test]
 fn blocked_consumer_parks_instead_of_spinning() {
+    let _watchdog = common::watchdog();
     let (tx, rx) = bounded::<u32>(4).unwrap();
     let (tid_tx, tid_rx) = mpsc::channel();
     let consumer = thread::spawn(move || {

@@ -1,6 +1,8 @@
 //! The work-stealing pool: exactly-once execution, nested spawns, contained
 //! panics, stealing, graceful and immediate shutdown.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -9,11 +11,13 @@ use keel_queue::{BuildError, Pool, Spawner, TaskError};
 
 #[test]
 fn zero_threads_is_a_typed_error() {
+    let _watchdog = common::watchdog();
     assert_eq!(Pool::new(0).unwrap_err(), BuildError::ZeroThreads);
 }
 
 #[test]
 fn hundred_thousand_tasks_each_run_exactly_once() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(4).unwrap();
     let n = 100_000;
     let hits: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
@@ -49,6 +53,7 @@ fn tree(spawner: Spawner, depth: u32, leaves: Arc<AtomicUsize>) {
 
 #[test]
 fn nested_spawns_all_run() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(3).unwrap();
     let leaves = Arc::new(AtomicUsize::new(0));
     let (s, l) = (pool.spawner(), leaves.clone());
@@ -70,6 +75,7 @@ fn fib(spawner: &Spawner, n: u64) -> u64 {
 
 #[test]
 fn nested_join_inside_tasks_does_not_deadlock() {
+    let _watchdog = common::watchdog();
     // Joining inside a task helps run other tasks, so even one worker finishes.
     for threads in [1, 2] {
         let pool = Pool::new(threads).unwrap();
@@ -80,6 +86,7 @@ fn nested_join_inside_tasks_does_not_deadlock() {
 
 #[test]
 fn panics_are_contained_and_reported() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(2).unwrap();
     let handles: Vec<_> = (0..100)
         .map(|i| {
@@ -112,6 +119,7 @@ fn panics_are_contained_and_reported() {
 
 #[test]
 fn skewed_workload_is_stolen() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(2).unwrap();
     let done = Arc::new(AtomicUsize::new(0));
     let (s, d) = (pool.spawner(), done.clone());
@@ -138,6 +146,7 @@ fn skewed_workload_is_stolen() {
 
 #[test]
 fn graceful_shutdown_runs_everything_queued() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(2).unwrap();
     let ran = Arc::new(AtomicUsize::new(0));
     let handles: Vec<_> = (0..10_000)
@@ -157,6 +166,7 @@ fn graceful_shutdown_runs_everything_queued() {
 
 #[test]
 fn immediate_shutdown_counts_tasks_that_never_started() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(1).unwrap();
     // Occupy the only worker until shutdown has been requested.
     let (started_tx, started_rx) = mpsc::channel();
@@ -190,6 +200,7 @@ fn immediate_shutdown_counts_tasks_that_never_started() {
 
 #[test]
 fn spawning_after_shutdown_reports_cancelled() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(1).unwrap();
     let spawner = pool.spawner();
     pool.shutdown();
@@ -198,6 +209,7 @@ fn spawning_after_shutdown_reports_cancelled() {
 
 #[test]
 fn execute_runs_fire_and_forget_tasks_and_counts_panics() {
+    let _watchdog = common::watchdog();
     let pool = Pool::new(2).unwrap();
     let ran = Arc::new(AtomicUsize::new(0));
     for i in 0..1_000 {
@@ -218,6 +230,7 @@ fn execute_runs_fire_and_forget_tasks_and_counts_panics() {
 
 #[test]
 fn join_from_many_threads_while_tasks_complete() {
+    let _watchdog = common::watchdog();
     // Handles joined from outside threads at the same time as completion
     // (the WAITING handshake in the task state).
     let pool = Pool::new(2).unwrap();

@@ -3,10 +3,14 @@
 use std::thread;
 use std::time::Duration;
 
+mod common;
+
+use common::{advance_until_done, join_within};
 use keel_queue::{Backpressure, BuildError, PopError, PushError, Queue, ReserveError, bounded};
 
 #[test]
 fn zero_capacity_is_a_typed_error() {
+    let _watchdog = common::watchdog();
     assert_eq!(bounded::<u8>(0).unwrap_err(), BuildError::ZeroCapacity);
     assert_eq!(
         Queue::builder().capacity(0).priority::<u8>().unwrap_err(),
@@ -20,6 +24,7 @@ fn zero_capacity_is_a_typed_error() {
 
 #[test]
 fn close_hands_items_back_and_consumers_drain_then_see_closed() {
+    let _watchdog = common::watchdog();
     for (tx, rx) in [
         Queue::builder().capacity(4).build::<u32>().unwrap(),
         Queue::builder().capacity(4).lifo().build::<u32>().unwrap(),
@@ -44,6 +49,7 @@ fn close_hands_items_back_and_consumers_drain_then_see_closed() {
 
 #[test]
 fn close_wakes_blocked_producers_with_their_items() {
+    let _watchdog = common::watchdog();
     let (tx, rx) = bounded::<u32>(1).unwrap();
     tx.push(0).unwrap();
     let blocked: Vec<_> = (1..=3)
@@ -69,6 +75,7 @@ fn close_wakes_blocked_producers_with_their_items() {
 
 #[test]
 fn close_wakes_blocked_consumers() {
+    let _watchdog = common::watchdog();
     let (tx, rx) = bounded::<u32>(4).unwrap();
     let consumers: Vec<_> = (0..3)
         .map(|_| {
@@ -84,6 +91,7 @@ fn close_wakes_blocked_consumers() {
 
 #[test]
 fn dropping_last_sender_disconnects_receivers() {
+    let _watchdog = common::watchdog();
     let (tx, rx) = bounded::<u32>(4).unwrap();
     let tx2 = tx.clone();
     tx.push(1).unwrap();
@@ -97,6 +105,7 @@ fn dropping_last_sender_disconnects_receivers() {
 
 #[test]
 fn dropping_last_receiver_fails_pushes() {
+    let _watchdog = common::watchdog();
     let (tx, rx) = bounded::<u32>(4).unwrap();
     let rx2 = rx.clone();
     drop(rx);
@@ -107,6 +116,7 @@ fn dropping_last_receiver_fails_pushes() {
 
 #[test]
 fn shutdown_returns_leftovers_after_the_deadline_on_a_mock_clock() {
+    let _watchdog = common::watchdog();
     let (clock, mock) = quanta::Clock::mock();
     let (tx, rx) = Queue::builder()
         .capacity(8)
@@ -117,24 +127,55 @@ fn shutdown_returns_leftovers_after_the_deadline_on_a_mock_clock() {
         tx.push(i).unwrap();
     }
     // One consumer takes two items, then stalls; shutdown waits on the
-    // (mock) deadline, which the test moves by hand.
+    // (mock) deadline, which the test moves until shutdown returns.
     assert_eq!(rx.pop(), Ok(0));
     assert_eq!(rx.pop(), Ok(1));
     let shutdown = thread::spawn(move || tx.shutdown(Duration::from_secs(30)));
-    // Shutdown closes first; wait for that, then expire its deadline.
-    while !rx.is_closed() {
-        thread::yield_now();
-    }
-    mock.increment(Duration::from_secs(31));
-    let leftovers = shutdown.join().unwrap();
+    let leftovers = advance_until_done(&mock, shutdown);
     assert_eq!(leftovers, vec![2, 3, 4]);
     assert_eq!(rx.pop(), Err(PopError::Closed));
     let stats = rx.stats();
     assert_eq!(stats.pushed, stats.popped + stats.len as u64);
 }
 
+/// Regression (issue 10, item 18): the grace period starts when `shutdown`
+/// is called, so once the queue reports closed the deadline is fixed and one
+/// jump of the clock past it must end the shutdown. Before the fix the
+/// deadline was read after closing, and a jump landing in between was lost:
+/// the shutdown waited for a deadline that never came.
+#[test]
+fn shutdown_deadline_is_fixed_before_the_queue_reports_closed() {
+    let _watchdog = common::watchdog();
+    for round in 0..200 {
+        let (clock, mock) = quanta::Clock::mock();
+        let (tx, rx) = Queue::builder()
+            .capacity(4)
+            .clock(clock)
+            .build::<u32>()
+            .unwrap();
+        tx.push(round).unwrap();
+        let mut shutdown = Some(thread::spawn(move || tx.shutdown(Duration::from_secs(30))));
+        while !rx.is_closed() {
+            thread::yield_now();
+        }
+        mock.increment(Duration::from_secs(31));
+        let finished = join_within(&mut shutdown, Duration::from_secs(10));
+        if finished.is_none() {
+            // Unblock the stuck thread before failing.
+            mock.increment(Duration::from_secs(3600));
+            shutdown.take().map(thread::JoinHandle::join);
+        }
+        assert_eq!(
+            finished,
+            Some(vec![round]),
+            "round {round}: one jump past the deadline did not end the shutdown"
+        );
+    }
+}
+
 #[test]
 fn shutdown_returns_nothing_when_consumers_drain_in_time() {
+    let _watchdog = common::watchdog();
     let (tx, rx) = bounded::<u32>(64).unwrap();
     for i in 0..50 {
         tx.push(i).unwrap();
@@ -145,18 +186,9 @@ fn shutdown_returns_nothing_when_consumers_drain_in_time() {
     assert_eq!(consumer.join().unwrap(), 50);
 }
 
-/// Moves the mock clock forward until the thread finishes (the waiter may
-/// compute its deadline at any point, so one jump is not enough).
-fn advance_until_done<T>(mock: &quanta::Mock, handle: thread::JoinHandle<T>) -> T {
-    while !handle.is_finished() {
-        mock.increment(Duration::from_secs(1));
-        thread::sleep(Duration::from_millis(1));
-    }
-    handle.join().unwrap()
-}
-
 #[test]
 fn timeouts_hand_the_item_back_with_a_mock_clock() {
+    let _watchdog = common::watchdog();
     let (clock, mock) = quanta::Clock::mock();
     for (tx, rx) in [
         Queue::builder()
@@ -197,6 +229,7 @@ fn timeouts_hand_the_item_back_with_a_mock_clock() {
 
 #[test]
 fn timed_operations_succeed_when_the_other_side_acts() {
+    let _watchdog = common::watchdog();
     let (tx, rx) = bounded::<u32>(1).unwrap();
     let consumer = thread::spawn(move || rx.pop_timeout(Duration::from_secs(600)));
     tx.push_timeout(7, Duration::from_secs(600)).unwrap();
@@ -205,6 +238,7 @@ fn timed_operations_succeed_when_the_other_side_acts() {
 
 #[test]
 fn permits_secure_a_slot_and_give_it_back_when_dropped() {
+    let _watchdog = common::watchdog();
     for (tx, rx) in [
         Queue::builder().capacity(2).build::<u32>().unwrap(),
         Queue::builder().capacity(2).lifo().build::<u32>().unwrap(),
@@ -232,6 +266,7 @@ fn permits_secure_a_slot_and_give_it_back_when_dropped() {
 
 #[test]
 fn a_permit_survives_close_and_its_item_is_drained() {
+    let _watchdog = common::watchdog();
     let (tx, rx) = bounded::<u32>(2).unwrap();
     let permit = tx.reserve().unwrap();
     tx.close();
@@ -242,6 +277,7 @@ fn a_permit_survives_close_and_its_item_is_drained() {
 
 #[test]
 fn blocked_reserve_waits_for_space() {
+    let _watchdog = common::watchdog();
     let (tx, rx) = bounded::<u32>(1).unwrap();
     tx.push(1).unwrap();
     let reserver = {
@@ -258,6 +294,7 @@ fn blocked_reserve_waits_for_space() {
 
 #[test]
 fn reject_policy_never_blocks_a_blocking_push() {
+    let _watchdog = common::watchdog();
     let (tx, _rx) = Queue::builder()
         .capacity(1)
         .backpressure(Backpressure::Reject)

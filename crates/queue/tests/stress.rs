@@ -1,6 +1,8 @@
 //! P producers × C consumers × M items: every item is delivered exactly once
 //! (multiset check), and for FIFO each producer's items arrive in order.
 
+mod common;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -93,6 +95,7 @@ fn check_per_producer_fifo(per_consumer: &[Vec<u64>]) {
 
 #[test]
 fn fifo_exactly_once_and_ordered_various_shapes() {
+    let _watchdog = common::watchdog();
     for (producers, consumers, capacity) in
         [(1, 1, 1), (2, 2, 1), (4, 4, 2), (3, 2, 64), (2, 3, 1024)]
     {
@@ -106,6 +109,7 @@ fn fifo_exactly_once_and_ordered_various_shapes() {
 
 #[test]
 fn fifo_batch_pop_exactly_once_and_ordered() {
+    let _watchdog = common::watchdog();
     let (tx, rx) = Queue::builder().capacity(8).build::<u64>().unwrap();
     let got = run(tx, rx, 3, 2, 50_000, true);
     check_exactly_once(&got, 3, 50_000);
@@ -114,6 +118,7 @@ fn fifo_batch_pop_exactly_once_and_ordered() {
 
 #[test]
 fn lifo_exactly_once() {
+    let _watchdog = common::watchdog();
     let (tx, rx) = Queue::builder().capacity(4).lifo().build::<u64>().unwrap();
     let got = run(tx, rx, 3, 3, 30_000, false);
     check_exactly_once(&got, 3, 30_000);
@@ -121,6 +126,7 @@ fn lifo_exactly_once() {
 
 #[test]
 fn priority_exactly_once() {
+    let _watchdog = common::watchdog();
     let (tx, rx) = Queue::builder().capacity(4).priority::<u64>().unwrap();
     let got = run(tx, rx, 3, 3, 30_000, true);
     check_exactly_once(&got, 3, 30_000);
@@ -128,6 +134,7 @@ fn priority_exactly_once() {
 
 #[test]
 fn stats_account_for_every_item() {
+    let _watchdog = common::watchdog();
     let (tx, rx) = Queue::builder().capacity(16).build::<u64>().unwrap();
     let observer = rx.clone();
     let got = run(tx, rx, 2, 2, 20_000, false);
