@@ -88,7 +88,8 @@ macro_rules! common_methods {
         /// Graceful shutdown: closes the queue, lets consumers drain it until
         /// `grace` (counted from this call) has passed on the queue's clock,
         /// then takes whatever is still queued and returns it, so nothing is
-        /// lost silently.
+        /// lost silently. `Duration::MAX` waits until the consumers have
+        /// drained everything.
         pub fn shutdown(&self, grace: Duration) -> Vec<T> {
             self.shared.shutdown(grace)
         }
@@ -151,6 +152,7 @@ impl<T> Sender<T> {
     }
 
     /// Pushes, waiting at most `timeout` (on the queue's clock) for space.
+    /// `Duration::MAX` waits without a deadline, like [`Sender::push`].
     ///
     /// # Errors
     /// `Timeout(item)` if the queue stayed full; `Closed(item)`; `Full(item)` under `Reject`.
@@ -167,8 +169,7 @@ impl<T> Sender<T> {
     /// # Ok::<(), keel_queue::BuildError>(())
     /// ```
     pub fn push_timeout(&self, item: T, timeout: Duration) -> Result<(), PushError<T>> {
-        let deadline = self.shared.deadline(timeout);
-        self.shared.push(item, Wait::Until(deadline))
+        self.shared.push(item, self.shared.wait_for(timeout))
     }
 
     /// Pushes from async code: the future completes when the item is queued
@@ -289,6 +290,7 @@ impl<T> Receiver<T> {
     }
 
     /// Takes the next item, waiting at most `timeout` on the queue's clock.
+    /// `Duration::MAX` waits without a deadline, like [`Receiver::pop`].
     ///
     /// # Errors
     /// [`PopError::Timeout`], or [`PopError::Closed`] once closed and drained.
@@ -305,8 +307,7 @@ impl<T> Receiver<T> {
     /// # Ok::<(), keel_queue::BuildError>(())
     /// ```
     pub fn pop_timeout(&self, timeout: Duration) -> Result<T, PopError> {
-        let deadline = self.shared.deadline(timeout);
-        self.shared.pop(Wait::Until(deadline))
+        self.shared.pop(self.shared.wait_for(timeout))
     }
 
     /// Waits for one item, then takes up to `max` in total without waiting

@@ -131,10 +131,15 @@ impl<T> Shared<T> {
         self.policy
     }
 
-    pub(crate) fn deadline(&self, timeout: Duration) -> Deadline {
+    /// How long to wait for `timeout` on the queue's clock. A timeout past
+    /// the end of the clock's range (`Duration::MAX`, "wait forever")
+    /// saturates to an untimed wait instead of overflowing the instant.
+    pub(crate) fn wait_for(&self, timeout: Duration) -> Wait {
         let clock = self.clock.clone();
-        let at = clock.now() + timeout;
-        Deadline { clock, at }
+        match clock.now().checked_add(timeout) {
+            Some(at) => Wait::Until(Deadline { clock, at }),
+            None => Wait::Forever,
+        }
     }
 
     fn note_depth(&self, depth: usize) {
@@ -538,7 +543,7 @@ impl<T> Shared<T> {
     /// queue closes, so anyone who sees the queue closed (and then moves a
     /// mock clock, or reasons about time) sees a deadline already fixed.
     pub(crate) fn shutdown(&self, grace: Duration) -> Vec<T> {
-        let deadline = self.deadline(grace);
+        let wait = self.wait_for(grace);
         self.close();
         let _ = self.block_on(
             &self.waiters.producers,
@@ -549,7 +554,7 @@ impl<T> Shared<T> {
                     Readiness::Park
                 }
             },
-            Some(&deadline),
+            wait.deadline(),
             || {
                 if self.len() == 0 {
                     Step::Ready(())

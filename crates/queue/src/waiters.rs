@@ -257,7 +257,8 @@ impl WaitQueue {
                 }
                 return Wake::TimedOut;
             }
-            let slice = now_and_deadline.map(|(now, d)| (d.at - now).min(TIMED_PARK_SLICE));
+            let slice = now_and_deadline
+                .map(|(now, d)| d.at.saturating_duration_since(now).min(TIMED_PARK_SLICE));
             match (readiness, slice) {
                 (Readiness::ParkBriefly, slice) => {
                     park_timeout(slice.map_or(BRIEF_PARK, |s| s.min(BRIEF_PARK)));
