@@ -1,0 +1,142 @@
+//! Cluster commands: `DHT.NODES`, `DHT.RING`, `DHT.OWNERS key`, `DHT.CONSISTENCY
+//! [ONE|QUORUM|ALL|DEFAULT]`, `DHT.SIBLINGS key`, `DHT.STATS`. (`DHT.PUT` is a write, see
+//! [`keyspace`](super::keyspace).)
+
+use std::sync::Arc;
+
+use super::{Connection, Consistency};
+use crate::node::Inner;
+use crate::reply::Reply;
+
+/// Runs the `DHT.*` commands.
+pub(crate) async fn execute(
+    inner: &Arc<Inner>,
+    conn: &mut Connection,
+    name: &str,
+    args: &[Vec<u8>],
+) -> Reply {
+    let c = &inner.cluster;
+    match name {
+        "DHT.NODES" => Reply::Array(
+            c.members
+                .iter()
+                .map(|m| {
+                    let state = if *m == c.me {
+                        "self"
+                    } else if c.is_down(m) {
+                        "down"
+                    } else {
+                        "up"
+                    };
+                    Reply::Array(vec![Reply::text(m.clone()), Reply::text(state)])
+                })
+                .collect(),
+        ),
+        "DHT.RING" => Reply::Array(
+            (0..c.partitions())
+                .map(|p| {
+                    let mut row = vec![Reply::Integer(p as i64)];
+                    row.extend(c.owners(p as u16).map(|o| Reply::text(o.to_owned())));
+                    Reply::Array(row)
+                })
+                .collect(),
+        ),
+        "DHT.OWNERS" => {
+            if args.len() != 2 {
+                return Reply::wrong_arity(name);
+            }
+            let p = c.partition_of(&args[1]);
+            Reply::Array(vec![
+                Reply::Integer(i64::from(p)),
+                Reply::Array(c.owners(p).map(|o| Reply::text(o.to_owned())).collect()),
+            ])
+        }
+        "DHT.CONSISTENCY" => {
+            if let Some(level) = args.get(1) {
+                conn.consistency = match level.to_ascii_uppercase().as_slice() {
+                    b"ONE" => Some(Consistency::One),
+                    b"QUORUM" => Some(Consistency::Quorum),
+                    b"ALL" => Some(Consistency::All),
+                    b"DEFAULT" => None,
+                    _ => return Reply::err("consistency must be ONE, QUORUM, ALL or DEFAULT"),
+                };
+            }
+            let q = inner.quorum(conn);
+            let level = conn.consistency.map_or("DEFAULT", Consistency::name);
+            Reply::text(format!("{level} r={} w={} n={}", q.r, q.w, inner.config.n))
+        }
+        "DHT.SIBLINGS" => {
+            if args.len() != 2 {
+                return Reply::wrong_arity(name);
+            }
+            let set = match inner.read(&args[1], inner.quorum(conn).r).await {
+                Ok(s) => s,
+                Err(e) => return e,
+            };
+            let now = inner.clock.now_ms();
+            let siblings = set
+                .siblings()
+                .iter()
+                .map(|s| {
+                    Reply::Map(vec![
+                        (
+                            Reply::text("value"),
+                            s.value.clone().map_or(Reply::Nil, Reply::Bulk),
+                        ),
+                        (
+                            Reply::text("live"),
+                            Reply::Integer(i64::from(s.is_live(now))),
+                        ),
+                        (
+                            Reply::text("dot"),
+                            Reply::text(format!("{}={}", s.dot.0, s.dot.1)),
+                        ),
+                        (Reply::text("vv"), Reply::text(s.vv.to_text())),
+                        (
+                            Reply::text("written_at_ms"),
+                            Reply::Integer(i64::try_from(s.written_at_ms).unwrap_or(i64::MAX)),
+                        ),
+                    ])
+                })
+                .collect();
+            Reply::Map(vec![
+                (Reply::text("context"), Reply::text(set.context().to_text())),
+                (Reply::text("siblings"), Reply::Array(siblings)),
+            ])
+        }
+        "DHT.STATS" => {
+            let s = inner.stats();
+            let pairs = [
+                ("connections", s.connections),
+                ("commands", s.commands),
+                ("reads", s.reads),
+                ("writes", s.writes),
+                ("forwarded", s.forwarded),
+                ("quorum_failures", s.quorum_failures),
+                ("read_repairs", s.read_repairs),
+                ("hints_stored", s.hints_stored),
+                ("hints_delivered", s.hints_delivered),
+                ("hints_pending", s.hints_pending),
+                ("protocol_errors", s.protocol_errors),
+                ("storage_commits", s.storage_commits),
+                ("storage_jobs", s.storage_jobs),
+                ("siblings_dropped", s.siblings_dropped),
+            ];
+            Reply::Map(
+                pairs
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            Reply::text(*k),
+                            Reply::Integer(i64::try_from(*v).unwrap_or(i64::MAX)),
+                        )
+                    })
+                    .collect(),
+            )
+        }
+        "DHT.JOIN" | "DHT.LEAVE" => {
+            Reply::err("dht: membership changes are not implemented yet (static membership)")
+        }
+        _ => super::unknown(&args.to_vec()),
+    }
+}

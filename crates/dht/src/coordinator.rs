@@ -1,0 +1,340 @@
+//! The coordinator: quorum reads with read repair, routed quorum writes with hinted
+//! handoff.
+//!
+//! # Reads
+//! Any node coordinates a read: it asks every owner in the key's preference list (itself
+//! locally, the others with `DHT.R.GET`), answers as soon as **R** replies arrived with the
+//! merge of what they hold, and keeps listening in the background (bounded by the RPC
+//! timeout) so that every replica that answered with less than the merge of all answers
+//! gets the merge back (`DHT.R.PUT`): **read repair**.
+//!
+//! # Writes
+//! A write is executed by the key's *write coordinator*, the first owner in the preference
+//! list that this node does not believe down (forwarded with `DHT.R.MUTATE` if that is
+//! another node; on failure the next owner is tried). The coordinator applies the
+//! [`Mutation`] to its own durable set (counts as one ack), sends the resulting set to
+//! the other owners, and replies once **W** owners (itself included) have it on disk. An
+//! owner that is down or fails gets a **hint**: the coordinator stores the set durably
+//! for it and a background task hands it over when the node answers again (**hinted
+//! handoff**). Hints do not count towards W (a strict quorum among the preference list;
+//! Dynamo's sloppy quorum would let a stand-in node count).
+//!
+//! A write that reaches fewer than W owners is answered with an error, but what reached
+//! some replicas is not rolled back — as in Dynamo, Riak and Cassandra, an unacknowledged
+//! write may still appear later. What is guaranteed is the converse: an acknowledged
+//! write is on disk on W owners.
+
+use std::sync::Arc;
+
+use redis::Value;
+use tokio::sync::mpsc;
+
+use crate::mutation::{Mutation, decode_reply, encode_reply};
+use crate::node::Inner;
+use crate::peer::PeerError;
+use crate::reply::Reply;
+use crate::resp::Request;
+use crate::version::SiblingSet;
+
+/// Read and write quorums for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Quorum {
+    pub(crate) r: usize,
+    pub(crate) w: usize,
+}
+
+fn storage_error(e: impl std::fmt::Display) -> Reply {
+    Reply::err(format!("dht: storage: {e}"))
+}
+
+impl Inner {
+    /// Quorum read of one key: the merged set of R replies.
+    pub(crate) async fn read(self: &Arc<Self>, key: &[u8], r: usize) -> Result<SiblingSet, Reply> {
+        self.metrics.reads.inc();
+        let p = self.cluster.partition_of(key);
+        let owners: Vec<String> = self.cluster.owners(p).map(str::to_owned).collect();
+        let need = r.min(owners.len()).max(1);
+        let (tx, mut rx) = mpsc::channel::<(String, Option<SiblingSet>)>(owners.len().max(1));
+        for owner in &owners {
+            let tx = tx.clone();
+            if *owner == self.cluster.me {
+                let got = self.store.get(p, key).ok();
+                let _ = tx.try_send((owner.clone(), got));
+                continue;
+            }
+            let Some(peer) = self.cluster.peers.get(owner).cloned() else {
+                continue;
+            };
+            let key = key.to_vec();
+            let owner = owner.clone();
+            tokio::spawn(async move {
+                let got = match peer.call(redis::cmd("DHT.R.GET").arg(&key)).await {
+                    Ok(Value::BulkString(b)) => SiblingSet::decode(&b).ok(),
+                    _ => None,
+                };
+                let _ = tx.send((owner, got)).await;
+            });
+        }
+        drop(tx);
+        let mut replies: Vec<(String, SiblingSet)> = Vec::new();
+        while replies.len() < need {
+            match rx.recv().await {
+                Some((owner, Some(set))) => replies.push((owner, set)),
+                Some((_, None)) => {}
+                None => break,
+            }
+        }
+        let mut merged = SiblingSet::new();
+        for (_, s) in &replies {
+            merged.merge(s);
+        }
+        // Read repair: wait (in the background, bounded: every peer call has a timeout) for
+        // the remaining replies, then bring every stale replica up to the merge of all.
+        let this = Arc::clone(self);
+        let key = key.to_vec();
+        let ok = replies.len() >= need;
+        let early = merged.clone();
+        tokio::spawn(async move {
+            let mut replies = replies;
+            while let Some((owner, got)) = rx.recv().await {
+                if let Some(set) = got {
+                    replies.push((owner, set));
+                }
+            }
+            let mut all = early;
+            for (_, s) in &replies {
+                all.merge(s);
+            }
+            for (owner, set) in replies {
+                if set != all {
+                    this.metrics.read_repairs.inc();
+                    this.send_replica(p, &owner, &key, &all).await;
+                }
+            }
+        });
+        if ok {
+            Ok(merged)
+        } else {
+            self.metrics.quorum_failures.inc();
+            Err(Reply::err(format!(
+                "dht: read reached fewer than r={need} replicas"
+            )))
+        }
+    }
+
+    /// Runs a write: forwards it to the key's write coordinator (or coordinates it here).
+    pub(crate) async fn mutate(self: &Arc<Self>, args: Request, w: usize) -> Reply {
+        let Some(key) = args.get(1) else {
+            return Reply::err("dht: write without a key");
+        };
+        let p = self.cluster.partition_of(key);
+        let owners: Vec<String> = self.cluster.owners(p).map(str::to_owned).collect();
+        for owner in owners.iter().filter(|o| !self.cluster.is_down(o)) {
+            if *owner == self.cluster.me {
+                return self.coordinate(args, w).await;
+            }
+            let Some(peer) = self.cluster.peers.get(owner) else {
+                continue;
+            };
+            let mut cmd = redis::cmd("DHT.R.MUTATE");
+            cmd.arg(w);
+            for a in &args {
+                cmd.arg(a.as_slice());
+            }
+            match peer.call(&cmd).await {
+                Ok(Value::BulkString(b)) => {
+                    self.metrics.forwarded.inc();
+                    return decode_reply(&b);
+                }
+                Ok(_) => return Reply::err("dht: unexpected reply from coordinator"),
+                Err(PeerError::Remote(e)) => return Reply::Error(e),
+                // Timed out: the write may have happened there; trying the next owner
+                // would make a concurrent sibling, which is safe (never a lost write).
+                Err(_) => continue,
+            }
+        }
+        self.metrics.quorum_failures.inc();
+        Reply::err("dht: no owner of the key is reachable")
+    }
+
+    /// Coordinates a write on this node (it is an owner of the key).
+    pub(crate) async fn coordinate(self: &Arc<Self>, args: Request, w: usize) -> Reply {
+        let now = self.clock.now_ms();
+        let mutation = match Mutation::parse(&args, now) {
+            Some(Ok(m)) => m,
+            Some(Err(reply)) => return reply,
+            None => return Reply::err("dht: not a write command"),
+        };
+        let key = args[1].clone();
+        let p = self.cluster.partition_of(&key);
+        let me = self.cluster.me.clone();
+        let result = self
+            .store
+            .mutate(p, &key, move |set| {
+                let (reply, write) = mutation.apply(set, now);
+                let version = write.map(|w| mutation.version(&me, set, w, now));
+                let wrote = version.is_some();
+                (version, (reply, wrote))
+            })
+            .await;
+        let (set, (reply, wrote)) = match result {
+            Ok(r) => r,
+            Err(e) => return storage_error(e),
+        };
+        if !wrote {
+            return reply;
+        }
+        self.metrics.writes.inc();
+        // A cluster smaller than N has fewer owners: the quorum is capped at their number.
+        let w = w.min(self.cluster.owners(p).count()).max(1);
+        let acks = self.replicate(p, &key, set, w.saturating_sub(1)).await;
+        if acks + 1 >= w {
+            reply
+        } else {
+            self.metrics.quorum_failures.inc();
+            Reply::err(format!("dht: write reached {} of w={w} replicas", acks + 1))
+        }
+    }
+
+    /// Sends `set` to the other owners; returns once `need` acked (or all finished).
+    async fn replicate(
+        self: &Arc<Self>,
+        p: u16,
+        key: &[u8],
+        set: SiblingSet,
+        need: usize,
+    ) -> usize {
+        let others: Vec<String> = self
+            .cluster
+            .owners(p)
+            .filter(|o| *o != self.cluster.me)
+            .map(str::to_owned)
+            .collect();
+        let (tx, mut rx) = mpsc::channel::<bool>(others.len().max(1));
+        let set = Arc::new(set);
+        for owner in others {
+            let this = Arc::clone(self);
+            let key = key.to_vec();
+            let set = Arc::clone(&set);
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let ok = this.send_replica(p, &owner, &key, &set).await;
+                let _ = tx.send(ok).await;
+            });
+        }
+        drop(tx);
+        let mut acks = 0;
+        while acks < need {
+            match rx.recv().await {
+                Some(true) => acks += 1,
+                Some(false) => {}
+                None => break,
+            }
+        }
+        acks
+    }
+
+    /// Puts `set` on `owner` (locally if it is this node); on failure stores a hint.
+    /// Returns whether the owner has it on disk.
+    pub(crate) async fn send_replica(
+        &self,
+        p: u16,
+        owner: &str,
+        key: &[u8],
+        set: &SiblingSet,
+    ) -> bool {
+        if owner == self.cluster.me {
+            return self.store.merge(p, key, set.clone()).await.is_ok();
+        }
+        let Some(peer) = self.cluster.peers.get(owner) else {
+            return false;
+        };
+        let ok = matches!(
+            peer.call(redis::cmd("DHT.R.PUT").arg(key).arg(set.encode()))
+                .await,
+            Ok(Value::Okay | Value::SimpleString(_))
+        );
+        if !ok
+            && self
+                .store
+                .put_hint(owner, p, key, set.clone())
+                .await
+                .is_ok()
+        {
+            self.metrics.hints_stored.inc();
+        }
+        ok
+    }
+
+    /// One round of hinted handoff: tries to deliver up to `limit` hints.
+    /// Returns how many were delivered.
+    pub(crate) async fn deliver_hints(&self, limit: usize) -> usize {
+        let Ok(hints) = self.store.hints(limit) else {
+            return 0;
+        };
+        let mut delivered = 0;
+        for hint in hints {
+            let Some(peer) = self.cluster.peers.get(&hint.target) else {
+                continue;
+            };
+            if peer.is_down() {
+                continue;
+            }
+            let key = &hint.key[2..];
+            let sent = peer
+                .call(
+                    redis::cmd("DHT.R.PUT")
+                        .arg(key)
+                        .arg(hint.set_bytes.as_slice()),
+                )
+                .await;
+            if matches!(sent, Ok(Value::Okay | Value::SimpleString(_)))
+                && self.store.delete_hint_if(hint).await.is_ok()
+            {
+                delivered += 1;
+                self.metrics.hints_delivered.inc();
+            }
+        }
+        delivered
+    }
+
+    /// Asks a node for the live keys of a partition (locally when it is this node).
+    pub(crate) async fn partition_keys(&self, owner: &str, p: u16) -> Option<Vec<Vec<u8>>> {
+        if owner == self.cluster.me {
+            return self.store.live_keys(p, self.clock.now_ms()).ok();
+        }
+        let peer = self.cluster.peers.get(owner)?;
+        match peer.call(redis::cmd("DHT.R.KEYS").arg(p)).await {
+            Ok(Value::Array(items)) => Some(
+                items
+                    .into_iter()
+                    .filter_map(|v| match v {
+                        Value::BulkString(b) => Some(b),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The live keys of a partition from its first reachable owner (this node first if
+    /// it is one): an eventually consistent view.
+    pub(crate) async fn keys_of_partition(&self, p: u16) -> Result<Vec<Vec<u8>>, Reply> {
+        let mut owners: Vec<String> = self.cluster.owners(p).map(str::to_owned).collect();
+        owners.sort_by_key(|o| *o != self.cluster.me);
+        for owner in owners {
+            if let Some(keys) = self.partition_keys(&owner, p).await {
+                return Ok(keys);
+            }
+        }
+        Err(Reply::err(format!(
+            "dht: no owner of partition {p} is reachable"
+        )))
+    }
+}
+
+/// Encodes a coordinator's reply for `DHT.R.MUTATE`.
+pub(crate) fn mutate_reply(reply: &Reply) -> Reply {
+    Reply::Bulk(encode_reply(reply))
+}

@@ -1,0 +1,405 @@
+//! A node: its builder, its shared state and its TCP server (one task per connection,
+//! pipelined requests answered in order).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::clock::{Clock, SystemClock};
+use crate::cluster::Cluster;
+use crate::cmd::{self, Connection};
+use crate::error::{BuildError, ProtocolError};
+use crate::metrics::{DhtStats, Metrics};
+use crate::reply::Reply;
+use crate::resp::{Limits, parse_request};
+use crate::storage::Store;
+
+/// Default listen address: loopback, any free port (never Redis's 6379).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:0";
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// Builds a [`Node`]; see [`Node::builder`].
+#[must_use]
+#[derive(Debug, Clone)]
+pub struct NodeBuilder {
+    listen: SocketAddr,
+    name: Option<String>,
+    data_dir: Option<PathBuf>,
+    seeds: Vec<String>,
+    n: usize,
+    r: usize,
+    w: usize,
+    partitions: usize,
+    vnodes: u32,
+    rpc_timeout: Duration,
+    retry_after: Duration,
+    handoff_interval: Duration,
+    limits: Limits,
+    clock: Arc<dyn Clock>,
+}
+
+/// Settings shared by the node's tasks.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) n: usize,
+    pub(crate) r: usize,
+    pub(crate) w: usize,
+    pub(crate) limits: Limits,
+    pub(crate) handoff_interval: Duration,
+}
+
+impl NodeBuilder {
+    /// Address to listen on (default `127.0.0.1:0`, a free port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+    /// The node's name in the cluster: the address other nodes reach it at. Defaults to
+    /// the bound address.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    /// Directory of the node's durable store (required).
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+    /// The other members, by address. Membership is static: every node must be given
+    /// the same set (itself included or not).
+    pub fn seeds<I: IntoIterator<Item = S>, S: Into<String>>(mut self, seeds: I) -> Self {
+        self.seeds = seeds.into_iter().map(Into::into).collect();
+        self
+    }
+    /// Replicas per key (N) and the default read/write quorums (R, W). Default 3/2/2.
+    pub fn replication(mut self, n: usize, r: usize, w: usize) -> Self {
+        (self.n, self.r, self.w) = (n, r, w);
+        self
+    }
+    /// Number of fixed partitions (default 256).
+    pub fn partitions(mut self, partitions: usize) -> Self {
+        self.partitions = partitions;
+        self
+    }
+    /// Virtual nodes per member on the placement ring (default 64).
+    pub fn vnodes(mut self, vnodes: u32) -> Self {
+        self.vnodes = vnodes;
+        self
+    }
+    /// Timeout of one call to another node (default 1 s).
+    pub fn rpc_timeout(mut self, timeout: Duration) -> Self {
+        self.rpc_timeout = timeout;
+        self
+    }
+    /// How long a failed peer is skipped before it is tried again (default 1 s).
+    pub fn retry_after(mut self, d: Duration) -> Self {
+        self.retry_after = d;
+        self
+    }
+    /// Interval of the hinted-handoff task (default 200 ms).
+    pub fn handoff_interval(mut self, d: Duration) -> Self {
+        self.handoff_interval = d;
+        self
+    }
+    /// Request size limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+    /// The wall clock for TTLs and version timestamps (default [`SystemClock`]).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Validates the settings.
+    ///
+    /// # Errors
+    /// [`BuildError`] for zero or inconsistent replication, partitions, durations, limits
+    /// or a missing data directory.
+    pub fn build(self) -> Result<Node, BuildError> {
+        let (n, r, w) = (self.n, self.r, self.w);
+        if n == 0 || r == 0 || w == 0 || r > n || w > n {
+            return Err(BuildError::Replication { n, r, w });
+        }
+        if self.partitions == 0 || self.partitions > crate::MAX_PARTITIONS {
+            return Err(BuildError::Partitions(self.partitions));
+        }
+        if self.vnodes == 0 {
+            return Err(BuildError::VirtualNodes);
+        }
+        for (what, d) in [
+            ("rpc timeout", self.rpc_timeout),
+            ("retry interval", self.retry_after),
+            ("handoff interval", self.handoff_interval),
+        ] {
+            if d < Duration::from_millis(1) || d > DAY {
+                return Err(BuildError::Duration { what });
+            }
+        }
+        let l = self.limits;
+        if l.max_bulk_len == 0
+            || l.max_array_len == 0
+            || l.max_inline_len == 0
+            || l.max_request_len == 0
+        {
+            return Err(BuildError::Limits);
+        }
+        if self.data_dir.is_none() {
+            return Err(BuildError::NoDataDir);
+        }
+        Ok(Node { builder: self })
+    }
+}
+
+/// A configured node, ready to [`start`](Node::start).
+#[derive(Debug)]
+pub struct Node {
+    builder: NodeBuilder,
+}
+
+/// Shared state of a running node.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) cluster: Cluster,
+    pub(crate) store: Store,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: Config,
+    pub(crate) metrics: Metrics,
+    pub(crate) next_client_id: AtomicU64,
+    pub(crate) addr: SocketAddr,
+}
+
+impl Inner {
+    pub(crate) fn stats(&self) -> DhtStats {
+        let mut s = DhtStats::default();
+        self.metrics.fill(&mut s);
+        s.hints_pending = self.store.hint_count().unwrap_or(0);
+        s.storage_commits = self.store.counters.commits.load(Ordering::Relaxed);
+        s.storage_jobs = self.store.counters.jobs.load(Ordering::Relaxed);
+        s.siblings_dropped = self.store.counters.siblings_dropped.load(Ordering::Relaxed);
+        s
+    }
+}
+
+impl Node {
+    /// A builder with the defaults: `127.0.0.1:0`, N/R/W = 3/2/2, 256 partitions.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let node = keel_dht::Node::builder().data_dir(dir.path()).build().unwrap();
+    /// let handle = node.start().await.unwrap();
+    /// assert!(handle.addr().ip().is_loopback());
+    /// assert_ne!(handle.addr().port(), 6379);
+    /// handle.shutdown().await;
+    /// # }
+    /// ```
+    pub fn builder() -> NodeBuilder {
+        NodeBuilder {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0))),
+            name: None,
+            data_dir: None,
+            seeds: Vec::new(),
+            n: 3,
+            r: 2,
+            w: 2,
+            partitions: 256,
+            vnodes: 64,
+            rpc_timeout: Duration::from_secs(1),
+            retry_after: Duration::from_secs(1),
+            handoff_interval: Duration::from_millis(200),
+            limits: Limits::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Binds the listener, opens the store and starts serving (on the current tokio
+    /// runtime).
+    ///
+    /// # Errors
+    /// [`BuildError::Bind`], [`BuildError::Storage`], or a ring error for bad names.
+    pub async fn start(self) -> Result<NodeHandle, BuildError> {
+        let b = self.builder;
+        let listener = TcpListener::bind(b.listen)
+            .await
+            .map_err(BuildError::Bind)?;
+        let addr = listener.local_addr().map_err(BuildError::Bind)?;
+        let name = b.name.clone().unwrap_or_else(|| addr.to_string());
+        let cluster = Cluster::new(
+            name.clone(),
+            &b.seeds,
+            b.n,
+            b.partitions,
+            b.vnodes,
+            b.rpc_timeout,
+            b.retry_after,
+        )?;
+        let data_dir = b.data_dir.clone().ok_or(BuildError::NoDataDir)?;
+        let store = Store::open(&data_dir).map_err(|e| BuildError::Storage(Box::new(e)))?;
+        let inner = Arc::new(Inner {
+            cluster,
+            store,
+            clock: Arc::clone(&b.clock),
+            config: Config {
+                n: b.n,
+                r: b.r,
+                w: b.w,
+                limits: b.limits,
+                handoff_interval: b.handoff_interval,
+            },
+            metrics: Metrics::new(&name),
+            next_client_id: AtomicU64::new(1),
+            addr,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let accept = tokio::spawn(accept_loop(listener, Arc::clone(&inner), stopped.clone()));
+        let handoff = tokio::spawn(handoff_loop(Arc::clone(&inner), stopped));
+        Ok(NodeHandle {
+            inner,
+            stop,
+            tasks: vec![accept, handoff],
+        })
+    }
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct NodeHandle {
+    inner: Arc<Inner>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl NodeHandle {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// The node's name in the cluster.
+    pub fn name(&self) -> &str {
+        &self.inner.cluster.me
+    }
+
+    /// A snapshot of the node's counters.
+    pub fn stats(&self) -> DhtStats {
+        self.inner.stats()
+    }
+
+    /// Stops accepting connections and the background tasks, closes open connections.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        }
+    }
+
+    /// Resolves when the node has been asked to stop.
+    pub async fn stopped(&self) {
+        let mut rx = self.stop.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+}
+
+/// Resolves when the stop flag is set (or its sender is gone); holds no borrow after.
+async fn stop_signal(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+async fn accept_loop(listener: TcpListener, inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    let for_connections = stop.clone();
+    loop {
+        tokio::select! {
+            () = stop_signal(&mut stop) => return,
+            accepted = listener.accept() => {
+                let Ok((socket, _)) = accepted else { continue };
+                let _ = socket.set_nodelay(true);
+                inner.metrics.connections.inc();
+                tokio::spawn(serve(socket, Arc::clone(&inner), for_connections.clone()));
+            }
+        }
+    }
+}
+
+async fn handoff_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(inner.config.handoff_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop_signal(&mut stop) => return,
+            _ = tick.tick() => { inner.deliver_hints(512).await; }
+        }
+    }
+}
+
+/// Serves one client connection: parse every complete request in the buffer, execute
+/// them in order, write all replies with one syscall (pipelining).
+async fn serve(mut socket: TcpStream, inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    let id = inner.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let mut conn = Connection::new(id);
+    let limits = inner.config.limits;
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    loop {
+        let mut used = 0;
+        let mut protocol_error: Option<ProtocolError> = None;
+        loop {
+            match parse_request(&buf[used..], &limits) {
+                Ok(Some((args, n))) => {
+                    used += n;
+                    if args.is_empty() {
+                        continue;
+                    }
+                    inner.metrics.commands.inc();
+                    let reply = cmd::execute(&inner, &mut conn, args).await;
+                    reply.encode(conn.protocol, &mut out);
+                    if conn.closing {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    protocol_error = Some(e);
+                    break;
+                }
+            }
+        }
+        buf.drain(..used);
+        if protocol_error.is_none() && buf.len() > limits.max_request_len {
+            protocol_error = Some(ProtocolError::BulkLength);
+        }
+        if let Some(e) = &protocol_error {
+            inner.metrics.protocol_errors.inc();
+            Reply::err(format!("Protocol error: {e}")).encode(conn.protocol, &mut out);
+        }
+        if !out.is_empty() {
+            if socket.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+        if protocol_error.is_some() || conn.closing {
+            let _ = socket.shutdown().await;
+            return;
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(16 * 1024);
+        }
+        tokio::select! {
+            () = stop_signal(&mut stop) => return,
+            read = socket.read_buf(&mut buf) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            },
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Connections to other nodes, and the simplest failure detector that works.
+//!
+//! Nodes talk to each other with internal RESP commands (`DHT.R.GET`, `DHT.R.PUT`,
+//! `DHT.R.MUTATE`, …) over the `redis` crate's multiplexed connection: one TCP connection
+//! per peer carries many concurrent requests (pipelined), which is what replication fan-out
+//! needs. Every call has a timeout. A call that fails on I/O or times out marks the peer
+//! **down** for `retry_after`; while down, coordinators skip it (writes go to hints at
+//! once instead of waiting for a timeout) and the first call after the window probes it
+//! again. This is a timeout-based detector, not SWIM or phi-accrual: it is local to each
+//! node and never gossiped.
+
+use std::fmt;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, Cmd, Value};
+use tokio::time::Instant;
+
+/// Why a call to a peer failed.
+#[derive(Debug)]
+pub(crate) enum PeerError {
+    /// Marked down recently; not tried.
+    Down,
+    /// Connect or request timed out.
+    Timeout,
+    /// Connection-level failure.
+    Io(String),
+    /// The peer answered with an error reply.
+    Remote(String),
+}
+
+impl fmt::Display for PeerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerError::Down => f.write_str("peer is down"),
+            PeerError::Timeout => f.write_str("peer timed out"),
+            PeerError::Io(e) => write!(f, "peer i/o: {e}"),
+            PeerError::Remote(e) => write!(f, "peer replied: {e}"),
+        }
+    }
+}
+
+/// One remote node.
+pub(crate) struct Peer {
+    pub(crate) addr: String,
+    client: Option<Client>,
+    conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    down_until: Mutex<Option<Instant>>,
+    timeout: Duration,
+    retry_after: Duration,
+}
+
+impl fmt::Debug for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Peer")
+            .field("addr", &self.addr)
+            .field("down", &self.is_down())
+            .finish()
+    }
+}
+
+impl Peer {
+    pub(crate) fn new(addr: String, timeout: Duration, retry_after: Duration) -> Self {
+        let client = Client::open(format!("redis://{addr}/")).ok();
+        Self {
+            addr,
+            client,
+            conn: tokio::sync::Mutex::new(None),
+            down_until: Mutex::new(None),
+            timeout,
+            retry_after,
+        }
+    }
+
+    /// True while the peer is inside its down window.
+    pub(crate) fn is_down(&self) -> bool {
+        self.down_until.lock().is_some_and(|t| Instant::now() < t)
+    }
+
+    fn mark_down(&self) {
+        *self.down_until.lock() = Some(Instant::now() + self.retry_after);
+    }
+
+    async fn connection(&self) -> Result<MultiplexedConnection, PeerError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let client = self
+            .client
+            .as_ref()
+            .ok_or_else(|| PeerError::Io("bad address".into()))?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout));
+        let conn = tokio::time::timeout(
+            self.timeout,
+            client.get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        .map_err(|_| PeerError::Timeout)?
+        .map_err(|e| PeerError::Io(e.to_string()))?;
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Sends one command and waits (bounded by the timeout) for its reply.
+    pub(crate) async fn call(&self, cmd: &Cmd) -> Result<Value, PeerError> {
+        if self.is_down() {
+            return Err(PeerError::Down);
+        }
+        let result = match self.connection().await {
+            Ok(mut conn) => {
+                match tokio::time::timeout(self.timeout, cmd.query_async::<Value>(&mut conn)).await
+                {
+                    Err(_) => Err(PeerError::Timeout),
+                    Ok(Ok(v)) => Ok(v),
+                    Ok(Err(e))
+                        if matches!(
+                            e.kind(),
+                            redis::ErrorKind::Server(_) | redis::ErrorKind::Extension
+                        ) =>
+                    {
+                        return Err(PeerError::Remote(e.to_string()));
+                    }
+                    Ok(Err(e)) => Err(PeerError::Io(e.to_string())),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            self.mark_down();
+            *self.conn.lock().await = None;
+        } else {
+            *self.down_until.lock() = None;
+        }
+        result
+    }
+}

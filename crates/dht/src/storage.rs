@@ -1,0 +1,351 @@
+//! Durable storage on redb, with group commit.
+//!
+//! Each node keeps two tables: `data` (partition ‖ key → encoded [`SiblingSet`]) and
+//! `hints` (target node ‖ partition ‖ key → the set to hand to that node when it is back).
+//! Keys are prefixed with their partition number (big-endian), so one partition is one
+//! contiguous range — what `SCAN`, counting and (later) streaming a partition need.
+//!
+//! # Why a single writer thread with group commit
+//!
+//! redb commits with `fsync` (`Durability::Immediate`), and a node must not acknowledge a
+//! write before it is on disk: a SIGKILL right after the reply would lose it. One fsync
+//! per write would cap a node at a few hundred writes per second, so every write is sent
+//! to one writer thread, which takes everything queued (up to [`MAX_BATCH`] jobs), applies
+//! it in one transaction, commits once and only then completes all of them. Under load
+//! many writes share one fsync; alone, a write pays one. The single writer also makes every
+//! read-modify-write on a key (merge a replica's version, `INCR`) atomic without a lock.
+//!
+//! Reads use redb's MVCC read transactions on the caller's thread: they see only
+//! committed data and never wait for the writer.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use tokio::sync::oneshot;
+
+use crate::error::DhtError;
+use crate::version::{Sibling, SiblingSet};
+
+const DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("data");
+const HINTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hints");
+
+/// Most jobs applied in one transaction.
+pub(crate) const MAX_BATCH: usize = 512;
+/// Jobs queued for the writer before callers wait (backpressure).
+const QUEUE: usize = 4096;
+
+type Finish = Box<dyn FnOnce(Result<(), Arc<DhtError>>) + Send>;
+type Job = Box<dyn FnOnce(&mut Tables<'_>) -> Result<Finish, DhtError> + Send>;
+
+struct Tables<'t> {
+    data: redb::Table<'t, &'static [u8], &'static [u8]>,
+    hints: redb::Table<'t, &'static [u8], &'static [u8]>,
+    siblings_dropped: u64,
+}
+
+/// A hint waiting for its target node.
+#[derive(Debug, Clone)]
+pub(crate) struct Hint {
+    pub(crate) hint_key: Vec<u8>,
+    pub(crate) target: String,
+    pub(crate) key: Vec<u8>,
+    pub(crate) set_bytes: Vec<u8>,
+}
+
+/// Counters kept by the store.
+#[derive(Debug, Default)]
+pub(crate) struct StoreCounters {
+    pub(crate) commits: AtomicU64,
+    pub(crate) jobs: AtomicU64,
+    pub(crate) siblings_dropped: AtomicU64,
+}
+
+/// The node's durable store.
+#[derive(Debug, Clone)]
+pub(crate) struct Store {
+    db: Arc<Database>,
+    jobs: mpsc::SyncSender<Job>,
+    pub(crate) counters: Arc<StoreCounters>,
+}
+
+/// The storage key: partition (big-endian u16) ‖ user key.
+pub(crate) fn storage_key(partition: u16, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + key.len());
+    k.extend_from_slice(&partition.to_be_bytes());
+    k.extend_from_slice(key);
+    k
+}
+
+fn hint_key(target: &str, skey: &[u8]) -> Vec<u8> {
+    let t = target.as_bytes();
+    let mut k = Vec::with_capacity(2 + t.len() + skey.len());
+    k.extend_from_slice(&u16::try_from(t.len()).unwrap_or(u16::MAX).to_be_bytes());
+    k.extend_from_slice(t);
+    k.extend_from_slice(skey);
+    k
+}
+
+fn split_hint_key(k: &[u8]) -> Option<(String, Vec<u8>)> {
+    let n = usize::from(u16::from_be_bytes([*k.first()?, *k.get(1)?]));
+    let target = String::from_utf8(k.get(2..2 + n)?.to_vec()).ok()?;
+    let skey = k.get(2 + n + 2..)?.to_vec();
+    Some((target, skey))
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub(crate) fn open(dir: &Path) -> Result<Self, DhtError> {
+        std::fs::create_dir_all(dir).map_err(DhtError::Io)?;
+        let db = Arc::new(Database::create(dir.join("keel-dht.redb"))?);
+        {
+            let tx = db.begin_write()?;
+            tx.open_table(DATA)?;
+            tx.open_table(HINTS)?;
+            tx.commit()?;
+        }
+        let (jobs, rx) = mpsc::sync_channel::<Job>(QUEUE);
+        let counters = Arc::new(StoreCounters::default());
+        let writer_db = Arc::clone(&db);
+        let writer_counters = Arc::clone(&counters);
+        std::thread::Builder::new()
+            .name("keel-dht-writer".into())
+            .spawn(move || writer(&writer_db, &rx, &writer_counters))
+            .map_err(DhtError::Io)?;
+        Ok(Self { db, jobs, counters })
+    }
+
+    async fn submit<R: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Tables<'_>) -> Result<R, DhtError> + Send + 'static,
+    ) -> Result<R, DhtError> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |tables| {
+            let out = job(tables)?;
+            Ok(Box::new(move |committed: Result<(), Arc<DhtError>>| {
+                let _ = tx.send(committed.map(|()| out));
+            }) as Finish)
+        });
+        let jobs = self.jobs.clone();
+        // A full queue blocks the sender: do that off the async workers.
+        match jobs.try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::TrySendError::Full(job)) => {
+                tokio::task::spawn_blocking(move || jobs.send(job))
+                    .await
+                    .map_err(|_| DhtError::StorageClosed)?
+                    .map_err(|_| DhtError::StorageClosed)?;
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => return Err(DhtError::StorageClosed),
+        }
+        match rx.await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(DhtError::Storage(e.to_string().into())),
+            Err(_) => Err(DhtError::StorageClosed),
+        }
+    }
+
+    /// The stored set for a key (empty when absent).
+    pub(crate) fn get(&self, partition: u16, key: &[u8]) -> Result<SiblingSet, DhtError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(DATA)?;
+        match table.get(storage_key(partition, key).as_slice())? {
+            Some(v) => Ok(SiblingSet::decode(v.value())?),
+            None => Ok(SiblingSet::new()),
+        }
+    }
+
+    /// Merges `set` into the stored set, durably. Returns the stored set afterwards.
+    pub(crate) async fn merge(
+        &self,
+        partition: u16,
+        key: &[u8],
+        set: SiblingSet,
+    ) -> Result<SiblingSet, DhtError> {
+        let skey = storage_key(partition, key);
+        self.submit(move |t| {
+            let mut current = read(&t.data, &skey)?;
+            if current.merge(&set) {
+                t.data
+                    .insert(skey.as_slice(), current.encode().as_slice())?;
+            }
+            Ok(current)
+        })
+        .await
+    }
+
+    /// Atomically reads the stored set, lets `f` decide on a new version, stores it.
+    /// Returns the stored set afterwards and `f`'s result.
+    pub(crate) async fn mutate<R: Send + 'static>(
+        &self,
+        partition: u16,
+        key: &[u8],
+        f: impl FnOnce(&SiblingSet) -> (Option<Sibling>, R) + Send + 'static,
+    ) -> Result<(SiblingSet, R), DhtError> {
+        let skey = storage_key(partition, key);
+        self.submit(move |t| {
+            let mut current = read(&t.data, &skey)?;
+            let (new, out) = f(&current);
+            if let Some(new) = new {
+                let (changed, dropped) = current.insert(new);
+                t.siblings_dropped += dropped as u64;
+                if changed {
+                    t.data
+                        .insert(skey.as_slice(), current.encode().as_slice())?;
+                }
+            }
+            Ok((current, out))
+        })
+        .await
+    }
+
+    /// Stores (merges) a hint for `target`, durably.
+    pub(crate) async fn put_hint(
+        &self,
+        target: &str,
+        partition: u16,
+        key: &[u8],
+        set: SiblingSet,
+    ) -> Result<(), DhtError> {
+        let hkey = hint_key(target, &storage_key(partition, key));
+        self.submit(move |t| {
+            let mut current = read(&t.hints, &hkey)?;
+            current.merge(&set);
+            t.hints
+                .insert(hkey.as_slice(), current.encode().as_slice())?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Up to `limit` pending hints.
+    pub(crate) fn hints(&self, limit: usize) -> Result<Vec<Hint>, DhtError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(HINTS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()?.take(limit) {
+            let (k, v) = entry?;
+            let Some((target, skey)) = split_hint_key(k.value()) else {
+                continue;
+            };
+            out.push(Hint {
+                hint_key: k.value().to_vec(),
+                target,
+                key: skey,
+                set_bytes: v.value().to_vec(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Number of pending hints.
+    pub(crate) fn hint_count(&self) -> Result<u64, DhtError> {
+        let tx = self.db.begin_read()?;
+        Ok(tx.open_table(HINTS)?.len()?)
+    }
+
+    /// Deletes a delivered hint unless it changed since it was read.
+    pub(crate) async fn delete_hint_if(&self, hint: Hint) -> Result<(), DhtError> {
+        self.submit(move |t| {
+            let same = t
+                .hints
+                .get(hint.hint_key.as_slice())?
+                .is_some_and(|v| v.value() == hint.set_bytes.as_slice());
+            if same {
+                t.hints.remove(hint.hint_key.as_slice())?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Keys of one partition whose current value is live at `now_ms`, starting after
+    /// `after` (exclusive), at most `limit`.
+    pub(crate) fn live_keys(&self, partition: u16, now_ms: u64) -> Result<Vec<Vec<u8>>, DhtError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(DATA)?;
+        let start = partition.to_be_bytes();
+        let mut out = Vec::new();
+        let range = match partition.checked_add(1) {
+            Some(next) => table.range(start.as_slice()..next.to_be_bytes().as_slice())?,
+            None => table.range(start.as_slice()..)?,
+        };
+        for entry in range {
+            let (k, v) = entry?;
+            if SiblingSet::decode(v.value())?.current(now_ms).is_some() {
+                out.push(k.value()[2..].to_vec());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes every key and hint.
+    pub(crate) async fn flush(&self) -> Result<(), DhtError> {
+        self.submit(|t| {
+            t.data.retain(|_, _| false)?;
+            t.hints.retain(|_, _| false)?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn read(
+    table: &redb::Table<'_, &'static [u8], &'static [u8]>,
+    key: &[u8],
+) -> Result<SiblingSet, DhtError> {
+    match table.get(key)? {
+        Some(v) => Ok(SiblingSet::decode(v.value())?),
+        None => Ok(SiblingSet::new()),
+    }
+}
+
+fn writer(db: &Database, rx: &mpsc::Receiver<Job>, counters: &StoreCounters) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let n = batch.len() as u64;
+        let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
+        let result = (|| -> Result<(), DhtError> {
+            let tx = db.begin_write()?;
+            {
+                let mut tables = Tables {
+                    data: tx.open_table(DATA)?,
+                    hints: tx.open_table(HINTS)?,
+                    siblings_dropped: 0,
+                };
+                for job in batch {
+                    match job(&mut tables) {
+                        Ok(f) => finishes.push(f),
+                        // A corrupt record fails only its own job (its caller sees the
+                        // writer drop its reply); a storage error fails the transaction,
+                        // and with it every job in the batch.
+                        Err(DhtError::Corrupt(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                counters
+                    .siblings_dropped
+                    .fetch_add(tables.siblings_dropped, Ordering::Relaxed);
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        counters.commits.fetch_add(1, Ordering::Relaxed);
+        counters.jobs.fetch_add(n, Ordering::Relaxed);
+        match result {
+            Ok(()) => finishes.into_iter().for_each(|f| f(Ok(()))),
+            Err(e) => {
+                let e = Arc::new(e);
+                finishes.into_iter().for_each(|f| f(Err(Arc::clone(&e))));
+            }
+        }
+    }
+}
