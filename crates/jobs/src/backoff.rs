@@ -23,7 +23,11 @@ pub struct Backoff {
 impl Default for Backoff {
     /// 1 s, doubling, capped at 1 h, full jitter.
     fn default() -> Self {
-        Self { base: Duration::from_secs(1), max: Duration::from_secs(3600), jitter: true }
+        Self {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(3600),
+            jitter: true,
+        }
     }
 }
 
@@ -41,7 +45,9 @@ impl Backoff {
     pub fn window(&self, failures: u32) -> Duration {
         let shift = failures.saturating_sub(1).min(62);
         let factor = 1u64 << shift;
-        let millis = u64::try_from(self.base.as_millis()).unwrap_or(u64::MAX).saturating_mul(factor);
+        let millis = u64::try_from(self.base.as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(factor);
         Duration::from_millis(millis).min(self.max)
     }
 
@@ -64,11 +70,18 @@ mod tests {
 
     #[test]
     fn full_jitter_stays_within_the_doubling_window_and_uses_all_of_it() {
-        let b = Backoff { base: Duration::from_millis(100), max: Duration::from_secs(5), jitter: true };
+        let b = Backoff {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(5),
+            jitter: true,
+        };
         let mut rng = SmallRng::seed_from_u64(7);
         for failures in 1..=10u32 {
             let window = b.window(failures);
-            assert_eq!(window, Duration::from_millis(100 * (1 << (failures - 1))).min(Duration::from_secs(5)));
+            assert_eq!(
+                window,
+                Duration::from_millis(100 * (1 << (failures - 1))).min(Duration::from_secs(5))
+            );
             let delays: Vec<_> = (0..2_000).map(|_| b.delay(failures, &mut rng)).collect();
             assert!(delays.iter().all(|d| *d <= window));
             // Full jitter: both ends of the window are reached (not a fixed ±10 %).
@@ -93,10 +106,18 @@ mod tests {
 
     #[test]
     fn no_jitter_is_the_window_and_huge_settings_do_not_overflow() {
-        let b = Backoff { base: Duration::MAX, max: Duration::MAX, jitter: false };
+        let b = Backoff {
+            base: Duration::MAX,
+            max: Duration::MAX,
+            jitter: false,
+        };
         let mut rng = SmallRng::seed_from_u64(0);
         assert_eq!(b.delay(u32::MAX, &mut rng), Duration::from_millis(u64::MAX));
-        let zero = Backoff { base: Duration::ZERO, max: Duration::ZERO, jitter: true };
+        let zero = Backoff {
+            base: Duration::ZERO,
+            max: Duration::ZERO,
+            jitter: true,
+        };
         assert_eq!(zero.delay(3, &mut rng), Duration::ZERO);
     }
 }

@@ -11,7 +11,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
@@ -65,7 +67,9 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         Timestamp(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
     }
 }
@@ -87,7 +91,9 @@ pub struct MockClock {
 impl MockClock {
     /// A mock clock that reads `start` until advanced.
     pub fn new(start: Timestamp) -> Self {
-        Self { now: Arc::new(AtomicU64::new(start.0)) }
+        Self {
+            now: Arc::new(AtomicU64::new(start.0)),
+        }
     }
 
     /// Moves time forward by `d` (saturating).
@@ -95,7 +101,9 @@ impl MockClock {
         let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let _ = self
             .now
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| Some(t.saturating_add(ms)));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                Some(t.saturating_add(ms))
+            });
     }
 
     /// Sets the time (it may go backwards: tests of clock steps use that).

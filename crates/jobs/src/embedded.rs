@@ -153,8 +153,13 @@ fn load(db: &Database) -> Result<(Meta, Vec<JobRecord>), BoxError> {
     txn.commit()?;
     let txn = db.begin_read()?;
     let meta_table = txn.open_table(META)?;
-    let get = |key: &str| -> Result<u64, BoxError> { Ok(meta_table.get(key)?.map_or(0, |v| v.value())) };
-    let meta = Meta { next_id: get("next_id")?, next_token: get("next_token")?, succeeded_total: get("succeeded_total")? };
+    let get =
+        |key: &str| -> Result<u64, BoxError> { Ok(meta_table.get(key)?.map_or(0, |v| v.value())) };
+    let meta = Meta {
+        next_id: get("next_id")?,
+        next_token: get("next_token")?,
+        succeeded_total: get("succeeded_total")?,
+    };
     let jobs = txn.open_table(JOBS)?;
     let mut records = Vec::new();
     for entry in jobs.iter()? {
@@ -235,7 +240,10 @@ pub(crate) struct Committer {
 impl Committer {
     fn start(db: Database, meta: Meta, metrics: Arc<StoreMetrics>) -> Result<Self, BuildError> {
         let shared = Arc::new(Shared {
-            pending: Mutex::new(Pending { meta, ..Pending::default() }),
+            pending: Mutex::new(Pending {
+                meta,
+                ..Pending::default()
+            }),
             wake: Condvar::new(),
         });
         let (tx, rx) = watch::channel(Durable::default());
@@ -244,7 +252,11 @@ impl Committer {
             .name("keel-jobs-commit".into())
             .spawn(move || commit_loop(&db, &thread_shared, &tx, &metrics))
             .map_err(BuildError::Spawn)?;
-        Ok(Self { shared, durable: rx, thread: Some(thread) })
+        Ok(Self {
+            shared,
+            durable: rx,
+            thread: Some(thread),
+        })
     }
 
     /// Errors when an earlier commit failed or the committer stopped.
@@ -274,11 +286,16 @@ impl Committer {
     /// Waits until everything up to `seq` is durable.
     pub(crate) async fn wait(&self, seq: u64) -> Result<(), JobsError> {
         let mut rx = self.durable.clone();
-        let durable = rx.wait_for(|d| d.seq >= seq || d.failed.is_some()).await.map_err(|_| JobsError::Closed)?;
+        let durable = rx
+            .wait_for(|d| d.seq >= seq || d.failed.is_some())
+            .await
+            .map_err(|_| JobsError::Closed)?;
         if durable.seq >= seq {
             Ok(())
         } else {
-            Err(JobsError::CommitFailed(durable.failed.as_deref().unwrap_or_default().to_owned()))
+            Err(JobsError::CommitFailed(
+                durable.failed.as_deref().unwrap_or_default().to_owned(),
+            ))
         }
     }
 }
@@ -293,7 +310,12 @@ impl Drop for Committer {
     }
 }
 
-fn commit_loop(db: &Database, shared: &Shared, tx: &watch::Sender<Durable>, metrics: &StoreMetrics) {
+fn commit_loop(
+    db: &Database,
+    shared: &Shared,
+    tx: &watch::Sender<Durable>,
+    metrics: &StoreMetrics,
+) {
     loop {
         let (changes, meta, seq) = {
             let mut p = shared.pending.lock();

@@ -45,7 +45,10 @@ impl Engine {
             self.metrics.record(&fx.events);
             let e = fx.events;
             let wake = e.enqueued + e.released + e.retried + e.lease_recoveries > 0;
-            let ticket = self.committer.as_ref().map(|c| c.submit(fx.changes, state.meta()));
+            let ticket = self
+                .committer
+                .as_ref()
+                .map(|c| c.submit(fx.changes, state.meta()));
             (result, ticket, wake)
         };
         if let (Some(committer), Some(ticket)) = (&self.committer, ticket) {
@@ -58,7 +61,10 @@ impl Engine {
     }
 
     /// Reads the state (no commit to wait for).
-    pub(crate) fn read<R>(&self, f: impl FnOnce(&mut State, Timestamp) -> R) -> Result<R, JobsError> {
+    pub(crate) fn read<R>(
+        &self,
+        f: impl FnOnce(&mut State, Timestamp) -> R,
+    ) -> Result<R, JobsError> {
         let mut state = self.state.lock();
         if let Some(committer) = &self.committer {
             committer.check()?;
@@ -72,15 +78,22 @@ impl Engine {
 macro_rules! store_via_engine {
     ($ty:ty) => {
         impl $crate::Store for $ty {
-            async fn enqueue(&self, job: $crate::NewJob) -> Result<$crate::Enqueued, $crate::JobsError> {
-                self.engine.mutate(move |s, now, fx| s.enqueue(job, now, fx)).await
+            async fn enqueue(
+                &self,
+                job: $crate::NewJob,
+            ) -> Result<$crate::Enqueued, $crate::JobsError> {
+                self.engine
+                    .mutate(move |s, now, fx| s.enqueue(job, now, fx))
+                    .await
             }
 
             async fn enqueue_many(
                 &self,
                 jobs: Vec<$crate::NewJob>,
             ) -> Result<Vec<$crate::Enqueued>, $crate::JobsError> {
-                self.engine.mutate(move |s, now, fx| s.enqueue_many(jobs, now, fx)).await
+                self.engine
+                    .mutate(move |s, now, fx| s.enqueue_many(jobs, now, fx))
+                    .await
             }
 
             async fn fetch(
@@ -89,7 +102,9 @@ macro_rules! store_via_engine {
                 limit: usize,
                 lease: std::time::Duration,
             ) -> Result<Vec<$crate::Lease>, $crate::JobsError> {
-                self.engine.mutate(move |s, now, fx| s.fetch(queue, limit, lease, now, fx)).await
+                self.engine
+                    .mutate(move |s, now, fx| s.fetch(queue, limit, lease, now, fx))
+                    .await
             }
 
             async fn heartbeat(
@@ -98,11 +113,19 @@ macro_rules! store_via_engine {
                 token: $crate::FencingToken,
                 extend: std::time::Duration,
             ) -> Result<$crate::Timestamp, $crate::JobsError> {
-                self.engine.mutate(move |s, now, fx| s.heartbeat(id, token, extend, now, fx)).await
+                self.engine
+                    .mutate(move |s, now, fx| s.heartbeat(id, token, extend, now, fx))
+                    .await
             }
 
-            async fn complete(&self, id: $crate::JobId, token: $crate::FencingToken) -> Result<(), $crate::JobsError> {
-                self.engine.mutate(move |s, now, fx| s.complete(id, token, now, fx)).await
+            async fn complete(
+                &self,
+                id: $crate::JobId,
+                token: $crate::FencingToken,
+            ) -> Result<(), $crate::JobsError> {
+                self.engine
+                    .mutate(move |s, now, fx| s.complete(id, token, now, fx))
+                    .await
             }
 
             async fn fail(
@@ -111,40 +134,62 @@ macro_rules! store_via_engine {
                 token: $crate::FencingToken,
                 failure: $crate::Failure,
             ) -> Result<$crate::FailOutcome, $crate::JobsError> {
-                self.engine.mutate(move |s, now, fx| s.fail(id, token, failure, now, fx)).await
+                self.engine
+                    .mutate(move |s, now, fx| s.fail(id, token, failure, now, fx))
+                    .await
             }
 
-            async fn release(&self, id: $crate::JobId, token: $crate::FencingToken) -> Result<(), $crate::JobsError> {
-                self.engine.mutate(move |s, now, fx| s.release(id, token, now, fx)).await
+            async fn release(
+                &self,
+                id: $crate::JobId,
+                token: $crate::FencingToken,
+            ) -> Result<(), $crate::JobsError> {
+                self.engine
+                    .mutate(move |s, now, fx| s.release(id, token, now, fx))
+                    .await
             }
 
             async fn reap_expired(&self) -> Result<usize, $crate::JobsError> {
                 self.engine.mutate(|s, now, fx| Ok(s.reap(now, fx))).await
             }
 
-            async fn cancel(&self, id: $crate::JobId) -> Result<$crate::CancelOutcome, $crate::JobsError> {
-                self.engine.mutate(move |s, _, fx| Ok(s.cancel(id, fx))).await
+            async fn cancel(
+                &self,
+                id: $crate::JobId,
+            ) -> Result<$crate::CancelOutcome, $crate::JobsError> {
+                self.engine
+                    .mutate(move |s, _, fx| Ok(s.cancel(id, fx)))
+                    .await
             }
 
             async fn retry_dead(&self, id: $crate::JobId) -> Result<(), $crate::JobsError> {
-                self.engine.mutate(move |s, now, fx| s.retry_dead(id, now, fx)).await
+                self.engine
+                    .mutate(move |s, now, fx| s.retry_dead(id, now, fx))
+                    .await
             }
 
             async fn delete(&self, id: $crate::JobId) -> Result<(), $crate::JobsError> {
                 self.engine.mutate(move |s, _, fx| s.delete(id, fx)).await
             }
 
-            async fn get(&self, id: $crate::JobId) -> Result<Option<$crate::JobRecord>, $crate::JobsError> {
+            async fn get(
+                &self,
+                id: $crate::JobId,
+            ) -> Result<Option<$crate::JobRecord>, $crate::JobsError> {
                 self.engine.read(|s, _| s.get(id))
             }
 
             async fn counts(
                 &self,
-            ) -> Result<std::collections::BTreeMap<String, $crate::QueueCounts>, $crate::JobsError> {
+            ) -> Result<std::collections::BTreeMap<String, $crate::QueueCounts>, $crate::JobsError>
+            {
                 self.engine.read(|s, now| s.counts(now))
             }
 
-            async fn list(&self, filter: $crate::ListFilter) -> Result<Vec<$crate::JobRecord>, $crate::JobsError> {
+            async fn list(
+                &self,
+                filter: $crate::ListFilter,
+            ) -> Result<Vec<$crate::JobRecord>, $crate::JobsError> {
                 self.engine.read(|s, now| s.list(&filter, now))
             }
 

@@ -129,6 +129,9 @@ pub enum JobsError {
 impl JobsError {
     /// True for the fencing rejections ([`JobsError::StaleLease`], [`JobsError::LeaseExpired`]).
     pub fn is_fenced(&self) -> bool {
-        matches!(self, JobsError::StaleLease { .. } | JobsError::LeaseExpired { .. })
+        matches!(
+            self,
+            JobsError::StaleLease { .. } | JobsError::LeaseExpired { .. }
+        )
     }
 }

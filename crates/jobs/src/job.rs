@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::Timestamp;
 use crate::backoff::Backoff;
 use crate::error::InvalidJob;
-use crate::Timestamp;
 
 /// Longest queue name, kind, unique key or tag, in bytes.
 pub const MAX_NAME_LEN: usize = 256;
@@ -143,7 +143,11 @@ impl NewJob {
     /// let job = NewJob::new("default", "ping", serde_json::json!({"n": 1})).with_priority(5);
     /// assert_eq!(job.priority, 5);
     /// ```
-    pub fn new(queue: impl Into<String>, kind: impl Into<String>, payload: serde_json::Value) -> Self {
+    pub fn new(
+        queue: impl Into<String>,
+        kind: impl Into<String>,
+        payload: serde_json::Value,
+    ) -> Self {
         let defaults = JobOptions::default();
         Self {
             queue: queue.into(),
@@ -166,7 +170,8 @@ impl NewJob {
     /// [`InvalidJob::Serialize`] when the payload does not serialize to JSON.
     pub fn from_job<J: Job>(job: &J) -> Result<Self, InvalidJob> {
         let options = J::options();
-        let payload = serde_json::to_value(job).map_err(|e| InvalidJob::Serialize(e.to_string()))?;
+        let payload =
+            serde_json::to_value(job).map_err(|e| InvalidJob::Serialize(e.to_string()))?;
         Ok(Self {
             queue: options.queue,
             kind: J::KIND.to_owned(),
@@ -227,11 +232,10 @@ impl NewJob {
     pub(crate) fn validate(&self, now: Timestamp) -> Result<Timestamp, InvalidJob> {
         check_name(&self.queue, "queue name", InvalidJob::EmptyQueue)?;
         check_name(&self.kind, "job kind", InvalidJob::EmptyKind)?;
-        if let Some(key) = &self.unique_key {
-            if key.len() > MAX_NAME_LEN {
+        if let Some(key) = &self.unique_key
+            && key.len() > MAX_NAME_LEN {
                 return Err(InvalidJob::NameTooLong("unique key"));
             }
-        }
         if self.tags.len() > MAX_TAGS {
             return Err(InvalidJob::TooManyTags(self.tags.len()));
         }
@@ -246,10 +250,14 @@ impl NewJob {
         }
         match self.timeout {
             Some(t) if t.is_zero() => return Err(InvalidJob::ZeroTimeout),
-            Some(t) if Timestamp(0).checked_add(t).is_none() => return Err(InvalidJob::DelayTooLong),
+            Some(t) if Timestamp(0).checked_add(t).is_none() => {
+                return Err(InvalidJob::DelayTooLong);
+            }
             _ => {}
         }
-        let size = serde_json::to_vec(&self.payload).map(|v| v.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&self.payload)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
         if size > MAX_PAYLOAD_BYTES {
             return Err(InvalidJob::PayloadTooLarge(size));
         }
@@ -438,6 +446,11 @@ impl JobRecord {
         if self.errors.len() >= MAX_ERROR_HISTORY {
             self.errors.remove(0);
         }
-        self.errors.push(AttemptError { attempt: self.attempt, at, kind, message });
+        self.errors.push(AttemptError {
+            attempt: self.attempt,
+            at,
+            kind,
+            message,
+        });
     }
 }

@@ -211,7 +211,8 @@ impl WorkerMetrics {
     pub(crate) fn new() -> Self {
         Self {
             counts: Default::default(),
-            facade: WORKER_EVENTS.map(|event| metrics::counter!("keel_jobs_worker_events_total", "event" => event)),
+            facade: WORKER_EVENTS
+                .map(|event| metrics::counter!("keel_jobs_worker_events_total", "event" => event)),
             wait: metrics::histogram!("keel_jobs_wait_seconds"),
             run: metrics::histogram!("keel_jobs_run_seconds"),
         }

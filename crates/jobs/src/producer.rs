@@ -40,7 +40,9 @@ pub struct Producer<S> {
 
 impl<S> Clone for Producer<S> {
     fn clone(&self) -> Self {
-        Self { store: Arc::clone(&self.store) }
+        Self {
+            store: Arc::clone(&self.store),
+        }
     }
 }
 
@@ -64,8 +66,14 @@ impl<S: Store> Producer<S> {
     /// # Errors
     ///
     /// [`InvalidJob::DelayTooLong`] when now + `delay` overflows; as [`Producer::enqueue`].
-    pub async fn enqueue_in<J: Job>(&self, job: &J, delay: Duration) -> Result<Enqueued, JobsError> {
-        self.store.enqueue(NewJob::from_job(job)?.with_delay(delay)).await
+    pub async fn enqueue_in<J: Job>(
+        &self,
+        job: &J,
+        delay: Duration,
+    ) -> Result<Enqueued, JobsError> {
+        self.store
+            .enqueue(NewJob::from_job(job)?.with_delay(delay))
+            .await
     }
 
     /// Enqueues `job` to run no earlier than `at`.
@@ -74,7 +82,9 @@ impl<S: Store> Producer<S> {
     ///
     /// [`InvalidJob::RunAtInPast`] when `at` is before the store's now; as [`Producer::enqueue`].
     pub async fn enqueue_at<J: Job>(&self, job: &J, at: Timestamp) -> Result<Enqueued, JobsError> {
-        self.store.enqueue(NewJob::from_job(job)?.with_run_at(at)).await
+        self.store
+            .enqueue(NewJob::from_job(job)?.with_run_at(at))
+            .await
     }
 
     /// Enqueues many jobs atomically in one store call (one commit).
@@ -86,7 +96,10 @@ impl<S: Store> Producer<S> {
         &self,
         jobs: impl IntoIterator<Item = &'a J>,
     ) -> Result<Vec<Enqueued>, JobsError> {
-        let jobs = jobs.into_iter().map(NewJob::from_job).collect::<Result<Vec<_>, InvalidJob>>()?;
+        let jobs = jobs
+            .into_iter()
+            .map(NewJob::from_job)
+            .collect::<Result<Vec<_>, InvalidJob>>()?;
         self.store.enqueue_many(jobs).await
     }
 

@@ -79,7 +79,15 @@ impl Effects {
 
 impl State {
     pub(crate) fn new(keep_completed: bool) -> Self {
-        Self { keep_completed, meta: Meta { next_id: 1, next_token: 1, succeeded_total: 0 }, ..Self::default() }
+        Self {
+            keep_completed,
+            meta: Meta {
+                next_id: 1,
+                next_token: 1,
+                succeeded_total: 0,
+            },
+            ..Self::default()
+        }
     }
 
     pub(crate) fn meta(&self) -> Meta {
@@ -140,11 +148,26 @@ impl State {
         let retrying = !record.errors.is_empty();
         let q = self.queue(&record.queue);
         if record.run_at <= now {
-            q.ready.insert((Reverse(record.priority), record.run_at, record.id));
-            q.counts.add(if retrying { JobState::Retrying } else { JobState::Available }, 1);
+            q.ready
+                .insert((Reverse(record.priority), record.run_at, record.id));
+            q.counts.add(
+                if retrying {
+                    JobState::Retrying
+                } else {
+                    JobState::Available
+                },
+                1,
+            );
         } else {
             q.scheduled.insert((record.run_at, record.id));
-            q.counts.add(if retrying { JobState::Retrying } else { JobState::Scheduled }, 1);
+            q.counts.add(
+                if retrying {
+                    JobState::Retrying
+                } else {
+                    JobState::Scheduled
+                },
+                1,
+            );
         }
     }
 
@@ -154,15 +177,19 @@ impl State {
         let state = if q.scheduled.remove(&(record.run_at, record.id)) {
             JobState::Scheduled
         } else {
-            q.ready.remove(&(Reverse(record.priority), record.run_at, record.id));
+            q.ready
+                .remove(&(Reverse(record.priority), record.run_at, record.id));
             JobState::Available
         };
-        q.counts.add(if retrying { JobState::Retrying } else { state }, -1);
+        q.counts
+            .add(if retrying { JobState::Retrying } else { state }, -1);
     }
 
     /// Moves due scheduled jobs of `queue` into its ready index.
     fn promote(&mut self, queue: &str, now: Timestamp) {
-        let Some(q) = self.queues.get_mut(queue) else { return };
+        let Some(q) = self.queues.get_mut(queue) else {
+            return;
+        };
         while let Some(&(run_at, id)) = q.scheduled.first() {
             if run_at > now {
                 break;
@@ -194,17 +221,29 @@ impl State {
         now: Timestamp,
         fx: &mut Effects,
     ) -> Result<Vec<Enqueued>, JobsError> {
-        let run_ats = jobs.iter().map(|j| j.validate(now)).collect::<Result<Vec<_>, InvalidJob>>()?;
-        Ok(jobs.into_iter().zip(run_ats).map(|(job, run_at)| self.insert_new(job, run_at, now, fx)).collect())
+        let run_ats = jobs
+            .iter()
+            .map(|j| j.validate(now))
+            .collect::<Result<Vec<_>, InvalidJob>>()?;
+        Ok(jobs
+            .into_iter()
+            .zip(run_ats)
+            .map(|(job, run_at)| self.insert_new(job, run_at, now, fx))
+            .collect())
     }
 
-    fn insert_new(&mut self, job: NewJob, run_at: Timestamp, now: Timestamp, fx: &mut Effects) -> Enqueued {
-        if let Some(key) = &job.unique_key {
-            if let Some(&id) = self.unique.get(key) {
+    fn insert_new(
+        &mut self,
+        job: NewJob,
+        run_at: Timestamp,
+        now: Timestamp,
+        fx: &mut Effects,
+    ) -> Enqueued {
+        if let Some(key) = &job.unique_key
+            && let Some(&id) = self.unique.get(key) {
                 fx.events.duplicates += 1;
                 return Enqueued { id, created: false };
             }
-        }
         let id = JobId(self.meta.next_id);
         self.meta.next_id += 1;
         if let Some(key) = &job.unique_key {
@@ -250,20 +289,36 @@ impl State {
         self.promote(queue, now);
         let mut out = Vec::new();
         while out.len() < limit {
-            let Some(q) = self.queues.get_mut(queue) else { break };
-            let Some((_, _, id)) = q.ready.pop_first() else { break };
+            let Some(q) = self.queues.get_mut(queue) else {
+                break;
+            };
+            let Some((_, _, id)) = q.ready.pop_first() else {
+                break;
+            };
             let record = self.jobs.get_mut(&id).expect("indexed job exists");
-            let was = if record.errors.is_empty() { JobState::Available } else { JobState::Retrying };
+            let was = if record.errors.is_empty() {
+                JobState::Available
+            } else {
+                JobState::Retrying
+            };
             q.counts.add(was, -1);
             q.counts.running += 1;
             let token = FencingToken(self.meta.next_token);
             self.meta.next_token += 1;
             record.attempt += 1;
-            record.status = Status::Running { token, deadline, started_at: now };
+            record.status = Status::Running {
+                token,
+                deadline,
+                started_at: now,
+            };
             self.leases.insert((deadline, id));
             fx.put(record);
             fx.events.leased += 1;
-            out.push(Lease { job: record.clone(), token, deadline });
+            out.push(Lease {
+                job: record.clone(),
+                token,
+                deadline,
+            });
         }
         Ok(out)
     }
@@ -293,12 +348,17 @@ impl State {
 
     fn expire(&mut self, id: JobId, now: Timestamp, fx: &mut Effects) {
         let mut record = self.jobs.remove(&id).expect("leased job exists");
-        let Status::Running { deadline, .. } = record.status else { unreachable!("leased job runs") };
+        let Status::Running { deadline, .. } = record.status else {
+            unreachable!("leased job runs")
+        };
         self.leases.remove(&(deadline, id));
         self.queue(&record.queue).counts.running -= 1;
         record.lease_recoveries += 1;
         fx.events.lease_recoveries += 1;
-        let message = format!("lease expired: worker lost during attempt {}", record.attempt);
+        let message = format!(
+            "lease expired: worker lost during attempt {}",
+            record.attempt
+        );
         record.push_error(FailureKind::LeaseExpired, &message, now);
         if record.attempt >= record.max_attempts {
             self.bury(&mut record, now, fx);
@@ -319,11 +379,10 @@ impl State {
     }
 
     fn release_unique(&mut self, record: &JobRecord) {
-        if let Some(key) = &record.unique_key {
-            if self.unique.get(key) == Some(&record.id) {
+        if let Some(key) = &record.unique_key
+            && self.unique.get(key) == Some(&record.id) {
                 self.unique.remove(key);
             }
-        }
     }
 
     /// Checks that `token` is the job's current, unexpired lease; an expired one is reaped.
@@ -335,7 +394,11 @@ impl State {
         fx: &mut Effects,
     ) -> Result<Timestamp, JobsError> {
         match self.jobs.get(&id).map(|r| r.status) {
-            Some(Status::Running { token: current, deadline, .. }) if current == token => {
+            Some(Status::Running {
+                token: current,
+                deadline,
+                ..
+            }) if current == token => {
                 if deadline <= now {
                     self.expire(id, now, fx);
                     fx.events.stale_rejected += 1;
@@ -452,7 +515,9 @@ impl State {
     }
 
     pub(crate) fn cancel(&mut self, id: JobId, fx: &mut Effects) -> CancelOutcome {
-        let Some(status) = self.jobs.get(&id).map(|r| r.status) else { return CancelOutcome::NotFound };
+        let Some(status) = self.jobs.get(&id).map(|r| r.status) else {
+            return CancelOutcome::NotFound;
+        };
         match status {
             Status::Running { .. } => CancelOutcome::Running,
             Status::Dead { .. } | Status::Succeeded { .. } => CancelOutcome::Finished,
@@ -467,18 +532,24 @@ impl State {
         }
     }
 
-    pub(crate) fn retry_dead(&mut self, id: JobId, now: Timestamp, fx: &mut Effects) -> Result<(), JobsError> {
+    pub(crate) fn retry_dead(
+        &mut self,
+        id: JobId,
+        now: Timestamp,
+        fx: &mut Effects,
+    ) -> Result<(), JobsError> {
         let record = self.jobs.get(&id).ok_or(JobsError::NotFound(id))?;
         if !matches!(record.status, Status::Dead { .. }) {
             return Err(JobsError::NotDead(id));
         }
-        if let Some(key) = &record.unique_key {
-            if self.unique.contains_key(key) {
+        if let Some(key) = &record.unique_key
+            && self.unique.contains_key(key) {
                 // Another unfinished job holds the key now: reviving this one would break
                 // uniqueness.
-                return Err(JobsError::InvalidArgument("another unfinished job holds this unique key"));
+                return Err(JobsError::InvalidArgument(
+                    "another unfinished job holds this unique key",
+                ));
             }
-        }
         let mut record = self.jobs.remove(&id).expect("present");
         self.queue(&record.queue).counts.dead -= 1;
         record.status = Status::Pending;
@@ -494,7 +565,11 @@ impl State {
     }
 
     pub(crate) fn delete(&mut self, id: JobId, fx: &mut Effects) -> Result<(), JobsError> {
-        let status = self.jobs.get(&id).map(|r| r.status).ok_or(JobsError::NotFound(id))?;
+        let status = self
+            .jobs
+            .get(&id)
+            .map(|r| r.status)
+            .ok_or(JobsError::NotFound(id))?;
         let record = match status {
             Status::Running { .. } => return Err(JobsError::Running(id)),
             Status::Pending => {
@@ -527,7 +602,10 @@ impl State {
         for name in &names {
             self.promote(name, now);
         }
-        self.queues.iter().map(|(name, q)| (name.clone(), q.counts)).collect()
+        self.queues
+            .iter()
+            .map(|(name, q)| (name.clone(), q.counts))
+            .collect()
     }
 
     pub(crate) fn list(&self, filter: &ListFilter, now: Timestamp) -> Vec<JobRecord> {
@@ -554,5 +632,6 @@ fn lease_deadline(now: Timestamp, lease: Duration) -> Result<Timestamp, JobsErro
     if lease.is_zero() {
         return Err(JobsError::InvalidArgument("lease must be longer than zero"));
     }
-    now.checked_add(lease).ok_or(JobsError::InvalidArgument("lease is too long"))
+    now.checked_add(lease)
+        .ok_or(JobsError::InvalidArgument("lease is too long"))
 }

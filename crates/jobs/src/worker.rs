@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +37,10 @@ pub struct HandlerError {
 impl HandlerError {
     /// A retryable failure.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), permanent: false }
+        Self {
+            message: message.into(),
+            permanent: false,
+        }
     }
 
     /// A failure that no retry can fix (bad input): the job is dead-lettered now.
@@ -49,7 +51,10 @@ impl HandlerError {
     /// assert!(!HandlerError::new("timeout talking to smtp").is_permanent());
     /// ```
     pub fn permanent(message: impl Into<String>) -> Self {
-        Self { message: message.into(), permanent: true }
+        Self {
+            message: message.into(),
+            permanent: true,
+        }
     }
 
     /// The message recorded in the job's error history.
@@ -77,7 +82,10 @@ impl fmt::Display for HandlerError {
 
 impl fmt::Debug for HandlerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HandlerError").field("message", &self.message).field("permanent", &self.permanent).finish()
+        f.debug_struct("HandlerError")
+            .field("message", &self.message)
+            .field("permanent", &self.permanent)
+            .finish()
     }
 }
 
@@ -142,7 +150,9 @@ impl JobContext {
 }
 
 type HandlerResult = Result<(), HandlerError>;
-type Spawner = dyn Fn(serde_json::Value, JobContext) -> Result<JoinHandle<HandlerResult>, String> + Send + Sync;
+type Spawner = dyn Fn(serde_json::Value, JobContext) -> Result<JoinHandle<HandlerResult>, String>
+    + Send
+    + Sync;
 
 struct Handler {
     spawn: Box<Spawner>,
@@ -171,7 +181,10 @@ pub struct WorkerPoolBuilder<S> {
 
 impl<S> fmt::Debug for WorkerPoolBuilder<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WorkerPoolBuilder").field("queues", &self.queues).field("settings", &self.settings).finish()
+        f.debug_struct("WorkerPoolBuilder")
+            .field("queues", &self.queues)
+            .field("settings", &self.settings)
+            .finish()
     }
 }
 
@@ -200,7 +213,13 @@ impl<S: Store> WorkerPoolBuilder<S> {
             let job: J = serde_json::from_value(payload).map_err(|e| e.to_string())?;
             Ok(tokio::spawn(f(job, ctx)))
         };
-        self.register(J::KIND, Handler { spawn: Box::new(spawn), backoff: J::options().backoff })
+        self.register(
+            J::KIND,
+            Handler {
+                spawn: Box::new(spawn),
+                backoff: J::options().backoff,
+            },
+        )
     }
 
     /// Handles jobs of type `J` with a blocking function, on tokio's blocking pool (for
@@ -218,7 +237,13 @@ impl<S: Store> WorkerPoolBuilder<S> {
             let f = Arc::clone(&f);
             Ok(tokio::task::spawn_blocking(move || f(job, ctx)))
         };
-        self.register(J::KIND, Handler { spawn: Box::new(spawn), backoff: J::options().backoff })
+        self.register(
+            J::KIND,
+            Handler {
+                spawn: Box::new(spawn),
+                backoff: J::options().backoff,
+            },
+        )
     }
 
     /// Lease length per fetch and per heartbeat extension (default 30 s).
@@ -270,7 +295,12 @@ impl<S: Store> WorkerPoolBuilder<S> {
             return Err(BuildError::DuplicateHandler(kind));
         }
         let s = self.settings;
-        for (d, name) in [(s.lease, "lease"), (s.heartbeat, "heartbeat"), (s.poll, "poll interval"), (s.default_timeout, "default timeout")] {
+        for (d, name) in [
+            (s.lease, "lease"),
+            (s.heartbeat, "heartbeat"),
+            (s.poll, "poll interval"),
+            (s.default_timeout, "default timeout"),
+        ] {
             if d.is_zero() {
                 return Err(BuildError::ZeroDuration(name));
             }
@@ -354,7 +384,10 @@ pub struct WorkerPool<S> {
 
 impl<S> fmt::Debug for WorkerPool<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WorkerPool").field("queues", &self.queues).field("settings", &self.shared.settings).finish()
+        f.debug_struct("WorkerPool")
+            .field("queues", &self.queues)
+            .field("settings", &self.shared.settings)
+            .finish()
     }
 }
 
@@ -385,9 +418,18 @@ impl<S: Store> WorkerPool<S> {
         let loops = self
             .queues
             .iter()
-            .map(|(queue, concurrency)| tokio::spawn(fetch_loop(Arc::clone(&self.shared), queue.clone(), *concurrency)))
+            .map(|(queue, concurrency)| {
+                tokio::spawn(fetch_loop(
+                    Arc::clone(&self.shared),
+                    queue.clone(),
+                    *concurrency,
+                ))
+            })
             .collect();
-        RunningPool { shared: self.shared, loops }
+        RunningPool {
+            shared: self.shared,
+            loops,
+        }
     }
 }
 
@@ -400,7 +442,9 @@ pub struct RunningPool<S> {
 
 impl<S> fmt::Debug for RunningPool<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RunningPool").field("loops", &self.loops.len()).finish()
+        f.debug_struct("RunningPool")
+            .field("loops", &self.loops.len())
+            .finish()
     }
 }
 
@@ -451,7 +495,8 @@ impl<S: Store> RunningPool<S> {
                 break;
             }
         }
-        let leftovers: Vec<(FencingToken, (JobId, AbortHandle))> = shared.inflight.lock().drain().collect();
+        let leftovers: Vec<(FencingToken, (JobId, AbortHandle))> =
+            shared.inflight.lock().drain().collect();
         let mut released = 0;
         for (token, (id, abort)) in leftovers {
             abort.abort();
@@ -464,7 +509,10 @@ impl<S: Store> RunningPool<S> {
                 Err(_) => shared.metrics.add(WorkerEvent::StoreError, 1),
             }
         }
-        ShutdownReport { released, stats: shared.metrics.snapshot() }
+        ShutdownReport {
+            released,
+            stats: shared.metrics.snapshot(),
+        }
     }
 }
 
@@ -482,7 +530,11 @@ async fn fetch_loop<S: Store>(shared: Arc<Shared<S>>, queue: String, concurrency
         while let Ok(p) = Arc::clone(&permits).try_acquire_owned() {
             held.push(p);
         }
-        match shared.store.fetch(&queue, held.len(), shared.settings.lease).await {
+        match shared
+            .store
+            .fetch(&queue, held.len(), shared.settings.lease)
+            .await
+        {
             Ok(leases) if leases.is_empty() => {
                 drop(held);
                 error_wait = shared.settings.poll;
@@ -494,10 +546,17 @@ async fn fetch_loop<S: Store>(shared: Arc<Shared<S>>, queue: String, concurrency
             }
             Ok(leases) => {
                 error_wait = shared.settings.poll;
-                shared.metrics.add(WorkerEvent::Fetched, leases.len() as u64);
+                shared
+                    .metrics
+                    .add(WorkerEvent::Fetched, leases.len() as u64);
                 if *shared.shutdown.borrow() {
                     for lease in leases {
-                        if shared.store.release(lease.job.id, lease.token).await.is_ok() {
+                        if shared
+                            .store
+                            .release(lease.job.id, lease.token)
+                            .await
+                            .is_ok()
+                        {
                             shared.metrics.add(WorkerEvent::Released, 1);
                         }
                     }
@@ -541,7 +600,11 @@ impl Drop for AbortOnDrop {
 
 enum Outcome {
     Success,
-    Failed { kind: FailureKind, message: String, permanent: bool },
+    Failed {
+        kind: FailureKind,
+        message: String,
+        permanent: bool,
+    },
     LostLease,
 }
 
@@ -549,7 +612,11 @@ async fn run_job<S: Store>(shared: Arc<Shared<S>>, lease: Lease, permit: OwnedSe
     let job = lease.job;
     let (id, token) = (job.id, lease.token);
     let started = shared.store.now();
-    shared.metrics.wait.record(started.saturating_since(job.run_at.max(job.enqueued_at)).as_secs_f64());
+    shared.metrics.wait.record(
+        started
+            .saturating_since(job.run_at.max(job.enqueued_at))
+            .as_secs_f64(),
+    );
     let ctx = JobContext {
         id,
         attempt: job.attempt,
@@ -578,10 +645,22 @@ async fn run_job<S: Store>(shared: Arc<Shared<S>>, lease: Lease, permit: OwnedSe
                     permanent: true,
                 }
             }
-            Ok(task) => supervise(&shared, task, id, token, job.timeout.unwrap_or(shared.settings.default_timeout)).await,
+            Ok(task) => {
+                supervise(
+                    &shared,
+                    task,
+                    id,
+                    token,
+                    job.timeout.unwrap_or(shared.settings.default_timeout),
+                )
+                .await
+            }
         },
     };
-    shared.metrics.run.record(shared.store.now().saturating_since(started).as_secs_f64());
+    shared
+        .metrics
+        .run
+        .record(shared.store.now().saturating_since(started).as_secs_f64());
     let m = &shared.metrics;
     match outcome {
         Outcome::Success => match shared.store.complete(id, token).await {
@@ -589,14 +668,30 @@ async fn run_job<S: Store>(shared: Arc<Shared<S>>, lease: Lease, permit: OwnedSe
             Err(e) if e.is_fenced() => m.add(WorkerEvent::LateAckRejected, 1),
             Err(_) => m.add(WorkerEvent::StoreError, 1),
         },
-        Outcome::Failed { kind, message, permanent } => {
+        Outcome::Failed {
+            kind,
+            message,
+            permanent,
+        } => {
             m.add(WorkerEvent::Failed, 1);
             let retry_at = (!permanent).then(|| {
                 let backoff = handler.map_or_else(Backoff::default, |h| h.backoff);
                 let delay = backoff.delay(job.attempt, &mut *shared.rng.lock());
                 shared.store.now().saturating_add(delay)
             });
-            match shared.store.fail(id, token, Failure { kind, message, retry_at }).await {
+            match shared
+                .store
+                .fail(
+                    id,
+                    token,
+                    Failure {
+                        kind,
+                        message,
+                        retry_at,
+                    },
+                )
+                .await
+            {
                 Ok(FailOutcome::Retrying { .. }) => m.add(WorkerEvent::Retried, 1),
                 Ok(FailOutcome::Dead) => m.add(WorkerEvent::Dead, 1),
                 Err(e) if e.is_fenced() => m.add(WorkerEvent::LateAckRejected, 1),
@@ -662,6 +757,3 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         "non-string panic payload".to_owned()
     }
 }
-
-/// Pins a boxed future type for handler registrations that need one.
-pub type BoxedHandlerFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;

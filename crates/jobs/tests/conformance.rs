@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keel_jobs::{
-    CancelOutcome, Clock, FailOutcome, Failure, FailureKind, InvalidJob, JobId, JobState, JobsError, ListFilter,
-    MemoryStore, MockClock, NewJob, RedbStore, Status, Store, Timestamp,
+    CancelOutcome, Clock, FailOutcome, Failure, FailureKind, InvalidJob, JobId, JobState,
+    JobsError, ListFilter, MemoryStore, MockClock, NewJob, RedbStore, Status, Store, Timestamp,
 };
 use serde_json::json;
 
@@ -22,8 +22,15 @@ struct Harness<S> {
 
 fn memory(keep_completed: bool) -> Harness<MemoryStore> {
     let clock = MockClock::new(T0);
-    let store = MemoryStore::builder().clock(clock.clone()).keep_completed(keep_completed).build();
-    Harness { store: Arc::new(store), clock, _guard: None }
+    let store = MemoryStore::builder()
+        .clock(clock.clone())
+        .keep_completed(keep_completed)
+        .build();
+    Harness {
+        store: Arc::new(store),
+        clock,
+        _guard: None,
+    }
 }
 
 fn redb(keep_completed: bool) -> Harness<RedbStore> {
@@ -35,7 +42,11 @@ fn redb(keep_completed: bool) -> Harness<RedbStore> {
         .keep_completed(keep_completed)
         .build()
         .expect("open store");
-    Harness { store: Arc::new(store), clock, _guard: Some(dir) }
+    Harness {
+        store: Arc::new(store),
+        clock,
+        _guard: Some(dir),
+    }
 }
 
 fn job(queue: &str, n: u64) -> NewJob {
@@ -44,7 +55,10 @@ fn job(queue: &str, n: u64) -> NewJob {
 
 async fn fetch_ids<S: Store>(store: &S, queue: &str, limit: usize) -> Vec<u64> {
     let leases = store.fetch(queue, limit, LEASE).await.expect("fetch");
-    leases.iter().map(|l| l.job.payload["n"].as_u64().expect("n")).collect()
+    leases
+        .iter()
+        .map(|l| l.job.payload["n"].as_u64().expect("n"))
+        .collect()
 }
 
 async fn priority_higher_first_fifo_within_priority<S: Store>(h: Harness<S>) {
@@ -54,7 +68,10 @@ async fn priority_higher_first_fifo_within_priority<S: Store>(h: Harness<S>) {
         h.clock.advance(Duration::from_millis(1));
     }
     assert_eq!(fetch_ids(&**s, "q", 10).await, vec![6, 2, 4, 1, 3, 5]);
-    assert!(fetch_ids(&**s, "other", 10).await.is_empty(), "queues are separate");
+    assert!(
+        fetch_ids(&**s, "other", 10).await.is_empty(),
+        "queues are separate"
+    );
 }
 
 async fn fetch_respects_the_limit_and_queues<S: Store>(h: Harness<S>) {
@@ -70,10 +87,18 @@ async fn fetch_respects_the_limit_and_queues<S: Store>(h: Harness<S>) {
 
 async fn delayed_job_never_runs_early<S: Store>(h: Harness<S>) {
     let s = &h.store;
-    s.enqueue(job("q", 1).with_delay(Duration::from_secs(10))).await.unwrap();
-    s.enqueue(job("q", 2).with_run_at(T0.checked_add(Duration::from_secs(5)).unwrap())).await.unwrap();
+    s.enqueue(job("q", 1).with_delay(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    s.enqueue(job("q", 2).with_run_at(T0.checked_add(Duration::from_secs(5)).unwrap()))
+        .await
+        .unwrap();
     for _ in 0..4_999 {
-        assert!(fetch_ids(&**s, "q", 10).await.is_empty(), "ran early at {}", h.clock.now());
+        assert!(
+            fetch_ids(&**s, "q", 10).await.is_empty(),
+            "ran early at {}",
+            h.clock.now()
+        );
         h.clock.advance(Duration::from_millis(1));
     }
     assert!(fetch_ids(&**s, "q", 10).await.is_empty());
@@ -93,16 +118,30 @@ async fn unique_key_with_8_concurrent_enqueuers_creates_exactly_one<S: Store>(h:
             let mut out = Vec::new();
             for i in 0..25u64 {
                 let key = format!("key-{}", i % 5);
-                out.push(store.enqueue(job("q", t * 100 + i).with_unique_key(key.clone())).await.unwrap());
+                out.push(
+                    store
+                        .enqueue(job("q", t * 100 + i).with_unique_key(key.clone()))
+                        .await
+                        .unwrap(),
+                );
             }
             out
         }));
     }
     let mut results = Vec::new();
     for t in tasks {
-        results.extend(tokio::time::timeout(Duration::from_secs(60), t).await.expect("bounded").unwrap());
+        results.extend(
+            tokio::time::timeout(Duration::from_secs(60), t)
+                .await
+                .expect("bounded")
+                .unwrap(),
+        );
     }
-    assert_eq!(results.iter().filter(|e| e.created).count(), 5, "one job per key");
+    assert_eq!(
+        results.iter().filter(|e| e.created).count(),
+        5,
+        "one job per key"
+    );
     let ids: std::collections::BTreeSet<JobId> = results.iter().map(|e| e.id).collect();
     assert_eq!(ids.len(), 5, "every duplicate got the existing id");
     assert_eq!(h.store.counts().await.unwrap()["q"].available, 5);
@@ -114,16 +153,29 @@ async fn unique_key_is_free_again_once_the_job_finishes<S: Store>(h: Harness<S>)
     let first = s.enqueue(job("q", 1).with_unique_key("k")).await.unwrap();
     let lease = s.fetch("q", 1, LEASE).await.unwrap().remove(0);
     // Running still holds the key.
-    assert!(!s.enqueue(job("q", 2).with_unique_key("k")).await.unwrap().created);
+    assert!(
+        !s.enqueue(job("q", 2).with_unique_key("k"))
+            .await
+            .unwrap()
+            .created
+    );
     s.complete(lease.job.id, lease.token).await.unwrap();
     let second = s.enqueue(job("q", 3).with_unique_key("k")).await.unwrap();
     assert!(second.created);
     assert_ne!(second.id, first.id);
     assert_eq!(s.cancel(second.id).await.unwrap(), CancelOutcome::Cancelled);
-    assert!(s.enqueue(job("q", 4).with_unique_key("k")).await.unwrap().created, "cancel frees the key");
+    assert!(
+        s.enqueue(job("q", 4).with_unique_key("k"))
+            .await
+            .unwrap()
+            .created,
+        "cancel frees the key"
+    );
 }
 
-async fn expired_lease_is_recovered_stale_worker_is_fenced_and_second_run_wins<S: Store>(h: Harness<S>) {
+async fn expired_lease_is_recovered_stale_worker_is_fenced_and_second_run_wins<S: Store>(
+    h: Harness<S>,
+) {
     let s = &h.store;
     let id = s.enqueue(job("q", 1)).await.unwrap().id;
     let first = s.fetch("q", 1, LEASE).await.unwrap().remove(0);
@@ -140,17 +192,42 @@ async fn expired_lease_is_recovered_stale_worker_is_fenced_and_second_run_wins<S
     assert_eq!(second.job.errors[0].kind, FailureKind::LeaseExpired);
     assert!(second.token > first.token, "fencing tokens increase");
     // The first worker wakes up: every call with its token is rejected and changes nothing.
-    assert!(matches!(s.complete(id, first.token).await, Err(JobsError::StaleLease { .. })));
-    assert!(matches!(s.heartbeat(id, first.token, LEASE).await, Err(JobsError::StaleLease { .. })));
-    let failure = Failure { kind: FailureKind::Error, message: "late".into(), retry_at: None };
-    assert!(matches!(s.fail(id, first.token, failure).await, Err(JobsError::StaleLease { .. })));
-    assert!(matches!(s.release(id, first.token).await, Err(JobsError::StaleLease { .. })));
-    assert_eq!(s.get(id).await.unwrap().unwrap().token(), Some(second.token));
+    assert!(matches!(
+        s.complete(id, first.token).await,
+        Err(JobsError::StaleLease { .. })
+    ));
+    assert!(matches!(
+        s.heartbeat(id, first.token, LEASE).await,
+        Err(JobsError::StaleLease { .. })
+    ));
+    let failure = Failure {
+        kind: FailureKind::Error,
+        message: "late".into(),
+        retry_at: None,
+    };
+    assert!(matches!(
+        s.fail(id, first.token, failure).await,
+        Err(JobsError::StaleLease { .. })
+    ));
+    assert!(matches!(
+        s.release(id, first.token).await,
+        Err(JobsError::StaleLease { .. })
+    ));
+    assert_eq!(
+        s.get(id).await.unwrap().unwrap().token(),
+        Some(second.token)
+    );
     assert_eq!(s.stats().stale_rejected, 4);
     // The second run wins.
     s.complete(id, second.token).await.unwrap();
     assert!(s.get(id).await.unwrap().is_none());
-    assert!(matches!(s.complete(id, second.token).await, Err(JobsError::StaleLease { .. })), "no double ack");
+    assert!(
+        matches!(
+            s.complete(id, second.token).await,
+            Err(JobsError::StaleLease { .. })
+        ),
+        "no double ack"
+    );
     assert_eq!(s.stats().completed, 1);
     assert_eq!(s.stats().lease_recoveries, 1);
 }
@@ -160,7 +237,10 @@ async fn ack_after_the_deadline_is_rejected_even_before_any_reap<S: Store>(h: Ha
     let id = s.enqueue(job("q", 1)).await.unwrap().id;
     let lease = s.fetch("q", 1, LEASE).await.unwrap().remove(0);
     h.clock.advance(LEASE);
-    assert!(matches!(s.complete(id, lease.token).await, Err(JobsError::LeaseExpired { .. })));
+    assert!(matches!(
+        s.complete(id, lease.token).await,
+        Err(JobsError::LeaseExpired { .. })
+    ));
     let job = s.get(id).await.unwrap().unwrap();
     assert_eq!(job.state(h.clock.now()), JobState::Retrying);
     assert_eq!((job.attempt, job.lease_recoveries), (1, 1));
@@ -179,23 +259,45 @@ async fn heartbeat_extends_the_lease<S: Store>(h: Harness<S>) {
     }
     h.clock.advance(LEASE);
     assert_eq!(s.reap_expired().await.unwrap(), 1);
-    assert!(matches!(s.heartbeat(id, lease.token, LEASE).await, Err(JobsError::StaleLease { .. })));
+    assert!(matches!(
+        s.heartbeat(id, lease.token, LEASE).await,
+        Err(JobsError::StaleLease { .. })
+    ));
 }
 
 async fn retries_wait_for_retry_at_then_dead_letter_with_error_history<S: Store>(h: Harness<S>) {
     let s = &h.store;
-    let id = s.enqueue(job("q", 1).with_max_attempts(3)).await.unwrap().id;
+    let id = s
+        .enqueue(job("q", 1).with_max_attempts(3))
+        .await
+        .unwrap()
+        .id;
     for attempt in 1..=3u32 {
         let lease = s.fetch("q", 1, LEASE).await.unwrap().remove(0);
         assert_eq!(lease.job.attempt, attempt);
-        let retry_at = h.clock.now().checked_add(Duration::from_secs(u64::from(attempt) * 10)).unwrap();
-        let failure = Failure { kind: FailureKind::Error, message: format!("boom {attempt}"), retry_at: Some(retry_at) };
+        let retry_at = h
+            .clock
+            .now()
+            .checked_add(Duration::from_secs(u64::from(attempt) * 10))
+            .unwrap();
+        let failure = Failure {
+            kind: FailureKind::Error,
+            message: format!("boom {attempt}"),
+            retry_at: Some(retry_at),
+        };
         let outcome = s.fail(id, lease.token, failure).await.unwrap();
         if attempt < 3 {
             assert_eq!(outcome, FailOutcome::Retrying { at: retry_at });
-            assert_eq!(s.get(id).await.unwrap().unwrap().state(h.clock.now()), JobState::Retrying);
-            h.clock.advance(Duration::from_secs(u64::from(attempt) * 10) - Duration::from_millis(1));
-            assert!(s.fetch("q", 1, LEASE).await.unwrap().is_empty(), "retried before retry_at");
+            assert_eq!(
+                s.get(id).await.unwrap().unwrap().state(h.clock.now()),
+                JobState::Retrying
+            );
+            h.clock
+                .advance(Duration::from_secs(u64::from(attempt) * 10) - Duration::from_millis(1));
+            assert!(
+                s.fetch("q", 1, LEASE).await.unwrap().is_empty(),
+                "retried before retry_at"
+            );
             h.clock.advance(Duration::from_millis(1));
         } else {
             assert_eq!(outcome, FailOutcome::Dead);
@@ -203,35 +305,76 @@ async fn retries_wait_for_retry_at_then_dead_letter_with_error_history<S: Store>
     }
     let dead = s.get(id).await.unwrap().unwrap();
     assert!(matches!(dead.status, Status::Dead { .. }));
-    let history: Vec<(u32, &str)> = dead.errors.iter().map(|e| (e.attempt, e.message.as_str())).collect();
+    let history: Vec<(u32, &str)> = dead
+        .errors
+        .iter()
+        .map(|e| (e.attempt, e.message.as_str()))
+        .collect();
     assert_eq!(history, vec![(1, "boom 1"), (2, "boom 2"), (3, "boom 3")]);
-    assert!(dead.errors.windows(2).all(|w| w[0].at < w[1].at), "each entry has its time");
-    assert!(s.fetch("q", 1, LEASE).await.unwrap().is_empty(), "dead jobs never run");
+    assert!(
+        dead.errors.windows(2).all(|w| w[0].at < w[1].at),
+        "each entry has its time"
+    );
+    assert!(
+        s.fetch("q", 1, LEASE).await.unwrap().is_empty(),
+        "dead jobs never run"
+    );
     assert_eq!(s.counts().await.unwrap()["q"].dead, 1);
     // Dead-letter operations: retry with fresh attempts, then delete.
     s.retry_dead(id).await.unwrap();
     let lease = s.fetch("q", 1, LEASE).await.unwrap().remove(0);
     assert_eq!((lease.job.attempt, lease.job.errors.len()), (1, 3));
     assert!(matches!(s.delete(id).await, Err(JobsError::Running(_))));
-    s.fail(id, lease.token, Failure { kind: FailureKind::Error, message: "x".into(), retry_at: None }).await.unwrap();
+    s.fail(
+        id,
+        lease.token,
+        Failure {
+            kind: FailureKind::Error,
+            message: "x".into(),
+            retry_at: None,
+        },
+    )
+    .await
+    .unwrap();
     s.delete(id).await.unwrap();
     assert!(s.get(id).await.unwrap().is_none());
-    assert!(matches!(s.retry_dead(id).await, Err(JobsError::NotFound(_))));
+    assert!(matches!(
+        s.retry_dead(id).await,
+        Err(JobsError::NotFound(_))
+    ));
 }
 
 async fn permanent_failure_dead_letters_at_once<S: Store>(h: Harness<S>) {
     let s = &h.store;
-    let id = s.enqueue(job("q", 1).with_max_attempts(10)).await.unwrap().id;
+    let id = s
+        .enqueue(job("q", 1).with_max_attempts(10))
+        .await
+        .unwrap()
+        .id;
     let lease = s.fetch("q", 1, LEASE).await.unwrap().remove(0);
-    let failure = Failure { kind: FailureKind::UnknownKind, message: "no handler".into(), retry_at: None };
-    assert_eq!(s.fail(id, lease.token, failure).await.unwrap(), FailOutcome::Dead);
+    let failure = Failure {
+        kind: FailureKind::UnknownKind,
+        message: "no handler".into(),
+        retry_at: None,
+    };
+    assert_eq!(
+        s.fail(id, lease.token, failure).await.unwrap(),
+        FailOutcome::Dead
+    );
     let dead = s.get(id).await.unwrap().unwrap();
-    assert_eq!((dead.attempt, dead.errors[0].kind), (1, FailureKind::UnknownKind));
+    assert_eq!(
+        (dead.attempt, dead.errors[0].kind),
+        (1, FailureKind::UnknownKind)
+    );
 }
 
 async fn job_that_keeps_killing_its_worker_is_quarantined<S: Store>(h: Harness<S>) {
     let s = &h.store;
-    let id = s.enqueue(job("q", 1).with_max_attempts(3)).await.unwrap().id;
+    let id = s
+        .enqueue(job("q", 1).with_max_attempts(3))
+        .await
+        .unwrap()
+        .id;
     for _ in 0..3 {
         assert_eq!(s.fetch("q", 1, LEASE).await.unwrap().len(), 1);
         h.clock.advance(LEASE);
@@ -240,7 +383,11 @@ async fn job_that_keeps_killing_its_worker_is_quarantined<S: Store>(h: Harness<S
     let dead = s.get(id).await.unwrap().unwrap();
     assert!(matches!(dead.status, Status::Dead { .. }));
     assert_eq!(dead.lease_recoveries, 3);
-    assert!(dead.errors.iter().all(|e| e.kind == FailureKind::LeaseExpired));
+    assert!(
+        dead.errors
+            .iter()
+            .all(|e| e.kind == FailureKind::LeaseExpired)
+    );
 }
 
 async fn release_gives_the_job_back_at_once_without_counting_the_attempt<S: Store>(h: Harness<S>) {
@@ -256,19 +403,34 @@ async fn release_gives_the_job_back_at_once_without_counting_the_attempt<S: Stor
 
 async fn cancel_removes_only_pending_jobs<S: Store>(h: Harness<S>) {
     let s = &h.store;
-    let pending = s.enqueue(job("q", 1).with_delay(Duration::from_secs(60))).await.unwrap().id;
+    let pending = s
+        .enqueue(job("q", 1).with_delay(Duration::from_secs(60)))
+        .await
+        .unwrap()
+        .id;
     let running = s.enqueue(job("q", 2).with_priority(1)).await.unwrap().id;
     let lease = s.fetch("q", 1, LEASE).await.unwrap().remove(0);
     assert_eq!(lease.job.id, running);
     assert_eq!(s.cancel(pending).await.unwrap(), CancelOutcome::Cancelled);
     assert_eq!(s.cancel(pending).await.unwrap(), CancelOutcome::NotFound);
     assert_eq!(s.cancel(running).await.unwrap(), CancelOutcome::Running);
-    s.fail(running, lease.token, Failure { kind: FailureKind::Error, message: "x".into(), retry_at: None })
-        .await
-        .unwrap();
+    s.fail(
+        running,
+        lease.token,
+        Failure {
+            kind: FailureKind::Error,
+            message: "x".into(),
+            retry_at: None,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(s.cancel(running).await.unwrap(), CancelOutcome::Finished);
     h.clock.advance(Duration::from_secs(60));
-    assert!(s.fetch("q", 1, LEASE).await.unwrap().is_empty(), "cancelled job never runs");
+    assert!(
+        s.fetch("q", 1, LEASE).await.unwrap().is_empty(),
+        "cancelled job never runs"
+    );
     assert_eq!(s.stats().cancelled, 1);
 }
 
@@ -278,25 +440,64 @@ async fn bad_input_is_a_typed_error_and_changes_nothing<S: Store>(h: Harness<S>)
         Err(JobsError::Invalid(e)) => e,
         other => panic!("expected an invalid-job error, got {other:?}"),
     };
-    assert_eq!(invalid(s.enqueue(job("q", 1).with_max_attempts(0)).await), InvalidJob::ZeroMaxAttempts);
+    assert_eq!(
+        invalid(s.enqueue(job("q", 1).with_max_attempts(0)).await),
+        InvalidJob::ZeroMaxAttempts
+    );
     assert_eq!(invalid(s.enqueue(job("", 1)).await), InvalidJob::EmptyQueue);
-    assert_eq!(invalid(s.enqueue(NewJob::new("q", "", json!(null))).await), InvalidJob::EmptyKind);
-    assert_eq!(invalid(s.enqueue(job("q", 1).with_delay(Duration::MAX)).await), InvalidJob::DelayTooLong);
-    assert_eq!(invalid(s.enqueue(job("q", 1).with_timeout(Duration::ZERO)).await), InvalidJob::ZeroTimeout);
+    assert_eq!(
+        invalid(s.enqueue(NewJob::new("q", "", json!(null))).await),
+        InvalidJob::EmptyKind
+    );
+    assert_eq!(
+        invalid(s.enqueue(job("q", 1).with_delay(Duration::MAX)).await),
+        InvalidJob::DelayTooLong
+    );
+    assert_eq!(
+        invalid(s.enqueue(job("q", 1).with_timeout(Duration::ZERO)).await),
+        InvalidJob::ZeroTimeout
+    );
     assert!(matches!(
-        invalid(s.enqueue(job("q", 1).with_run_at(Timestamp(T0.0 - 1))).await),
+        invalid(
+            s.enqueue(job("q", 1).with_run_at(Timestamp(T0.0 - 1)))
+                .await
+        ),
         InvalidJob::RunAtInPast { .. }
     ));
-    assert_eq!(invalid(s.enqueue(job("q", 1).with_max_attempts(u32::MAX)).await), InvalidJob::TooManyAttempts(u32::MAX));
+    assert_eq!(
+        invalid(s.enqueue(job("q", 1).with_max_attempts(u32::MAX)).await),
+        InvalidJob::TooManyAttempts(u32::MAX)
+    );
     let big = NewJob::new("q", "k", json!("x".repeat(2 << 20)));
-    assert!(matches!(invalid(s.enqueue(big).await), InvalidJob::PayloadTooLarge(_)));
+    assert!(matches!(
+        invalid(s.enqueue(big).await),
+        InvalidJob::PayloadTooLarge(_)
+    ));
     // enqueue_many is all-or-nothing.
     let batch = vec![job("q", 1), job("q", 2).with_max_attempts(0), job("q", 3)];
-    assert!(matches!(s.enqueue_many(batch).await, Err(JobsError::Invalid(InvalidJob::ZeroMaxAttempts))));
-    assert!(s.counts().await.unwrap().values().all(|c| c.unfinished() == 0));
-    assert!(matches!(s.fetch("q", 0, LEASE).await, Err(JobsError::InvalidArgument(_))));
-    assert!(matches!(s.fetch("q", 1, Duration::ZERO).await, Err(JobsError::InvalidArgument(_))));
-    assert!(matches!(s.fetch("q", 1, Duration::MAX).await, Err(JobsError::InvalidArgument(_))));
+    assert!(matches!(
+        s.enqueue_many(batch).await,
+        Err(JobsError::Invalid(InvalidJob::ZeroMaxAttempts))
+    ));
+    assert!(
+        s.counts()
+            .await
+            .unwrap()
+            .values()
+            .all(|c| c.unfinished() == 0)
+    );
+    assert!(matches!(
+        s.fetch("q", 0, LEASE).await,
+        Err(JobsError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        s.fetch("q", 1, Duration::ZERO).await,
+        Err(JobsError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        s.fetch("q", 1, Duration::MAX).await,
+        Err(JobsError::InvalidArgument(_))
+    ));
     assert_eq!(s.stats().enqueued, 0);
 }
 
@@ -305,31 +506,76 @@ async fn enqueue_many_is_one_atomic_call_in_order<S: Store>(h: Harness<S>) {
     let jobs: Vec<NewJob> = (0..100).map(|n| job("q", n)).collect();
     let out = s.enqueue_many(jobs).await.unwrap();
     assert!(out.windows(2).all(|w| w[0].id < w[1].id));
-    assert_eq!(fetch_ids(&**s, "q", 1000).await, (0..100).collect::<Vec<_>>());
+    assert_eq!(
+        fetch_ids(&**s, "q", 1000).await,
+        (0..100).collect::<Vec<_>>()
+    );
 }
 
 async fn counts_and_list_follow_states<S: Store>(h: Harness<S>) {
     let s = &h.store;
-    let scheduled = s.enqueue(job("q", 1).with_delay(Duration::from_secs(5))).await.unwrap().id;
+    let scheduled = s
+        .enqueue(job("q", 1).with_delay(Duration::from_secs(5)))
+        .await
+        .unwrap()
+        .id;
     for n in 2..=6 {
         s.enqueue(job("q", n)).await.unwrap();
     }
     let leases = s.fetch("q", 2, LEASE).await.unwrap();
     let retry_at = Some(h.clock.now().checked_add(Duration::from_secs(100)).unwrap());
-    s.fail(leases[0].job.id, leases[0].token, Failure { kind: FailureKind::Error, message: "r".into(), retry_at })
-        .await
-        .unwrap();
+    s.fail(
+        leases[0].job.id,
+        leases[0].token,
+        Failure {
+            kind: FailureKind::Error,
+            message: "r".into(),
+            retry_at,
+        },
+    )
+    .await
+    .unwrap();
     let c = s.counts().await.unwrap()["q"];
-    assert_eq!((c.scheduled, c.available, c.running, c.retrying, c.dead), (1, 3, 1, 1, 0));
+    assert_eq!(
+        (c.scheduled, c.available, c.running, c.retrying, c.dead),
+        (1, 3, 1, 1, 0)
+    );
     h.clock.advance(Duration::from_secs(5));
     let c = s.counts().await.unwrap()["q"];
-    assert_eq!((c.scheduled, c.available), (0, 4), "due jobs count as available");
-    let page1 = s.list(ListFilter { limit: 2, ..ListFilter::default() }).await.unwrap();
+    assert_eq!(
+        (c.scheduled, c.available),
+        (0, 4),
+        "due jobs count as available"
+    );
+    let page1 = s
+        .list(ListFilter {
+            limit: 2,
+            ..ListFilter::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(page1.iter().map(|r| r.id).collect::<Vec<_>>()[0], scheduled);
-    let page2 = s.list(ListFilter { limit: 10, after: Some(page1[1].id), ..ListFilter::default() }).await.unwrap();
+    let page2 = s
+        .list(ListFilter {
+            limit: 10,
+            after: Some(page1[1].id),
+            ..ListFilter::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(page1.len() + page2.len(), 6);
-    let running = s.list(ListFilter { state: Some(JobState::Running), limit: 10, ..ListFilter::default() }).await.unwrap();
-    assert_eq!(running.iter().map(|r| r.id).collect::<Vec<_>>(), vec![leases[1].job.id]);
+    let running = s
+        .list(ListFilter {
+            state: Some(JobState::Running),
+            limit: 10,
+            ..ListFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        running.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![leases[1].job.id]
+    );
 }
 
 async fn kept_completed_jobs_are_listed_as_succeeded<S: Store>(h: Harness<S>) {
@@ -353,9 +599,12 @@ macro_rules! conformance {
                 ($name:ident, $keep:expr) => {
                     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                     async fn $name() {
-                        tokio::time::timeout(std::time::Duration::from_secs(120), super::$name(super::$backend($keep)))
-                            .await
-                            .expect("test finished within its bound");
+                        tokio::time::timeout(
+                            std::time::Duration::from_secs(120),
+                            super::$name(super::$backend($keep)),
+                        )
+                        .await
+                        .expect("test finished within its bound");
                     }
                 };
             }

@@ -16,7 +16,10 @@ use keel_jobs::{ListFilter, RedbStore, Status, Store};
 const BIN: &str = env!("CARGO_BIN_EXE_keel-jobs-worker");
 
 fn jobs() -> u64 {
-    std::env::var("KEEL_JOBS_KILL9_JOBS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
+    std::env::var("KEEL_JOBS_KILL9_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
 }
 
 /// Waits for a child with a bound; kills it when the bound passes.
@@ -41,12 +44,25 @@ fn kill9(child: &mut Child) {
 }
 
 fn read_all(path: &Path) -> Vec<keel_jobs::JobRecord> {
-    let store = RedbStore::builder().path(path).keep_completed(true).build().expect("reopen");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let store = RedbStore::builder()
+        .path(path)
+        .keep_completed(true)
+        .build()
+        .expect("reopen");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut all = Vec::new();
     let mut after = None;
     loop {
-        let page = rt.block_on(store.list(ListFilter { after, limit: 10_000, ..ListFilter::default() })).unwrap();
+        let page = rt
+            .block_on(store.list(ListFilter {
+                after,
+                limit: 10_000,
+                ..ListFilter::default()
+            }))
+            .unwrap();
         let Some(last) = page.last() else { break };
         after = Some(last.id);
         all.extend(page);
@@ -97,7 +113,9 @@ fn workers_killed_mid_job_lose_nothing_and_every_duplicate_is_a_recovered_lease(
     for line in text.lines() {
         let f: Vec<&str> = line.split(' ').collect();
         if f.len() == 4 {
-            runs.entry(f[0].parse().unwrap()).or_default().push(f[2].parse().unwrap());
+            runs.entry(f[0].parse().unwrap())
+                .or_default()
+                .push(f[2].parse().unwrap());
         }
     }
     let records = read_all(&store);
@@ -106,20 +124,34 @@ fn workers_killed_mid_job_lose_nothing_and_every_duplicate_is_a_recovered_lease(
     let mut recovered = 0;
     for r in &records {
         let job_n = r.payload["n"].as_u64().unwrap();
-        assert!(matches!(r.status, Status::Succeeded { .. }), "job {job_n} not completed: {:?}", r.status);
-        let attempts = runs.get(&job_n).unwrap_or_else(|| panic!("job {job_n} completed but never ran"));
+        assert!(
+            matches!(r.status, Status::Succeeded { .. }),
+            "job {job_n} not completed: {:?}",
+            r.status
+        );
+        let attempts = runs
+            .get(&job_n)
+            .unwrap_or_else(|| panic!("job {job_n} completed but never ran"));
         let dup = attempts.len() as u32 - 1;
         duplicates += u64::from(dup);
         recovered += u64::from(r.lease_recoveries);
         // Every extra run is explained by a lease that expired with its worker.
-        assert!(dup <= r.lease_recoveries, "job {job_n}: {dup} duplicate runs, {} recovered leases", r.lease_recoveries);
+        assert!(
+            dup <= r.lease_recoveries,
+            "job {job_n}: {dup} duplicate runs, {} recovered leases",
+            r.lease_recoveries
+        );
         // No handler failed, so every attempt beyond the first was a recovered lease.
         assert_eq!(r.attempt, 1 + r.lease_recoveries, "job {job_n}");
         // Distinct runs have distinct attempt numbers (fencing: one holder per attempt).
         let mut sorted = attempts.clone();
         sorted.sort_unstable();
         sorted.dedup();
-        assert_eq!(sorted.len(), attempts.len(), "job {job_n} ran twice in one attempt");
+        assert_eq!(
+            sorted.len(),
+            attempts.len(),
+            "job {job_n} ran twice in one attempt"
+        );
     }
     assert_eq!(runs.len() as u64, n, "every job ran");
     println!(
@@ -149,7 +181,10 @@ fn producer_killed_mid_enqueue_many_loses_nothing_that_returned_ok() {
     });
     let mut acked = 0u64;
     for _ in 0..40 {
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("producer answered").unwrap();
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("producer answered")
+            .unwrap();
         acked = line.strip_prefix("ok ").unwrap().parse().unwrap();
     }
     kill9(&mut child);
@@ -158,10 +193,24 @@ fn producer_killed_mid_enqueue_many_loses_nothing_that_returned_ok() {
         acked = line.strip_prefix("ok ").unwrap().parse().unwrap();
     }
     let records = read_all(&store);
-    let mut present: Vec<u64> = records.iter().map(|r| r.payload["n"].as_u64().unwrap()).collect();
+    let mut present: Vec<u64> = records
+        .iter()
+        .map(|r| r.payload["n"].as_u64().unwrap())
+        .collect();
     present.sort_unstable();
-    assert!(present.len() as u64 >= acked, "{} jobs stored, {acked} acknowledged", present.len());
-    assert_eq!(present[..acked as usize], (0..acked).collect::<Vec<_>>()[..], "an acknowledged enqueue is missing");
+    assert!(
+        present.len() as u64 >= acked,
+        "{} jobs stored, {acked} acknowledged",
+        present.len()
+    );
+    assert_eq!(
+        present[..acked as usize],
+        (0..acked).collect::<Vec<_>>()[..],
+        "an acknowledged enqueue is missing"
+    );
     assert_eq!(present.len() % 50, 0, "enqueue_many is all-or-nothing");
-    println!("kill -9 mid-enqueue_many: {acked} acknowledged, {} stored", present.len());
+    println!(
+        "kill -9 mid-enqueue_many: {acked} acknowledged, {} stored",
+        present.len()
+    );
 }

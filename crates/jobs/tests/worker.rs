@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use keel_jobs::{
-    BuildError, Clock, FailureKind, HandlerError, Job, JobContext, JobOptions, JobState, ListFilter, MemoryStore,
-    NewJob, Producer, Status, Store, Timestamp, WorkerPool,
+    BuildError, Clock, FailureKind, HandlerError, Job, JobContext, JobOptions, JobState,
+    ListFilter, MemoryStore, NewJob, Producer, Status, Store, Timestamp, WorkerPool,
 };
 use serde::{Deserialize, Serialize};
 
@@ -19,7 +19,9 @@ struct TokioClock {
 
 impl TokioClock {
     fn new() -> Self {
-        Self { base: tokio::time::Instant::now() }
+        Self {
+            base: tokio::time::Instant::now(),
+        }
     }
 }
 
@@ -41,7 +43,11 @@ impl Job for Work {
     fn options() -> JobOptions {
         JobOptions {
             max_attempts: 3,
-            backoff: keel_jobs::Backoff { base: Duration::from_millis(100), max: Duration::from_secs(1), jitter: true },
+            backoff: keel_jobs::Backoff {
+                base: Duration::from_millis(100),
+                max: Duration::from_secs(1),
+                jitter: true,
+            },
             ..JobOptions::default()
         }
     }
@@ -53,12 +59,20 @@ struct Crash;
 impl Job for Crash {
     const KIND: &'static str = "crash";
     fn options() -> JobOptions {
-        JobOptions { max_attempts: 2, ..JobOptions::default() }
+        JobOptions {
+            max_attempts: 2,
+            ..JobOptions::default()
+        }
     }
 }
 
 fn store() -> Arc<MemoryStore> {
-    Arc::new(MemoryStore::builder().clock(TokioClock::new()).keep_completed(true).build())
+    Arc::new(
+        MemoryStore::builder()
+            .clock(TokioClock::new())
+            .keep_completed(true)
+            .build(),
+    )
 }
 
 async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
@@ -72,14 +86,30 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 async fn all_finished(store: &MemoryStore) -> bool {
-    store.counts().await.unwrap().values().all(|c| c.unfinished() == 0)
+    store
+        .counts()
+        .await
+        .unwrap()
+        .values()
+        .all(|c| c.unfinished() == 0)
 }
 
 #[tokio::test(start_paused = true)]
 async fn jobs_run_with_context_and_concurrency_never_exceeds_the_limit() {
     let store = store();
     let producer = Producer::new(Arc::clone(&store));
-    producer.enqueue_many(&(0..40).map(|n| Work { n, sleep_ms: 50, fail_times: 0 }).collect::<Vec<_>>()).await.unwrap();
+    producer
+        .enqueue_many(
+            &(0..40)
+                .map(|n| Work {
+                    n,
+                    sleep_ms: 50,
+                    fail_times: 0,
+                })
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let (r, p) = (Arc::clone(&running), Arc::clone(&peak));
@@ -88,7 +118,10 @@ async fn jobs_run_with_context_and_concurrency_never_exceeds_the_limit() {
         .handler(move |job: Work, ctx: JobContext| {
             let (r, p) = (Arc::clone(&r), Arc::clone(&p));
             async move {
-                assert_eq!((ctx.attempt(), ctx.kind(), ctx.queue()), (1, "work", "default"));
+                assert_eq!(
+                    (ctx.attempt(), ctx.kind(), ctx.queue()),
+                    (1, "work", "default")
+                );
                 let now = r.fetch_add(1, Ordering::SeqCst) + 1;
                 p.fetch_max(now, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(job.sleep_ms)).await;
@@ -101,23 +134,53 @@ async fn jobs_run_with_context_and_concurrency_never_exceeds_the_limit() {
         .start();
     wait_until("40 jobs", || store.stats().completed == 40).await;
     let report = pool.shutdown(Duration::from_secs(1)).await;
-    assert_eq!(peak.load(Ordering::SeqCst), 3, "ran 3 at a time, never more");
-    assert_eq!((report.stats.succeeded, report.stats.fetched, report.released), (40, 40, 0));
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        3,
+        "ran 3 at a time, never more"
+    );
+    assert_eq!(
+        (
+            report.stats.succeeded,
+            report.stats.fetched,
+            report.released
+        ),
+        (40, 40, 0)
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn failures_retry_with_backoff_then_dead_letter() {
     let store = store();
     let producer = Producer::new(Arc::clone(&store));
-    let ok = producer.enqueue(&Work { n: 1, sleep_ms: 0, fail_times: 2 }).await.unwrap().id;
-    let dead = producer.enqueue(&Work { n: 2, sleep_ms: 0, fail_times: 99 }).await.unwrap().id;
+    let ok = producer
+        .enqueue(&Work {
+            n: 1,
+            sleep_ms: 0,
+            fail_times: 2,
+        })
+        .await
+        .unwrap()
+        .id;
+    let dead = producer
+        .enqueue(&Work {
+            n: 2,
+            sleep_ms: 0,
+            fail_times: 99,
+        })
+        .await
+        .unwrap()
+        .id;
     let pool = WorkerPool::builder(Arc::clone(&store))
         .queue("default", 2)
         .seed(42)
         .poll_interval(Duration::from_millis(10))
         .handler(|job: Work, ctx: JobContext| async move {
             if ctx.attempt() <= job.fail_times {
-                Err(HandlerError::new(format!("attempt {} failed", ctx.attempt())))
+                Err(HandlerError::new(format!(
+                    "attempt {} failed",
+                    ctx.attempt()
+                )))
             } else {
                 Ok(())
             }
@@ -138,19 +201,43 @@ async fn failures_retry_with_backoff_then_dead_letter() {
     // (100 ms after the 1st failure, 200 ms after the 2nd), measured on the store clock.
     let dead = store.get(dead).await.unwrap().unwrap();
     assert!(matches!(dead.status, Status::Dead { .. }));
-    assert_eq!(dead.errors.iter().map(|e| e.attempt).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        dead.errors.iter().map(|e| e.attempt).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
     assert_eq!(dead.errors[2].message, "attempt 3 failed");
-    let gaps: Vec<u64> = dead.errors.windows(2).map(|w| w[1].at.0 - w[0].at.0).collect();
-    assert!(gaps[0] <= 100 + 20 && gaps[1] <= 200 + 20, "gaps {gaps:?} exceed the backoff windows");
-    assert_eq!((report.stats.retried, report.stats.dead, report.stats.failed), (4, 1, 5));
+    let gaps: Vec<u64> = dead
+        .errors
+        .windows(2)
+        .map(|w| w[1].at.0 - w[0].at.0)
+        .collect();
+    assert!(
+        gaps[0] <= 100 + 20 && gaps[1] <= 200 + 20,
+        "gaps {gaps:?} exceed the backoff windows"
+    );
+    assert_eq!(
+        (report.stats.retried, report.stats.dead, report.stats.failed),
+        (4, 1, 5)
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn unknown_kind_and_bad_payload_are_dead_lettered_once_with_a_clear_error() {
     let store = store();
-    let unknown = store.enqueue(NewJob::new("default", "nobody_handles_me", serde_json::json!({}))).await.unwrap().id;
+    let unknown = store
+        .enqueue(NewJob::new(
+            "default",
+            "nobody_handles_me",
+            serde_json::json!({}),
+        ))
+        .await
+        .unwrap()
+        .id;
     let bad = store
-        .enqueue(NewJob::new("default", "work", serde_json::json!({"n": "not a number"})).with_max_attempts(5))
+        .enqueue(
+            NewJob::new("default", "work", serde_json::json!({"n": "not a number"}))
+                .with_max_attempts(5),
+        )
         .await
         .unwrap()
         .id;
@@ -163,19 +250,48 @@ async fn unknown_kind_and_bad_payload_are_dead_lettered_once_with_a_clear_error(
     wait_until("both dead", || store.stats().dead == 2).await;
     let report = pool.shutdown(Duration::from_secs(1)).await;
     let unknown = store.get(unknown).await.unwrap().unwrap();
-    assert_eq!((unknown.attempt, unknown.errors[0].kind), (1, FailureKind::UnknownKind), "not retried");
+    assert_eq!(
+        (unknown.attempt, unknown.errors[0].kind),
+        (1, FailureKind::UnknownKind),
+        "not retried"
+    );
     assert!(unknown.errors[0].message.contains("nobody_handles_me"));
     let bad = store.get(bad).await.unwrap().unwrap();
-    assert_eq!((bad.attempt, bad.errors[0].kind), (1, FailureKind::BadPayload));
-    assert!(bad.errors[0].message.contains("does not deserialize"), "{}", bad.errors[0].message);
-    assert_eq!((report.stats.unknown_kind, report.stats.bad_payload, report.stats.retried), (1, 1, 0));
+    assert_eq!(
+        (bad.attempt, bad.errors[0].kind),
+        (1, FailureKind::BadPayload)
+    );
+    assert!(
+        bad.errors[0].message.contains("does not deserialize"),
+        "{}",
+        bad.errors[0].message
+    );
+    assert_eq!(
+        (
+            report.stats.unknown_kind,
+            report.stats.bad_payload,
+            report.stats.retried
+        ),
+        (1, 1, 0)
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_panicking_handler_is_contained_and_recorded_and_the_pool_keeps_working() {
     let store = store();
-    let crash = store.enqueue(NewJob::from_job(&Crash).unwrap()).await.unwrap().id;
-    Producer::new(Arc::clone(&store)).enqueue(&Work { n: 1, sleep_ms: 0, fail_times: 0 }).await.unwrap();
+    let crash = store
+        .enqueue(NewJob::from_job(&Crash).unwrap())
+        .await
+        .unwrap()
+        .id;
+    Producer::new(Arc::clone(&store))
+        .enqueue(&Work {
+            n: 1,
+            sleep_ms: 0,
+            fail_times: 0,
+        })
+        .await
+        .unwrap();
     let pool = WorkerPool::builder(Arc::clone(&store))
         .queue("default", 1)
         .seed(1)
@@ -192,14 +308,22 @@ async fn a_panicking_handler_is_contained_and_recorded_and_the_pool_keeps_workin
     let report = pool.shutdown(Duration::from_secs(1)).await;
     let crash = store.get(crash).await.unwrap().unwrap();
     assert_eq!(crash.errors.len(), 2);
-    assert!(crash.errors.iter().all(|e| e.kind == FailureKind::Panic && e.message.contains("handler exploded")));
+    assert!(
+        crash
+            .errors
+            .iter()
+            .all(|e| e.kind == FailureKind::Panic && e.message.contains("handler exploded"))
+    );
     assert_eq!(report.stats.panicked, 2);
 }
 
 #[tokio::test(start_paused = true)]
 async fn blocking_handler_panics_are_contained_too() {
     let store = store();
-    store.enqueue(NewJob::from_job(&Crash).unwrap()).await.unwrap();
+    store
+        .enqueue(NewJob::from_job(&Crash).unwrap())
+        .await
+        .unwrap();
     let pool = WorkerPool::builder(Arc::clone(&store))
         .queue("default", 1)
         .blocking_handler(|_: Crash, _| panic!("blocking boom"))
@@ -215,7 +339,16 @@ async fn blocking_handler_panics_are_contained_too() {
 async fn a_run_past_its_timeout_fails_with_timeout() {
     let store = store();
     let id = store
-        .enqueue(NewJob::from_job(&Work { n: 1, sleep_ms: 10_000, fail_times: 0 }).unwrap().with_timeout(Duration::from_secs(1)).with_max_attempts(1))
+        .enqueue(
+            NewJob::from_job(&Work {
+                n: 1,
+                sleep_ms: 10_000,
+                fail_times: 0,
+            })
+            .unwrap()
+            .with_timeout(Duration::from_secs(1))
+            .with_max_attempts(1),
+        )
         .await
         .unwrap()
         .id;
@@ -238,7 +371,14 @@ async fn a_run_past_its_timeout_fails_with_timeout() {
 #[tokio::test(start_paused = true)]
 async fn heartbeats_keep_a_long_job_leased_past_its_lease() {
     let store = store();
-    Producer::new(Arc::clone(&store)).enqueue(&Work { n: 1, sleep_ms: 20_000, fail_times: 0 }).await.unwrap();
+    Producer::new(Arc::clone(&store))
+        .enqueue(&Work {
+            n: 1,
+            sleep_ms: 20_000,
+            fail_times: 0,
+        })
+        .await
+        .unwrap();
     let pool = WorkerPool::builder(Arc::clone(&store))
         .queue("default", 1)
         .lease(Duration::from_secs(2))
@@ -252,7 +392,11 @@ async fn heartbeats_keep_a_long_job_leased_past_its_lease() {
         .start();
     wait_until("done", || store.stats().completed == 1).await;
     let report = pool.shutdown(Duration::from_secs(1)).await;
-    assert_eq!(store.stats().lease_recoveries, 0, "20 s job on a 2 s lease was never lost");
+    assert_eq!(
+        store.stats().lease_recoveries,
+        0,
+        "20 s job on a 2 s lease was never lost"
+    );
     assert_eq!(report.stats.lost_leases, 0);
 }
 
@@ -260,8 +404,23 @@ async fn heartbeats_keep_a_long_job_leased_past_its_lease() {
 async fn graceful_shutdown_finishes_short_jobs_and_releases_long_ones_for_another_worker() {
     let store = store();
     let producer = Producer::new(Arc::clone(&store));
-    producer.enqueue(&Work { n: 1, sleep_ms: 100, fail_times: 0 }).await.unwrap();
-    let long = producer.enqueue(&Work { n: 2, sleep_ms: 60_000, fail_times: 0 }).await.unwrap().id;
+    producer
+        .enqueue(&Work {
+            n: 1,
+            sleep_ms: 100,
+            fail_times: 0,
+        })
+        .await
+        .unwrap();
+    let long = producer
+        .enqueue(&Work {
+            n: 2,
+            sleep_ms: 60_000,
+            fail_times: 0,
+        })
+        .await
+        .unwrap()
+        .id;
     let started = Arc::new(AtomicUsize::new(0));
     let s2 = Arc::clone(&started);
     let pool = WorkerPool::builder(Arc::clone(&store))
@@ -281,7 +440,10 @@ async fn graceful_shutdown_finishes_short_jobs_and_releases_long_ones_for_anothe
     assert_eq!((report.stats.succeeded, report.released), (1, 1));
     // Released at once: available now, attempt not counted, no lease to wait out.
     let job = store.get(long).await.unwrap().unwrap();
-    assert_eq!((job.state(store.now()), job.attempt), (JobState::Available, 0));
+    assert_eq!(
+        (job.state(store.now()), job.attempt),
+        (JobState::Available, 0)
+    );
     let next = WorkerPool::builder(Arc::clone(&store))
         .queue("default", 1)
         .handler(|_: Work, ctx: JobContext| async move {
@@ -299,7 +461,11 @@ async fn graceful_shutdown_finishes_short_jobs_and_releases_long_ones_for_anothe
 #[tokio::test(start_paused = true)]
 async fn shutdown_with_nothing_running_returns_at_once() {
     let store = store();
-    let pool = WorkerPool::builder(Arc::clone(&store)).queue("default", 4).build().unwrap().start();
+    let pool = WorkerPool::builder(Arc::clone(&store))
+        .queue("default", 4)
+        .build()
+        .unwrap()
+        .start();
     let before = tokio::time::Instant::now();
     let report = pool.shutdown(Duration::from_secs(3600)).await;
     assert_eq!(report.released, 0);
@@ -313,10 +479,19 @@ fn bad_pool_settings_are_typed_errors() {
     let b = || WorkerPool::builder(Arc::clone(&store));
     assert!(matches!(b().build(), Err(BuildError::NoQueues)));
     assert!(matches!(b().queue("q", 0).build(), Err(BuildError::ZeroConcurrency(q)) if q == "q"));
-    assert!(matches!(b().queue("q", 1).lease(Duration::ZERO).build(), Err(BuildError::ZeroDuration("lease"))));
-    assert!(matches!(b().queue("q", 1).lease(Duration::MAX).build(), Err(BuildError::DurationTooLong("lease"))));
     assert!(matches!(
-        b().queue("q", 1).lease(Duration::from_secs(10)).heartbeat(Duration::from_secs(6)).build(),
+        b().queue("q", 1).lease(Duration::ZERO).build(),
+        Err(BuildError::ZeroDuration("lease"))
+    ));
+    assert!(matches!(
+        b().queue("q", 1).lease(Duration::MAX).build(),
+        Err(BuildError::DurationTooLong("lease"))
+    ));
+    assert!(matches!(
+        b().queue("q", 1)
+            .lease(Duration::from_secs(10))
+            .heartbeat(Duration::from_secs(6))
+            .build(),
         Err(BuildError::HeartbeatTooSlow)
     ));
     assert!(matches!(

@@ -24,7 +24,10 @@ impl Job for Numbered {
     const KIND: &'static str = "numbered";
     fn options() -> JobOptions {
         // Enough attempts that repeated kills never dead-letter a job in the test.
-        JobOptions { max_attempts: 1_000, ..JobOptions::default() }
+        JobOptions {
+            max_attempts: 1_000,
+            ..JobOptions::default()
+        }
     }
 }
 
@@ -33,7 +36,9 @@ fn main() {
     let result = match args.get(1).map(String::as_str) {
         Some("enqueue") if args.len() == 5 => enqueue(&args[2], parse(&args[3]), parse(&args[4])),
         Some("work") if args.len() == 5 => work(&args[2], &args[3], parse(&args[4])),
-        _ => Err("usage: keel-jobs-worker enqueue STORE COUNT BATCH | work STORE LOG CONCURRENCY".into()),
+        _ => Err(
+            "usage: keel-jobs-worker enqueue STORE COUNT BATCH | work STORE LOG CONCURRENCY".into(),
+        ),
     };
     if let Err(e) = result {
         eprintln!("keel-jobs-worker: {e}");
@@ -51,11 +56,19 @@ fn parse<T: std::str::FromStr>(s: &str) -> T {
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
 }
 
 fn open(path: &str) -> Result<Arc<RedbStore>> {
-    Ok(Arc::new(RedbStore::builder().path(path).keep_completed(true).build()?))
+    Ok(Arc::new(
+        RedbStore::builder()
+            .path(path)
+            .keep_completed(true)
+            .build()?,
+    ))
 }
 
 fn enqueue(path: &str, count: u64, batch: u64) -> Result<()> {
@@ -80,7 +93,12 @@ fn enqueue(path: &str, count: u64, batch: u64) -> Result<()> {
 
 fn work(path: &str, log: &str, concurrency: usize) -> Result<()> {
     let store = open(path)?;
-    let log = Arc::new(std::fs::OpenOptions::new().create(true).append(true).open(log)?);
+    let log = Arc::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?,
+    );
     runtime()?.block_on(async {
         let pool = WorkerPool::builder(Arc::clone(&store))
             .queue("default", concurrency)
@@ -93,7 +111,13 @@ fn work(path: &str, log: &str, concurrency: usize) -> Result<()> {
                     // "Work", then record the side effect (one append, one write(2) call),
                     // then return: a kill between the record and the ack is a duplicate.
                     tokio::time::sleep(Duration::from_micros(job.n % 7 * 300)).await;
-                    let line = format!("{} {} {} {}\n", job.n, ctx.id(), ctx.attempt(), ctx.token().0);
+                    let line = format!(
+                        "{} {} {} {}\n",
+                        job.n,
+                        ctx.id(),
+                        ctx.attempt(),
+                        ctx.token().0
+                    );
                     (&*log).write_all(line.as_bytes())?;
                     Ok(())
                 }
