@@ -28,7 +28,7 @@
 use bytes::Bytes;
 
 use crate::error::StreamError;
-use crate::varint::{get_varint, get_varlong, put_varint, put_varlong, varint_len};
+use crate::varint::{get_varint, get_varlong, put_varint, put_varlong};
 
 /// The only batch format version this log reads and writes.
 pub const MAGIC: i8 = 2;
@@ -330,25 +330,6 @@ fn put_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
     }
 }
 
-/// Encoded size of a batch holding exactly these records (used to size batches exactly).
-pub(crate) fn record_encoded_len(r: &Record, offset_delta: i32, ts_delta: i64) -> usize {
-    let bytes_len = |b: Option<&[u8]>| b.map_or(1, |b| varint_len(b.len() as i32) + b.len());
-    let mut ts = Vec::with_capacity(10);
-    put_varlong(&mut ts, ts_delta);
-    let body = 1
-        + ts.len()
-        + varint_len(offset_delta)
-        + bytes_len(r.key.as_deref())
-        + bytes_len(r.value.as_deref())
-        + varint_len(r.headers.len() as i32)
-        + r
-            .headers
-            .iter()
-            .map(|h| bytes_len(Some(h.key.as_bytes())) + bytes_len(h.value.as_deref()))
-            .sum::<usize>();
-    varint_len(body as i32) + body
-}
-
 /// Decodes the records of one validated batch; key and value share `batch`'s memory.
 ///
 /// Control batches (transaction markers) yield no records.
@@ -480,10 +461,8 @@ mod tests {
         assert_eq!(out[1].timestamp, 4_000);
         assert_eq!(out[1].value, None);
         assert_eq!(out[2].value.as_deref(), Some(&[7u8; 300][..]));
-        for (i, r) in recs.iter().enumerate() {
-            let ts = r.timestamp.unwrap_or(6_000) - 5_000;
-            assert!(record_encoded_len(r, i as i32, ts) <= r.encoded_size_bound());
-        }
+        let bound: usize = recs.iter().map(Record::encoded_size_bound).sum::<usize>() + BATCH_HEADER_LEN;
+        assert!(validate_batch(&encode_batch(&recs, 6_000, None).unwrap()).unwrap().total_len() <= bound);
     }
 
     #[test]

@@ -347,6 +347,25 @@ impl PartitionLog {
         Ok(removed.len())
     }
 
+    /// Deletes sealed segments that end at or before `offset` (all their records are below
+    /// it). The offsets store uses this after writing a snapshot. Returns how many went.
+    ///
+    /// # Errors
+    /// [`StreamError::Io`] when a file cannot be removed.
+    pub fn delete_segments_before(&self, offset: i64) -> Result<usize, StreamError> {
+        let _w = self.writer.lock();
+        let removed: Vec<Segment> = {
+            let mut v = self.view.write();
+            let n = v.segments[..v.segments.len() - 1].iter().take_while(|s| s.next_offset <= offset).count();
+            v.segments.drain(..n).collect()
+        };
+        for s in &removed {
+            std::fs::remove_file(&s.path)?;
+        }
+        self.counters.segments_deleted.fetch_add(removed.len() as u64, Ordering::Relaxed);
+        Ok(removed.len())
+    }
+
     /// Reads whole batches from the one holding `offset`, up to about `max_bytes` (at least
     /// one batch). Reading at the log end returns nothing.
     ///

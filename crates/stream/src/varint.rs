@@ -16,7 +16,8 @@ pub(crate) fn put_varlong(out: &mut Vec<u8>, v: i64) {
 }
 
 /// Encoded length of `v` as a varint.
-pub(crate) fn varint_len(v: i32) -> usize {
+#[cfg(test)]
+fn varint_len(v: i32) -> usize {
     let mut z = ((i64::from(v) << 1) ^ (i64::from(v) >> 63)) as u64;
     let mut n = 1;
     while z >= 0x80 {
