@@ -3,9 +3,25 @@
 //!
 //! `raw()` reads the fastest source (the TSC where available, a few nanoseconds) and
 //! `delta_as_nanos` scales it with one multiply and shift — cheaper than building an
-//! `Instant` per decision. A raw reading that goes backwards (TSC skew between cores)
-//! yields the epoch-relative time 0-clamped by quanta, and every algorithm treats a `now`
-//! earlier than its state as "no time passed", never as a panic.
+//! `Instant` per decision.
+//!
+//! # A clock that steps backwards
+//!
+//! Readings are not forced monotonic here: that would need a shared "latest reading"
+//! written on every decision, one more contended cache line on the hot path. A reading
+//! before the epoch is 0 (quanta clamps it); a later reading may still be earlier than one
+//! a state has already seen (TSC skew between cores, a mock clock driven by hand, a
+//! client-side time source on Redis). Every algorithm handles it with one comparison, never
+//! a panic and never more allowed than at the latest reading
+//! (`tests/clock_backwards.rs`):
+//!
+//! | algorithm | a `now` earlier than its state |
+//! |---|---|
+//! | fixed window | no time passed: decided at the start of the state's window (the count is kept) |
+//! | sliding counter | no time passed: decided at the start of the state's window |
+//! | sliding log | no time passed: nothing expires; an allowed request joins the newest entry |
+//! | token bucket | no time passed: no refill until the clock is past the last refill |
+//! | GCRA | the state is one timestamp, so the step back is read as time still to wait (`retry_after` grows by the step); once the clock is back, decisions are exactly the undisturbed ones |
 
 use quanta::Clock;
 

@@ -30,15 +30,25 @@ struct Window {
 }
 
 impl FixedWindow {
-    fn roll(&self, w: &mut Window, now: u64) {
+    /// Moves `w` to the window holding `now`; returns the time to decide at.
+    ///
+    /// A clock that stepped back into an earlier window is "no time passed": the state stays
+    /// in its window and the decision is made at that window's start. (Moving the state back
+    /// would reset the count and let a second `limit` through.)
+    #[inline]
+    fn roll(&self, w: &mut Window, now: u64) -> u64 {
+        if now < w.start {
+            return w.start;
+        }
         let start = now - now % self.window;
         if start != w.start {
             *w = Window { start, count: 0 };
         }
+        now
     }
 
     fn decide(&self, w: &mut Window, now: u64, cost: u64, consume: bool) -> Decision {
-        self.roll(w, now);
+        let now = self.roll(w, now);
         let until_end = w.start + self.window - now;
         let limit = self.quota.limit();
         if w.count + cost <= self.limit {
@@ -94,7 +104,8 @@ impl Algorithm for FixedWindow {
 
     fn is_idle(&self, state: &FixedWindowState, now: u64) -> bool {
         let w = *state.inner.lock();
-        w.count == 0 || now - now % self.window != w.start
+        // Only a later window frees the count; an earlier `now` (a step back) does not.
+        w.count == 0 || now >= w.start + self.window
     }
 }
 

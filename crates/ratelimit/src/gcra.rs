@@ -13,6 +13,14 @@
 //! [`AtomicU64`]: no lock, no allocation, 8 bytes per key. GCRA is exactly equivalent to a
 //! token bucket refilled continuously (capacity `burst`, rate `limit / window`), which is
 //! why governor and Redis' `redis-cell` use it.
+//!
+//! **A clock that steps back.** The state does not remember the last reading, only TAT,
+//! so a `now` earlier than before is read as "the client came back sooner": the wait grows
+//! by the step (never a panic — `max(TAT, now) ≥ now` — and never more allowed: any decision
+//! at a reading leaves TAT at or after it, so an earlier `now` finds `max(TAT, now) = TAT`). An allowed
+//! request at an earlier `now` ≤ TAT moves TAT exactly as it would have at the later
+//! reading, so once the clock is back, decisions are the undisturbed ones. Remembering the
+//! last reading would double the state and turn the CAS into a 128-bit one.
 
 use crate::reciprocal::Reciprocal;
 use crate::sync::{AtomicU64, Ordering};

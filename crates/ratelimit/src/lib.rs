@@ -35,7 +35,7 @@
 //! | `limiter.rs` | [`RateLimiter`], [`RateLimiterBuilder`] — one state: a direct (un-keyed) limiter |
 //! | `keyed.rs` | [`KeyedLimiter`], [`KeyedLimiterBuilder`], [`CleanupPolicy`] — sharded map of states, per-key quotas, cleanup |
 //! | `metrics.rs` | [`LimiterMetrics`], [`RatelimitStats`] — per-thread counters + `metrics` facade (and the rule for when counters reach it) |
-//! | `clock.rs` | nanoseconds since the limiter's epoch from the injected [`quanta::Clock`] |
+//! | `clock.rs` | nanoseconds since the limiter's epoch from the injected [`quanta::Clock`]; what each algorithm does when it steps back |
 //! | `reciprocal.rs` | division by the emission interval as a multiply (hot path) |
 //! | `sync.rs` | the `loom` shim for GCRA's atomic (`tests/loom_gcra.rs`) |
 //! | [`error`] | [`BuildError`], [`QuotaError`], [`CheckError`], `RedisLimitError` |
@@ -56,7 +56,7 @@
 //!
 //! Also: `examples/axum_server.rs` (axum server limited per IP and per API key,
 //! `--features axum`), and the behaviour suites in `tests/` (`concurrency.rs`,
-//! `properties.rs`, `keyed.rs`, `redis.rs`, `middleware.rs`, and `loom_gcra.rs`, run with
+//! `properties.rs`, `clock_backwards.rs`, `keyed.rs`, `redis.rs`, `middleware.rs`, and `loom_gcra.rs`, run with
 //! `RUSTFLAGS="--cfg loom" cargo test -p keel-ratelimit --release --test loom_gcra
 //! --target-dir target/loom`).
 //!

@@ -42,8 +42,17 @@ struct Counters {
 }
 
 impl SlidingCounter {
-    fn roll(&self, c: &mut Counters, now: u64) {
+    /// Moves `c` to the window holding `now`; returns the time to decide at.
+    ///
+    /// A clock that stepped back into an earlier window is "no time passed": the counters
+    /// stay where they are and the decision is made at the start of their window (the
+    /// previous window then weighs fully: never more allowed than at the latest reading).
+    #[inline]
+    fn roll(&self, c: &mut Counters, now: u64) -> u64 {
         let index = now / self.window;
+        if index < c.index {
+            return c.index * self.window;
+        }
         if index == c.index + 1 {
             *c = Counters {
                 index,
@@ -57,6 +66,7 @@ impl SlidingCounter {
                 current: 0,
             };
         }
+        now
     }
 
     /// `estimate × W` for the counters plus `extra`, exact in integers.
@@ -107,7 +117,7 @@ impl SlidingCounter {
     }
 
     fn decide(&self, c: &mut Counters, now: u64, cost: u64, consume: bool) -> Decision {
-        self.roll(c, now);
+        let now = self.roll(c, now);
         let elapsed = now - c.index * self.window;
         let cap = u128::from(self.limit) * u128::from(self.window);
         let limit = self.quota.limit();

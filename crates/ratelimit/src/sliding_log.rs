@@ -30,10 +30,19 @@ pub struct SlidingLogState {
 struct Log {
     entries: VecDeque<(u64, u32)>,
     total: u64,
+    /// The latest time this log has been evicted at. Entries older than a window before it
+    /// are gone, so a clock that steps back must not decide (or record) before it.
+    latest: u64,
 }
 
 impl SlidingLog {
-    fn evict(&self, log: &mut Log, now: u64) {
+    /// Drops the entries that have expired at `now`; returns the time to decide at: `now`,
+    /// or — if the clock stepped back — the latest time seen ("no time passed"; otherwise a
+    /// request recorded at the earlier time would expire too soon).
+    #[inline]
+    fn evict(&self, log: &mut Log, now: u64) -> u64 {
+        let now = now.max(log.latest);
+        log.latest = now;
         while let Some(&(at, cost)) = log.entries.front() {
             if at + self.window > now {
                 break;
@@ -45,6 +54,7 @@ impl SlidingLog {
             // A key that was busy and went quiet gives its memory back.
             log.entries = VecDeque::new();
         }
+        now
     }
 
     fn reset_after(&self, log: &Log, now: u64) -> u64 {
@@ -102,7 +112,7 @@ impl Algorithm for SlidingLog {
 
     fn check(&self, state: &SlidingLogState, now: u64, cost: u32) -> Decision {
         let mut log = state.inner.lock();
-        self.evict(&mut log, now);
+        let now = self.evict(&mut log, now);
         let wide = u64::from(cost);
         if log.total + wide > self.limit {
             return self.denied(&log, now, wide);
@@ -122,7 +132,7 @@ impl Algorithm for SlidingLog {
 
     fn peek(&self, state: &SlidingLogState, now: u64) -> Decision {
         let mut log = state.inner.lock();
-        self.evict(&mut log, now);
+        let now = self.evict(&mut log, now);
         if log.total < self.limit {
             Decision::allow(self.quota.limit(), self.limit - log.total - 1, self.window)
         } else {

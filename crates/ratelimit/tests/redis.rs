@@ -354,3 +354,40 @@ async fn lua_scripts_decide_exactly_like_the_in_process_algorithms() {
     compare::<TokenBucket>(&url, RedisAlgorithm::TokenBucket).await;
     compare::<Gcra>(&url, RedisAlgorithm::Gcra).await;
 }
+
+/// The scripts read a clock that steps back (a client time source, or the server's clock
+/// after an NTP step) as "no time passed": the fixed window keeps its count instead of
+/// resetting, and the sliding counter keeps its window instead of going back.
+#[tokio::test]
+async fn every_script_denies_after_a_clock_step_back() {
+    let Some(redis) = keel_testkit::redis_or_skip("every_script_denies_after_a_clock_step_back")
+    else {
+        return;
+    };
+    let quota = Quota::new(1, Duration::from_millis(1)).unwrap();
+    for algorithm in RedisAlgorithm::ALL {
+        let (clock, mock) = quanta::Clock::mock();
+        let limiter = RedisLimiter::builder()
+            .algorithm(algorithm)
+            .quota(quota)
+            .prefix("test:backwards")
+            .clock(clock)
+            .url(redis.url())
+            .build()
+            .await
+            .unwrap();
+        mock.increment(Duration::from_micros(1_500));
+        assert!(limiter.check("k").await.unwrap().allowed, "{algorithm:?}");
+        mock.decrement(Duration::from_micros(600)); // 900 µs
+        let d = limiter.check("k").await.unwrap();
+        assert!(!d.allowed, "{algorithm:?} at 900 µs: {d:?}");
+        mock.increment(Duration::from_micros(700)); // 1 600 µs
+        let d = limiter.check("k").await.unwrap();
+        assert!(!d.allowed, "{algorithm:?} at 1600 µs: {d:?}");
+        mock.increment(Duration::from_millis(10));
+        assert!(
+            limiter.check("k").await.unwrap().allowed,
+            "{algorithm:?} later"
+        );
+    }
+}

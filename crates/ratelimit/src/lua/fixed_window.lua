@@ -5,7 +5,13 @@ local cost = tonumber(ARGV[3])
 local start = now - (now % window)
 local state = redis.call('HMGET', KEYS[1], 'start', 'count')
 local count = tonumber(state[2]) or 0
-if tonumber(state[1]) ~= start then count = 0 end
+local stored = tonumber(state[1])
+if stored ~= nil and stored > start then
+  -- The clock stepped back into an earlier window: no time passed (keep the count).
+  start = stored
+  now = stored
+end
+if stored ~= start then count = 0 end
 local until_end = start + window - now
 if count + cost <= limit then
   count = count + cost

@@ -7,6 +7,11 @@ local state = redis.call('HMGET', KEYS[1], 'index', 'previous', 'current')
 local stored = tonumber(state[1]) or index
 local previous = tonumber(state[2]) or 0
 local current = tonumber(state[3]) or 0
+if index < stored then
+  -- The clock stepped back into an earlier window: no time passed.
+  index = stored
+  now = stored * window
+end
 if index == stored + 1 then
   previous = current
   current = 0
