@@ -1,4 +1,195 @@
-//! keel-jobs (docs being written)
+//! Background jobs that survive crashes: priorities, delays, unique jobs, retries with
+//! backoff and full jitter, a dead-letter state with error history, leases with heartbeat
+//! and fencing, a tokio worker pool, and an embedded durable store on redb with group
+//! commit.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use keel_jobs::{HandlerError, Job, JobContext, JobOptions, JobState, Producer, RedbStore, Store, WorkerPool};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct SendEmail { to: String }
+//!
+//! impl Job for SendEmail {
+//!     const KIND: &'static str = "send_email";
+//!     fn options() -> JobOptions {
+//!         JobOptions { queue: "emails".into(), max_attempts: 3, ..JobOptions::default() }
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+//! # rt.block_on(async {
+//! // A durable store: every enqueue/ack is fsynced (in shared group commits) before it returns.
+//! let store = Arc::new(RedbStore::builder().path(dir.path().join("jobs.redb")).build()?);
+//! let producer = Producer::new(Arc::clone(&store));
+//! producer.enqueue(&SendEmail { to: "ada@example.com".into() }).await?;
+//! producer.enqueue_in(&SendEmail { to: "later@example.com".into() }, Duration::from_secs(3600)).await?;
+//!
+//! let pool = WorkerPool::builder(Arc::clone(&store))
+//!     .queue("emails", 8)                                  // up to 8 at once
+//!     .handler(|job: SendEmail, ctx: JobContext| async move {
+//!         // At-least-once: ctx.id() is the idempotency key for side effects.
+//!         println!("job {} attempt {}: mail {}", ctx.id(), ctx.attempt(), job.to);
+//!         Ok::<(), HandlerError>(())
+//!     })
+//!     .build()?
+//!     .start();
+//! while store.stats().completed < 1 { tokio::time::sleep(Duration::from_millis(5)).await }
+//! let report = pool.shutdown(Duration::from_secs(10)).await;  // graceful: finish or release
+//! assert_eq!(report.stats.succeeded, 1);
+//! let emails = store.counts().await?["emails"];
+//! assert_eq!((emails.scheduled, emails.running), (1, 0));   // the delayed one waits
+//! # Ok::<(), Box<dyn std::error::Error>>(()) })?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`job`] | [`NewJob`], [`JobRecord`], [`Status`]/[`JobState`], [`Job`] (typed kinds) and [`JobOptions`], ids and [`FencingToken`]s, error history ([`AttemptError`], [`FailureKind`]) and the input limits |
+//! | `store.rs` | the [`Store`] trait — the backend contract (enqueue, fetch-with-lease, heartbeat, complete, fail, release, reap, cancel, dead-letter ops, counts, list) and its values ([`Lease`], [`Failure`], [`QueueCounts`], [`ListFilter`], …) |
+//! | `state.rs` | the queue engine shared by the in-process stores: records plus priority, schedule, lease and unique-key indexes; every operation O(log n); emits the changes to persist |
+//! | `engine.rs` | that engine behind a mutex, with the clock, counters, the idle-worker wake-up and the commit wait |
+//! | `memory.rs` | [`MemoryStore`]: no persistence (tests, or jobs that may be lost) |
+//! | `embedded.rs` | [`RedbStore`]: the durable default — redb file, group committer thread, recovery of a dead owner's leases at open |
+//! | `worker.rs` | [`WorkerPool`]: per-queue fetch loops, a supervised task per job (heartbeat, timeout, contained panics), retries, graceful shutdown; [`JobContext`], [`HandlerError`] |
+//! | `producer.rs` | [`Producer`]: typed `enqueue`, `enqueue_in`, `enqueue_at`, `enqueue_many`, `cancel` |
+//! | `backoff.rs` | [`Backoff`]: capped exponential backoff with full jitter |
+//! | `clock.rs` | [`Clock`], [`SystemClock`], [`MockClock`], [`Timestamp`] (wall-clock ms: it outlives processes) |
+//! | `metrics.rs` | [`JobsStats`] (store) and [`WorkerStats`] (pool) snapshots, and the `metrics` facade |
+//! | [`error`] | [`BuildError`], [`InvalidJob`], [`JobsError`] |
+//! | `bin/keel-jobs-worker.rs` | a worker/producer *process* on the embedded store, used by the kill -9 tests |
+//!
+//! Tests: `tests/conformance.rs` (one suite, run against every store), `tests/worker.rs`
+//! (pool behaviour on tokio's paused clock), `tests/redb_store.rs` (reopen, recovery, group
+//! commit), `tests/kill9.rs` (SIGKILLed worker and producer processes;
+//! `KEEL_JOBS_KILL9_JOBS` sets the job count, 10 000 by default).
+//!
+//! Metrics: stores count every event (`keel_jobs_events_total{store, event}`, group commits
+//! in `keel_jobs_commits_total`); pools count outcomes (`keel_jobs_worker_events_total{event}`)
+//! and record `keel_jobs_wait_seconds` (due → started) and `keel_jobs_run_seconds`. All are
+//! fed per event through handles registered at construction: every event already costs a
+//! lock (and usually an fsync), so a counter bump is noise. Depth by queue and state is
+//! [`Store::counts`].
+//!
+//! # Study notes
+//!
+//! ## Requirements
+//!
+//! * Run work outside the request: enqueue now, run soon (or at a time), on a pool of
+//!   workers with per-queue concurrency, higher priorities first.
+//! * Never lose an acknowledged job — not on `kill -9`, not on a deploy, not when a worker
+//!   hangs. Never run one forever: retries with backoff, then a dead-letter state that
+//!   keeps the error history for a human.
+//! * A worker that lost its job (crashed, paused, partitioned) must not be able to finish
+//!   it anyway after someone else took it over (fencing).
+//! * Unique jobs (one "send welcome email to user 7" however often it is enqueued), delayed
+//!   jobs that never run early, cancellation.
+//! * Bad input is a typed error: zero attempts, zero concurrency, an overflowing delay, a
+//!   kind nobody handles (dead-lettered with a clear error, not retried forever), a payload
+//!   that does not deserialize.
+//!
+//! ## Design
+//!
+//! * **Leases, not locks.** `fetch` marks a job `Running` with a deadline (`now + lease`)
+//!   and counts the attempt. A heartbeat extends it while the handler runs. A worker that
+//!   dies simply stops heartbeating; the next fetch (or `reap_expired`) finds the expired
+//!   lease at the front of the `(deadline, id)` index and makes the job available again,
+//!   recording a [`FailureKind::LeaseExpired`] entry and `lease_recoveries += 1`. A job
+//!   that keeps killing its worker therefore runs out of attempts and is dead-lettered
+//!   (quarantined) like any failing job.
+//! * **Fencing tokens.** Every lease gets a token larger than every earlier one (a store-wide
+//!   counter, persisted). `complete`/`fail`/`heartbeat`/`release` must present the job's
+//!   current token *and* arrive before its deadline; anything else is
+//!   [`JobsError::StaleLease`]/[`JobsError::LeaseExpired`], changes nothing and is counted
+//!   (`stale_rejected`). So a worker that was paused past its lease cannot ack a job a
+//!   second worker is running, and the second run wins. Handlers get the token
+//!   ([`JobContext::token`]) to fence their own downstream writes the same way.
+//! * **At-least-once.** A crash between a handler's side effect and its ack re-runs the job.
+//!   No queue can avoid that without a transaction spanning the side effect; handlers make
+//!   effects idempotent with [`JobContext::id`] as the key. The kill -9 test counts the
+//!   duplicates and checks each is explained by a recovered lease.
+//! * **Ordering.** Per queue, a `ready` index ordered by (priority desc, run_at, id) and a
+//!   `scheduled` index ordered by (run_at, id); due jobs move from the second to the first
+//!   at fetch. Strict priority: a steady stream of high-priority jobs **starves** lower ones —
+//!   give such work its own queue (its own concurrency) rather than a lower priority.
+//! * **Retries.** The pool computes `retry_at = now + uniform(0, min(max, base·2^(n−1)))`
+//!   (full jitter, per-kind [`Backoff`], seeded RNG in tests); the store schedules it or
+//!   dead-letters when attempts are used up. [`HandlerError::permanent`], unknown kinds and
+//!   undecodable payloads skip the retries.
+//! * **Embedded durability with group commit.** [`RedbStore`] keeps the engine in memory and
+//!   writes every change through one committer thread: callers queue changes and wait;
+//!   the committer writes all queued changes in one redb transaction, fsyncs once, and
+//!   wakes them all. An enqueue returns only when durable, yet N concurrent callers share
+//!   one ≈ 4 ms fsync. At open, leases left in the file are recovered at once — the file
+//!   lock guarantees their owner is dead.
+//! * **Shutdown.** Stop fetching; wait for running jobs up to a deadline; abort the rest and
+//!   `release` their leases (available at once, attempt not counted) instead of letting
+//!   them sit "running" until the lease expires — the "stuck after deploy" problem.
+//!
+//! ## Complexity (n = jobs in the store)
+//!
+//! | operation | in-process stores | embedded store I/O |
+//! |---|---|---|
+//! | `enqueue` | O(log n) | shares one fsync with concurrent calls |
+//! | `enqueue_many(k)` | O(k log n) | one transaction, one fsync |
+//! | `fetch(k)` | O((k + due + expired) · log n) | one transaction |
+//! | `heartbeat` / `complete` / `fail` / `release` / `cancel` | O(log n) | shares an fsync |
+//! | `counts` | O(queues + due) | none (memory) |
+//! | `list(page)` | O(log n + scanned) | none (memory) |
+//! | open (`RedbStore::build`) | O(n log n) to rebuild the indexes | reads the whole file |
+//!
+//! ## Trade-offs
+//!
+//! * **Everything in memory** (embedded store): reads never touch the disk and every
+//!   operation is a few map updates, but RAM holds every unfinished and dead job (≈ a few
+//!   hundred bytes each plus payload) and open reads the whole file. Fine for millions of
+//!   jobs; a store for billions would index on disk.
+//! * **One owner per file** (redb's file lock): workers scale with tasks in one process, not
+//!   with processes. Several processes sharing a queue is what the Postgres and Redis
+//!   backends are for (not built yet, see below).
+//! * **Whole-record writes**: a heartbeat rewrites the job (payload included). Group commit
+//!   and the last-write-wins merge within a batch keep that cheap; huge payloads belong in
+//!   blob storage with a reference in the job.
+//! * **Strict priorities** starve; separate queues isolate.
+//! * **Completed jobs are deleted by default** (bounded memory);
+//!   `keep_completed(true)` keeps them for inspection (the kill -9 test uses it).
+//!
+//! ## Not built yet (issue 12 continues)
+//!
+//! Periodic (cron) jobs, batches with callbacks, per-queue rate limits and global
+//! concurrency limits, pause/resume, the Postgres and Redis backends, the dashboard, and the
+//! `keel-bench jobs` comparison with apalis.
+//!
+//! ## Interview questions
+//!
+//! * **How do you make sure a job is not lost when a worker crashes?** — The job is never
+//!   removed on fetch: it is leased with a deadline and removed only on ack. A crashed
+//!   worker's lease expires and the job becomes available again (attempt counted).
+//! * **And how do you stop the crashed-but-not-dead worker from acking later?** — Fencing
+//!   tokens: each lease gets a larger token; the store accepts an ack only with the current
+//!   token before the deadline. The same token can fence downstream writes.
+//! * **Exactly-once?** — Not across a side effect outside the store: delivery is
+//!   at-least-once, and handlers are idempotent (job id as the idempotency key, upserts,
+//!   a processed-ids table written in the same transaction as the effect).
+//! * **Why jitter in backoff?** — Jobs that failed together (a dependency blip) would retry
+//!   together and fail together again; full jitter spreads them uniformly over the window.
+//! * **How do you make a durable queue fast when an fsync costs milliseconds?** — Group
+//!   commit: batch all concurrent writes into one transaction and one fsync; each caller
+//!   still returns only after its write is durable.
+//! * **Poison jobs?** — Bounded attempts, then dead-letter with the error history; a job that
+//!   kills its worker is recovered by lease expiry, which counts as an attempt, so it is
+//!   quarantined too.
+//! * **How do unique jobs work?** — A unique-key index held while the job is unfinished; the
+//!   check and the insert happen under the same lock (one transaction in SQL, one Lua
+//!   script in Redis), so 8 concurrent enqueuers create exactly one job.
+//! * **Graceful shutdown on deploy?** — Stop fetching, drain with a deadline, then release
+//!   the leases of what is left so the new deployment picks them up at once.
 
 mod backoff;
 mod clock;
