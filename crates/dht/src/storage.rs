@@ -91,7 +91,10 @@ fn hint_key(target: &str, skey: &[u8]) -> Vec<u8> {
 fn split_hint_key(k: &[u8]) -> Option<(String, Vec<u8>)> {
     let n = usize::from(u16::from_be_bytes([*k.first()?, *k.get(1)?]));
     let target = String::from_utf8(k.get(2..2 + n)?.to_vec()).ok()?;
-    let skey = k.get(2 + n + 2..)?.to_vec();
+    let skey = k.get(2 + n..)?.to_vec();
+    if skey.len() < 2 {
+        return None;
+    }
     Some((target, skey))
 }
 

@@ -17,7 +17,8 @@ async fn pipelined_requests_are_answered_in_order() {
 #[tokio::test]
 async fn errors_have_redis_format() {
     let (node, _dir) = default_node().await;
-    let send = b"GET\r\nNOSUCH a b\r\nSET k v BOGUS\r\nSET k v EX 0\r\nINCR k\r\nSELECT 1\r\nHELLO 4\r\n";
+    let send =
+        b"GET\r\nNOSUCH a b\r\nSET k v BOGUS\r\nSET k v EX 0\r\nINCR k\r\nSELECT 1\r\nHELLO 4\r\n";
     let want: &[u8] = b"-ERR wrong number of arguments for 'get' command\r\n\
 -ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b'\r\n\
 -ERR syntax error\r\n\
@@ -25,7 +26,10 @@ async fn errors_have_redis_format() {
 :1\r\n\
 -ERR DB index is out of range\r\n\
 -NOPROTO unsupported protocol version\r\n";
-    assert_eq!(String::from_utf8_lossy(&exchange(node.addr(), send, want.len()).await), String::from_utf8_lossy(want));
+    assert_eq!(
+        String::from_utf8_lossy(&exchange(node.addr(), send, want.len()).await),
+        String::from_utf8_lossy(want)
+    );
     node.shutdown().await;
 }
 
@@ -53,6 +57,9 @@ async fn resp3_after_hello_3_uses_nulls_and_maps() {
     assert!(text.contains("$5\r\nproto\r\n:3\r\n"), "{text}");
     assert!(text.ends_with("_\r\n+OK\r\n"), "{text}");
     let got = exchange(node.addr(), b"GET missing\r\nQUIT\r\nPING\r\n", 1 << 16).await;
-    assert_eq!(got, b"$-1\r\n+OK\r\n", "QUIT answers OK and closes before PING");
+    assert_eq!(
+        got, b"$-1\r\n+OK\r\n",
+        "QUIT answers OK and closes before PING"
+    );
     node.shutdown().await;
 }

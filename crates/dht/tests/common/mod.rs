@@ -9,7 +9,11 @@ use tokio::net::TcpStream;
 
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A single node on a free port with its own temporary directory.
@@ -47,5 +51,7 @@ pub async fn client(addr: impl std::fmt::Display) -> redis::aio::MultiplexedConn
     let cfg = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(5)))
         .set_response_timeout(Some(Duration::from_secs(5)));
-    c.get_multiplexed_async_connection_with_config(&cfg).await.unwrap()
+    c.get_multiplexed_async_connection_with_config(&cfg)
+        .await
+        .unwrap()
 }
