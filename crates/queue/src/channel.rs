@@ -196,10 +196,14 @@ impl<T> Sender<T> {
 
     /// Secures a slot before the item exists: the returned [`Permit`] always
     /// succeeds in sending. Waits for space under `Block`; evicts under
-    /// `DropOldest`; fails with `Full` under `Reject` and `DropIncoming`.
+    /// `DropOldest`; fails with `Full` under `Reject` and `DropIncoming`, and
+    /// under `DropOldest` when nothing can be evicted (every slot promised to
+    /// a permit, or on the FIFO ring a permit holding the head slot).
     ///
     /// On the FIFO ring a permit holds its place in line: consumers reach its
     /// slot and wait there until it is sent or dropped, so keep permits short.
+    /// An unsent permit is not an item: `len()` and `stats().pushed` count it
+    /// once it is sent.
     ///
     /// # Errors
     /// [`ReserveError::Closed`], or [`ReserveError::Full`] as above.

@@ -166,7 +166,12 @@
 //! - A [`Permit`] on the ring holds its place in line: consumers reach its
 //!   slot and wait there until it is sent or dropped (they park, they do not
 //!   spin). Keep permits short-lived. On LIFO/priority a permit is a counted
-//!   slot and does not block consumers.
+//!   slot and does not block consumers. On every flavor an unsent permit is
+//!   a slot, not an item: it is in neither `len` nor `pushed`. `DropOldest`
+//!   cannot evict what a permit holds (the ring frees slots in order, so a
+//!   permit at its head blocks eviction): a push then gets `Full(item)` back.
+//!   For the same reason a FIFO `shutdown` cannot hand back items queued
+//!   behind an unsent permit; they stay queued for consumers.
 //! - Timeouts and deadlines use an injected `quanta::Clock`; a timed wait
 //!   parks in slices of a few milliseconds so a mock clock moved by a test is
 //!   noticed. Untimed waits park until woken.

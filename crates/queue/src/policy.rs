@@ -24,6 +24,11 @@ pub enum Strategy {
 /// | `DropIncoming` | drops the new item, `Ok(())` | same | `dropped` |
 /// | `DropOldest` | evicts the oldest, enqueues, `Ok(())` | same | `dropped` |
 ///
+/// Under `DropOldest` a push that finds nothing to evict — every slot is
+/// promised to a [`Permit`](crate::Permit), or on the FIFO ring a permit holds
+/// the head slot (a ring frees slots in order) — gets `Full(item)` back,
+/// counted as `rejected`.
+///
 /// "Oldest" means the item that has waited longest for FIFO and LIFO (for LIFO
 /// that is the bottom of the stack, the item served last), and for priority the
 /// item that would be served last: the lowest priority, newest among equals.

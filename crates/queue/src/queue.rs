@@ -365,7 +365,15 @@ impl<T> Shared<T> {
                 drop(item);
                 Ok(())
             }
-            Backpressure::DropOldest => self.push_evicting(item),
+            Backpressure::DropOldest => match self.push_evicting(item) {
+                // Nothing evictable: every slot is promised to a permit (or,
+                // on the ring, a permit holds the head).
+                Err(PushError::Full(item)) => {
+                    self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                    Err(PushError::Full(item))
+                }
+                other => other,
+            },
         }
     }
 
@@ -438,6 +446,11 @@ impl<T> Shared<T> {
                 match self.evict_one() {
                     TryPop::Closed => return Err(ReserveError::Closed),
                     TryPop::Busy => yield_now(),
+                    // Nothing evictable while a permit holds the ring's head.
+                    TryPop::Held => {
+                        self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                        return Err(ReserveError::Full);
+                    }
                     TryPop::Item(_) | TryPop::Empty => {}
                 }
             },
@@ -471,12 +484,12 @@ impl<T> Shared<T> {
 
     // ---- pop -------------------------------------------------------------------
 
-    /// One non-blocking pop; `Busy` is reported as `Empty`.
+    /// One non-blocking pop; `Busy` and `Held` are reported as `Empty`.
     pub(crate) fn try_pop(&self) -> Result<T, PopError> {
         match self.raw_pop() {
             TryPop::Item(item) => Ok(item),
             TryPop::Closed => Err(PopError::Closed),
-            TryPop::Empty | TryPop::Busy => Err(PopError::Empty),
+            TryPop::Empty | TryPop::Busy | TryPop::Held => Err(PopError::Empty),
         }
     }
 
@@ -495,7 +508,7 @@ impl<T> Shared<T> {
             || match self.raw_pop() {
                 TryPop::Item(item) => Step::Ready(item),
                 TryPop::Closed => Step::Closed,
-                TryPop::Empty | TryPop::Busy => Step::NotYet,
+                TryPop::Empty | TryPop::Busy | TryPop::Held => Step::NotYet,
             },
         );
         match outcome {

@@ -12,7 +12,8 @@ use crate::policy::{Backpressure, Strategy};
 /// `dropped` and never in `pushed`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueStats {
-    /// Items in the queue now.
+    /// Items in the queue now (a permit not yet sent is a promised slot, not
+    /// an item, on every flavor).
     pub len: usize,
     /// The bound.
     pub capacity: usize,
@@ -20,7 +21,7 @@ pub struct QueueStats {
     /// queue filled up; on the FIFO ring it is sampled every 32 slots (reading
     /// the consumer's index on every push would cost a cache miss per message).
     pub high_watermark: usize,
-    /// Items accepted into the queue.
+    /// Items accepted into the queue (a permit's item once it is sent).
     pub pushed: u64,
     /// Items handed out (pop, batch, drain, shutdown leftovers).
     pub popped: u64,

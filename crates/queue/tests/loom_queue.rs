@@ -97,6 +97,20 @@ fn cancelled_permit_does_not_strand_consumer() {
     });
 }
 
+/// A consumer that reaches a slot held by a permit waits there and is woken
+/// when the permit is sent; the queue never counts the unsent permit.
+#[test]
+fn sent_permit_wakes_consumer_waiting_on_its_slot() {
+    model(2, || {
+        let (tx, rx) = bounded::<u32>(2).unwrap();
+        let consumer = thread::spawn(move || rx.pop());
+        let permit = tx.reserve().unwrap();
+        assert_eq!(tx.len(), 0);
+        permit.send(4);
+        assert_eq!(consumer.join().unwrap(), Ok(4));
+    });
+}
+
 /// The lock-based (priority) storage uses the same parking layer.
 #[test]
 fn priority_blocked_consumer_is_woken() {

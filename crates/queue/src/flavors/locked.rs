@@ -181,12 +181,14 @@ impl<T> Locked<T> {
         waiters.producers.notify_all_if_waiting();
     }
 
-    /// Evicts the item `DropOldest` would drop (for a reservation).
+    /// Evicts the item `DropOldest` would drop (for a reservation). `Held`
+    /// when there is no item but every slot is promised to a permit.
     pub(crate) fn evict_one(&self) -> TryPop<T> {
         let mut state = self.state.lock();
         match state.evict() {
             Some(item) => TryPop::Item(item),
             None if state.closed => TryPop::Closed,
+            None if state.is_full(self.cap) => TryPop::Held,
             None => TryPop::Empty,
         }
     }

@@ -23,8 +23,13 @@ pub(crate) enum TryPop<T> {
     Empty,
     /// Empty and closed: nothing will ever arrive.
     Closed,
-    /// Ring only: a producer claimed the head slot but has not published it yet.
+    /// Ring only: a producer claimed the head slot and is writing it (a
+    /// matter of nanoseconds, unless it was preempted).
     Busy,
+    /// A [`Permit`](crate::Permit) holds the slot an eviction needs: on the
+    /// ring the head slot, on the locked flavor every slot. Nothing can be
+    /// evicted until a permit is sent or dropped.
+    Held,
 }
 
 /// What a permit holds until it is sent or dropped.

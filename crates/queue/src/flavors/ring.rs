@@ -36,6 +36,10 @@ struct Slot<T> {
     /// Set (before the stamp is published) when the slot holds a tombstone,
     /// so `skip_head_tombstones` can tell without touching the value.
     cancelled: AtomicBool,
+    /// Set while a permit holds this slot claimed and unpublished, so a
+    /// consumer or an evicting producer can tell "held for as long as the
+    /// permit lives" from "a producer is mid-write".
+    held: AtomicBool,
     /// `Some(item)` or a tombstone (`None`). Initialised iff the stamp says full.
     value: UnsafeCell<MaybeUninit<Option<T>>>,
 }
@@ -77,6 +81,9 @@ pub(crate) struct Ring<T> {
     skipped: AtomicUsize,
     /// Items taken from the head by `DropOldest` (not popped).
     evicted: AtomicUsize,
+    /// Slots claimed by permits and not yet sent or dropped: claimed, but not
+    /// items (so neither in `len` nor in `pushed`).
+    reserved: AtomicUsize,
 }
 
 // SAFETY: values of type T move between threads through the slots; the stamp
@@ -105,6 +112,7 @@ impl<T> Ring<T> {
             .map(|i| Slot {
                 stamp: AtomicUsize::new(i),
                 cancelled: AtomicBool::new(false),
+                held: AtomicBool::new(false),
                 value: UnsafeCell::new(MaybeUninit::uninit()),
             })
             .collect();
@@ -118,6 +126,7 @@ impl<T> Ring<T> {
             cancelled: AtomicUsize::new(0),
             skipped: AtomicUsize::new(0),
             evicted: AtomicUsize::new(0),
+            reserved: AtomicUsize::new(0),
         }
     }
 
@@ -308,9 +317,13 @@ impl<T> Ring<T> {
                         TryPop::Empty
                     };
                 }
-                // Tail moved past head but the slot is unpublished: a producer
-                // is between claim and publish (or holds a permit).
-                return TryPop::Busy;
+                // Tail moved past head but the slot is unpublished: a permit
+                // holds it, or a producer is between claim and publish.
+                return if slot.held.load(Ordering::SeqCst) {
+                    TryPop::Held
+                } else {
+                    TryPop::Busy
+                };
             } else {
                 backoff.snooze();
                 spin_hint();
@@ -399,7 +412,7 @@ impl<T> Ring<T> {
     ) -> Result<Option<usize>, PushError<T>> {
         match self.try_claim() {
             RingClaim::Claimed(claim) => {
-                let depth = (claim.index() % 32 == 0).then(|| self.occupied());
+                let depth = (claim.index() % 32 == 0).then(|| self.len());
                 self.publish(claim, Some(item));
                 waiters.consumers.notify_one_if_waiting();
                 Ok(depth)
@@ -429,8 +442,11 @@ impl<T> Ring<T> {
                 }
                 TryPop::Closed => return Err(PushError::Closed(item)),
                 TryPop::Empty => {}
-                // The head slot is held by a permit or a mid-write producer.
+                // A mid-write producer: it publishes in a moment.
                 TryPop::Busy => yield_now(),
+                // A permit holds the head: nothing can be evicted past it
+                // (a ring frees slots in order) for as long as it lives.
+                TryPop::Held => return Err(PushError::Full(item)),
             }
         }
     }
@@ -466,7 +482,11 @@ impl<T> Ring<T> {
     /// Claims a slot for a permit: its place in line.
     pub(crate) fn try_reserve(&self) -> Result<Reservation, ReserveError> {
         match self.try_claim() {
-            RingClaim::Claimed(claim) => Ok(Reservation::Ring(claim)),
+            RingClaim::Claimed(claim) => {
+                self.reserved.fetch_add(1, Ordering::SeqCst);
+                self.slots[claim.index].held.store(true, Ordering::SeqCst);
+                Ok(Reservation::Ring(claim))
+            }
             RingClaim::Full => Err(ReserveError::Full),
             RingClaim::Closed => Err(ReserveError::Closed),
         }
@@ -474,7 +494,11 @@ impl<T> Ring<T> {
 
     /// Publishes a permit's item (even after close: consumers drain it).
     pub(crate) fn fill(&self, claim: Claim, item: T, waiters: &Waiters) -> Option<usize> {
+        self.slots[claim.index].held.store(false, Ordering::SeqCst);
         self.publish(claim, Some(item));
+        // After the publish: `len` may briefly miss this item, never count
+        // the permit as one.
+        self.reserved.fetch_sub(1, Ordering::SeqCst);
         // The publish was a plain store: fence before looking for waiters
         // (a consumer may be parked on exactly this slot).
         waiters.consumers.notify_all_after_store();
@@ -483,7 +507,9 @@ impl<T> Ring<T> {
 
     /// Cancels a permit: its slot becomes a tombstone.
     pub(crate) fn release(&self, claim: Claim, waiters: &Waiters) {
+        self.slots[claim.index].held.store(false, Ordering::SeqCst);
         self.publish(claim, None);
+        self.reserved.fetch_sub(1, Ordering::SeqCst);
         // Free the slot now if it is at the head; otherwise consumers free it
         // when they get there.
         if self.skip_head_tombstones() > 0 {
@@ -493,23 +519,28 @@ impl<T> Ring<T> {
         waiters.consumers.notify_all_after_store();
     }
 
-    /// Items in the ring now (claimed positions minus tombstones).
+    /// Items in the ring now: claimed positions minus tombstones and minus
+    /// slots held by unsent permits.
     pub(crate) fn len(&self) -> usize {
-        self.occupied().saturating_sub(self.tombstones())
+        self.occupied()
+            .saturating_sub(self.tombstones())
+            .saturating_sub(self.reserved.load(Ordering::SeqCst))
     }
 
     /// Pushed/popped derived from the positions (no counter on the hot path).
     pub(crate) fn counts(&self) -> Counts {
         let evicted = self.evicted.load(Ordering::Relaxed) as u64;
+        let reserved = self.reserved.load(Ordering::SeqCst) as u64;
         let cancelled = self.cancelled.load(Ordering::SeqCst) as u64;
         let skipped = self.skipped.load(Ordering::SeqCst) as u64;
         let head = self.count(self.head.load(Ordering::SeqCst)) as u64;
         let tail = self.count(self.tail.load(Ordering::SeqCst)) as u64;
         let popped = head.saturating_sub(skipped).saturating_sub(evicted);
-        let pushed = tail.saturating_sub(cancelled);
+        let pushed = tail.saturating_sub(cancelled).saturating_sub(reserved);
         let len = tail
             .saturating_sub(head)
-            .saturating_sub(cancelled.saturating_sub(skipped));
+            .saturating_sub(cancelled.saturating_sub(skipped))
+            .saturating_sub(reserved);
         Counts {
             pushed,
             popped,
