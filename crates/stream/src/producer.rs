@@ -156,6 +156,9 @@ struct Accumulator {
     next_seq: HashMap<(Arc<str>, u32), i32>,
     flush: bool,
     closed: bool,
+    /// Senders waiting for buffer space: like Kafka's "exhausted" pool, this makes every
+    /// open batch ready at once instead of letting the wait last until linger.
+    waiting: usize,
 }
 
 /// Producer counters.
@@ -389,6 +392,8 @@ impl Producer {
                 waited = true;
                 self.shared.counters.buffer_full_waits.fetch_add(1, Ordering::Relaxed);
             }
+            st.waiting += 1;
+            self.shared.work.notify_all();
             let timed_out = match deadline {
                 Some(d) if Instant::now() >= d => true,
                 Some(d) => self.shared.space.wait_until(&mut st, d).timed_out(),
@@ -397,6 +402,7 @@ impl Producer {
                     false
                 }
             };
+            st.waiting -= 1;
             if timed_out && st.buffered + size > self.shared.config.buffer_bytes {
                 self.shared.counters.buffer_full_errors.fetch_add(1, Ordering::Relaxed);
                 return Err(ProduceError::BufferFull(timeout));
@@ -424,11 +430,14 @@ impl Producer {
                     if st.buffered + size <= self.shared.config.buffer_bytes {
                         return Ok(self.shared.enqueue(&mut st, topic.clone(), partitions, record.clone(), size));
                     }
+                    st.waiting += 1;
                 }
+                self.shared.work.notify_all();
                 if !waited {
                     waited = true;
                     self.shared.counters.buffer_full_waits.fetch_add(1, Ordering::Relaxed);
                 }
+                let _guard = WaitingGuard(&self.shared);
                 notified.await;
             }
         };
@@ -525,6 +534,15 @@ impl Drop for Producer {
     }
 }
 
+/// Decrements `waiting` when an async wait ends (also on cancellation).
+struct WaitingGuard<'a>(&'a Shared);
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.state.lock().waiting -= 1;
+    }
+}
+
 impl Shared {
     fn prepare(&self, topic: &str, record: &Record) -> Result<(Arc<str>, u32, usize), ProduceError> {
         let t = self.stream.topic(topic).map_err(ProduceError::Rejected)?;
@@ -618,7 +636,7 @@ impl Shared {
             let due: Vec<(Arc<str>, u32)> = st
                 .open
                 .iter()
-                .filter(|(_, b)| st.flush || st.closed || now.saturating_sub(b.created_ms) >= linger)
+                .filter(|(_, b)| st.flush || st.closed || st.waiting > 0 || now.saturating_sub(b.created_ms) >= linger)
                 .map(|(k, _)| k.clone())
                 .collect();
             for k in &due {
