@@ -66,10 +66,28 @@ pub enum BuildError {
     #[cfg(feature = "tower")]
     #[error("a limiter is required")]
     MissingLimiter,
+    /// A keyed limiter with no shards.
+    #[error("shard count must be at least 1")]
+    ZeroShards,
+    /// More shards than [`MAX_SHARDS`](crate::MAX_SHARDS).
+    #[error("{requested} shards is more than the maximum of {max}")]
+    TooManyShards {
+        /// The shard count asked for.
+        requested: usize,
+        /// The largest accepted.
+        max: usize,
+    },
+    /// A hard key cap of 0: no key could ever be limited.
+    #[error("max_keys must be at least 1")]
+    ZeroMaxKeys,
     /// The Redis limiter has no server to talk to (`.url(..)` or `.client(..)` is required).
     #[cfg(feature = "redis")]
     #[error("a redis url or client is required")]
     MissingRedis,
+    /// A Redis timeout of zero: every call would fail before it was sent.
+    #[cfg(feature = "redis")]
+    #[error("timeout must be longer than zero")]
+    ZeroTimeout,
     /// The first connection to Redis failed, or the URL is invalid.
     #[cfg(feature = "redis")]
     #[error("could not connect to redis")]

@@ -50,9 +50,12 @@ pub struct CleanupPolicy {
     /// A shard is swept (idle keys removed) when an insert finds it holding at least this
     /// many keys *and* twice as many as after its last sweep. `None`: never automatically.
     pub sweep_at_shard_len: Option<usize>,
-    /// A hard cap on the total number of keys. When a sweep cannot bring a shard under
-    /// `max_keys / shards`, active keys are evicted (counted in
-    /// [`RatelimitStats::keys_evicted_active`]). `None`: no cap.
+    /// A hard cap on the total number of keys, never exceeded. Each shard holds at most
+    /// `max_keys / shards`; when a sweep cannot bring a shard under that, active keys are
+    /// evicted (counted in [`RatelimitStats::keys_evicted_active`]). A cap below the shard
+    /// count lowers the shard count to `max_keys` rounded down to a power of two, so every
+    /// shard keeps at least one key. `Some(0)` is rejected by `build()`
+    /// ([`BuildError::ZeroMaxKeys`]). `None`: no cap.
     pub max_keys: Option<usize>,
 }
 
@@ -75,10 +78,11 @@ impl CleanupPolicy {
         }
     }
 
-    /// The default sweeps plus a hard cap on the number of keys.
+    /// The default sweeps plus a hard cap on the number of keys (at least 1: a cap of 0 is
+    /// a [`BuildError::ZeroMaxKeys`] at `build()`).
     pub fn with_max_keys(max_keys: usize) -> Self {
         Self {
-            max_keys: Some(max_keys.max(1)),
+            max_keys: Some(max_keys),
             ..Self::default()
         }
     }
@@ -96,6 +100,11 @@ struct Shard<K, A: Algorithm> {
     table: HashTable<Slot<K, A>>,
     next_sweep: usize,
 }
+
+/// The most shards a [`KeyedLimiter`] accepts: 4 096 (each is a cache-padded lock and an
+/// empty table, ≈ 128 B, so ≈ 512 KiB before the first key). More shards than cores × a
+/// few hundred buys no concurrency.
+pub const MAX_SHARDS: usize = 1 << 12;
 
 /// One shard on its own cache line(s), so two shards' locks never share one.
 type PaddedShard<K, A> = CachePadded<RwLock<Shard<K, A>>>;
@@ -128,7 +137,8 @@ struct QuotaConfig<K> {
 /// ```
 pub struct KeyedLimiter<K, A: Algorithm> {
     shards: Box<[PaddedShard<K, A>]>,
-    shift: u32,
+    /// `shards - 1` (a power of two minus one).
+    mask: usize,
     hasher: RandomState,
     timer: Timer,
     config: RwLock<QuotaConfig<K>>,
@@ -192,7 +202,8 @@ where
         self
     }
 
-    /// Number of shards, rounded up to a power of two (at least 2; default 64).
+    /// Number of shards, `1..=`[`MAX_SHARDS`], rounded up to a power of two (default 64);
+    /// lowered when a hard key cap is smaller (see [`CleanupPolicy::max_keys`]).
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = shards;
         self
@@ -224,20 +235,41 @@ where
     /// Builds the limiter.
     ///
     /// # Errors
-    /// [`BuildError::MissingQuota`] when no quota was given.
+    /// [`BuildError::MissingQuota`] when no quota was given; [`BuildError::ZeroShards`] /
+    /// [`BuildError::TooManyShards`] for a shard count outside `1..=`[`MAX_SHARDS`];
+    /// [`BuildError::ZeroMaxKeys`] for a hard cap of 0 keys.
     pub fn build(self) -> Result<KeyedLimiter<K, A>, BuildError> {
         let quota = self.quota.ok_or(BuildError::MissingQuota)?;
+        if self.shards == 0 {
+            return Err(BuildError::ZeroShards);
+        }
+        if self.shards > MAX_SHARDS {
+            return Err(BuildError::TooManyShards {
+                requested: self.shards,
+                max: MAX_SHARDS,
+            });
+        }
+        if self.cleanup.max_keys == Some(0) {
+            return Err(BuildError::ZeroMaxKeys);
+        }
         Ok(self.assemble(quota))
     }
 
+    /// Builds from validated settings (`shards` in `1..=MAX_SHARDS`, `max_keys` ≥ 1).
     fn assemble(self, quota: Quota) -> KeyedLimiter<K, A> {
-        let shards = self.shards.clamp(2, 1 << 16).next_power_of_two();
+        let mut shards = self.shards.clamp(1, MAX_SHARDS).next_power_of_two();
+        if let Some(max) = self.cleanup.max_keys {
+            // Every shard must be able to hold a key: at most `max` shards (a power of two,
+            // rounded down), so `shards × (max / shards) ≤ max` with `max / shards ≥ 1`.
+            let fit = 1usize << max.max(1).ilog2();
+            shards = shards.min(fit);
+        }
         let sweep_at = self.cleanup.sweep_at_shard_len.unwrap_or(usize::MAX).max(1);
         let max_per_shard = self
             .cleanup
             .max_keys
-            // Rounded down per shard, so the total never exceeds `max_keys` (for caps of at
-            // least one key per shard).
+            // Rounded down per shard (at least 1, as `shards ≤ max`): the total never
+            // exceeds `max_keys`.
             .map_or(usize::MAX, |max| (max / shards).max(1));
         let first_sweep = sweep_at.min(max_per_shard);
         KeyedLimiter {
@@ -249,7 +281,7 @@ where
                     }))
                 })
                 .collect(),
-            shift: 64 - shards.trailing_zeros(),
+            mask: shards - 1,
             hasher: RandomState::default(),
             timer: Timer::new(self.clock.unwrap_or_default()),
             config: RwLock::new(QuotaConfig {
@@ -321,8 +353,10 @@ where
 
     #[inline]
     fn shard(&self, hash: u64) -> &RwLock<Shard<K, A>> {
-        // Skip the top 7 bits: hashbrown uses them as the control byte inside the shard.
-        &self.shards[((hash << 7) >> self.shift) as usize]
+        // Bits 32.. pick the shard: hashbrown uses the top 7 bits as the control byte and
+        // the low bits as the bucket index inside the shard, so these are independent of
+        // both (up to 2^32 buckets per shard, and MAX_SHARDS ≤ 2^12 uses bits 32..44).
+        &self.shards[(hash >> 32) as usize & self.mask]
     }
 
     #[inline]

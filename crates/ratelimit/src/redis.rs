@@ -199,7 +199,8 @@ impl RedisLimiterBuilder {
     }
 
     /// Response and connection timeout (default 250 ms): how long a decision may wait on
-    /// an unresponsive Redis before the policy applies.
+    /// an unresponsive Redis before the policy applies. Zero is a
+    /// [`BuildError::ZeroTimeout`]; `Duration::MAX` means "wait as long as it takes".
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -215,6 +216,9 @@ impl RedisLimiterBuilder {
     pub async fn build(self) -> Result<RedisLimiter, BuildError> {
         let quota = self.quota.ok_or(BuildError::MissingQuota)?;
         let params = Params::new(self.algorithm, quota).map_err(BuildError::Quota)?;
+        if self.timeout.is_zero() {
+            return Err(BuildError::ZeroTimeout);
+        }
         let client = match self.server.ok_or(BuildError::MissingRedis)? {
             Server::Url(url) => Client::open(url.as_str()).map_err(BuildError::Redis)?,
             Server::Client(client) => client,
@@ -385,7 +389,8 @@ impl RedisLimiter {
         let now_arg = match &shared.time {
             TimeSource::Server => String::new(),
             TimeSource::Client { clock, offset } => {
-                let nanos = clock.delta_as_nanos(0, clock.raw()) + offset.as_nanos() as u64;
+                let offset = u64::try_from(offset.as_nanos()).unwrap_or(u64::MAX);
+                let nanos = clock.delta_as_nanos(0, clock.raw()).saturating_add(offset);
                 (nanos / 1_000).to_string()
             }
         };
@@ -433,7 +438,8 @@ impl RedisLimiter {
             }
             FailurePolicy::FailClosed { retry_after } => {
                 shared.metrics.record_backend_error(Some(false));
-                let retry = retry_after.as_nanos() as u64;
+                // `Duration::MAX` ("until further notice") saturates instead of wrapping.
+                let retry = u64::try_from(retry_after.as_nanos()).unwrap_or(u64::MAX);
                 Ok(Decision::deny(limit, 0, retry, retry))
             }
             FailurePolicy::Error => {

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use keel_ratelimit::{
-    CheckError, CleanupPolicy, Gcra, KeyedLimiter, Quota, SlidingLog, TokenBucket,
+    BuildError, CheckError, CleanupPolicy, Gcra, KeyedLimiter, MAX_SHARDS, Quota, SlidingLog,
+    TokenBucket,
 };
 
 #[test]
@@ -52,6 +53,65 @@ fn a_million_keys_on_a_frozen_clock_are_capped_by_max_keys() {
     let m = limiter.stats();
     assert!(m.keys_evicted_active >= 990_000);
     assert_eq!(m.allowed, 1_000_000);
+}
+
+#[test]
+fn hard_key_cap_holds_even_when_smaller_than_the_shard_count() {
+    // Before: the cap was split per shard and rounded up to one key each, so `max_keys(1)`
+    // with 65 536 shards held thousands of keys.
+    for (max_keys, shards) in [(1, 64), (3, 2), (5, 64), (100, 4096), (1_000, 64), (1, 1)] {
+        let (clock, _mock) = quanta::Clock::mock(); // frozen: no key ever becomes idle
+        let limiter = KeyedLimiter::<u64, Gcra>::builder()
+            .quota(Quota::per_minute(5).unwrap())
+            .clock(clock)
+            .shards(shards)
+            .cleanup(CleanupPolicy::with_max_keys(max_keys))
+            .build()
+            .unwrap();
+        for key in 0..20_000u64 {
+            assert!(limiter.check(&key).allowed);
+            assert!(
+                limiter.len() <= max_keys,
+                "max_keys {max_keys}, shards {shards}: {} keys",
+                limiter.len()
+            );
+        }
+        assert!(limiter.stats().keys_evicted_active >= 20_000 - max_keys as u64);
+    }
+}
+
+#[test]
+fn key_cap_and_shard_count_out_of_range_are_typed_errors() {
+    let quota = Quota::per_minute(5).unwrap();
+    let build = |shards: usize, cleanup: CleanupPolicy| {
+        KeyedLimiter::<u64, Gcra>::builder()
+            .quota(quota)
+            .shards(shards)
+            .cleanup(cleanup)
+            .build()
+            .map(|_| ())
+    };
+    assert!(matches!(
+        build(64, CleanupPolicy::with_max_keys(0)),
+        Err(BuildError::ZeroMaxKeys)
+    ));
+    assert!(matches!(
+        build(0, CleanupPolicy::default()),
+        Err(BuildError::ZeroShards)
+    ));
+    assert!(matches!(
+        build(MAX_SHARDS + 1, CleanupPolicy::default()),
+        Err(BuildError::TooManyShards { requested, max: MAX_SHARDS }) if requested == MAX_SHARDS + 1
+    ));
+    assert!(matches!(
+        build(usize::MAX, CleanupPolicy::default()),
+        Err(BuildError::TooManyShards { .. })
+    ));
+    assert!(build(MAX_SHARDS, CleanupPolicy::default()).is_ok());
+    assert!(matches!(
+        KeyedLimiter::<u64, Gcra>::builder().build().map(|_| ()),
+        Err(BuildError::MissingQuota)
+    ));
 }
 
 #[test]

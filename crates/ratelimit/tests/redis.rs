@@ -391,3 +391,48 @@ async fn every_script_denies_after_a_clock_step_back() {
         );
     }
 }
+
+#[tokio::test]
+async fn builder_rejects_missing_settings_and_a_zero_timeout_before_connecting() {
+    use keel_ratelimit::BuildError;
+    let quota = Quota::per_second(10).unwrap();
+    // Nothing listens here: each error must come from validation, not from connecting.
+    let url = "redis://127.0.0.1:1/";
+    let build = |b: keel_ratelimit::redis::RedisLimiterBuilder| async move { b.build().await };
+    assert!(matches!(
+        build(RedisLimiter::builder().url(url)).await,
+        Err(BuildError::MissingQuota)
+    ));
+    assert!(matches!(
+        build(RedisLimiter::builder().quota(quota)).await,
+        Err(BuildError::MissingRedis)
+    ));
+    assert!(matches!(
+        build(
+            RedisLimiter::builder()
+                .quota(quota)
+                .url(url)
+                .timeout(Duration::ZERO)
+        )
+        .await,
+        Err(BuildError::ZeroTimeout)
+    ));
+    // Finer than the scripts' microsecond clock.
+    let fine = Quota::new(1_000, Duration::from_micros(10)).unwrap();
+    let error = build(RedisLimiter::builder().quota(fine).url(url))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, BuildError::Quota(_)));
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "the cause is kept"
+    );
+    let error = build(RedisLimiter::builder().quota(quota).url(url))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, BuildError::Redis(_)));
+    assert!(
+        std::error::Error::source(&error).is_some(),
+        "the cause is kept"
+    );
+}
