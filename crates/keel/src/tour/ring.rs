@@ -1,53 +1,96 @@
 //! Tour scenario for `keel-ring`: every placement algorithm on the same nodes and keys,
 //! what moves when a node joins and leaves, and a Zipf workload with a hot key that is
 //! detected and then spread.
+//!
+//! Parts: the placement comparison (analysis harness), single-thread lookups, hot-key
+//! detection, spreading hot reads over replicas, and bounded loads. The last three share
+//! the workload ([`traffic`]) and the detector through [`Shared`].
+
+mod traffic;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use keel_ring::analysis::{self, Algorithm, AlgorithmReport, AnalysisConfig};
-use keel_ring::{
-    BoundedLoads, HotKeyConfig, HotKeyDetector, NodeId, Placement, ReadSpreader, Ring, RingKey,
-};
-use rand::{Rng, SeedableRng, rngs::SmallRng};
-use rand_distr::{Distribution, Zipf};
+use keel_ring::{BoundedLoads, HotKeyDetector, NodeId, Placement, ReadSpreader, Ring, RingKey};
 
 use super::{Chart, SummaryRow, SystemReport, Table, Tour, latency_histogram};
 use crate::report::charts::{Series, bar_chart};
+use traffic::{HOT_KEY, HOT_SHARE};
 
-/// The planted hot key (outside the Zipf key range).
-const HOT_KEY: u64 = 10_000_000;
 /// Keys at or above this share of traffic have their reads spread.
 const SPREAD_THRESHOLD: f64 = 0.01;
-/// Share of all requests that go to the planted key.
-const HOT_SHARE: f64 = 0.10;
+/// Nodes of the hot-key cache cluster.
+const CLUSTER_NODES: usize = 8;
 
 pub(crate) fn run(tour: &Tour) -> anyhow::Result<SystemReport> {
-    let mut report = SystemReport::new(
-        "keel-ring",
-        "Consistent hashing",
+    let mut report = SystemReport::for_system(
+        "ring",
         "Seven placements (ring with 100 and 1000 virtual nodes, jump, rendezvous, Maglev, \
          multi-probe, bounded loads) place the same keys on 8, 64 and 512 nodes; one node \
          joins and one leaves. Then a cache cluster of 8 nodes serves Zipf traffic in which \
          one key takes 10 % of the requests: the hot-key detector finds it, and spreading its \
          reads over 3 replicas or routing with bounded loads flattens the load.",
     );
+    tour.run_parts(
+        &mut report,
+        &mut Shared::default(),
+        &[
+            ("compare placements", compare_placements),
+            ("lookups", lookups),
+            ("detect the hot key", detect_hot_key),
+            ("spread hot reads", spread_hot_reads),
+            ("bounded loads", bounded_loads),
+        ],
+    )?;
+    Ok(report)
+}
+
+/// What the hot-key parts share: the cluster, the requests and what each routing did.
+#[derive(Debug, Default)]
+struct Shared {
+    hot: Option<HotKeys>,
+}
+
+#[derive(Debug)]
+struct HotKeys {
+    nodes: Vec<NodeId>,
+    ring: Ring,
+    traffic: Vec<u64>,
+    detector: HotKeyDetector<u64>,
+    /// Per-node share of requests (%), primary routing.
+    before: Vec<f64>,
+    /// Per-node share of requests (%), hot reads spread over 3 replicas.
+    spread: Vec<f64>,
+}
+
+impl Shared {
+    fn hot(&mut self) -> anyhow::Result<&mut HotKeys> {
+        self.hot
+            .as_mut()
+            .context("needs the \"detect the hot key\" part to have run")
+    }
+}
+
+fn compare_placements(
+    tour: &Tour,
+    _: &mut Shared,
+    report: &mut SystemReport,
+) -> anyhow::Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let config = AnalysisConfig {
         keys: tour.size(200_000, 1_000_000),
         threads,
         ..AnalysisConfig::full()
     };
-    comparison(tour, &config, &mut report)?;
-    lookup_rows(tour, &mut report)?;
-    hot_keys(tour, &mut report)?;
     if tour.quick() {
         report.notes.push(format!(
             "quick run: {} keys instead of 1,000,000 (σ includes more sampling noise)",
             config.keys
         ));
     }
-    Ok(report)
+    comparison(tour, &config, report)
 }
 
 fn comparison(
@@ -251,7 +294,7 @@ fn comparison(
 }
 
 /// Single-thread lookups/s per algorithm at 64 nodes, with sampled latency.
-fn lookup_rows(tour: &Tour, report: &mut SystemReport) -> anyhow::Result<()> {
+fn lookups(tour: &Tour, _: &mut Shared, report: &mut SystemReport) -> anyhow::Result<()> {
     let duration = tour.size(Duration::from_millis(60), Duration::from_millis(250));
     let members: Vec<(NodeId, u32)> = (0..64).map(|i| (analysis::node_name(i), 1)).collect();
     for algorithm in Algorithm::standard() {
@@ -286,38 +329,27 @@ fn shares(counts: &BTreeMap<NodeId, u64>, nodes: &[NodeId]) -> Vec<f64> {
         .collect()
 }
 
-fn hot_keys(tour: &Tour, report: &mut SystemReport) -> anyhow::Result<()> {
+/// Phase 1: every read goes to its primary on a 100-vnode ring; the detector watches.
+fn detect_hot_key(
+    tour: &Tour,
+    shared: &mut Shared,
+    report: &mut SystemReport,
+) -> anyhow::Result<()> {
     let requests: u64 = tour.size(200_000, 1_000_000);
-    let nodes: Vec<NodeId> = (0..8).map(analysis::node_name).collect();
+    let nodes: Vec<NodeId> = (0..CLUSTER_NODES).map(analysis::node_name).collect();
     let mut ring = Ring::new(100)?;
     let members: Vec<(NodeId, u32)> = nodes.iter().map(|n| (n.clone(), 1)).collect();
     ring.add_weighted_nodes(&members)?;
-    let mut bounded = BoundedLoads::new(100, 0.25)?;
-    bounded.add_weighted_nodes(&members)?;
-    let spreader = ReadSpreader::new(3)?;
     // Simulated time: 20,000 requests per second of mock clock.
     let (clock, mock) = keel_ring::quanta::Clock::mock();
-    let mut detector = HotKeyDetector::new(
-        HotKeyConfig {
-            capacity: 128,
-            half_life: Duration::from_secs(5),
-        },
-        clock,
-    )?;
-    let zipf = Zipf::new(100_000.0, 0.9)?;
-    let mut rng = SmallRng::seed_from_u64(0x4b65_656c);
-    let traffic: Vec<u64> = (0..requests)
-        .map(|_| {
-            if rng.random::<f64>() < HOT_SHARE {
-                HOT_KEY
-            } else {
-                zipf.sample(&mut rng) as u64
-            }
-        })
-        .collect();
+    let mut detector = HotKeyDetector::builder()
+        .capacity(128)
+        .half_life(Duration::from_secs(5))
+        .clock(clock)
+        .build()?;
+    let traffic = traffic::zipf_with_hot_key(requests)?;
 
-    let bar = tour.progress("ring: hot-key traffic", 3);
-    // Phase 1: every read goes to the primary; the detector watches.
+    let bar = tour.progress("ring: detect hot keys", requests);
     let mut before: BTreeMap<NodeId, u64> = BTreeMap::new();
     let mut latency = latency_histogram();
     let start = Instant::now();
@@ -334,9 +366,12 @@ fn hot_keys(tour: &Tour, report: &mut SystemReport) -> anyhow::Result<()> {
             detector.observe(key, node);
         }
         mock.increment(Duration::from_micros(50));
+        if i % 65_536 == 0 {
+            bar.set_position(i as u64);
+        }
     }
     let detect_elapsed = start.elapsed();
-    bar.inc(1);
+    bar.finish_and_clear();
     report.summary.push(SummaryRow::from_histogram(
         "hot-key detector: route + observe",
         "requests/s",
@@ -385,56 +420,100 @@ fn hot_keys(tour: &Tour, report: &mut SystemReport) -> anyhow::Result<()> {
             100.0 * HOT_SHARE
         ),
     );
+    let before = shares(&before, &nodes);
+    shared.hot = Some(HotKeys {
+        nodes,
+        ring,
+        traffic,
+        detector,
+        before,
+        spread: Vec::new(),
+    });
+    Ok(())
+}
 
-    // Phase 2: reads of keys the detector flags rotate over 3 replicas. The threshold
-    // (1 %) is above 1/k = 0.78 %, where Space-Saving guarantees no false negatives.
+/// Phase 2: reads of keys the detector flags rotate over 3 replicas. The threshold (1 %)
+/// is above 1/k = 0.78 %, where Space-Saving guarantees no false negatives.
+fn spread_hot_reads(
+    tour: &Tour,
+    shared: &mut Shared,
+    report: &mut SystemReport,
+) -> anyhow::Result<()> {
+    let hot = shared.hot()?;
+    let spreader = ReadSpreader::new(3)?;
+    let bar = tour.spinner("ring: spread hot reads");
     let mut spread: BTreeMap<NodeId, u64> = BTreeMap::new();
-    for key in &traffic {
-        let is_hot = detector.is_hot(key, SPREAD_THRESHOLD);
+    let mut spread_routed = 0u64;
+    for key in &hot.traffic {
+        let is_hot = hot.detector.is_hot(key, SPREAD_THRESHOLD);
         let node = spreader
-            .route(&ring, key, is_hot)
+            .route(&hot.ring, key, is_hot)
             .ok_or_else(|| anyhow::anyhow!("empty ring"))?;
+        spread_routed += u64::from(is_hot);
         *spread.entry(node.clone()).or_default() += 1;
     }
-    bar.inc(1);
+    bar.finish_and_clear();
+    hot.spread = shares(&spread, &hot.nodes);
+    report.check(
+        "every flagged read went over the replica list",
+        spreader.stats().spread_reads == spread_routed,
+        format!(
+            "{} of {} reads spread over 3 replicas (keys above {:.0} % of traffic)",
+            spreader.stats().spread_reads,
+            hot.traffic.len(),
+            100.0 * SPREAD_THRESHOLD
+        ),
+    );
+    Ok(())
+}
 
-    // Phase 3: bounded loads, 2,000 requests in flight (each released when it completes).
+/// Phase 3: bounded loads, 2,000 requests in flight (each released when it completes),
+/// then the three routings side by side.
+fn bounded_loads(
+    tour: &Tour,
+    shared: &mut Shared,
+    report: &mut SystemReport,
+) -> anyhow::Result<()> {
+    let hot = shared.hot()?;
+    let mut bounded = BoundedLoads::builder().vnodes(100).epsilon(0.25).build()?;
+    let members: Vec<(NodeId, u32)> = hot.nodes.iter().map(|n| (n.clone(), 1)).collect();
+    bounded.add_weighted_nodes(&members)?;
+    let bar = tour.spinner("ring: bounded loads");
     let mut in_flight = std::collections::VecDeque::with_capacity(2_000);
     let mut capped: BTreeMap<NodeId, u64> = BTreeMap::new();
     let mut cap_violations = 0u64;
-    for key in &traffic {
+    for key in &hot.traffic {
         if in_flight.len() == 2_000 {
             if let Some(done) = in_flight.pop_front() {
                 bounded.release(&done)?;
             }
         }
         let node = bounded.acquire(key)?;
-        let cap = ((1.25 * bounded.total_load() as f64) / 8.0).ceil() as u64;
+        let cap = ((1.25 * bounded.total_load() as f64) / CLUSTER_NODES as f64).ceil() as u64;
         if bounded.load(&node).unwrap_or(0) > cap {
             cap_violations += 1;
         }
         *capped.entry(node.clone()).or_default() += 1;
         in_flight.push_back(node);
     }
-    bar.inc(1);
     bar.finish_and_clear();
 
-    let before_s = shares(&before, &nodes);
-    let spread_s = shares(&spread, &nodes);
-    let capped_s = shares(&capped, &nodes);
+    let requests = hot.traffic.len();
+    let capped_s = shares(&capped, &hot.nodes);
     let peak = |v: &[f64]| v.iter().copied().fold(0.0f64, f64::max);
-    let categories: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
+    let categories: Vec<String> = hot.nodes.iter().map(|n| n.to_string()).collect();
     report.charts.push(Chart::new(
         "Hot key: load per node before and after mitigation",
         format!(
-            "{requests} requests, Zipf(0.9) over 100k keys plus one key with {:.0} % of all \
-             requests, 8 nodes (ring, 100 vnodes). Fair share is 12.5 %. Before: the hot key's \
-             primary carries {:.1} %. Spreading the reads of every detected key above 1 % \
-             over 3 replicas: peak {:.1} % (what remains is the ring's own imbalance). \
-             Bounded loads (ε = 0.25, 2,000 in flight): peak {:.1} %.",
+            "{requests} requests, Zipf({}) over 100k keys plus one key with {:.0} % of all \
+             requests, {CLUSTER_NODES} nodes (ring, 100 vnodes). Fair share is 12.5 %. Before: \
+             the hot key's primary carries {:.1} %. Spreading the reads of every detected key \
+             above 1 % over 3 replicas: peak {:.1} % (what remains is the ring's own \
+             imbalance). Bounded loads (ε = 0.25, 2,000 in flight): peak {:.1} %.",
+            traffic::ZIPF_EXPONENT,
             100.0 * HOT_SHARE,
-            peak(&before_s),
-            peak(&spread_s),
+            peak(&hot.before),
+            peak(&hot.spread),
             peak(&capped_s)
         ),
         bar_chart(
@@ -442,19 +521,21 @@ fn hot_keys(tour: &Tour, report: &mut SystemReport) -> anyhow::Result<()> {
             "% of requests",
             &categories,
             &[
-                Series::bars("before: primary only", before_s.clone()),
-                Series::bars("after: hot reads over 3 replicas", spread_s.clone()),
+                Series::bars("before: primary only", hot.before.clone()),
+                Series::bars("after: hot reads over 3 replicas", hot.spread.clone()),
                 Series::bars("after: bounded loads ε=0.25", capped_s.clone()),
             ],
         )?,
     ));
     report.check(
         "mitigation lowers the hottest node's share",
-        peak(&spread_s) < peak(&before_s) && peak(&capped_s) < peak(&before_s),
+        !hot.spread.is_empty()
+            && peak(&hot.spread) < peak(&hot.before)
+            && peak(&capped_s) < peak(&hot.before),
         format!(
             "peak {:.1} % → {:.1} % (spread reads), {:.1} % (bounded loads)",
-            peak(&before_s),
-            peak(&spread_s),
+            peak(&hot.before),
+            peak(&hot.spread),
             peak(&capped_s)
         ),
     );
@@ -462,7 +543,7 @@ fn hot_keys(tour: &Tour, report: &mut SystemReport) -> anyhow::Result<()> {
         "bounded loads never above its cap while routing",
         cap_violations == 0,
         format!(
-            "{cap_violations} acquisitions above ⌈1.25 × in-flight / 8⌉; {} forwarded past a full node",
+            "{cap_violations} acquisitions above ⌈1.25 × in-flight / {CLUSTER_NODES}⌉; {} forwarded past a full node",
             bounded.stats().forwarded
         ),
     );
