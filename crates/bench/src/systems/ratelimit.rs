@@ -213,6 +213,9 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
     let quota = Quota::per_second(1_000)?.with_burst(100)?;
     let trivial = redis::Script::new("return {1, 0, 0, 0}");
     for &connections in &cfg.threads {
+        if !cfg.selected(&redis_name(connections)) {
+            continue;
+        }
         let mut keel = Vec::new();
         let mut raw = Vec::new();
         for _ in 0..connections {
@@ -231,8 +234,7 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
         }
         let tasks = connections * IN_FLIGHT_PER_CONNECTION;
         let (keel, raw) = (Arc::new(keel), Arc::new(raw));
-        let name =
-            format!("redis gcra ({connections} conn x {IN_FLIGHT_PER_CONNECTION} in flight)");
+        let name = redis_name(connections);
         let keel_run = {
             let (keel, keys) = (keel.clone(), keys.clone());
             let runtime = &runtime;
@@ -288,15 +290,15 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
     Ok(())
 }
 
-/// Whether `scenario` is selected by `KEEL_BENCH_ONLY` (a substring; unset: everything).
-fn selected(scenario: &str) -> bool {
-    std::env::var("KEEL_BENCH_ONLY").map_or(true, |only| scenario.contains(only.as_str()))
+/// The redis scenario's name at `connections` connections.
+fn redis_name(connections: usize) -> String {
+    format!("redis gcra ({connections} conn x {IN_FLIGHT_PER_CONNECTION} in flight)")
 }
 
-/// Runs the ratelimit benchmark. Set `KEEL_BENCH_ONLY=<substring>` to run only the
-/// scenarios whose name contains it (e.g. `keyed`, `one key`, `redis`).
+/// Runs the ratelimit benchmark. `--scenario REGEX` runs only the scenarios whose name
+/// matches (e.g. `keyed`, `one key`, `redis`); unselected ones skip their setup too.
 pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
-    if selected("one key, allow-heavy") {
+    if cfg.selected("one key, allow-heavy") {
         direct_scenario(
             cfg,
             report,
@@ -305,18 +307,19 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
             1_000_000_000,
         )?;
     }
-    if selected("one key, deny-heavy") {
+    if cfg.selected("one key, deny-heavy") {
         direct_scenario(cfg, report, "one key, deny-heavy", 1_000, 100)?;
     }
     let uniform = uniform_keys(KEYS, STREAM, 0x5eed_0001);
     let zipf = zipf_keys(KEYS, 1.0, STREAM, 0x5eed_0002);
-    if selected("keyed uniform 10k") {
+    if cfg.selected("keyed uniform 10k") {
         keyed_scenario(cfg, report, "keyed uniform 10k", &uniform)?;
     }
-    if selected("keyed zipf 10k") {
+    if cfg.selected("keyed zipf 10k") {
         keyed_scenario(cfg, report, "keyed zipf 10k", &zipf)?;
     }
-    if selected("redis gcra") {
+    // Starting a redis-server is the expensive part: only when a connection count is selected.
+    if cfg.threads.iter().any(|&c| cfg.selected(&redis_name(c))) {
         redis_scenario(cfg, report, &Arc::new(zipf))?;
     }
     Ok(())
