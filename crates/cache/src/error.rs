@@ -39,6 +39,24 @@ pub enum BuildError {
     /// The background sweeper thread could not be started.
     #[error("could not start the sweeper thread")]
     Sweeper(#[source] std::io::Error),
+    /// `TieredCache`: a time to live above `TieredCacheBuilder::MAX_TTL`
+    /// (Redis could not add it to its clock, and every write would fail).
+    #[cfg(feature = "redis")]
+    #[error("time to live {requested:?} exceeds the maximum of {max:?}")]
+    TimeToLiveTooLarge {
+        /// The time to live requested.
+        requested: std::time::Duration,
+        /// The limit.
+        max: std::time::Duration,
+    },
+    /// `TieredCache`: an `l2_timeout` of zero (every Redis call would fail).
+    #[cfg(feature = "redis")]
+    #[error("l2 timeout must be greater than zero")]
+    ZeroTimeout,
+    /// `TieredCache`: a `liveness_interval` of zero.
+    #[cfg(feature = "redis")]
+    #[error("liveness interval must be greater than zero")]
+    ZeroLivenessInterval,
     /// `TieredCache`: no Redis URL was given (`redis_url`).
     #[cfg(feature = "redis")]
     #[error("a redis url is required")]

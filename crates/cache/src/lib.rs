@@ -195,6 +195,11 @@
 //!   it cannot stop the sweeper, `invalidate_all` or an expiry part-way.
 //! - `TieredCache` is eventually consistent: pub/sub is fire-and-forget, so
 //!   after a subscriber reconnect L1 is cleared; L1 TTLs bound staleness.
+//!   The subscriber pings its connection (`liveness_interval`) so a silently
+//!   dropped flow is noticed. A load that started before an invalidation
+//!   never writes its value back (versioned write-back: a per-key generation
+//!   checked by a Lua script); write-backs run off the caller's path, and
+//!   each call's Redis work has one deadline (`l2_timeout`).
 //!
 //! # Interview questions
 //!

@@ -638,7 +638,7 @@ fn a_panicking_listener_does_not_stop_the_sweeper() {
         wait_until(|| calls.load(Ordering::SeqCst) >= 2),
         "the sweeper stopped after the listener panicked"
     );
-    assert!(wait_until(|| cache.len() == 0));
+    assert!(wait_until(|| cache.is_empty()));
     assert_eq!(cache.stats().listener_panics, 1);
 }
 

@@ -1,10 +1,17 @@
 //! `TieredCache` against a private `redis-server` (through keel-testkit):
-//! cross-instance invalidation, Redis outage and recovery.
+//! cross-instance invalidation, Redis outage and recovery, a connection
+//! that goes silent (through a small proxy that swallows bytes), stale
+//! write-backs, key encoding, deadlines (in paused Tokio time against a
+//! server that never answers), bad durations.
 #![cfg(feature = "redis")]
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use keel_cache::{TieredCache, TieredError};
+use keel_cache::{BuildError, TieredCache, TieredCacheBuilder, TieredError};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -50,6 +57,10 @@ async fn invalidation_on_a_stops_b_serving_stale_values() {
         .await
         .unwrap();
     assert_eq!(v, "v1");
+    // The write-back runs off A's path and publishes like a write; wait
+    // until B has heard of it, so it cannot drop what it promotes below.
+    a.flush_write_backs().await;
+    wait_for(&mut b_events, |s| s.invalidations_received >= 1).await;
     // B misses L1, finds L2 (written through by A), promotes into its L1.
     let v = b
         .get_or_load("user:1", || async { Err::<String, _>(Unexpected) })
@@ -62,7 +73,7 @@ async fn invalidation_on_a_stops_b_serving_stale_values() {
 
     // A writes a new value: B must drop its copy when the message arrives.
     a.set("user:1", "v2".to_string()).await.unwrap();
-    wait_for(&mut b_events, |s| s.invalidations_received >= 1).await;
+    wait_for(&mut b_events, |s| s.invalidations_received >= 2).await;
     assert!(!b.in_l1("user:1"), "B dropped its stale L1 copy");
     assert_eq!(b.get("user:1").await.as_deref(), Some("v2"));
     assert_eq!(
@@ -73,7 +84,7 @@ async fn invalidation_on_a_stops_b_serving_stale_values() {
 
     // A invalidates: gone from L2 and from B's L1.
     a.invalidate("user:1").await.unwrap();
-    wait_for(&mut b_events, |s| s.invalidations_received >= 2).await;
+    wait_for(&mut b_events, |s| s.invalidations_received >= 3).await;
     assert!(!b.in_l1("user:1"));
     assert_eq!(b.get("user:1").await, None);
     assert_eq!(
@@ -157,7 +168,7 @@ async fn promoted_entries_keep_the_remaining_ttl() {
     let client = redis::Client::open(redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = redis::cmd("PEXPIRE")
-        .arg("ttl:short")
+        .arg(a.redis_key("short"))
         .arg(5_000u64)
         .query_async(&mut conn)
         .await
@@ -178,4 +189,315 @@ async fn promoted_entries_keep_the_remaining_ttl() {
         !b.in_l1("short"),
         "L1 copy expired with the L2 key's remaining TTL"
     );
+}
+
+/// A TCP proxy to Redis that can make every flow open so far go silent in
+/// both directions — bytes are read and dropped, nothing is closed — as a
+/// NAT or load balancer does when it forgets an idle flow. New flows work.
+struct SilencingProxy {
+    addr: SocketAddr,
+    epoch: Arc<AtomicU64>,
+}
+
+impl SilencingProxy {
+    async fn start(upstream: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let epoch = Arc::new(AtomicU64::new(0));
+        let shared = Arc::clone(&epoch);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let born = shared.load(Ordering::SeqCst);
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    continue;
+                };
+                let (client_rx, client_tx) = client.into_split();
+                let (server_rx, server_tx) = server.into_split();
+                tokio::spawn(pump(client_rx, server_tx, Arc::clone(&shared), born));
+                tokio::spawn(pump(server_rx, client_tx, Arc::clone(&shared), born));
+            }
+        });
+        Self { addr, epoch }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}/", self.addr)
+    }
+
+    /// Every flow opened before now swallows its bytes from here on.
+    fn silence_open_flows(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    epoch: Arc<AtomicU64>,
+    born: u64,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if epoch.load(Ordering::SeqCst) != born {
+            continue; // silenced: drop the bytes, keep the socket open
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn through_proxy(proxy: &SilencingProxy, namespace: &str) -> TieredCache<String> {
+    TieredCache::builder()
+        .redis_url(proxy.url())
+        .namespace(namespace)
+        .ttl(Duration::from_secs(60))
+        .l2_timeout(Duration::from_millis(200))
+        .liveness_interval(Duration::from_millis(100))
+        .build()
+        .await
+        .expect("tiered cache builds")
+}
+
+/// Issue 10 item 10: a subscriber whose connection goes silent notices it
+/// (an unanswered PING), reconnects and clears L1, so an invalidation it
+/// never received cannot keep a stale copy alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_subscriber_connection_is_noticed_and_l1_resynced() {
+    let Some(redis) =
+        keel_testkit::redis_or_skip("a_silent_subscriber_connection_is_noticed_and_l1_resynced")
+    else {
+        return;
+    };
+    let proxy = SilencingProxy::start(redis.addr()).await;
+    let a = instance(&redis.url(), "silent-sub").await;
+    let b = through_proxy(&proxy, "silent-sub").await;
+    let mut b_events = b.sync_events();
+    wait_for(&mut b_events, |s| s.subscribed).await;
+    let v = b
+        .get_or_load("k", || async { Ok::<_, Unexpected>("v1".to_string()) })
+        .await
+        .unwrap();
+    assert_eq!(v, "v1");
+    assert!(b.in_l1("k"));
+
+    proxy.silence_open_flows();
+    a.invalidate("k").await.unwrap(); // B never hears of it
+    wait_for(&mut b_events, |s| s.resyncs >= 1 && s.subscribed).await;
+    assert!(
+        !b.in_l1("k"),
+        "the resync dropped the copy B was never told about"
+    );
+    assert!(b.stats().subscriber_losses >= 1);
+}
+
+/// Issue 10 item 10, swept: the command connection through a silenced flow
+/// times out without an I/O error; after a few timeouts in a row the cache
+/// replaces it instead of failing every call forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_command_connection_is_replaced() {
+    let Some(redis) = keel_testkit::redis_or_skip("a_silent_command_connection_is_replaced") else {
+        return;
+    };
+    let proxy = SilencingProxy::start(redis.addr()).await;
+    let b = through_proxy(&proxy, "silent-cmd").await;
+    b.set("k", "v1".to_string()).await.unwrap();
+    proxy.silence_open_flows();
+    let mut recovered = false;
+    for _ in 0..10 {
+        if b.set("k", "v2".to_string()).await.is_ok() {
+            recovered = true;
+            break;
+        }
+    }
+    assert!(recovered, "writes resume on a fresh connection");
+    let stats = b.stats();
+    assert!(stats.reconnects >= 1 && stats.l2_errors >= 1, "{stats:?}");
+}
+
+/// Issue 10 item 2: an `invalidate` that returned `Ok` is not undone by a
+/// load that started before it and finished after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidate_that_returned_ok_is_not_undone_by_an_older_load() {
+    let Some(redis) = keel_testkit::redis_or_skip(
+        "an_invalidate_that_returned_ok_is_not_undone_by_an_older_load",
+    ) else {
+        return;
+    };
+    let a = instance(&redis.url(), "stale-load").await;
+    let b = instance(&redis.url(), "stale-load").await;
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let loading = {
+        let b = b.clone();
+        tokio::spawn(async move {
+            b.get_or_load("k", || async move {
+                let _ = started_tx.send(());
+                let _ = release_rx.await;
+                Ok::<_, Unexpected>("old".to_string())
+            })
+            .await
+        })
+    };
+    tokio::time::timeout(WAIT, started_rx)
+        .await
+        .unwrap()
+        .unwrap();
+    a.invalidate("k").await.expect("invalidate returned Ok");
+    let _ = release_tx.send(());
+    let loaded = tokio::time::timeout(WAIT, loading).await.unwrap().unwrap();
+    assert_eq!(
+        loaded.unwrap(),
+        "old",
+        "the caller still gets what it loaded"
+    );
+    tokio::time::timeout(WAIT, b.flush_write_backs())
+        .await
+        .unwrap();
+    let fresh = instance(&redis.url(), "stale-load").await;
+    assert_eq!(
+        fresh.get("k").await,
+        None,
+        "the stale load was written back"
+    );
+    assert_eq!(b.stats().write_backs, 0);
+    assert_eq!(b.stats().write_backs_skipped, 1);
+}
+
+/// Issue 10 item 2, swept to `set`: a write-through is not overwritten by a
+/// load that started before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_is_not_overwritten_by_an_older_load() {
+    let Some(redis) = keel_testkit::redis_or_skip("a_set_is_not_overwritten_by_an_older_load")
+    else {
+        return;
+    };
+    let a = instance(&redis.url(), "stale-set").await;
+    let b = instance(&redis.url(), "stale-set").await;
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let loading = {
+        let b = b.clone();
+        tokio::spawn(async move {
+            b.get_or_load("k", || async move {
+                let _ = started_tx.send(());
+                let _ = release_rx.await;
+                Ok::<_, Unexpected>("old".to_string())
+            })
+            .await
+        })
+    };
+    tokio::time::timeout(WAIT, started_rx)
+        .await
+        .unwrap()
+        .unwrap();
+    a.set("k", "new".to_string()).await.unwrap();
+    let _ = release_tx.send(());
+    let _ = tokio::time::timeout(WAIT, loading).await.unwrap().unwrap();
+    tokio::time::timeout(WAIT, b.flush_write_backs())
+        .await
+        .unwrap();
+    let fresh = instance(&redis.url(), "stale-set").await;
+    assert_eq!(fresh.get("k").await.as_deref(), Some("new"));
+}
+
+/// Issue 10 item 12: namespace `app` + key `x:y` and namespace `app:x` +
+/// key `y` are different Redis keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_and_key_do_not_collide_in_redis() {
+    let Some(redis) = keel_testkit::redis_or_skip("namespace_and_key_do_not_collide_in_redis")
+    else {
+        return;
+    };
+    let app = instance(&redis.url(), "app").await;
+    let app_x = instance(&redis.url(), "app:x").await;
+    assert_ne!(app.redis_key("x:y"), app_x.redis_key("y"));
+    app.set("x:y", "from app".to_string()).await.unwrap();
+    assert_eq!(app_x.get("y").await, None);
+    app_x.set("y", "from app:x".to_string()).await.unwrap();
+    let fresh = instance(&redis.url(), "app").await;
+    assert_eq!(fresh.get("x:y").await.as_deref(), Some("from app"));
+}
+
+/// Issue 10 item 12: durations that cannot work get typed errors with
+/// their own message; `Duration::MAX` as a timeout is lowered, not a panic.
+#[tokio::test(start_paused = true)]
+async fn bad_durations_get_typed_errors() {
+    // A port nobody listens on: building is lazy, nothing needs to answer.
+    let url = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("redis://{}/", l.local_addr().unwrap())
+    };
+    let build = |b: TieredCacheBuilder| async move { b.build::<String>().await };
+    let err = build(TieredCache::builder().redis_url(&url).ttl(Duration::MAX))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, BuildError::TimeToLiveTooLarge { requested, max }
+            if requested == Duration::MAX && max == TieredCacheBuilder::MAX_TTL),
+        "{err:?}"
+    );
+    let err = build(
+        TieredCache::builder()
+            .redis_url(&url)
+            .l2_timeout(Duration::ZERO),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, BuildError::ZeroTimeout), "{err:?}");
+    assert_eq!(err.to_string(), "l2 timeout must be greater than zero");
+    let err = build(
+        TieredCache::builder()
+            .redis_url(&url)
+            .liveness_interval(Duration::ZERO),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, BuildError::ZeroLivenessInterval), "{err:?}");
+    let err = build(TieredCache::builder()).await.unwrap_err();
+    assert!(matches!(err, BuildError::MissingRedisUrl), "{err:?}");
+
+    let cache = build(
+        TieredCache::builder()
+            .redis_url(&url)
+            .l2_timeout(Duration::MAX),
+    )
+    .await
+    .expect("Duration::MAX is lowered, not a panic");
+    assert_eq!(cache.l2_timeout(), TieredCacheBuilder::MAX_L2_TIMEOUT);
+}
+
+/// Issue 10 item 11: against a Redis that accepts connections and never
+/// answers, a miss costs one `l2_timeout` of Redis time (the write-back is
+/// off the caller's path). Paused Tokio time: the figure is virtual time,
+/// exact and independent of machine load.
+#[tokio::test(start_paused = true)]
+async fn a_miss_under_a_hung_redis_costs_one_l2_timeout() {
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap(); // never accepts
+    let timeout = Duration::from_millis(250);
+    let cache: TieredCache<String> = TieredCache::builder()
+        .redis_url(format!("redis://{}/", hung.local_addr().unwrap()))
+        .namespace("hung")
+        .l2_timeout(timeout)
+        .build()
+        .await
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let v = cache
+        .get_or_load("k", || async { Ok::<_, Unexpected>("db".to_string()) })
+        .await
+        .unwrap();
+    let spent = start.elapsed();
+    assert_eq!(v, "db");
+    assert!(
+        spent <= timeout + Duration::from_millis(1),
+        "a miss took {spent:?} of (virtual) time against a {timeout:?} deadline"
+    );
+    let start = tokio::time::Instant::now();
+    assert!(cache.set("k2", "x".to_string()).await.is_err());
+    assert!(start.elapsed() <= timeout + Duration::from_millis(1));
 }
