@@ -44,6 +44,8 @@ use crate::{BuildError, JobsError};
 
 const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const PAUSED: TableDefinition<&str, u8> = TableDefinition::new("paused_queues");
+const CRON: TableDefinition<&str, u64> = TableDefinition::new("cron_ticks");
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -117,10 +119,11 @@ impl RedbStoreBuilder {
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let open = |e: BoxError| BuildError::Open(e);
         let db = Database::create(&path).map_err(|e| open(e.into()))?;
-        let (meta, records) = load(&db).map_err(open)?;
+        let loaded = load(&db).map_err(open)?;
         let metrics = Arc::new(StoreMetrics::new("redb"));
         let now = clock.now();
-        let mut state = State::load(self.keep_completed, meta, records, now);
+        let mut state =
+            State::load(self.keep_completed, loaded.meta, loaded.records, loaded.paused, loaded.cron_ticks, now);
         let mut fx = Effects::default();
         state.reap_all(now, &mut fx);
         metrics.record(&fx.events);
@@ -143,12 +146,21 @@ impl RedbStoreBuilder {
 
 store_via_engine!(RedbStore);
 
-fn load(db: &Database) -> Result<(Meta, Vec<JobRecord>), BoxError> {
+struct Loaded {
+    meta: Meta,
+    records: Vec<JobRecord>,
+    paused: Vec<String>,
+    cron_ticks: Vec<(String, crate::Timestamp)>,
+}
+
+fn load(db: &Database) -> Result<Loaded, BoxError> {
     // Create the tables on first open so the read below finds them.
     let txn = db.begin_write()?;
     {
         txn.open_table(JOBS)?;
         txn.open_table(META)?;
+        txn.open_table(PAUSED)?;
+        txn.open_table(CRON)?;
     }
     txn.commit()?;
     let txn = db.begin_read()?;
@@ -168,7 +180,16 @@ fn load(db: &Database) -> Result<(Meta, Vec<JobRecord>), BoxError> {
             .map_err(|e| format!("job {} does not decode: {e}", key.value()))?;
         records.push(record);
     }
-    Ok((meta, records))
+    let mut paused = Vec::new();
+    for entry in txn.open_table(PAUSED)?.iter()? {
+        paused.push(entry?.0.value().to_owned());
+    }
+    let mut cron_ticks = Vec::new();
+    for entry in txn.open_table(CRON)?.iter()? {
+        let (k, v) = entry?;
+        cron_ticks.push((k.value().to_owned(), crate::Timestamp(v.value())));
+    }
+    Ok(Loaded { meta, records, paused, cron_ticks })
 }
 
 /// Writes one batch in one durable transaction; returns the number of job writes.
@@ -180,10 +201,28 @@ fn write(db: &Database, changes: Vec<Change>, meta: Meta) -> Result<u64, BoxErro
         let mut jobs = txn.open_table(JOBS)?;
         // Last change per job wins; earlier ones in the batch are superseded.
         let mut seen = HashSet::with_capacity(changes.len());
+        let mut paused = txn.open_table(PAUSED)?;
+        let mut cron = txn.open_table(CRON)?;
+        for change in &changes {
+            // Rare and tiny: applied in order, no merging.
+            match change {
+                Change::Paused(queue, true) => {
+                    paused.insert(queue.as_str(), 1)?;
+                }
+                Change::Paused(queue, false) => {
+                    paused.remove(queue.as_str())?;
+                }
+                Change::CronTick(schedule, tick) => {
+                    cron.insert(schedule.as_str(), tick.0)?;
+                }
+                Change::Put(_) | Change::Delete(_) => {}
+            }
+        }
         for change in changes.iter().rev() {
             let id = match change {
                 Change::Put(r) => r.id,
                 Change::Delete(id) => *id,
+                Change::Paused(..) | Change::CronTick(..) => continue,
             };
             if !seen.insert(id) {
                 continue;
@@ -196,6 +235,7 @@ fn write(db: &Database, changes: Vec<Change>, meta: Meta) -> Result<u64, BoxErro
                 Change::Delete(_) => {
                     jobs.remove(id.0)?;
                 }
+                Change::Paused(..) | Change::CronTick(..) => {}
             }
             written += 1;
         }

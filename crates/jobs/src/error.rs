@@ -30,6 +30,27 @@ pub enum BuildError {
     /// The embedded store could not be opened or loaded.
     #[error("cannot open the job store")]
     Open(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A cron expression did not parse.
+    #[error("bad cron expression `{expression}`")]
+    Cron {
+        /// The expression.
+        expression: String,
+        /// Why.
+        #[source]
+        source: croner::errors::CronError,
+    },
+    /// Two periodic schedules share a name (the name keys the once-per-tick record).
+    #[error("schedule `{0}` is defined twice")]
+    DuplicateSchedule(String),
+    /// A periodic job was refused (see [`InvalidJob`]).
+    #[error("periodic job `{schedule}` is invalid")]
+    InvalidPeriodicJob {
+        /// The schedule.
+        schedule: String,
+        /// Why.
+        #[source]
+        source: InvalidJob,
+    },
     /// The embedded store's committer thread could not be started.
     #[error("cannot start the commit thread")]
     Spawn(#[source] std::io::Error),

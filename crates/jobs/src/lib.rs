@@ -199,6 +199,7 @@ pub mod error;
 pub mod job;
 mod memory;
 mod metrics;
+mod periodic;
 mod producer;
 mod state;
 mod store;
@@ -214,6 +215,7 @@ pub use job::{
 };
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use metrics::{JobsStats, WorkerStats};
+pub use periodic::{Periodic, PeriodicBuilder, PeriodicHandle};
 pub use producer::Producer;
 pub use store::{
     CancelOutcome, Enqueued, FailOutcome, Failure, Lease, ListFilter, QueueCounts, Store,

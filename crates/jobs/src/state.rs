@@ -20,6 +20,10 @@ use crate::{FencingToken, InvalidJob, JobId, JobsError, Timestamp};
 pub(crate) enum Change {
     Put(Box<JobRecord>),
     Delete(JobId),
+    /// A queue was paused (`true`) or resumed.
+    Paused(String, bool),
+    /// The latest tick a periodic schedule enqueued.
+    CronTick(String, Timestamp),
 }
 
 /// Counters that are persisted with the jobs.
@@ -60,6 +64,8 @@ pub(crate) struct State {
     queues: HashMap<String, QueueIndex>,
     leases: BTreeSet<(Timestamp, JobId)>,
     unique: HashMap<String, JobId>,
+    paused: BTreeSet<String>,
+    cron_ticks: HashMap<String, Timestamp>,
     meta: Meta,
     keep_completed: bool,
 }
@@ -99,9 +105,13 @@ impl State {
         keep_completed: bool,
         meta: Meta,
         records: impl IntoIterator<Item = JobRecord>,
+        paused: impl IntoIterator<Item = String>,
+        cron_ticks: impl IntoIterator<Item = (String, Timestamp)>,
         now: Timestamp,
     ) -> Self {
         let mut state = Self::new(keep_completed);
+        state.paused = paused.into_iter().collect();
+        state.cron_ticks = cron_ticks.into_iter().collect();
         state.meta.next_id = meta.next_id.max(1);
         state.meta.next_token = meta.next_token.max(1);
         state.meta.succeeded_total = meta.succeeded_total;
@@ -286,6 +296,9 @@ impl State {
         }
         let deadline = lease_deadline(now, lease)?;
         self.reap(now, fx);
+        if self.paused.contains(queue) {
+            return Ok(Vec::new());
+        }
         self.promote(queue, now);
         let mut out = Vec::new();
         while out.len() < limit {
@@ -602,10 +615,61 @@ impl State {
         for name in &names {
             self.promote(name, now);
         }
-        self.queues
-            .iter()
-            .map(|(name, q)| (name.clone(), q.counts))
-            .collect()
+        let mut out: BTreeMap<String, QueueCounts> =
+            self.queues.iter().map(|(name, q)| (name.clone(), q.counts)).collect();
+        for name in &self.paused {
+            out.entry(name.clone()).or_default().paused = true;
+        }
+        out
+    }
+
+    /// Pauses (`true`) or resumes a queue: a paused queue's fetches return nothing; its
+    /// jobs keep their places and enqueues still succeed.
+    pub(crate) fn set_paused(
+        &mut self,
+        queue: &str,
+        paused: bool,
+        fx: &mut Effects,
+    ) -> Result<(), JobsError> {
+        if queue.is_empty() {
+            return Err(InvalidJob::EmptyQueue.into());
+        }
+        if queue.len() > crate::job::MAX_NAME_LEN {
+            return Err(InvalidJob::NameTooLong("queue name").into());
+        }
+        let changed = if paused {
+            self.paused.insert(queue.to_owned())
+        } else {
+            self.paused.remove(queue)
+        };
+        if changed {
+            fx.changes.push(Change::Paused(queue.to_owned(), paused));
+        }
+        Ok(())
+    }
+
+    /// Enqueues `job` for `schedule`'s `tick` unless that tick (or a later one) was
+    /// already enqueued — by any scheduler sharing this store.
+    pub(crate) fn enqueue_periodic(
+        &mut self,
+        schedule: &str,
+        tick: Timestamp,
+        job: NewJob,
+        now: Timestamp,
+        fx: &mut Effects,
+    ) -> Result<Option<Enqueued>, JobsError> {
+        if schedule.is_empty() || schedule.len() > crate::job::MAX_NAME_LEN {
+            return Err(JobsError::InvalidArgument(
+                "schedule name must be 1 to 256 bytes",
+            ));
+        }
+        if self.cron_ticks.get(schedule).is_some_and(|&last| last >= tick) {
+            return Ok(None);
+        }
+        let run_at = job.validate(now)?;
+        self.cron_ticks.insert(schedule.to_owned(), tick);
+        fx.changes.push(Change::CronTick(schedule.to_owned(), tick));
+        Ok(Some(self.insert_new(job, run_at, now, fx)))
     }
 
     pub(crate) fn list(&self, filter: &ListFilter, now: Timestamp) -> Vec<JobRecord> {

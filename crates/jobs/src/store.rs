@@ -82,6 +82,8 @@ pub struct QueueCounts {
     pub dead: u64,
     /// Finished and retained.
     pub succeeded: u64,
+    /// The queue is paused: fetches return nothing until it is resumed.
+    pub paused: bool,
 }
 
 impl QueueCounts {
@@ -214,6 +216,24 @@ pub trait Store: Send + Sync + 'static {
         &self,
         filter: ListFilter,
     ) -> impl Future<Output = Result<Vec<JobRecord>, JobsError>> + Send;
+
+    /// Pauses a queue: fetches return nothing (running jobs finish; enqueues still
+    /// succeed) until [`resume`](Store::resume). Persisted.
+    fn pause(&self, queue: &str) -> impl Future<Output = Result<(), JobsError>> + Send;
+
+    /// Resumes a paused queue.
+    fn resume(&self, queue: &str) -> impl Future<Output = Result<(), JobsError>> + Send;
+
+    /// Enqueues `job` for tick `tick` of the periodic schedule `schedule`, unless that
+    /// tick or a later one was already enqueued by anyone sharing this store; then
+    /// returns `None`. This is what makes a cron job fire once per tick however many
+    /// schedulers run.
+    fn enqueue_periodic(
+        &self,
+        schedule: &str,
+        tick: Timestamp,
+        job: NewJob,
+    ) -> impl Future<Output = Result<Option<Enqueued>, JobsError>> + Send;
 
     /// Waits until work may be available on `queue`, at most `max_wait`. The default
     /// sleeps `max_wait`; in-process stores wake on enqueue.

@@ -80,3 +80,22 @@ async fn concurrent_enqueues_share_commits() {
     assert!(stats.commits < 1_280 / 2, "{} commits for 1 280 enqueues", stats.commits);
     println!("group commit: 1280 enqueues in {} commits", stats.commits);
 }
+
+#[tokio::test]
+async fn pause_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.redb");
+    let clock = MockClock::new(Timestamp(0));
+    {
+        let s = open(&path, &clock);
+        s.enqueue(NewJob::new("q", "k", json!(1))).await.unwrap();
+        s.pause("q").await.unwrap();
+    }
+    let s = open(&path, &clock);
+    assert!(s.counts().await.unwrap()["q"].paused);
+    assert!(s.fetch("q", 1, LEASE).await.unwrap().is_empty());
+    s.resume("q").await.unwrap();
+    drop(s);
+    let s = open(&path, &clock);
+    assert_eq!(s.fetch("q", 1, LEASE).await.unwrap().len(), 1);
+}
