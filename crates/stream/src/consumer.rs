@@ -181,7 +181,9 @@ impl GroupConsumer {
             }
             self.revoked_total += a.revoked.len() as u64;
         }
-        for tp in a.assigned {
+        // `owned` is the truth: it also covers a static member that took its slot back.
+        let new: Vec<TopicPartition> = a.owned.into_iter().filter(|tp| !self.positions.contains_key(tp)).collect();
+        for tp in new {
             let start = match self.stream.committed(&self.group, &tp.topic, tp.partition) {
                 Some(o) => o,
                 None => self.reset_offset(&tp)?,
