@@ -1,161 +1,48 @@
 //! Tour scenario for keel-cache: cache-aside in front of a slow database,
 //! LRU vs SIEVE, a cache stampede, and (with Redis) two app instances
 //! sharing an L2 with invalidation.
+//!
+//! Parts: cache-aside (the traffic driver is in [`traffic`]), stampede,
+//! tiered L1 + Redis L2 (skipped with a note when no `redis-server` starts).
+//! They share nothing, so their shared state is `()`.
+
+mod traffic;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 use keel_cache::{Cache, Policy, TieredCache};
 
 use super::{Chart, SummaryRow, SystemReport, Table, Tour, latency_histogram};
 use crate::report::charts::{Series, bar_chart, line_chart};
-
-/// The "database": every read costs `latency` of wall time and is counted.
-struct SlowDb {
-    latency: Duration,
-    calls: AtomicU64,
-}
-
-impl SlowDb {
-    fn value_of(key: u64) -> u64 {
-        key.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-    }
-
-    fn read(&self, key: u64) -> u64 {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        std::thread::sleep(self.latency);
-        Self::value_of(key)
-    }
-}
-
-/// Hits, requests and latencies (ns) of one window of requests.
-type Window = (u64, u64, Histogram<u64>);
-
-/// One variant's per-window figures.
-struct Run {
-    name: &'static str,
-    /// (hits, requests, latency histogram) per window.
-    windows: Vec<Window>,
-    all: Histogram<u64>,
-    elapsed: Duration,
-    requests: u64,
-    db_calls: u64,
-    wrong: u64,
-    hits: u64,
-}
-
-fn run_variant(
-    name: &'static str,
-    cache: Option<&Cache<u64, u64>>,
-    keys: &[u64],
-    threads: usize,
-    windows: usize,
-    db_latency: Duration,
-) -> Run {
-    let db = SlowDb {
-        latency: db_latency,
-        calls: AtomicU64::new(0),
-    };
-    let per_thread = keys.len() / threads;
-    let per_window = (per_thread / windows).max(1);
-    let start = Instant::now();
-    let results: Vec<(Vec<Window>, u64)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let slice = &keys[t * per_thread..(t + 1) * per_thread];
-                let db = &db;
-                s.spawn(move || {
-                    let mut out: Vec<Window> =
-                        (0..windows).map(|_| (0, 0, latency_histogram())).collect();
-                    let mut wrong = 0;
-                    for (i, &key) in slice.iter().enumerate() {
-                        let w = (i / per_window).min(windows - 1);
-                        let t0 = Instant::now();
-                        let (value, hit) = match cache {
-                            None => (db.read(key), false),
-                            Some(cache) => match cache.get(&key) {
-                                Some(v) => (v, true),
-                                None => (
-                                    cache.get_or_load(key, || db.read(key)).unwrap_or(u64::MAX),
-                                    false,
-                                ),
-                            },
-                        };
-                        let ns = (t0.elapsed().as_nanos() as u64).max(1);
-                        if value != SlowDb::value_of(key) {
-                            wrong += 1;
-                        }
-                        let slot = &mut out[w];
-                        slot.0 += u64::from(hit);
-                        slot.1 += 1;
-                        slot.2.saturating_record(ns);
-                    }
-                    (out, wrong)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
-    let elapsed = start.elapsed();
-    let mut merged: Vec<Window> = (0..windows).map(|_| (0, 0, latency_histogram())).collect();
-    let mut all = latency_histogram();
-    let mut wrong = 0;
-    for (per_window, w) in results {
-        wrong += w;
-        for (slot, (h, r, hist)) in merged.iter_mut().zip(per_window) {
-            slot.0 += h;
-            slot.1 += r;
-            let _ = slot.2.add(&hist);
-            let _ = all.add(&hist);
-        }
-    }
-    let requests = merged.iter().map(|w| w.1).sum();
-    let hits = merged.iter().map(|w| w.0).sum();
-    Run {
-        name,
-        windows: merged,
-        all,
-        elapsed,
-        requests,
-        db_calls: db.calls.load(Ordering::Relaxed),
-        wrong,
-        hits,
-    }
-}
-
-fn micros(ns: u64) -> String {
-    format!("{:.1} µs", ns as f64 / 1_000.0)
-}
+use traffic::{SlowDb, run_variant};
 
 pub(crate) fn run(tour: &Tour) -> anyhow::Result<SystemReport> {
-    let mut report = SystemReport::new(
-        "keel-cache",
-        "LRU cache with TTL",
+    let mut report = SystemReport::for_system(
+        "cache",
         "An API reads users from a slow database (each read sleeps ~200 µs) with Zipf-skewed \
          popularity over a key space 10x the cache. It runs without a cache, then cache-aside \
          with Keel's concurrent LRU and SIEVE caches; then 500 requests hit one cold key at once \
          (a stampede), with and without single-flight; then two app instances share a Redis L2 \
          and invalidate each other's L1.",
     );
-    cache_aside(tour, &mut report)?;
-    stampede(tour, &mut report)?;
-    match tour.redis() {
-        Some(redis) => tiered(tour, &mut report, &redis.url())?,
-        None => report.notes.push(format!(
-            "Redis part skipped: {}",
-            tour.redis_unavailable_reason()
-                .unwrap_or_else(|| "redis-server not available".into())
-        )),
-    }
+    tour.run_parts(
+        &mut report,
+        &mut (),
+        &[
+            ("cache-aside", cache_aside),
+            ("stampede", stampede),
+            (TIERED, tiered),
+        ],
+    )?;
     Ok(report)
 }
 
-fn cache_aside(tour: &Tour, report: &mut SystemReport) -> anyhow::Result<()> {
+/// The part that needs Redis.
+const TIERED: &str = "tiered L1 + Redis L2";
+
+fn cache_aside(tour: &Tour, _: &mut (), report: &mut SystemReport) -> anyhow::Result<()> {
     let key_space: u64 = tour.size(20_000, 100_000);
     let capacity = key_space / 10;
     let requests: usize = tour.size(24_000, 96_000);
@@ -304,7 +191,7 @@ fn cache_aside(tour: &Tour, report: &mut SystemReport) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn stampede(tour: &Tour, report: &mut SystemReport) -> anyhow::Result<()> {
+fn stampede(tour: &Tour, _: &mut (), report: &mut SystemReport) -> anyhow::Result<()> {
     let requests: usize = tour.size(200, 500);
     let db_latency = Duration::from_millis(50);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -436,7 +323,12 @@ fn stampede(tour: &Tour, report: &mut SystemReport) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn tiered(tour: &Tour, report: &mut SystemReport, url: &str) -> anyhow::Result<()> {
+fn tiered(tour: &Tour, _: &mut (), report: &mut SystemReport) -> anyhow::Result<()> {
+    let Some(redis) = tour.redis_for(report, TIERED) else {
+        return Ok(());
+    };
+    let url = redis.url();
+    let url = url.as_str();
     let rounds: u64 = tour.size(100, 400);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -529,4 +421,8 @@ fn tiered(tour: &Tour, report: &mut SystemReport, url: &str) -> anyhow::Result<(
         ),
     );
     Ok(())
+}
+
+fn micros(ns: u64) -> String {
+    format!("{:.1} µs", ns as f64 / 1_000.0)
 }
