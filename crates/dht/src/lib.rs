@@ -1,4 +1,133 @@
-//! keel-dht (docs in progress).
+//! A Dynamo-style key-value cluster that any Redis client can use: every node speaks
+//! RESP2/RESP3, coordinates any key, replicates it to N nodes with R/W quorums, keeps
+//! concurrent writes as siblings (dotted version vectors), repairs on read, hands writes
+//! to recovering nodes (hinted handoff) and stores everything durably in redb.
+//!
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)] async fn main() {
+//! use redis::AsyncCommands;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! // One node (a cluster of one: quorums are capped at the number of owners).
+//! let node = keel_dht::Node::builder().data_dir(dir.path()).build().unwrap();
+//! let handle = node.start().await.unwrap(); // 127.0.0.1, a free port
+//!
+//! let client = redis::Client::open(format!("redis://{}/", handle.addr())).unwrap();
+//! let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+//! let _: () = conn.set("user:42", "ada").await.unwrap();
+//! assert_eq!(conn.get::<_, String>("user:42").await.unwrap(), "ada");
+//! assert_eq!(conn.incr::<_, _, i64>("visits", 1).await.unwrap(), 1);
+//! assert_eq!(handle.stats().writes, 2);
+//! handle.shutdown().await;
+//! # }
+//! ```
+//!
+//! A 3-node cluster: `keel-dht node --listen 127.0.0.1:7001 --data d1 --seed
+//! 127.0.0.1:7002 --seed 127.0.0.1:7003` and likewise for the other two, then
+//! `redis-cli -p 7001`.
+//!
+//! # Layout
+//!
+//! - [`node`] — [`Node`] / [`NodeBuilder`] / [`NodeHandle`]: configuration, the TCP
+//!   server (one task per connection, pipelined), the hinted-handoff task.
+//! - [`resp`] — the bounded, incremental RESP2 request parser.
+//! - [`reply`] — [`Reply`] and its RESP2 / RESP3 encodings ([`Protocol`]).
+//! - `cmd/` — one file per command family, each *parse → apply → reply*: `string`
+//!   (GET SET GETDEL APPEND STRLEN MGET MSET), `counter` (INCR…), `expire` (EXPIRE…
+//!   TTL…), `keyspace` (DEL EXISTS TYPE SCAN KEYS DBSIZE FLUSHALL DHT.PUT),
+//!   `connection` (PING ECHO HELLO CLIENT SELECT QUIT RESET), `server` (INFO COMMAND
+//!   CONFIG GET), `dht` (DHT.NODES RING OWNERS CONSISTENCY SIBLINGS STATS), `internal`
+//!   (node-to-node DHT.R.*).
+//! - `mutation` — every write as a value, applied by the key's write coordinator.
+//! - `coordinator` — quorum reads with read repair, routed quorum writes, hints.
+//! - `cluster` — fixed partitions placed with `keel-ring`, preference lists.
+//! - `peer` — connections to other nodes and the timeout failure detector.
+//! - `storage` — redb tables with a group-commit writer thread.
+//! - [`version`] — [`VersionVector`], [`Sibling`], [`SiblingSet`] (dotted version vectors).
+//! - [`clock`] — the injected wall clock ([`Clock`], [`SystemClock`], [`ManualClock`]).
+//! - [`metrics`] — [`DhtStats`] and the `metrics` facade counters (per event).
+//! - [`error`] — [`BuildError`], [`ProtocolError`], [`DecodeError`], [`DhtError`].
+//!
+//! # Study notes
+//!
+//! ## Requirements
+//! - Any Redis client works against any node (RESP2/RESP3, the common string commands,
+//!   Redis-format errors, pipelining); no MOVED redirects — any node coordinates any key.
+//! - Every key on N nodes; reads and writes succeed while R / W of them answer.
+//! - No acknowledged write is lost: not by a crash (`kill -9`), not by concurrent writers
+//!   (siblings instead of last-write-wins), not by a node that was down (hints, read repair).
+//! - Hostile input never crashes a node or makes it allocate what a header claims.
+//!
+//! ## Design
+//! - **Placement**: Q = 256 fixed partitions (top bits of the xxh3 key hash); partitions are
+//!   placed on a [`keel_ring::Ring`] with virtual nodes; a partition's preference list is
+//!   the first N distinct nodes. Membership is static (every node gets the same seeds).
+//! - **Writes** go to the key's *write coordinator*, the first owner not believed down;
+//!   it applies the write in one storage job (atomic read-modify-write), creates a new
+//!   version with a fresh dot, fsyncs, sends the set to the other owners and answers after
+//!   W durable acks. Failed or down owners get a durable **hint** that a background task
+//!   delivers when the node answers again.
+//! - **Reads** ask all N owners, answer after R replies with their merge (siblings
+//!   unioned, obsolete versions dropped) and **repair** every stale replica afterwards.
+//! - **Versions**: dotted version vectors; a blind Redis `SET` supersedes everything its
+//!   coordinator holds; `DHT.PUT key value context` supersedes exactly the siblings that
+//!   context saw; deletes are tombstones. `GET` returns the live sibling with the latest
+//!   coordinator timestamp (ties: larger bytes); `DHT.SIBLINGS` returns all with contexts.
+//! - **Durability**: redb with `fsync` per commit and group commit (one writer thread
+//!   batches up to 512 jobs per transaction).
+//!
+//! ## Complexity
+//!
+//! | operation | cost |
+//! |---|---|
+//! | placement of a key | O(1): hash + table lookup (tables rebuilt in O(Q·log V) on start) |
+//! | GET | N parallel RPCs, answer after R; O(log K) B-tree read each |
+//! | SET | ≤ 1 forward + 1 fsync (shared by the batch) + N−1 parallel RPCs, answer after W |
+//! | sibling merge | O(S²) for S siblings (S ≤ 16) |
+//! | SCAN / DBSIZE | one partition range per step / all Q partitions |
+//!
+//! ## Trade-offs
+//! - Routing writes through a per-key coordinator costs a hop (2/3 of writes on 3 nodes)
+//!   but serialises a key's writes, which makes `INCR`, `SET NX` and blind writes sane;
+//!   concurrent siblings appear only when the coordinator changes (failures).
+//! - Hints don't count towards W (strict quorum): a write with too few live owners fails
+//!   instead of being acknowledged on stand-in nodes (Dynamo's sloppy quorum would accept it).
+//! - redb fsyncs every commit; group commit keeps that affordable under concurrency but a
+//!   lone client pays one fsync per write.
+//! - Siblings are capped at [`MAX_SIBLINGS`] per key (the oldest is dropped and counted).
+//!
+//! ## CAP stance and consistency levels
+//! AP by default: during a partition any side with W owners of a key accepts writes to it,
+//! and divergent writes become siblings that are reconciled, never silently dropped.
+//! Per connection, `DHT.CONSISTENCY ONE|QUORUM|ALL` sets R and W:
+//! - **ONE** (R = W = 1): highest availability; a read may miss the latest write.
+//! - **QUORUM** (R = W = ⌊N/2⌋+1): R + W > N, so without failures a read overlaps the
+//!   latest acknowledged write and sees it (or a sibling of it); acknowledged writes are on
+//!   ⌊N/2⌋+1 disks.
+//! - **ALL** (R = W = N): fails as soon as one owner is unreachable.
+//!
+//! None of them is linearizable (no consensus): concurrent writes become siblings.
+//!
+//! ## Interview questions
+//! - *Why partitions instead of hashing keys straight onto the ring?* Partitions are the
+//!   unit of transfer and comparison (Merkle trees, streaming on join), and placement
+//!   becomes a fixed-size table.
+//! - *What does R + W > N buy?* Every read quorum intersects every write quorum, so a read
+//!   sees the latest acknowledged write — absent failures and sloppy quorums.
+//! - *Why not last-write-wins?* Clock skew and concurrent writers make LWW drop
+//!   acknowledged writes (Jepsen on Riak/Cassandra); version vectors detect concurrency.
+//! - *Why dotted version vectors?* Plain vector clocks either explode with client ids or
+//!   falsely supersede siblings when a server bumps its own counter; a dot names the one
+//!   event a version is, so "saw it" is exact.
+//! - *How are deletes safe?* A tombstone is a version: it supersedes what it saw and
+//!   replicates like a value, so a stale replica cannot resurrect the key.
+//! - *What if a node dies mid-write?* The write is acknowledged only after W fsyncs;
+//!   its missed copies wait as hints and are also fixed by read repair.
+//!
+//! ## Not done yet (see the crate's issue)
+//! Merkle anti-entropy, gossip membership, `DHT.JOIN`/`DHT.LEAVE` with partition
+//! streaming, tombstone GC, sloppy quorum, deterministic simulation, `keel dht`
+//! subcommands, the tour part and the `keel-bench dht` module.
 
 pub mod clock;
 mod cluster;

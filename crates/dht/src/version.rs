@@ -104,7 +104,9 @@ impl VersionVector {
 pub struct Sibling {
     /// The event that created this version: `(coordinator, counter)`.
     pub dot: (String, u64),
-    /// The causal history of this version: its context plus its own dot.
+    /// The causal context this version saw (its own dot is *not* included: a vector
+    /// entry `b = 2` would claim every `b` event up to 2 was seen, which is false for a
+    /// write whose client never saw `(b, 1)`).
     pub vv: VersionVector,
     /// The value; `None` is a tombstone (a delete).
     pub value: Option<Vec<u8>>,
@@ -130,20 +132,18 @@ impl Sibling {
             .get(node)
             .max(context.get(node))
             .saturating_add(1);
-        let mut vv = context.clone();
-        vv.0.insert(node.to_owned(), counter);
         Sibling {
             dot: (node.to_owned(), counter),
-            vv,
+            vv: context.clone(),
             value,
             expires_at_ms,
             written_at_ms,
         }
     }
 
-    /// True when `self`'s history includes `other`'s creating event.
+    /// True when `self` is `other` or its context includes `other`'s creating event.
     pub fn covers(&self, other: &Sibling) -> bool {
-        self.vv.get(&other.dot.0) >= other.dot.1
+        self.dot == other.dot || self.vv.get(&other.dot.0) >= other.dot.1
     }
 
     /// True when this version holds a value at `now_ms` (not a tombstone, not expired).
@@ -179,11 +179,14 @@ impl SiblingSet {
         self.siblings.is_empty()
     }
 
-    /// The causal context of the whole set: the merge of every sibling's vector.
+    /// The causal context of the whole set: every sibling's context and dot merged.
+    /// A write carrying it supersedes every sibling in the set.
     pub fn context(&self) -> VersionVector {
         let mut vv = VersionVector::new();
         for s in &self.siblings {
             vv.merge(&s.vv);
+            let e = vv.0.entry(s.dot.0.clone()).or_insert(0);
+            *e = (*e).max(s.dot.1);
         }
         vv
     }
@@ -196,8 +199,8 @@ impl SiblingSet {
     /// let empty = VersionVector::new();
     /// let mut set = SiblingSet::new();
     /// let x = Sibling::new_write("a", &empty, &set, Some("x".into()), None, 1);
-    /// let seen_x = x.vv.clone();
     /// set.insert(x);
+    /// let seen_x = set.context();
     /// // A client that saw nothing writes through "b": concurrent, kept.
     /// set.insert(Sibling::new_write("b", &empty, &set, Some("y".into()), None, 2));
     /// assert_eq!(set.siblings().len(), 2);

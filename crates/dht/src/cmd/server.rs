@@ -7,7 +7,9 @@ use crate::node::Inner;
 use crate::reply::Reply;
 
 /// `(name, arity, flags, first key, last key, step)` in `COMMAND`'s format.
-const COMMANDS: &[(&str, i64, &[&str], i64, i64, i64)] = &[
+type CommandSpec = (&'static str, i64, &'static [&'static str], i64, i64, i64);
+
+const COMMANDS: &[CommandSpec] = &[
     ("get", 2, &["readonly", "fast"], 1, 1, 1),
     ("set", -3, &["write", "denyoom"], 1, 1, 1),
     ("getdel", 2, &["write", "fast"], 1, 1, 1),
@@ -77,7 +79,7 @@ const COMMANDS: &[(&str, i64, &[&str], i64, i64, i64)] = &[
     ),
 ];
 
-fn command_info(c: &(&str, i64, &[&str], i64, i64, i64)) -> Reply {
+fn command_info(c: &CommandSpec) -> Reply {
     Reply::Array(vec![
         Reply::text(c.0),
         Reply::Integer(c.1),
