@@ -35,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
             get(|| async { "expensive\n" }).layer(
                 RateLimitLayer::builder()
                     .limiter(per_key)
-                    .key(HeaderKey(http::HeaderName::from_static("x-api-key")))
+                    .key(HeaderKey::new(http::HeaderName::from_static("x-api-key")))
                     .missing_key(MissingKey::Reject(http::StatusCode::UNAUTHORIZED))
                     .header_style(HeaderStyle::Structured {
                         policy: "expensive".into(),

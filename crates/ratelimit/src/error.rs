@@ -80,6 +80,14 @@ pub enum BuildError {
     /// A hard key cap of 0: no key could ever be limited.
     #[error("max_keys must be at least 1")]
     ZeroMaxKeys,
+    /// An IPv6 prefix length outside 1..=128 for [`PeerIp`](crate::middleware::PeerIp).
+    #[cfg(feature = "tower")]
+    #[error("ipv6 prefix of {0} bits is not in 1..=128")]
+    InvalidIpv6Prefix(u8),
+    /// A structured `RateLimit-Policy` name that is empty or not printable ASCII.
+    #[cfg(feature = "tower")]
+    #[error("policy name {0:?} must be non-empty printable ascii")]
+    InvalidPolicyName(String),
     /// The Redis limiter has no server to talk to (`.url(..)` or `.client(..)` is required).
     #[cfg(feature = "redis")]
     #[error("a redis url or client is required")]

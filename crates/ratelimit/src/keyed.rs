@@ -59,18 +59,24 @@ pub struct CleanupPolicy {
     pub max_keys: Option<usize>,
 }
 
+/// The hard key cap of [`CleanupPolicy::default`]: 1 048 576 keys. Far above what idle
+/// sweeps leave for honest traffic, it bounds memory under a flood of distinct keys that
+/// are all active at once (e.g. random API keys or header values through the middleware).
+pub const DEFAULT_MAX_KEYS: usize = 1 << 20;
+
 impl Default for CleanupPolicy {
-    /// Sweep shards from 512 keys each, no hard cap.
+    /// Sweep shards from 512 keys each; hard cap at [`DEFAULT_MAX_KEYS`].
     fn default() -> Self {
         Self {
             sweep_at_shard_len: Some(512),
-            max_keys: None,
+            max_keys: Some(DEFAULT_MAX_KEYS),
         }
     }
 }
 
 impl CleanupPolicy {
-    /// Only explicit [`KeyedLimiter::retain_recent`] calls remove keys.
+    /// Only explicit [`KeyedLimiter::retain_recent`] calls remove keys; no cap (memory grows
+    /// with the number of keys until you call it).
     pub fn manual() -> Self {
         Self {
             sweep_at_shard_len: None,

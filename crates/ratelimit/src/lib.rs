@@ -248,7 +248,9 @@ pub use decision::Decision;
 pub use error::{BuildError, CheckError, QuotaError};
 pub use fixed_window::{FixedWindow, FixedWindowState};
 pub use gcra::{Gcra, GcraState};
-pub use keyed::{CleanupPolicy, KeyedLimiter, KeyedLimiterBuilder, MAX_SHARDS, QuotaResolver};
+pub use keyed::{
+    CleanupPolicy, DEFAULT_MAX_KEYS, KeyedLimiter, KeyedLimiterBuilder, MAX_SHARDS, QuotaResolver,
+};
 pub use limiter::{RateLimiter, RateLimiterBuilder};
 pub use metrics::{LimiterMetrics, RatelimitStats};
 pub use quota::{MAX_WINDOW, Quota};

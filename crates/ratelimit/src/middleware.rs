@@ -3,6 +3,18 @@
 //! * The key comes from a [`KeyExtractor`]: the peer IP ([`PeerIp`]: axum's
 //!   `ConnectInfo<SocketAddr>` with feature `axum`, or a `SocketAddr` request extension), a
 //!   header ([`HeaderKey`], e.g. an API key) or a closure ([`KeyFn`]).
+//! * **IPv6 by prefix.** One IPv6 host holds a whole /64 (privacy addresses rotate within
+//!   it), so [`PeerIp`] keys IPv6 clients by their /64 network (configurable); an
+//!   IPv4-mapped address (`::ffff:a.b.c.d`, dual-stack sockets) is keyed as the IPv4 client.
+//! * **Missing keys.** A request without a key gets [`MissingKey`]'s answer; by default the
+//!   extractor's [`KeyExtractor::missing_status`]: `400 Bad Request` for a missing or
+//!   non-ASCII header (the client's error), `500` when the server records no peer address
+//!   (its own misconfiguration).
+//! * **Bounded keys.** A key longer than [`MAX_KEY_LEN`] bytes is replaced by a 128-bit
+//!   keyed hash (`#` + 32 hex digits, seeded per layer), so a client sending 64 KiB header
+//!   values stores 33 bytes per key; the [`KeyedLimiter`]'s default
+//!   [`CleanupPolicy`](crate::CleanupPolicy) caps the key count at
+//!   [`DEFAULT_MAX_KEYS`](crate::DEFAULT_MAX_KEYS).
 //! * Denied → `429 Too Many Requests` with `Retry-After` (whole seconds, rounded up).
 //! * Every response carries the rate-limit fields, as [`HeaderStyle`] selects: the early
 //!   IETF draft's `RateLimit-Limit` / `RateLimit-Remaining` / `RateLimit-Reset`, or the
@@ -16,13 +28,14 @@
 
 use std::fmt;
 use std::future::Future;
-use std::hash::Hash;
-use std::net::SocketAddr;
+use std::hash::{BuildHasher, Hash};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use foldhash::fast::RandomState;
 use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use http::{Extensions, HeaderMap, Method, Request, Response, StatusCode, Uri};
 use pin_project_lite::pin_project;
@@ -88,16 +101,79 @@ pub struct RequestInfo<'a> {
     pub extensions: &'a Extensions,
 }
 
+/// Keys longer than this many bytes reach the limiter as a 128-bit hash of themselves
+/// (`#` + 32 hex digits): the state per key stays small however long the header.
+pub const MAX_KEY_LEN: usize = 64;
+
 /// Picks the rate-limit key of a request; `None` → [`MissingKey`] applies.
 pub trait KeyExtractor: Clone + Send + Sync + 'static {
     /// The key, if the request has one.
     fn extract(&self, request: &RequestInfo<'_>) -> Option<String>;
+
+    /// The status for a request without a key when the layer has no [`MissingKey`] policy:
+    /// `500` by default (the server should always provide the key).
+    fn missing_status(&self) -> StatusCode {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
 }
 
 /// The peer's IP address: axum's `ConnectInfo<SocketAddr>` (feature `axum`), else a
 /// `SocketAddr` extension. Behind a proxy use [`HeaderKey`] on the proxy's header instead.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PeerIp;
+///
+/// IPv4 clients are keyed by their address; IPv6 clients by their network of
+/// `ipv6_prefix` bits (default 64: one host's privacy addresses share one bucket);
+/// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) by the IPv4 address.
+///
+/// ```
+/// use keel_ratelimit::middleware::PeerIp;
+///
+/// let ip = PeerIp::default();
+/// assert_eq!(ip.key_for("2001:db8:1:2:aaaa::1".parse().unwrap()), "2001:db8:1:2::/64");
+/// assert_eq!(ip.key_for("::ffff:192.0.2.1".parse().unwrap()), "192.0.2.1");
+/// assert_eq!(PeerIp::with_ipv6_prefix(48)?.key_for("2001:db8:1:2::1".parse().unwrap()), "2001:db8:1::/48");
+/// # Ok::<(), keel_ratelimit::BuildError>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct PeerIp {
+    ipv6_prefix: u8,
+}
+
+impl Default for PeerIp {
+    /// IPv6 keyed by /64.
+    fn default() -> Self {
+        Self { ipv6_prefix: 64 }
+    }
+}
+
+impl PeerIp {
+    /// IPv6 clients keyed by their network of `bits` (1..=128; 128: every address apart).
+    ///
+    /// # Errors
+    /// [`BuildError::InvalidIpv6Prefix`] for 0 or more than 128 bits.
+    pub fn with_ipv6_prefix(bits: u8) -> Result<Self, BuildError> {
+        if bits == 0 || bits > 128 {
+            return Err(BuildError::InvalidIpv6Prefix(bits));
+        }
+        Ok(Self { ipv6_prefix: bits })
+    }
+
+    /// The rate-limit key for a client address.
+    pub fn key_for(&self, ip: IpAddr) -> String {
+        match ip {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => {
+                if let Some(v4) = v6.to_ipv4_mapped() {
+                    return v4.to_string();
+                }
+                if self.ipv6_prefix >= 128 {
+                    return v6.to_string();
+                }
+                let network = u128::from(v6) & !(u128::MAX >> self.ipv6_prefix);
+                format!("{}/{}", Ipv6Addr::from(network), self.ipv6_prefix)
+            }
+        }
+    }
+}
 
 impl KeyExtractor for PeerIp {
     fn extract(&self, request: &RequestInfo<'_>) -> Option<String> {
@@ -106,27 +182,42 @@ impl KeyExtractor for PeerIp {
             .extensions
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
         {
-            return Some(addr.ip().to_string());
+            return Some(self.key_for(addr.ip()));
         }
         request
             .extensions
             .get::<SocketAddr>()
-            .map(|addr| addr.ip().to_string())
+            .map(|addr| self.key_for(addr.ip()))
     }
 }
 
-/// The value of a header (e.g. `x-api-key`).
+/// The value of a header (e.g. `x-api-key`). A request without the header, or whose value
+/// is empty or not visible ASCII, has no key: `400 Bad Request` unless the layer's
+/// [`MissingKey`] says otherwise.
 #[derive(Debug, Clone)]
-pub struct HeaderKey(pub HeaderName);
+pub struct HeaderKey {
+    name: HeaderName,
+}
+
+impl HeaderKey {
+    /// Keys requests by the value of header `name`.
+    pub fn new(name: HeaderName) -> Self {
+        Self { name }
+    }
+}
 
 impl KeyExtractor for HeaderKey {
     fn extract(&self, request: &RequestInfo<'_>) -> Option<String> {
         request
             .headers
-            .get(&self.0)
+            .get(&self.name)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
+    }
+
+    fn missing_status(&self) -> StatusCode {
+        StatusCode::BAD_REQUEST
     }
 }
 
@@ -177,8 +268,40 @@ pub enum MissingKey {
 #[derive(Debug)]
 struct Config {
     headers: HeaderStyle,
+    /// The structured style's policy name as a quoted, escaped sf-string (validated).
+    quoted_policy: String,
     missing: MissingKey,
     window_secs: u64,
+    /// Two independent seeds: long keys become a 128-bit hash.
+    long_keys: (RandomState, RandomState),
+}
+
+impl Config {
+    /// `key`, or its hash when longer than [`MAX_KEY_LEN`].
+    fn bounded(&self, key: String) -> String {
+        if key.len() <= MAX_KEY_LEN {
+            return key;
+        }
+        let (a, b) = &self.long_keys;
+        format!("#{:016x}{:016x}", a.hash_one(&key), b.hash_one(&key))
+    }
+}
+
+/// The policy name as an RFC 8941 sf-string: printable ASCII, `"` and `\` escaped.
+fn quote_policy(name: &str) -> Result<String, BuildError> {
+    if name.is_empty() || !name.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Err(BuildError::InvalidPolicyName(name.to_owned()));
+    }
+    let mut quoted = String::with_capacity(name.len() + 2);
+    quoted.push('"');
+    for c in name.chars() {
+        if c == '"' || c == '\\' {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    Ok(quoted)
 }
 
 /// Adds rate limiting to a service. Build it with [`RateLimitLayer::builder`], or
@@ -192,7 +315,7 @@ struct Config {
 /// let limiter = Arc::new(KeyedLimiter::<String, Gcra>::new(Quota::per_second(10)?));
 /// let layer = RateLimitLayer::builder()
 ///     .limiter(limiter)
-///     .key(HeaderKey(http::HeaderName::from_static("x-api-key")))
+///     .key(HeaderKey::new(http::HeaderName::from_static("x-api-key")))
 ///     .missing_key(MissingKey::Reject(http::StatusCode::UNAUTHORIZED))
 ///     .header_style(HeaderStyle::Structured { policy: "api".into() })
 ///     .build()?;
@@ -223,17 +346,23 @@ impl<L: HttpLimiter> RateLimitLayer<L, PeerIp> {
     pub fn builder() -> RateLimitLayerBuilder<L, PeerIp> {
         RateLimitLayerBuilder {
             limiter: None,
-            extractor: PeerIp,
+            extractor: PeerIp::default(),
             headers: HeaderStyle::Draft,
-            missing: MissingKey::Reject(StatusCode::INTERNAL_SERVER_ERROR),
+            missing: None,
         }
     }
 
-    /// Shorthand for `builder().limiter(limiter).build()`: limits by peer IP, draft
-    /// headers, missing key → 500 (a server that does not record peer addresses is
-    /// misconfigured). Infallible: the defaults are valid.
+    /// Shorthand for `builder().limiter(limiter).build()`: limits by peer IP (IPv6 by
+    /// /64), draft headers, missing key → 500 (a server that does not record peer
+    /// addresses is misconfigured). Infallible: the defaults are valid.
     pub fn new(limiter: Arc<L>) -> Self {
-        Self::builder().assemble(limiter)
+        let builder = Self::builder();
+        let config = builder.config(String::new(), &limiter);
+        RateLimitLayer {
+            limiter,
+            extractor: builder.extractor,
+            config: Arc::new(config),
+        }
     }
 }
 
@@ -244,7 +373,7 @@ pub struct RateLimitLayerBuilder<L, E> {
     limiter: Option<Arc<L>>,
     extractor: E,
     headers: HeaderStyle,
-    missing: MissingKey,
+    missing: Option<MissingKey>,
 }
 
 impl<L: HttpLimiter, E: KeyExtractor> RateLimitLayerBuilder<L, E> {
@@ -278,31 +407,44 @@ impl<L: HttpLimiter, E: KeyExtractor> RateLimitLayerBuilder<L, E> {
         self
     }
 
-    /// What to do when the key is missing (default: reject with 500).
+    /// What to do when the key is missing (default: reject with the extractor's
+    /// [`missing_status`](KeyExtractor::missing_status) — 400 for a header, 500 for the
+    /// peer IP).
     pub fn missing_key(mut self, missing: MissingKey) -> Self {
-        self.missing = missing;
+        self.missing = Some(missing);
         self
     }
 
     /// Builds the layer.
     ///
     /// # Errors
-    /// [`BuildError::MissingLimiter`] when no limiter was given.
+    /// [`BuildError::MissingLimiter`] when no limiter was given;
+    /// [`BuildError::InvalidPolicyName`] when the structured header style's policy name is
+    /// empty or not printable ASCII (it would make the header invalid).
     pub fn build(self) -> Result<RateLimitLayer<L, E>, BuildError> {
         let limiter = self.limiter.clone().ok_or(BuildError::MissingLimiter)?;
-        Ok(self.assemble(limiter))
-    }
-
-    fn assemble(self, limiter: Arc<L>) -> RateLimitLayer<L, E> {
-        let window_secs = ceil_secs(limiter.default_quota().window());
-        RateLimitLayer {
+        let quoted_policy = match &self.headers {
+            HeaderStyle::Structured { policy } => quote_policy(policy)?,
+            HeaderStyle::Draft | HeaderStyle::None => String::new(),
+        };
+        let config = self.config(quoted_policy, &limiter);
+        Ok(RateLimitLayer {
             limiter,
             extractor: self.extractor,
-            config: Arc::new(Config {
-                headers: self.headers,
-                missing: self.missing,
-                window_secs,
-            }),
+            config: Arc::new(config),
+        })
+    }
+
+    fn config(&self, quoted_policy: String, limiter: &L) -> Config {
+        Config {
+            headers: self.headers.clone(),
+            quoted_policy,
+            missing: self
+                .missing
+                .clone()
+                .unwrap_or_else(|| MissingKey::Reject(self.extractor.missing_status())),
+            window_secs: ceil_secs(limiter.default_quota().window()),
+            long_keys: (RandomState::default(), RandomState::default()),
         }
     }
 }
@@ -363,7 +505,7 @@ where
             extensions: request.extensions(),
         };
         let key = match (self.extractor.extract(&info), &self.config.missing) {
-            (Some(key), _) => key,
+            (Some(key), _) => self.config.bounded(key),
             (None, MissingKey::Shared(key)) => key.clone(),
             (None, MissingKey::Reject(status)) => {
                 return ResponseFuture::immediate(status_response(*status), self.config.clone());
@@ -500,10 +642,10 @@ fn add_headers(headers: &mut HeaderMap, decision: &Decision, config: &Config) {
             headers.insert(REMAINING, number(u64::from(decision.remaining)));
             headers.insert(RESET, number(reset));
         }
-        HeaderStyle::Structured { policy } => {
-            let policy_value =
-                format!("\"{policy}\";q={};w={}", decision.limit, config.window_secs);
-            let state_value = format!("\"{policy}\";r={};t={reset}", decision.remaining);
+        HeaderStyle::Structured { .. } => {
+            let policy = &config.quoted_policy;
+            let policy_value = format!("{policy};q={};w={}", decision.limit, config.window_secs);
+            let state_value = format!("{policy};r={};t={reset}", decision.remaining);
             if let (Ok(p), Ok(s)) = (
                 HeaderValue::from_str(&policy_value),
                 HeaderValue::from_str(&state_value),

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, Request, Response, StatusCode};
-use keel_ratelimit::middleware::{HeaderKey, HeaderStyle, MissingKey, RateLimitLayer};
-use keel_ratelimit::{Gcra, KeyedLimiter, Quota, SlidingLog};
+use keel_ratelimit::middleware::{
+    HeaderKey, HeaderStyle, HttpLimiter, MAX_KEY_LEN, MissingKey, PeerIp, RateLimitLayer,
+};
+use keel_ratelimit::{BuildError, Gcra, KeyedLimiter, Quota, SlidingLog};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 fn ok_service()
@@ -105,7 +107,7 @@ async fn structured_headers_by_configuration() {
     ));
     let svc = RateLimitLayer::builder()
         .limiter(limiter)
-        .key(HeaderKey(HeaderName::from_static("x-api-key")))
+        .key(HeaderKey::new(HeaderName::from_static("x-api-key")))
         .header_style(HeaderStyle::Structured {
             policy: "api".into(),
         })
@@ -129,9 +131,9 @@ async fn structured_headers_by_configuration() {
     assert_eq!(header(&r, "ratelimit"), "\"api\";r=0;t=60");
     assert_eq!(header(&r, "retry-after"), "60");
 
-    // No API key: the layer's MissingKey policy applies (500 unless configured).
+    // No API key: the client's error (400 unless configured otherwise).
     let r = svc.oneshot(Request::new(String::new())).await.unwrap();
-    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]
@@ -265,4 +267,212 @@ async fn redis_limiter_behind_the_middleware_and_503_when_it_cannot_decide() {
     redis.stop();
     let r = svc.oneshot(request_from([10, 1, 1, 1])).await.unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+fn request_from_addr(ip: std::net::IpAddr) -> Request<String> {
+    let mut req = Request::new(String::new());
+    req.extensions_mut().insert(SocketAddr::new(ip, 4000));
+    req
+}
+
+#[tokio::test]
+async fn ipv6_is_keyed_by_its_64_prefix_and_mapped_ipv4_by_the_ipv4_address() {
+    let (clock, _mock) = quanta::Clock::mock();
+    let limiter = Arc::new(KeyedLimiter::<String, Gcra>::with_clock(
+        Quota::per_minute(1).unwrap(),
+        clock,
+    ));
+    let svc = RateLimitLayer::new(limiter.clone()).layer(ok_service());
+    let status = |ip: &str| {
+        let svc = svc.clone();
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        async move { svc.oneshot(request_from_addr(ip)).await.unwrap().status() }
+    };
+    // Five addresses of one /64 (one host's privacy addresses): one bucket.
+    assert_eq!(status("2001:db8:1:2::1").await, StatusCode::OK);
+    for ip in [
+        "2001:db8:1:2::2",
+        "2001:db8:1:2:aaaa::1",
+        "2001:db8:1:2:ffff:ffff:ffff:ffff",
+    ] {
+        assert_eq!(status(ip).await, StatusCode::TOO_MANY_REQUESTS, "{ip}");
+    }
+    assert_eq!(status("2001:db8:1:3::1").await, StatusCode::OK); // another /64
+    // An IPv4-mapped IPv6 address is the IPv4 client.
+    assert_eq!(status("::ffff:192.0.2.1").await, StatusCode::OK);
+    assert_eq!(status("192.0.2.1").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limiter.len(), 3);
+
+    // The prefix is configurable, and checked.
+    let per_address = RateLimitLayer::builder()
+        .limiter(limiter.clone())
+        .key(PeerIp::with_ipv6_prefix(128).unwrap())
+        .build()
+        .unwrap()
+        .layer(ok_service());
+    let r = per_address
+        .oneshot(request_from_addr("2001:db8:9::1".parse().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(matches!(
+        PeerIp::with_ipv6_prefix(129),
+        Err(BuildError::InvalidIpv6Prefix(129))
+    ));
+    assert!(matches!(
+        PeerIp::with_ipv6_prefix(0),
+        Err(BuildError::InvalidIpv6Prefix(0))
+    ));
+}
+
+#[tokio::test]
+async fn header_key_missing_or_not_ascii_is_a_400_or_the_configured_fallback() {
+    let (clock, _mock) = quanta::Clock::mock();
+    let limiter = Arc::new(KeyedLimiter::<String, Gcra>::with_clock(
+        Quota::per_minute(1).unwrap(),
+        clock,
+    ));
+    let api_key = HeaderName::from_static("x-api-key");
+    let svc = RateLimitLayer::builder()
+        .limiter(limiter.clone())
+        .key(HeaderKey::new(api_key.clone()))
+        .build()
+        .unwrap()
+        .layer(ok_service());
+    let missing = Request::new(String::new());
+    assert_eq!(
+        svc.clone().oneshot(missing).await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    let mut non_ascii = Request::new(String::new());
+    non_ascii.headers_mut().insert(
+        api_key.clone(),
+        http::HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap(),
+    );
+    assert_eq!(
+        svc.oneshot(non_ascii).await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(limiter.len(), 0);
+
+    // Configured fallback: one shared bucket for requests without a key.
+    let shared = RateLimitLayer::builder()
+        .limiter(limiter.clone())
+        .key(HeaderKey::new(api_key))
+        .missing_key(MissingKey::Shared("anonymous".into()))
+        .build()
+        .unwrap()
+        .layer(ok_service());
+    assert_eq!(
+        shared
+            .clone()
+            .oneshot(Request::new(String::new()))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        shared
+            .oneshot(Request::new(String::new()))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+/// Records the longest key the middleware hands to the limiter.
+struct Recording {
+    inner: KeyedLimiter<String, Gcra>,
+    longest: std::sync::atomic::AtomicUsize,
+}
+
+impl HttpLimiter for Recording {
+    type Future = std::future::Ready<Option<keel_ratelimit::Decision>>;
+
+    fn check_key(&self, key: String) -> Self::Future {
+        self.longest
+            .fetch_max(key.len(), std::sync::atomic::Ordering::Relaxed);
+        self.inner.check_key(key)
+    }
+
+    fn default_quota(&self) -> Quota {
+        self.inner.default_quota()
+    }
+}
+
+#[tokio::test]
+async fn long_header_keys_are_hashed_and_distinct_values_stay_distinct() {
+    let (clock, _mock) = quanta::Clock::mock();
+    let limiter = Arc::new(Recording {
+        inner: KeyedLimiter::with_clock(Quota::per_minute(1).unwrap(), clock),
+        longest: Default::default(),
+    });
+    let svc = RateLimitLayer::builder()
+        .limiter(limiter.clone())
+        .key(HeaderKey::new(HeaderName::from_static("x-api-key")))
+        .build()
+        .unwrap()
+        .layer(ok_service());
+    let with_key = |value: String| {
+        let mut r = Request::new(String::new());
+        r.headers_mut().insert("x-api-key", value.parse().unwrap());
+        r
+    };
+    let long_a = "a".repeat(64 * 1024);
+    let long_b = format!("{}b", "a".repeat(64 * 1024 - 1));
+    for (value, expected) in [
+        (long_a.clone(), StatusCode::OK),
+        (long_a, StatusCode::TOO_MANY_REQUESTS),
+        (long_b, StatusCode::OK),
+        ("short-key".to_string(), StatusCode::OK),
+    ] {
+        let r = svc.clone().oneshot(with_key(value)).await.unwrap();
+        assert_eq!(r.status(), expected);
+    }
+    let longest = limiter.longest.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        longest <= MAX_KEY_LEN,
+        "a {longest}-byte key reached the limiter"
+    );
+    assert_eq!(limiter.inner.len(), 3);
+    // And the keyed limiter caps its key count by default.
+    assert_eq!(
+        limiter.inner.cleanup_policy().max_keys,
+        Some(keel_ratelimit::DEFAULT_MAX_KEYS)
+    );
+}
+
+#[tokio::test]
+async fn structured_policy_names_are_validated_at_build_and_quotes_escaped() {
+    let (clock, _mock) = quanta::Clock::mock();
+    let limiter = Arc::new(KeyedLimiter::<String, Gcra>::with_clock(
+        Quota::per_minute(3).unwrap(),
+        clock,
+    ));
+    for bad in ["line\nbreak", "", "caf\u{e9}", "tab\there"] {
+        let built = RateLimitLayer::builder()
+            .limiter(limiter.clone())
+            .header_style(HeaderStyle::Structured { policy: bad.into() })
+            .build();
+        assert!(
+            matches!(built, Err(BuildError::InvalidPolicyName(ref name)) if name == bad),
+            "{bad:?}"
+        );
+    }
+    let svc = RateLimitLayer::builder()
+        .limiter(limiter)
+        .header_style(HeaderStyle::Structured {
+            policy: r#"say "hi" \ bye"#.into(),
+        })
+        .build()
+        .unwrap()
+        .layer(ok_service());
+    let r = svc.oneshot(request_from([10, 0, 0, 1])).await.unwrap();
+    assert_eq!(
+        header(&r, "ratelimit-policy"),
+        r#""say \"hi\" \\ bye";q=3;w=60"#
+    );
+    assert_eq!(header(&r, "ratelimit"), r#""say \"hi\" \\ bye";r=2;t=20"#);
 }
