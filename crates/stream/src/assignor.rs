@@ -23,7 +23,10 @@ pub struct TopicPartition {
 impl TopicPartition {
     /// Builds one.
     pub fn new(topic: impl Into<String>, partition: u32) -> Self {
-        Self { topic: topic.into(), partition }
+        Self {
+            topic: topic.into(),
+            partition,
+        }
     }
 }
 
@@ -43,13 +46,23 @@ pub(crate) type Plan = HashMap<String, BTreeSet<TopicPartition>>;
 
 /// `members`: member ids sorted by stable key; `topics`: `(name, partition count)` sorted;
 /// `previous`: the last plan (sticky keeps it where it can).
-pub(crate) fn assign(assignor: Assignor, members: &[String], topics: &[(String, u32)], previous: &Plan) -> Plan {
-    let mut plan: Plan = members.iter().map(|m| (m.clone(), BTreeSet::new())).collect();
+pub(crate) fn assign(
+    assignor: Assignor,
+    members: &[String],
+    topics: &[(String, u32)],
+    previous: &Plan,
+) -> Plan {
+    let mut plan: Plan = members
+        .iter()
+        .map(|m| (m.clone(), BTreeSet::new()))
+        .collect();
     if members.is_empty() {
         return plan;
     }
-    let all: Vec<TopicPartition> =
-        topics.iter().flat_map(|(t, n)| (0..*n).map(move |p| TopicPartition::new(t.clone(), p))).collect();
+    let all: Vec<TopicPartition> = topics
+        .iter()
+        .flat_map(|(t, n)| (0..*n).map(move |p| TopicPartition::new(t.clone(), p)))
+        .collect();
     let m = members.len();
     match assignor {
         Assignor::Range => {
@@ -69,7 +82,9 @@ pub(crate) fn assign(assignor: Assignor, members: &[String], topics: &[(String, 
         }
         Assignor::RoundRobin => {
             for (i, tp) in all.into_iter().enumerate() {
-                plan.get_mut(&members[i % m]).expect("member in plan").insert(tp);
+                plan.get_mut(&members[i % m])
+                    .expect("member in plan")
+                    .insert(tp);
             }
         }
         Assignor::Sticky => {
@@ -78,9 +93,14 @@ pub(crate) fn assign(assignor: Assignor, members: &[String], topics: &[(String, 
             let mut taken: BTreeSet<TopicPartition> = BTreeSet::new();
             // Keep current partitions up to the quota; at most `extra` members keep one more.
             for member in members {
-                let Some(prev) = previous.get(member) else { continue };
+                let Some(prev) = previous.get(member) else {
+                    continue;
+                };
                 let mut quota = base;
-                let keepable = prev.iter().filter(|tp| valid.contains(tp) && !taken.contains(*tp)).count();
+                let keepable = prev
+                    .iter()
+                    .filter(|tp| valid.contains(tp) && !taken.contains(*tp))
+                    .count();
                 if keepable > base && extra > 0 {
                     quota += 1;
                     extra -= 1;
@@ -135,8 +155,14 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), total);
-        let (min, max) = (plan.values().map(BTreeSet::len).min(), plan.values().map(BTreeSet::len).max());
-        assert!(max.unwrap() - min.unwrap() <= 1, "unbalanced: {min:?}..{max:?}");
+        let (min, max) = (
+            plan.values().map(BTreeSet::len).min(),
+            plan.values().map(BTreeSet::len).max(),
+        );
+        assert!(
+            max.unwrap() - min.unwrap() <= 1,
+            "unbalanced: {min:?}..{max:?}"
+        );
     }
 
     #[test]
@@ -158,7 +184,10 @@ mod tests {
         }
         // No members, no partitions: nothing to do, nothing panics.
         assert!(assign(Assignor::Sticky, &[], &[("a".into(), 3)], &Plan::new()).is_empty());
-        assert_eq!(assign(Assignor::Range, &ids(2), &[], &Plan::new())["m0"].len(), 0);
+        assert_eq!(
+            assign(Assignor::Range, &ids(2), &[], &Plan::new())["m0"].len(),
+            0
+        );
     }
 
     #[test]
@@ -167,7 +196,10 @@ mod tests {
         let before = assign(Assignor::Sticky, &ids(3), &topics, &Plan::new());
         let after = assign(Assignor::Sticky, &ids(4), &topics, &before);
         check_complete_and_balanced(&after, 8);
-        let moved: usize = ids(3).iter().map(|m| before[m].difference(&after[m]).count()).sum();
+        let moved: usize = ids(3)
+            .iter()
+            .map(|m| before[m].difference(&after[m]).count())
+            .sum();
         assert_eq!(moved, 2, "the new member takes exactly its share of 2");
         // A member leaves: only its partitions move.
         let mut three = ids(4);
@@ -175,7 +207,10 @@ mod tests {
         let after_leave = assign(Assignor::Sticky, &three, &topics, &after);
         check_complete_and_balanced(&after_leave, 8);
         for m in &three {
-            assert!(after[m].is_subset(&after_leave[m]), "{m} lost a partition it could keep");
+            assert!(
+                after[m].is_subset(&after_leave[m]),
+                "{m} lost a partition it could keep"
+            );
         }
     }
 }

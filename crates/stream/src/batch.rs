@@ -71,18 +71,28 @@ impl Record {
     /// assert_eq!(r.value.as_deref(), Some(&b"hello"[..]));
     /// ```
     pub fn new(value: impl Into<Bytes>) -> Self {
-        Self { value: Some(value.into()), ..Self::default() }
+        Self {
+            value: Some(value.into()),
+            ..Self::default()
+        }
     }
 
     /// A keyed record.
     pub fn keyed(key: impl Into<Bytes>, value: impl Into<Bytes>) -> Self {
-        Self { key: Some(key.into()), value: Some(value.into()), ..Self::default() }
+        Self {
+            key: Some(key.into()),
+            value: Some(value.into()),
+            ..Self::default()
+        }
     }
 
     /// Adds a header.
     #[must_use]
     pub fn with_header(mut self, key: impl Into<String>, value: impl Into<Bytes>) -> Self {
-        self.headers.push(Header { key: key.into(), value: Some(value.into()) });
+        self.headers.push(Header {
+            key: key.into(),
+            value: Some(value.into()),
+        });
         self
     }
 
@@ -100,7 +110,12 @@ impl Record {
             .iter()
             .map(|h| 10 + h.key.len() + h.value.as_ref().map_or(0, Bytes::len))
             .sum();
-        5 + 1 + 10 + 5 + 5 + self.key.as_ref().map_or(0, Bytes::len) + 5
+        5 + 1
+            + 10
+            + 5
+            + 5
+            + self.key.as_ref().map_or(0, Bytes::len)
+            + 5
             + self.value.as_ref().map_or(0, Bytes::len)
             + 5
             + h
@@ -206,7 +221,9 @@ impl BatchHeader {
             return Err(StreamError::CorruptBatch("batch length too small"));
         }
         if h.last_offset_delta < 0 || h.record_count < 0 || h.base_offset < 0 {
-            return Err(StreamError::CorruptBatch("negative offset delta, count or base offset"));
+            return Err(StreamError::CorruptBatch(
+                "negative offset delta, count or base offset",
+            ));
         }
         Ok(h)
     }
@@ -239,7 +256,9 @@ impl BatchHeader {
 pub fn validate_batch(buf: &[u8]) -> Result<BatchHeader, StreamError> {
     let h = BatchHeader::parse(buf)?;
     if h.total_len() != buf.len() {
-        return Err(StreamError::CorruptBatch("batch length does not match its bytes"));
+        return Err(StreamError::CorruptBatch(
+            "batch length does not match its bytes",
+        ));
     }
     if crc32c::crc32c(&buf[CRC_START..]) != h.crc {
         return Err(StreamError::CorruptBatch("crc mismatch"));
@@ -272,12 +291,21 @@ pub fn encode_batch(
     producer: Option<ProducerInfo>,
 ) -> Result<Vec<u8>, StreamError> {
     let first = records.first().ok_or(StreamError::EmptyBatch)?;
-    let count = i32::try_from(records.len())
-        .map_err(|_| StreamError::RecordTooLarge { size: records.len(), max: i32::MAX as usize })?;
+    let count = i32::try_from(records.len()).map_err(|_| StreamError::RecordTooLarge {
+        size: records.len(),
+        max: i32::MAX as usize,
+    })?;
     let base_ts = first.timestamp.unwrap_or(now_ms);
-    let bound: usize = records.iter().map(Record::encoded_size_bound).sum::<usize>() + BATCH_HEADER_LEN;
+    let bound: usize = records
+        .iter()
+        .map(Record::encoded_size_bound)
+        .sum::<usize>()
+        + BATCH_HEADER_LEN;
     if bound > i32::MAX as usize {
-        return Err(StreamError::RecordTooLarge { size: bound, max: i32::MAX as usize });
+        return Err(StreamError::RecordTooLarge {
+            size: bound,
+            max: i32::MAX as usize,
+        });
     }
     let mut out = Vec::with_capacity(bound);
     out.resize(BATCH_HEADER_LEN, 0);
@@ -442,11 +470,22 @@ mod tests {
     #[test]
     fn roundtrip_with_headers_nulls_and_timestamps() {
         let recs = vec![
-            Record::keyed("k1", "v1").with_header("h", "x").with_timestamp(5_000),
-            Record { key: None, value: None, headers: vec![], timestamp: Some(4_000) },
+            Record::keyed("k1", "v1")
+                .with_header("h", "x")
+                .with_timestamp(5_000),
+            Record {
+                key: None,
+                value: None,
+                headers: vec![],
+                timestamp: Some(4_000),
+            },
             Record::new(vec![7u8; 300]),
         ];
-        let pi = ProducerInfo { producer_id: 9, producer_epoch: 1, base_sequence: 41 };
+        let pi = ProducerInfo {
+            producer_id: 9,
+            producer_epoch: 1,
+            base_sequence: 41,
+        };
         let mut raw = encode_batch(&recs, 6_000, Some(pi)).unwrap();
         set_base_offset(&mut raw, 100);
         let h = validate_batch(&raw).unwrap();
@@ -461,8 +500,14 @@ mod tests {
         assert_eq!(out[1].timestamp, 4_000);
         assert_eq!(out[1].value, None);
         assert_eq!(out[2].value.as_deref(), Some(&[7u8; 300][..]));
-        let bound: usize = recs.iter().map(Record::encoded_size_bound).sum::<usize>() + BATCH_HEADER_LEN;
-        assert!(validate_batch(&encode_batch(&recs, 6_000, None).unwrap()).unwrap().total_len() <= bound);
+        let bound: usize =
+            recs.iter().map(Record::encoded_size_bound).sum::<usize>() + BATCH_HEADER_LEN;
+        assert!(
+            validate_batch(&encode_batch(&recs, 6_000, None).unwrap())
+                .unwrap()
+                .total_len()
+                <= bound
+        );
     }
 
     #[test]
@@ -488,6 +533,9 @@ mod tests {
         bad[BATCH_HEADER_LEN + 4] = 0x7f;
         let crc = crc32c::crc32c(&bad[CRC_START..]);
         bad[17..21].copy_from_slice(&crc.to_be_bytes());
-        assert!(matches!(decode_batch(&Bytes::from(bad)), Err(StreamError::CorruptBatch(_))));
+        assert!(matches!(
+            decode_batch(&Bytes::from(bad)),
+            Err(StreamError::CorruptBatch(_))
+        ));
     }
 }

@@ -48,7 +48,9 @@ impl MockClock {
         let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
         let _ = self
             .0
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| Some(t.saturating_add(ms)));
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |t| {
+                Some(t.saturating_add(ms))
+            });
     }
 
     /// Sets the time.

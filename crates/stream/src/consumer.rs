@@ -76,10 +76,16 @@ impl GroupConsumerBuilder {
     /// unknown topic or a rejected join.
     pub fn build(self) -> Result<GroupConsumer, BuildError> {
         if self.topics.is_empty() {
-            return Err(BuildError::Invalid { name: "topics", reason: "subscribe to at least one topic" });
+            return Err(BuildError::Invalid {
+                name: "topics",
+                reason: "subscribe to at least one topic",
+            });
         }
         if self.max_fetch_bytes == 0 {
-            return Err(BuildError::Invalid { name: "max_fetch_bytes", reason: "must be positive" });
+            return Err(BuildError::Invalid {
+                name: "max_fetch_bytes",
+                reason: "must be positive",
+            });
         }
         let mut c = GroupConsumer {
             stream: self.stream,
@@ -145,7 +151,10 @@ impl GroupConsumer {
         for t in &self.topics {
             sub.push((t.clone(), self.stream.partition_count(t)?));
         }
-        let j = self.stream.coordinator().join(&self.group, self.instance_id.as_deref(), &sub)?;
+        let j = self
+            .stream
+            .coordinator()
+            .join(&self.group, self.instance_id.as_deref(), &sub)?;
         self.member_id = j.member_id;
         Ok(())
     }
@@ -159,13 +168,19 @@ impl GroupConsumer {
     }
 
     fn sync(&mut self, polled: bool) -> Result<(), StreamError> {
-        let a = match self.stream.coordinator().heartbeat(&self.group, &self.member_id, polled) {
+        let a = match self
+            .stream
+            .coordinator()
+            .heartbeat(&self.group, &self.member_id, polled)
+        {
             Ok(a) => a,
             Err(GroupError::UnknownMember(_)) => {
                 // Evicted (session or poll timeout): our partitions already went to others.
                 self.positions.clear();
                 self.join()?;
-                self.stream.coordinator().heartbeat(&self.group, &self.member_id, polled)?
+                self.stream
+                    .coordinator()
+                    .heartbeat(&self.group, &self.member_id, polled)?
             }
             Err(e) => return Err(e.into()),
         };
@@ -173,7 +188,11 @@ impl GroupConsumer {
             let commits: Vec<(String, u32, i64)> = a
                 .revoked
                 .iter()
-                .filter_map(|tp| self.positions.get(tp).map(|o| (tp.topic.clone(), tp.partition, *o)))
+                .filter_map(|tp| {
+                    self.positions
+                        .get(tp)
+                        .map(|o| (tp.topic.clone(), tp.partition, *o))
+                })
                 .collect();
             self.stream.commit(&self.group, &commits)?;
             for tp in &a.revoked {
@@ -182,7 +201,11 @@ impl GroupConsumer {
             self.revoked_total += a.revoked.len() as u64;
         }
         // `owned` is the truth: it also covers a static member that took its slot back.
-        let new: Vec<TopicPartition> = a.owned.into_iter().filter(|tp| !self.positions.contains_key(tp)).collect();
+        let new: Vec<TopicPartition> = a
+            .owned
+            .into_iter()
+            .filter(|tp| !self.positions.contains_key(tp))
+            .collect();
         for tp in new {
             let start = match self.stream.committed(&self.group, &tp.topic, tp.partition) {
                 Some(o) => o,
@@ -218,23 +241,31 @@ impl GroupConsumer {
             }
             let tp = &owned[(self.cursor + i) % owned.len()];
             let pos = self.positions[tp];
-            let fetched = match self.stream.fetch(&tp.topic, tp.partition, pos, self.max_fetch_bytes) {
-                Ok(f) => f,
-                Err(StreamError::OffsetOutOfRange { .. }) => {
-                    // Retention removed our position (or it is past the end): apply the reset policy.
-                    let o = self.reset_offset(tp)?;
-                    self.positions.insert(tp.clone(), o);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
+            let fetched =
+                match self
+                    .stream
+                    .fetch(&tp.topic, tp.partition, pos, self.max_fetch_bytes)
+                {
+                    Ok(f) => f,
+                    Err(StreamError::OffsetOutOfRange { .. }) => {
+                        // Retention removed our position (or it is past the end): apply the reset policy.
+                        let o = self.reset_offset(tp)?;
+                        self.positions.insert(tp.clone(), o);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
             let mut next = pos;
             for r in fetched.records()? {
                 if out.len() >= max_records {
                     break;
                 }
                 next = r.offset + 1;
-                out.push(ConsumedRecord { topic: tp.topic.clone(), partition: tp.partition, record: r });
+                out.push(ConsumedRecord {
+                    topic: tp.topic.clone(),
+                    partition: tp.partition,
+                    record: r,
+                });
             }
             if next == pos && out.len() < max_records {
                 next = fetched.next_offset().max(pos);
@@ -251,8 +282,11 @@ impl GroupConsumer {
     /// # Errors
     /// [`StreamError::Io`] and lookup errors.
     pub fn commit(&mut self) -> Result<(), StreamError> {
-        let offsets: Vec<(String, u32, i64)> =
-            self.positions.iter().map(|(tp, o)| (tp.topic.clone(), tp.partition, *o)).collect();
+        let offsets: Vec<(String, u32, i64)> = self
+            .positions
+            .iter()
+            .map(|(tp, o)| (tp.topic.clone(), tp.partition, *o))
+            .collect();
         self.stream.commit(&self.group, &offsets)
     }
 
@@ -267,7 +301,10 @@ impl GroupConsumer {
                 *p = o;
                 Ok(())
             }
-            None => Err(StreamError::UnknownPartition { topic: tp.topic.clone(), partition: tp.partition }),
+            None => Err(StreamError::UnknownPartition {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+            }),
         }
     }
 
@@ -294,7 +331,10 @@ impl GroupConsumer {
     pub fn close(mut self) -> Result<(), StreamError> {
         self.commit()?;
         if self.instance_id.is_none() {
-            let _ = self.stream.coordinator().leave(&self.group, &self.member_id);
+            let _ = self
+                .stream
+                .coordinator()
+                .leave(&self.group, &self.member_id);
         }
         Ok(())
     }

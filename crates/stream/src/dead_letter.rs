@@ -54,9 +54,15 @@ impl DeadLetterPolicy {
     /// [`BuildError::Invalid`] for zero attempts.
     pub fn new(topic: impl Into<String>, max_attempts: u32) -> Result<Self, BuildError> {
         if max_attempts == 0 {
-            return Err(BuildError::Invalid { name: "max_attempts", reason: "must be at least 1" });
+            return Err(BuildError::Invalid {
+                name: "max_attempts",
+                reason: "must be at least 1",
+            });
         }
-        Ok(Self { topic: topic.into(), max_attempts })
+        Ok(Self {
+            topic: topic.into(),
+            max_attempts,
+        })
     }
 
     /// Runs `handler` on `record` up to `max_attempts` times; a panic counts as a failure.
@@ -95,24 +101,43 @@ impl DeadLetterPolicy {
                         .downcast_ref::<&str>()
                         .map(|s| (*s).to_string())
                         .or_else(|| p.downcast_ref::<String>().cloned())
-                        .map_or_else(|| "handler panicked".to_string(), |m| format!("handler panicked: {m}"));
+                        .map_or_else(
+                            || "handler panicked".to_string(),
+                            |m| format!("handler panicked: {m}"),
+                        );
                 }
             }
         }
         let r = &record.record;
         let mut headers = r.headers.clone();
-        let h = |k: &str, v: String| Header { key: k.to_string(), value: Some(Bytes::from(v)) };
+        let h = |k: &str, v: String| Header {
+            key: k.to_string(),
+            value: Some(Bytes::from(v)),
+        };
         headers.push(h(HEADER_ERROR, last_error));
         headers.push(h(HEADER_TOPIC, record.topic.clone()));
         headers.push(h(HEADER_PARTITION, record.partition.to_string()));
         headers.push(h(HEADER_OFFSET, r.offset.to_string()));
         headers.push(h(HEADER_ATTEMPTS, self.max_attempts.to_string()));
-        let dead = Record { key: r.key.clone(), value: r.value.clone(), headers, timestamp: Some(r.timestamp) };
+        let dead = Record {
+            key: r.key.clone(),
+            value: r.value.clone(),
+            headers,
+            timestamp: Some(r.timestamp),
+        };
         let partitions = stream.partition_count(&self.topic)?;
-        let partition = dead.key.as_deref().map_or(record.partition % partitions, |k| partition_for_key(k, partitions));
+        let partition = dead
+            .key
+            .as_deref()
+            .map_or(record.partition % partitions, |k| {
+                partition_for_key(k, partitions)
+            });
         let log = stream.log(&self.topic, partition)?;
         let raw = crate::batch::encode_batch(std::slice::from_ref(&dead), stream.now_ms(), None)?;
         let at = log.append_batch(raw, true)?;
-        Ok(Handled::DeadLettered { partition, offset: at.base_offset })
+        Ok(Handled::DeadLettered {
+            partition,
+            offset: at.base_offset,
+        })
     }
 }

@@ -35,9 +35,16 @@ impl Deduplicator {
     /// [`BuildError::Invalid`] for a zero or absurd (> 100 M) window.
     pub fn new(window: usize) -> Result<Self, BuildError> {
         if window == 0 || window > 100_000_000 {
-            return Err(BuildError::Invalid { name: "window", reason: "must be between 1 and 100000000" });
+            return Err(BuildError::Invalid {
+                name: "window",
+                reason: "must be between 1 and 100000000",
+            });
         }
-        Ok(Self { window, order: VecDeque::new(), seen: HashSet::new() })
+        Ok(Self {
+            window,
+            order: VecDeque::new(),
+            seen: HashSet::new(),
+        })
     }
 
     /// `true` the first time a record is seen (process it), `false` for a redelivery within
@@ -52,7 +59,12 @@ impl Deduplicator {
     /// assert!(!d.first_seen(&rec));
     /// ```
     pub fn first_seen(&mut self, r: &ConsumedRecord) -> bool {
-        let id: Id = (r.topic.clone(), r.partition, r.record.offset, r.record.key.clone());
+        let id: Id = (
+            r.topic.clone(),
+            r.partition,
+            r.record.offset,
+            r.record.key.clone(),
+        );
         if self.seen.contains(&id) {
             return false;
         }

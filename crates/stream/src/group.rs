@@ -69,9 +69,10 @@ impl GroupConfig {
     /// assert!(GroupConfig::builder().session_timeout(Duration::ZERO).build().is_err());
     /// # let _ = c;
     /// ```
-    #[must_use]
     pub fn builder() -> GroupConfigBuilder {
-        GroupConfigBuilder { config: Self::default() }
+        GroupConfigBuilder {
+            config: Self::default(),
+        }
     }
 }
 
@@ -109,10 +110,16 @@ impl GroupConfigBuilder {
     /// [`BuildError::Invalid`] for a zero timeout.
     pub fn build(self) -> Result<GroupConfig, BuildError> {
         if self.config.session_timeout.is_zero() {
-            return Err(BuildError::Invalid { name: "session_timeout", reason: "must be positive" });
+            return Err(BuildError::Invalid {
+                name: "session_timeout",
+                reason: "must be positive",
+            });
         }
         if self.config.max_poll_interval.is_zero() {
-            return Err(BuildError::Invalid { name: "max_poll_interval", reason: "must be positive" });
+            return Err(BuildError::Invalid {
+                name: "max_poll_interval",
+                reason: "must be positive",
+            });
         }
         Ok(self.config)
     }
@@ -197,7 +204,12 @@ pub struct GroupCoordinator {
 impl GroupCoordinator {
     /// A coordinator on `clock`.
     pub fn new(config: GroupConfig, clock: SharedClock) -> Self {
-        Self { clock, config, groups: Mutex::new(HashMap::new()), counters: GroupCounters::default() }
+        Self {
+            clock,
+            config,
+            groups: Mutex::new(HashMap::new()),
+            counters: GroupCounters::default(),
+        }
     }
 
     /// Joins `group` subscribed to `subscription` (`(topic, partitions)`), optionally as the
@@ -230,8 +242,11 @@ impl GroupCoordinator {
         }
         g.subscription = sub;
         if let Some(iid) = instance_id
-            && let Some(old_id) =
-                g.members.iter().find(|(_, m)| m.instance_id.as_deref() == Some(iid)).map(|(id, _)| id.clone())
+            && let Some(old_id) = g
+                .members
+                .iter()
+                .find(|(_, m)| m.instance_id.as_deref() == Some(iid))
+                .map(|(id, _)| id.clone())
         {
             // Static rejoin: same slot, same partitions, no rebalance.
             let mut m = g.members.remove(&old_id).expect("found above");
@@ -248,7 +263,11 @@ impl GroupCoordinator {
             }
             g.fenced.insert(old_id, iid.to_string());
             self.counters.static_rejoins.fetch_add(1, Ordering::Relaxed);
-            return Ok(Joined { member_id: new_id, generation: g.generation, rebalanced: false });
+            return Ok(Joined {
+                member_id: new_id,
+                generation: g.generation,
+                rebalanced: false,
+            });
         }
         let member_id = format!("{}-{}", instance_id.unwrap_or("member"), g.next_member);
         g.next_member += 1;
@@ -263,7 +282,11 @@ impl GroupCoordinator {
             },
         );
         self.rebalance(g);
-        Ok(Joined { member_id, generation: g.generation, rebalanced: true })
+        Ok(Joined {
+            member_id,
+            generation: g.generation,
+            rebalanced: true,
+        })
     }
 
     /// A heartbeat; with `polled` it also counts as a poll (resets the max-poll timer).
@@ -272,10 +295,17 @@ impl GroupCoordinator {
     /// # Errors
     /// [`GroupError::UnknownMember`] when the member was removed (timed out) — rejoin;
     /// [`GroupError::FencedInstance`] when a newer process took its static instance id.
-    pub fn heartbeat(&self, group: &str, member_id: &str, polled: bool) -> Result<Assignment, GroupError> {
+    pub fn heartbeat(
+        &self,
+        group: &str,
+        member_id: &str,
+        polled: bool,
+    ) -> Result<Assignment, GroupError> {
         let now = self.clock.now_ms();
         let mut groups = self.groups.lock();
-        let g = groups.get_mut(group).ok_or_else(|| GroupError::UnknownMember(member_id.to_string()))?;
+        let g = groups
+            .get_mut(group)
+            .ok_or_else(|| GroupError::UnknownMember(member_id.to_string()))?;
         self.expire_group(g, now);
         if let Some(iid) = g.fenced.get(member_id) {
             return Err(GroupError::FencedInstance(iid.clone()));
@@ -289,17 +319,20 @@ impl GroupCoordinator {
             .filter(|(id, _)| id.as_str() != member_id)
             .flat_map(|(_, m)| m.owned.iter().cloned())
             .collect();
-        let m = g.members.get_mut(member_id).ok_or_else(|| GroupError::UnknownMember(member_id.to_string()))?;
+        let m = g
+            .members
+            .get_mut(member_id)
+            .ok_or_else(|| GroupError::UnknownMember(member_id.to_string()))?;
         m.last_heartbeat = now;
         if polled {
             m.last_poll = now;
         }
-        let revoked: Vec<TopicPartition> = if protocol == RebalanceProtocol::Eager && m.seen_generation < generation
-        {
-            m.owned.iter().cloned().collect()
-        } else {
-            m.owned.difference(&target).cloned().collect()
-        };
+        let revoked: Vec<TopicPartition> =
+            if protocol == RebalanceProtocol::Eager && m.seen_generation < generation {
+                m.owned.iter().cloned().collect()
+            } else {
+                m.owned.difference(&target).cloned().collect()
+            };
         for tp in &revoked {
             m.owned.remove(tp);
         }
@@ -310,8 +343,15 @@ impl GroupCoordinator {
             .cloned()
             .collect();
         m.owned.extend(assigned.iter().cloned());
-        self.counters.revocations.fetch_add(revoked.len() as u64, Ordering::Relaxed);
-        Ok(Assignment { generation, owned: m.owned.iter().cloned().collect(), assigned, revoked })
+        self.counters
+            .revocations
+            .fetch_add(revoked.len() as u64, Ordering::Relaxed);
+        Ok(Assignment {
+            generation,
+            owned: m.owned.iter().cloned().collect(),
+            assigned,
+            revoked,
+        })
     }
 
     /// Leaves the group now (a clean shutdown); its partitions go to the others.
@@ -320,8 +360,12 @@ impl GroupCoordinator {
     /// [`GroupError::UnknownMember`].
     pub fn leave(&self, group: &str, member_id: &str) -> Result<(), GroupError> {
         let mut groups = self.groups.lock();
-        let g = groups.get_mut(group).ok_or_else(|| GroupError::UnknownMember(member_id.to_string()))?;
-        g.members.remove(member_id).ok_or_else(|| GroupError::UnknownMember(member_id.to_string()))?;
+        let g = groups
+            .get_mut(group)
+            .ok_or_else(|| GroupError::UnknownMember(member_id.to_string()))?;
+        g.members
+            .remove(member_id)
+            .ok_or_else(|| GroupError::UnknownMember(member_id.to_string()))?;
         g.target.remove(member_id);
         self.rebalance(g);
         if g.members.is_empty() {
@@ -346,7 +390,8 @@ impl GroupCoordinator {
             .members
             .iter()
             .filter(|(_, m)| {
-                now.saturating_sub(m.last_heartbeat) > session || now.saturating_sub(m.last_poll) > poll
+                now.saturating_sub(m.last_heartbeat) > session
+                    || now.saturating_sub(m.last_poll) > poll
             })
             .map(|(id, _)| id.clone())
             .collect();
@@ -355,7 +400,9 @@ impl GroupCoordinator {
             g.target.remove(id);
         }
         if !dead.is_empty() {
-            self.counters.evictions.fetch_add(dead.len() as u64, Ordering::Relaxed);
+            self.counters
+                .evictions
+                .fetch_add(dead.len() as u64, Ordering::Relaxed);
             self.rebalance(g);
         }
         dead.len()
@@ -374,7 +421,10 @@ impl GroupCoordinator {
         // Sticky starts from what members own now plus what they were promised.
         let mut previous: Plan = g.target.clone();
         for (id, m) in &g.members {
-            previous.entry(id.clone()).or_default().extend(m.owned.iter().cloned());
+            previous
+                .entry(id.clone())
+                .or_default()
+                .extend(m.owned.iter().cloned());
         }
         g.target = assign(self.config.assignor, &ids, &g.subscription, &previous);
     }
@@ -398,7 +448,11 @@ impl GroupCoordinator {
 
     /// The topics `group` subscribes to.
     pub fn subscription(&self, group: &str) -> Vec<(String, u32)> {
-        self.groups.lock().get(group).map(|g| g.subscription.clone()).unwrap_or_default()
+        self.groups
+            .lock()
+            .get(group)
+            .map(|g| g.subscription.clone())
+            .unwrap_or_default()
     }
 
     /// Groups with members.

@@ -73,7 +73,10 @@ impl FetchedBatches {
             let b = b.map_err(|e| self.corrupt(pos, e))?;
             let len = b.len() as u64;
             let recs = decode_batch(&b).map_err(|e| self.corrupt(pos, e))?;
-            out.extend(recs.into_iter().filter(|r| r.offset >= self.requested_offset));
+            out.extend(
+                recs.into_iter()
+                    .filter(|r| r.offset >= self.requested_offset),
+            );
             pos += len;
         }
         Ok(out)
@@ -81,9 +84,11 @@ impl FetchedBatches {
 
     fn corrupt(&self, position: u64, e: StreamError) -> StreamError {
         match e {
-            StreamError::CorruptBatch(reason) => {
-                StreamError::CorruptSegment { path: self.path.clone(), position, reason }
-            }
+            StreamError::CorruptBatch(reason) => StreamError::CorruptSegment {
+                path: self.path.clone(),
+                position,
+                reason,
+            },
             other => other,
         }
     }
@@ -123,10 +128,14 @@ struct View {
 
 impl View {
     fn active(&self) -> &Segment {
-        self.segments.last().expect("a log always has an active segment")
+        self.segments
+            .last()
+            .expect("a log always has an active segment")
     }
     fn active_mut(&mut self) -> &mut Segment {
-        self.segments.last_mut().expect("a log always has an active segment")
+        self.segments
+            .last_mut()
+            .expect("a log always has an active segment")
     }
     fn log_start(&self) -> i64 {
         self.segments[0].base_offset
@@ -184,11 +193,17 @@ impl PartitionLog {
                 Segment::open(path.clone(), base, i == last, |h| producers.record(h, now))?;
             if let Some(p) = problem {
                 if i != last {
-                    return Err(StreamError::CorruptSegment { path, position: p.position, reason: p.reason });
+                    return Err(StreamError::CorruptSegment {
+                        path,
+                        position: p.position,
+                        reason: p.reason,
+                    });
                 }
                 let len = seg.file.metadata()?.len();
                 seg.truncate_file(p.position)?;
-                counters.recovered_truncated_bytes.store(len - p.position, Ordering::Relaxed);
+                counters
+                    .recovered_truncated_bytes
+                    .store(len - p.position, Ordering::Relaxed);
             }
             segments.push(seg);
         }
@@ -200,7 +215,11 @@ impl PartitionLog {
             dir: dir.to_path_buf(),
             clock: clock.clone(),
             view: RwLock::new(View { segments }),
-            writer: Mutex::new(Writer { producers, last_sync_ms: clock.now_ms(), unsynced: false }),
+            writer: Mutex::new(Writer {
+                producers,
+                last_sync_ms: clock.now_ms(),
+                unsynced: false,
+            }),
             counters,
             config,
         })
@@ -225,15 +244,27 @@ impl PartitionLog {
     /// [`StreamError::RecordTooLarge`] above `max_batch_bytes`; [`StreamError::CorruptBatch`];
     /// [`StreamError::OutOfOrderSequence`] / [`StreamError::ProducerFenced`] for idempotent
     /// producers; [`StreamError::Io`].
-    pub fn append_batch(&self, mut raw: Vec<u8>, force_sync: bool) -> Result<AppendInfo, StreamError> {
+    pub fn append_batch(
+        &self,
+        mut raw: Vec<u8>,
+        force_sync: bool,
+    ) -> Result<AppendInfo, StreamError> {
         if raw.len() > self.config.max_batch_bytes {
-            return Err(StreamError::RecordTooLarge { size: raw.len(), max: self.config.max_batch_bytes });
+            return Err(StreamError::RecordTooLarge {
+                size: raw.len(),
+                max: self.config.max_batch_bytes,
+            });
         }
         let mut h = batch::validate_batch(&raw)?;
         let mut w = self.writer.lock();
         if let Some((base, last)) = w.producers.check(&h)? {
             self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
-            return Ok(AppendInfo { base_offset: base, last_offset: last, duplicate: true, synced: false });
+            return Ok(AppendInfo {
+                base_offset: base,
+                last_offset: last,
+                duplicate: true,
+                synced: false,
+            });
         }
         let now = self.clock.now_ms();
         let (file, position, next) = {
@@ -246,7 +277,11 @@ impl PartitionLog {
                 drop(v);
                 self.roll_locked(&mut w)?;
                 let v = self.view.read();
-                (v.active().file.clone(), v.active().size, v.active().next_offset)
+                (
+                    v.active().file.clone(),
+                    v.active().size,
+                    v.active().next_offset,
+                )
             } else {
                 (a.file.clone(), a.size, a.next_offset)
             }
@@ -270,9 +305,18 @@ impl PartitionLog {
         self.view.write().active_mut().push(&h, position, Some(now));
         w.producers.record(&h, now);
         self.counters.batches.fetch_add(1, Ordering::Relaxed);
-        self.counters.records.fetch_add(h.record_count as u64, Ordering::Relaxed);
-        self.counters.bytes.fetch_add(raw.len() as u64, Ordering::Relaxed);
-        Ok(AppendInfo { base_offset: h.base_offset, last_offset: h.last_offset(), duplicate: false, synced: sync })
+        self.counters
+            .records
+            .fetch_add(h.record_count as u64, Ordering::Relaxed);
+        self.counters
+            .bytes
+            .fetch_add(raw.len() as u64, Ordering::Relaxed);
+        Ok(AppendInfo {
+            base_offset: h.base_offset,
+            last_offset: h.last_offset(),
+            duplicate: false,
+            synced: sync,
+        })
     }
 
     fn roll_locked(&self, w: &mut Writer) -> Result<(), StreamError> {
@@ -291,7 +335,8 @@ impl PartitionLog {
         self.view.write().segments.push(seg);
         self.counters.rolls.fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now_ms();
-        w.producers.expire(now.saturating_sub(millis(self.config.producer_state_ttl)));
+        w.producers
+            .expire(now.saturating_sub(millis(self.config.producer_state_ttl)));
         drop(self.enforce_retention_locked());
         Ok(())
     }
@@ -331,7 +376,10 @@ impl PartitionLog {
                     .config
                     .retention
                     .is_some_and(|r| s.size > 0 && s.max_timestamp < now.saturating_sub(millis(r)));
-                let too_big = self.config.retention_bytes.is_some_and(|r| total - s.size >= r);
+                let too_big = self
+                    .config
+                    .retention_bytes
+                    .is_some_and(|r| total - s.size >= r);
                 if !(too_old || too_big) {
                     break;
                 }
@@ -343,7 +391,9 @@ impl PartitionLog {
         for s in &removed {
             std::fs::remove_file(&s.path)?;
         }
-        self.counters.segments_deleted.fetch_add(removed.len() as u64, Ordering::Relaxed);
+        self.counters
+            .segments_deleted
+            .fetch_add(removed.len() as u64, Ordering::Relaxed);
         Ok(removed.len())
     }
 
@@ -356,13 +406,18 @@ impl PartitionLog {
         let _w = self.writer.lock();
         let removed: Vec<Segment> = {
             let mut v = self.view.write();
-            let n = v.segments[..v.segments.len() - 1].iter().take_while(|s| s.next_offset <= offset).count();
+            let n = v.segments[..v.segments.len() - 1]
+                .iter()
+                .take_while(|s| s.next_offset <= offset)
+                .count();
             v.segments.drain(..n).collect()
         };
         for s in &removed {
             std::fs::remove_file(&s.path)?;
         }
-        self.counters.segments_deleted.fetch_add(removed.len() as u64, Ordering::Relaxed);
+        self.counters
+            .segments_deleted
+            .fetch_add(removed.len() as u64, Ordering::Relaxed);
         Ok(removed.len())
     }
 
@@ -377,11 +432,18 @@ impl PartitionLog {
             let v = self.view.read();
             let (ls, hw) = (v.log_start(), v.active().next_offset);
             if offset < ls || offset > hw {
-                return Err(StreamError::OffsetOutOfRange { requested: offset, earliest: ls, latest: hw });
+                return Err(StreamError::OffsetOutOfRange {
+                    requested: offset,
+                    earliest: ls,
+                    latest: hw,
+                });
             }
             let si = v.segments.partition_point(|s| s.base_offset <= offset) - 1;
             let seg = &v.segments[si];
-            match seg.batch_for_offset(offset).filter(|_| offset < seg.next_offset) {
+            match seg
+                .batch_for_offset(offset)
+                .filter(|_| offset < seg.next_offset)
+            {
                 None => {
                     let path = seg.path.clone();
                     return Ok(FetchedBatches {
@@ -418,16 +480,31 @@ impl PartitionLog {
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<i64>, StreamError> {
         let found = {
             let v = self.view.read();
-            v.segments.iter().find(|s| s.max_timestamp >= ts).and_then(|s| {
-                let bi = s.batch_for_timestamp(ts)?;
-                let start = u64::from(s.index[bi].position);
-                Some((s.file.clone(), s.path.clone(), start, s.batch_end(bi), s.base_offset, s.index[bi]))
-            })
+            v.segments
+                .iter()
+                .find(|s| s.max_timestamp >= ts)
+                .and_then(|s| {
+                    let bi = s.batch_for_timestamp(ts)?;
+                    let start = u64::from(s.index[bi].position);
+                    Some((
+                        s.file.clone(),
+                        s.path.clone(),
+                        start,
+                        s.batch_end(bi),
+                        s.base_offset,
+                        s.index[bi],
+                    ))
+                })
         };
-        let Some((file, path, start, end, base, entry)) = found else { return Ok(None) };
+        let Some((file, path, start, end, base, entry)) = found else {
+            return Ok(None);
+        };
         let raw = Bytes::from(read_range(&file, &path, start, end)?);
-        let corrupt =
-            |reason| StreamError::CorruptSegment { path: path.clone(), position: start, reason };
+        let corrupt = |reason| StreamError::CorruptSegment {
+            path: path.clone(),
+            position: start,
+            reason,
+        };
         match decode_batch(&raw) {
             Ok(recs) => Ok(recs.iter().find(|r| r.timestamp >= ts).map(|r| r.offset)),
             Err(StreamError::Unsupported(_)) => Ok(Some(base + i64::from(entry.offset_delta))),
@@ -459,12 +536,21 @@ impl PartitionLog {
     /// `(base offset, size)` of the active segment (tests use it to aim crashes).
     pub fn active_segment(&self) -> (i64, u64, PathBuf) {
         let v = self.view.read();
-        (v.active().base_offset, v.active().size, v.active().path.clone())
+        (
+            v.active().base_offset,
+            v.active().size,
+            v.active().path.clone(),
+        )
     }
 
     /// Paths of all segment files, oldest first.
     pub fn segment_paths(&self) -> Vec<PathBuf> {
-        self.view.read().segments.iter().map(|s| s.path.clone()).collect()
+        self.view
+            .read()
+            .segments
+            .iter()
+            .map(|s| s.path.clone())
+            .collect()
     }
 
     /// Idempotent producers tracked.
@@ -498,7 +584,9 @@ impl PartitionLog {
     /// # Errors
     /// [`StreamError::Io`].
     pub fn flush_if_due(&self) -> Result<bool, StreamError> {
-        let Durability::Interval(d) = self.config.durability else { return Ok(false) };
+        let Durability::Interval(d) = self.config.durability else {
+            return Ok(false);
+        };
         let due = {
             let w = self.writer.lock();
             w.unsynced && self.clock.now_ms().saturating_sub(w.last_sync_ms) >= millis(d)

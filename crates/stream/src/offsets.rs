@@ -44,7 +44,11 @@ fn decode_key(b: &[u8]) -> Option<Key> {
 }
 
 impl OffsetStore {
-    pub(crate) fn open(dir: &Path, clock: SharedClock, segment_bytes: u64) -> Result<Self, StreamError> {
+    pub(crate) fn open(
+        dir: &Path,
+        clock: SharedClock,
+        segment_bytes: u64,
+    ) -> Result<Self, StreamError> {
         let config = TopicConfig::builder()
             .segment_bytes(segment_bytes)
             .segment_age(Duration::MAX)
@@ -62,7 +66,9 @@ impl OffsetStore {
                 break;
             }
             for r in f.records()? {
-                let Some(k) = r.key.as_deref().and_then(decode_key) else { continue };
+                let Some(k) = r.key.as_deref().and_then(decode_key) else {
+                    continue;
+                };
                 match r.value.as_deref().and_then(|v| <[u8; 8]>::try_from(v).ok()) {
                     Some(v) => map.insert(k, i64::from_be_bytes(v)),
                     None => map.remove(&k),
@@ -70,11 +76,19 @@ impl OffsetStore {
             }
             at = f.next_offset();
         }
-        Ok(Self { log, map: Mutex::new(map) })
+        Ok(Self {
+            log,
+            map: Mutex::new(map),
+        })
     }
 
     /// Durably records `offsets` for `group` (one fsynced batch), then updates the map.
-    pub(crate) fn commit(&self, group: &str, offsets: &[(String, u32, i64)], now_ms: i64) -> Result<(), StreamError> {
+    pub(crate) fn commit(
+        &self,
+        group: &str,
+        offsets: &[(String, u32, i64)],
+        now_ms: i64,
+    ) -> Result<(), StreamError> {
         if offsets.is_empty() {
             return Ok(());
         }
@@ -88,7 +102,8 @@ impl OffsetStore {
             })
             .collect();
         for chunk in records.chunks(4096) {
-            self.log.append_batch(batch::encode_batch(chunk, now_ms, None)?, true)?;
+            self.log
+                .append_batch(batch::encode_batch(chunk, now_ms, None)?, true)?;
         }
         for (t, p, o) in offsets {
             map.insert((group.to_string(), t.clone(), *p), *o);
@@ -111,14 +126,18 @@ impl OffsetStore {
             })
             .collect();
         for chunk in records.chunks(4096) {
-            self.log.append_batch(batch::encode_batch(chunk, now_ms, None)?, true)?;
+            self.log
+                .append_batch(batch::encode_batch(chunk, now_ms, None)?, true)?;
         }
         self.log.delete_segments_before(start)?;
         Ok(())
     }
 
     pub(crate) fn committed(&self, group: &str, topic: &str, partition: u32) -> Option<i64> {
-        self.map.lock().get(&(group.to_string(), topic.to_string(), partition)).copied()
+        self.map
+            .lock()
+            .get(&(group.to_string(), topic.to_string(), partition))
+            .copied()
     }
 
     /// All `(topic, partition, offset)` committed by `group`.
@@ -149,10 +168,16 @@ impl OffsetStore {
         if keys.is_empty() {
             return Ok(0);
         }
-        let records: Vec<Record> =
-            keys.iter().map(|k| Record { key: Some(encode_key(k)), ..Record::default() }).collect();
+        let records: Vec<Record> = keys
+            .iter()
+            .map(|k| Record {
+                key: Some(encode_key(k)),
+                ..Record::default()
+            })
+            .collect();
         for chunk in records.chunks(4096) {
-            self.log.append_batch(batch::encode_batch(chunk, now_ms, None)?, true)?;
+            self.log
+                .append_batch(batch::encode_batch(chunk, now_ms, None)?, true)?;
         }
         for k in &keys {
             map.remove(k);

@@ -119,12 +119,18 @@ impl Delivery {
                 notified.await;
             }
         };
-        tokio::time::timeout(timeout, fut).await.map_err(|_| ProduceError::AckTimeout(timeout))?
+        tokio::time::timeout(timeout, fut)
+            .await
+            .map_err(|_| ProduceError::AckTimeout(timeout))?
     }
 
     /// The result if already known.
     pub fn try_result(&self) -> Option<Result<RecordMetadata, ProduceError>> {
-        self.slot.result.lock().clone().map(|r| r.map_err(ProduceError::Log))
+        self.slot
+            .result
+            .lock()
+            .clone()
+            .map(|r| r.map_err(ProduceError::Log))
     }
 }
 
@@ -286,20 +292,31 @@ impl ProducerBuilder {
     pub fn build(self) -> Result<Producer, BuildError> {
         let c = &self.config;
         if c.batch_bytes < BATCH_HEADER_LEN + 16 || c.batch_bytes > 64 << 20 {
-            return Err(BuildError::Invalid { name: "batch_bytes", reason: "must be between 77 B and 64 MiB" });
+            return Err(BuildError::Invalid {
+                name: "batch_bytes",
+                reason: "must be between 77 B and 64 MiB",
+            });
         }
         if c.buffer_bytes < c.batch_bytes {
-            return Err(BuildError::Invalid { name: "buffer_bytes", reason: "must hold at least one batch" });
+            return Err(BuildError::Invalid {
+                name: "buffer_bytes",
+                reason: "must hold at least one batch",
+            });
         }
         if c.linger.is_zero() {
-            return Err(BuildError::Invalid { name: "linger", reason: "must be positive (use a small value)" });
+            return Err(BuildError::Invalid {
+                name: "linger",
+                reason: "must be positive (use a small value)",
+            });
         }
         let producer_id = if self.idempotent {
             Some(self.stream.init_producer_id().map_err(BuildError::Open)?)
         } else {
             None
         };
-        let clock = self.clock.unwrap_or_else(|| self.stream.inner.clock.clone());
+        let clock = self
+            .clock
+            .unwrap_or_else(|| self.stream.inner.clock.clone());
         let shared = Arc::new(Shared {
             stream: self.stream,
             clock,
@@ -318,7 +335,10 @@ impl ProducerBuilder {
             .name("keel-stream-sender".into())
             .spawn(move || s.run())
             .map_err(|e| BuildError::Open(StreamError::Io(e)))?;
-        Ok(Producer { shared, sender: Some(sender) })
+        Ok(Producer {
+            shared,
+            sender: Some(sender),
+        })
     }
 }
 
@@ -376,7 +396,12 @@ impl Producer {
     ///
     /// # Errors
     /// As [`send`](Self::send).
-    pub fn send_timeout(&self, topic: &str, record: Record, timeout: Duration) -> Result<Delivery, ProduceError> {
+    pub fn send_timeout(
+        &self,
+        topic: &str,
+        record: Record,
+        timeout: Duration,
+    ) -> Result<Delivery, ProduceError> {
         let (topic, partitions, size) = self.shared.prepare(topic, &record)?;
         let deadline = Instant::now().checked_add(timeout);
         let mut st = self.shared.state.lock();
@@ -390,7 +415,10 @@ impl Producer {
             }
             if !waited {
                 waited = true;
-                self.shared.counters.buffer_full_waits.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .counters
+                    .buffer_full_waits
+                    .fetch_add(1, Ordering::Relaxed);
             }
             st.waiting += 1;
             self.shared.work.notify_all();
@@ -404,11 +432,16 @@ impl Producer {
             };
             st.waiting -= 1;
             if timed_out && st.buffered + size > self.shared.config.buffer_bytes {
-                self.shared.counters.buffer_full_errors.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .counters
+                    .buffer_full_errors
+                    .fetch_add(1, Ordering::Relaxed);
                 return Err(ProduceError::BufferFull(timeout));
             }
         }
-        Ok(self.shared.enqueue(&mut st, topic, partitions, record, size))
+        Ok(self
+            .shared
+            .enqueue(&mut st, topic, partitions, record, size))
     }
 
     /// Queues a record, waiting asynchronously up to `max_block` while the buffer is full.
@@ -428,14 +461,23 @@ impl Producer {
                         return Err(ProduceError::Closed);
                     }
                     if st.buffered + size <= self.shared.config.buffer_bytes {
-                        return Ok(self.shared.enqueue(&mut st, topic.clone(), partitions, record.clone(), size));
+                        return Ok(self.shared.enqueue(
+                            &mut st,
+                            topic.clone(),
+                            partitions,
+                            record.clone(),
+                            size,
+                        ));
                     }
                     st.waiting += 1;
                 }
                 self.shared.work.notify_all();
                 if !waited {
                     waited = true;
-                    self.shared.counters.buffer_full_waits.fetch_add(1, Ordering::Relaxed);
+                    self.shared
+                        .counters
+                        .buffer_full_waits
+                        .fetch_add(1, Ordering::Relaxed);
                 }
                 let _guard = WaitingGuard(&self.shared);
                 notified.await;
@@ -444,7 +486,10 @@ impl Producer {
         match tokio::time::timeout(max_block, wait).await {
             Ok(r) => r,
             Err(_) => {
-                self.shared.counters.buffer_full_errors.fetch_add(1, Ordering::Relaxed);
+                self.shared
+                    .counters
+                    .buffer_full_errors
+                    .fetch_add(1, Ordering::Relaxed);
                 Err(ProduceError::BufferFull(max_block))
             }
         }
@@ -544,31 +589,53 @@ impl Drop for WaitingGuard<'_> {
 }
 
 impl Shared {
-    fn prepare(&self, topic: &str, record: &Record) -> Result<(Arc<str>, u32, usize), ProduceError> {
+    fn prepare(
+        &self,
+        topic: &str,
+        record: &Record,
+    ) -> Result<(Arc<str>, u32, usize), ProduceError> {
         let t = self.stream.topic(topic).map_err(ProduceError::Rejected)?;
         let size = record.encoded_size_bound();
-        let max = t.config().max_batch_bytes().min(self.config.buffer_bytes).saturating_sub(BATCH_HEADER_LEN);
+        let max = t
+            .config()
+            .max_batch_bytes()
+            .min(self.config.buffer_bytes)
+            .saturating_sub(BATCH_HEADER_LEN);
         if size > max {
             return Err(ProduceError::RecordTooLarge { size, max });
         }
         Ok((Arc::from(topic), t.partition_count(), size))
     }
 
-    fn enqueue(&self, st: &mut Accumulator, topic: Arc<str>, partitions: u32, record: Record, size: usize) -> Delivery {
+    fn enqueue(
+        &self,
+        st: &mut Accumulator,
+        topic: Arc<str>,
+        partitions: u32,
+        record: Record,
+        size: usize,
+    ) -> Delivery {
         let partition = match &record.key {
             Some(k) => partition_for_key(k, partitions),
             None => match self.config.keyless {
                 KeylessPartitioning::RoundRobin => {
-                    (self.round_robin.fetch_add(1, Ordering::Relaxed) % u64::from(partitions)) as u32
+                    (self.round_robin.fetch_add(1, Ordering::Relaxed) % u64::from(partitions))
+                        as u32
                 }
-                KeylessPartitioning::Sticky => *st
-                    .sticky
-                    .entry(topic.clone())
-                    .or_insert_with(|| (self.round_robin.fetch_add(1, Ordering::Relaxed) % u64::from(partitions)) as u32),
+                KeylessPartitioning::Sticky => {
+                    *st.sticky.entry(topic.clone()).or_insert_with(|| {
+                        (self.round_robin.fetch_add(1, Ordering::Relaxed) % u64::from(partitions))
+                            as u32
+                    })
+                }
             },
         };
         let key = (topic.clone(), partition);
-        if st.open.get(&key).is_some_and(|b| b.bytes + size > self.config.batch_bytes) {
+        if st
+            .open
+            .get(&key)
+            .is_some_and(|b| b.bytes + size > self.config.batch_bytes)
+        {
             self.seal(st, &key);
         }
         let now = self.clock.now_ms();
@@ -584,7 +651,9 @@ impl Shared {
         b.bytes += size;
         let full = b.bytes >= self.config.batch_bytes;
         st.buffered += size;
-        self.counters.max_buffered.fetch_max(st.buffered as u64, Ordering::Relaxed);
+        self.counters
+            .max_buffered
+            .fetch_max(st.buffered as u64, Ordering::Relaxed);
         self.counters.records_sent.fetch_add(1, Ordering::Relaxed);
         if full {
             self.seal(st, &key);
@@ -605,7 +674,11 @@ impl Shared {
             let seq = st.next_seq.entry(key.clone()).or_insert(0);
             let base_sequence = *seq;
             *seq = seq.wrapping_add(b.records.len() as i32);
-            ProducerInfo { producer_id: pid, producer_epoch: 0, base_sequence }
+            ProducerInfo {
+                producer_id: pid,
+                producer_epoch: 0,
+                base_sequence,
+            }
         });
         let reserved = b.bytes - BATCH_HEADER_LEN;
         let (raw, first_error) = match encode_batch(&b.records, b.created_ms, producer) {
@@ -614,7 +687,10 @@ impl Shared {
         };
         if self.config.acks == Acks::None {
             for d in &b.deliveries {
-                d.complete(Ok(RecordMetadata { partition: key.1, offset: None }));
+                d.complete(Ok(RecordMetadata {
+                    partition: key.1,
+                    offset: None,
+                }));
             }
         }
         st.ready.push_back(Sealed {
@@ -636,7 +712,12 @@ impl Shared {
             let due: Vec<(Arc<str>, u32)> = st
                 .open
                 .iter()
-                .filter(|(_, b)| st.flush || st.closed || st.waiting > 0 || now.saturating_sub(b.created_ms) >= linger)
+                .filter(|(_, b)| {
+                    st.flush
+                        || st.closed
+                        || st.waiting > 0
+                        || now.saturating_sub(b.created_ms) >= linger
+                })
                 .map(|(k, _)| k.clone())
                 .collect();
             for k in &due {
@@ -686,10 +767,9 @@ impl Shared {
             None => {
                 let mut attempt = 0;
                 loop {
-                    let r = self
-                        .stream
-                        .log(&b.topic, b.partition)
-                        .and_then(|log| log.append_batch(b.raw.clone(), self.config.acks == Acks::Durable));
+                    let r = self.stream.log(&b.topic, b.partition).and_then(|log| {
+                        log.append_batch(b.raw.clone(), self.config.acks == Acks::Durable)
+                    });
                     match r {
                         Err(StreamError::Io(_)) if attempt < self.config.retries => attempt += 1,
                         other => break other.map_err(|e| e.to_string()),
@@ -699,19 +779,28 @@ impl Shared {
         };
         match &result {
             Ok(info) => {
-                self.counters.batches_written.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .batches_written
+                    .fetch_add(1, Ordering::Relaxed);
                 if info.duplicate {
-                    self.counters.duplicate_batches.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .duplicate_batches
+                        .fetch_add(1, Ordering::Relaxed);
                 }
             }
             Err(_) => {
-                self.counters.records_failed.fetch_add(n as u64, Ordering::Relaxed);
+                self.counters
+                    .records_failed
+                    .fetch_add(n as u64, Ordering::Relaxed);
             }
         }
         if self.config.acks != Acks::None {
             for (i, d) in b.deliveries.iter().enumerate() {
                 d.complete(match &result {
-                    Ok(info) => Ok(RecordMetadata { partition: b.partition, offset: Some(info.base_offset + i as i64) }),
+                    Ok(info) => Ok(RecordMetadata {
+                        partition: b.partition,
+                        offset: Some(info.base_offset + i as i64),
+                    }),
                     Err(e) => Err(e.clone()),
                 });
             }

@@ -42,7 +42,9 @@ impl ProducerTable {
         if h.producer_id < 0 {
             return Ok(None);
         }
-        let Some(e) = self.entries.get(&h.producer_id) else { return Ok(None) };
+        let Some(e) = self.entries.get(&h.producer_id) else {
+            return Ok(None);
+        };
         if h.producer_epoch < e.epoch {
             return Err(StreamError::ProducerFenced {
                 producer_id: h.producer_id,
@@ -53,12 +55,17 @@ impl ProducerTable {
         if h.producer_epoch > e.epoch {
             return Ok(None);
         }
-        if let Some(b) =
-            e.recent.iter().find(|b| b.first_seq == h.base_sequence && b.last_seq == h.last_sequence())
+        if let Some(b) = e
+            .recent
+            .iter()
+            .find(|b| b.first_seq == h.base_sequence && b.last_seq == h.last_sequence())
         {
             return Ok(Some((b.base_offset, b.last_offset)));
         }
-        let expected = e.recent.back().map_or(h.base_sequence, |b| b.last_seq.wrapping_add(1));
+        let expected = e
+            .recent
+            .back()
+            .map_or(h.base_sequence, |b| b.last_seq.wrapping_add(1));
         if h.base_sequence != expected {
             return Err(StreamError::OutOfOrderSequence {
                 producer_id: h.producer_id,

@@ -66,7 +66,12 @@ impl Segment {
     /// Creates (or empties) the segment file starting at `base`.
     pub(crate) fn create(dir: &Path, base: i64) -> Result<Self, StreamError> {
         let path = dir.join(file_name(base));
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
         Ok(Self::empty(base, path, file))
     }
 
@@ -139,7 +144,13 @@ impl Segment {
             seg.push(&h, pos, None);
             pos += total;
         };
-        Ok((seg, problem.map(|reason| ScanProblem { position: pos, reason })))
+        Ok((
+            seg,
+            problem.map(|reason| ScanProblem {
+                position: pos,
+                reason,
+            }),
+        ))
     }
 
     /// Records a batch written at `position`.
@@ -160,7 +171,9 @@ impl Segment {
     /// Index of the batch holding `offset` (which must be in `base_offset..next_offset`).
     pub(crate) fn batch_for_offset(&self, offset: i64) -> Option<usize> {
         let rel = offset - self.base_offset;
-        let i = self.index.partition_point(|e| i64::from(e.offset_delta) <= rel);
+        let i = self
+            .index
+            .partition_point(|e| i64::from(e.offset_delta) <= rel);
         i.checked_sub(1)
     }
 
@@ -172,7 +185,9 @@ impl Segment {
 
     /// Byte position where batch `i` ends.
     pub(crate) fn batch_end(&self, i: usize) -> u64 {
-        self.index.get(i + 1).map_or(self.size, |e| u64::from(e.position))
+        self.index
+            .get(i + 1)
+            .map_or(self.size, |e| u64::from(e.position))
     }
 
     /// Byte range `[start, end)` of whole batches from batch `i`, at most `max_bytes` long
@@ -201,15 +216,22 @@ impl Segment {
 }
 
 /// Reads `[start, end)` of `file`; a short file is reported as a corrupt segment.
-pub(crate) fn read_range(file: &File, path: &Path, start: u64, end: u64) -> Result<Vec<u8>, StreamError> {
+pub(crate) fn read_range(
+    file: &File,
+    path: &Path,
+    start: u64,
+    end: u64,
+) -> Result<Vec<u8>, StreamError> {
     let mut buf = vec![0u8; (end - start) as usize];
     match file.read_exact_at(&mut buf, start) {
         Ok(()) => Ok(buf),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(StreamError::CorruptSegment {
-            path: path.to_path_buf(),
-            position: start,
-            reason: "file shorter than its index",
-        }),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(StreamError::CorruptSegment {
+                path: path.to_path_buf(),
+                position: start,
+                reason: "file shorter than its index",
+            })
+        }
         Err(e) => Err(e.into()),
     }
 }

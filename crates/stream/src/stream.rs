@@ -113,7 +113,10 @@ impl StreamBuilder {
     pub fn build(self) -> Result<Stream, BuildError> {
         let dir = self.dir.ok_or(BuildError::MissingDir)?;
         if !(4096..=1 << 30).contains(&self.offsets_segment_bytes) {
-            return Err(BuildError::Invalid { name: "offsets_segment_bytes", reason: "must be between 4 KiB and 1 GiB" });
+            return Err(BuildError::Invalid {
+                name: "offsets_segment_bytes",
+                reason: "must be between 4 KiB and 1 GiB",
+            });
         }
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         Stream::open(dir, clock, self.group, self.offsets_segment_bytes).map_err(BuildError::Open)
@@ -130,10 +133,20 @@ impl Stream {
     /// assert!(keel_stream::Stream::builder().build().is_err()); // no directory
     /// ```
     pub fn builder() -> StreamBuilder {
-        StreamBuilder { dir: None, clock: None, group: GroupConfig::default(), offsets_segment_bytes: 16 << 20 }
+        StreamBuilder {
+            dir: None,
+            clock: None,
+            group: GroupConfig::default(),
+            offsets_segment_bytes: 16 << 20,
+        }
     }
 
-    fn open(dir: PathBuf, clock: SharedClock, group: GroupConfig, offsets_segment_bytes: u64) -> Result<Self, StreamError> {
+    fn open(
+        dir: PathBuf,
+        clock: SharedClock,
+        group: GroupConfig,
+        offsets_segment_bytes: u64,
+    ) -> Result<Self, StreamError> {
         std::fs::create_dir_all(&dir)?;
         let mut topics = HashMap::new();
         let mut max_pid = -1i64;
@@ -149,7 +162,9 @@ impl Stream {
             }
             topics.insert(name, Arc::new(topic));
         }
-        let stored = std::fs::read_to_string(dir.join(PRODUCER_ID_FILE)).ok().and_then(|s| s.trim().parse().ok());
+        let stored = std::fs::read_to_string(dir.join(PRODUCER_ID_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
         let next_pid = stored.unwrap_or(0).max(max_pid + 1);
         let offsets = OffsetStore::open(&dir, clock.clone(), offsets_segment_bytes)?;
         Ok(Self {
@@ -197,7 +212,12 @@ impl Stream {
     /// # Errors
     /// [`StreamError::UnknownTopic`]; [`StreamError::Io`].
     pub fn delete_topic(&self, name: &str) -> Result<(), StreamError> {
-        let topic = self.inner.topics.write().remove(name).ok_or_else(|| StreamError::UnknownTopic(name.to_string()))?;
+        let topic = self
+            .inner
+            .topics
+            .write()
+            .remove(name)
+            .ok_or_else(|| StreamError::UnknownTopic(name.to_string()))?;
         drop(topic);
         std::fs::remove_dir_all(self.inner.dir.join(name))?;
         Ok(())
@@ -215,7 +235,12 @@ impl Stream {
     /// # Errors
     /// [`StreamError::UnknownTopic`].
     pub fn topic(&self, name: &str) -> Result<Arc<Topic>, StreamError> {
-        self.inner.topics.read().get(name).cloned().ok_or_else(|| StreamError::UnknownTopic(name.to_string()))
+        self.inner
+            .topics
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| StreamError::UnknownTopic(name.to_string()))
     }
 
     /// Partitions of `topic`.
@@ -247,7 +272,12 @@ impl Stream {
     /// let at = stream.append("t", 0, &[Record::new("a"), Record::new("b")]).unwrap();
     /// assert_eq!((at.base_offset, at.last_offset), (0, 1));
     /// ```
-    pub fn append(&self, topic: &str, partition: u32, records: &[Record]) -> Result<AppendInfo, StreamError> {
+    pub fn append(
+        &self,
+        topic: &str,
+        partition: u32,
+        records: &[Record],
+    ) -> Result<AppendInfo, StreamError> {
         let log = self.log(topic, partition)?;
         let raw = batch::encode_batch(records, self.inner.clock.now_ms(), None)?;
         log.append_batch(raw, false)
@@ -274,7 +304,13 @@ impl Stream {
     ///
     /// # Errors
     /// [`StreamError::OffsetOutOfRange`], [`StreamError::UnknownTopic`], … .
-    pub fn fetch(&self, topic: &str, partition: u32, offset: i64, max_bytes: usize) -> Result<FetchedBatches, StreamError> {
+    pub fn fetch(
+        &self,
+        topic: &str,
+        partition: u32,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<FetchedBatches, StreamError> {
         self.log(topic, partition)?.read(offset, max_bytes)
     }
 
@@ -282,16 +318,27 @@ impl Stream {
     ///
     /// # Errors
     /// [`StreamError::OffsetOutOfRange`] for `At` outside the log; lookup errors.
-    pub fn resolve_offset(&self, topic: &str, partition: u32, spec: OffsetSpec) -> Result<i64, StreamError> {
+    pub fn resolve_offset(
+        &self,
+        topic: &str,
+        partition: u32,
+        spec: OffsetSpec,
+    ) -> Result<i64, StreamError> {
         let log = self.log(topic, partition)?;
         match spec {
             OffsetSpec::Earliest => Ok(log.log_start_offset()),
             OffsetSpec::Latest => Ok(log.log_end_offset()),
-            OffsetSpec::Timestamp(ts) => Ok(log.offset_for_timestamp(ts)?.unwrap_or_else(|| log.log_end_offset())),
+            OffsetSpec::Timestamp(ts) => Ok(log
+                .offset_for_timestamp(ts)?
+                .unwrap_or_else(|| log.log_end_offset())),
             OffsetSpec::At(o) => {
                 let (start, end) = (log.log_start_offset(), log.log_end_offset());
                 if o < start || o > end {
-                    return Err(StreamError::OffsetOutOfRange { requested: o, earliest: start, latest: end });
+                    return Err(StreamError::OffsetOutOfRange {
+                        requested: o,
+                        earliest: start,
+                        latest: end,
+                    });
                 }
                 Ok(o)
             }
@@ -323,11 +370,19 @@ impl Stream {
             let log = self.log(t, *p)?;
             let end = log.log_end_offset();
             if *o < 0 || *o > end {
-                return Err(StreamError::OffsetOutOfRange { requested: *o, earliest: 0, latest: end });
+                return Err(StreamError::OffsetOutOfRange {
+                    requested: *o,
+                    earliest: 0,
+                    latest: end,
+                });
             }
         }
-        self.inner.offsets.commit(group, offsets, self.inner.clock.now_ms())?;
-        self.inner.commits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner
+            .offsets
+            .commit(group, offsets, self.inner.clock.now_ms())?;
+        self.inner
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -346,7 +401,9 @@ impl Stream {
     /// # Errors
     /// [`StreamError::Io`].
     pub fn delete_group_offsets(&self, group: &str) -> Result<usize, StreamError> {
-        self.inner.offsets.delete_group(group, self.inner.clock.now_ms())
+        self.inner
+            .offsets
+            .delete_group(group, self.inner.clock.now_ms())
     }
 
     /// Lag of `group` on every partition it subscribes to or has committed on.
@@ -372,12 +429,21 @@ impl Stream {
         }
         let mut out = GroupLag::default();
         for (tp, committed) in parts {
-            let Ok(log) = self.log(&tp.topic, tp.partition) else { continue };
+            let Ok(log) = self.log(&tp.topic, tp.partition) else {
+                continue;
+            };
             let end = log.log_end_offset();
-            let from = committed.unwrap_or_else(|| log.log_start_offset()).max(log.log_start_offset());
+            let from = committed
+                .unwrap_or_else(|| log.log_start_offset())
+                .max(log.log_start_offset());
             let lag = (end - from).max(0);
             out.total += lag;
-            out.partitions.push(PartitionLag { partition: tp, committed, log_end: end, lag });
+            out.partitions.push(PartitionLag {
+                partition: tp,
+                committed,
+                log_end: end,
+                lag,
+            });
         }
         out
     }

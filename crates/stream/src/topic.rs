@@ -60,9 +60,10 @@ impl TopicConfig {
     /// assert_eq!(c.partitions(), 8);
     /// assert!(TopicConfig::builder().partitions(0).build().is_err());
     /// ```
-    #[must_use]
     pub fn builder() -> TopicConfigBuilder {
-        TopicConfigBuilder { config: Self::default() }
+        TopicConfigBuilder {
+            config: Self::default(),
+        }
     }
 
     /// Number of partitions.
@@ -109,7 +110,11 @@ impl TopicConfig {
                 "partitions" => b.partitions(v.parse().ok()?),
                 "segment_bytes" => b.segment_bytes(v.parse().ok()?),
                 "segment_age_ms" => b.segment_age(ms(v)?),
-                "retention_bytes" => b.retention_bytes(if v == "none" { None } else { Some(v.parse().ok()?) }),
+                "retention_bytes" => b.retention_bytes(if v == "none" {
+                    None
+                } else {
+                    Some(v.parse().ok()?)
+                }),
                 "retention_ms" => b.retention(if v == "none" { None } else { Some(ms(v)?) }),
                 "durability" => b.durability(match v {
                     "every_batch" => Durability::EveryBatch,
@@ -197,7 +202,10 @@ impl TopicConfigBuilder {
             return invalid("segment_age", "must be positive");
         }
         if c.retention.is_some_and(|d| d.is_zero()) || c.retention_bytes == Some(0) {
-            return invalid("retention", "must be positive (use None to keep everything)");
+            return invalid(
+                "retention",
+                "must be positive (use None to keep everything)",
+            );
         }
         if matches!(c.durability, Durability::Interval(d) if d.is_zero()) {
             return invalid("durability", "interval must be positive (use EveryBatch)");
@@ -222,11 +230,18 @@ pub(crate) fn valid_topic_name(name: &str) -> bool {
         && name.len() <= 249
         && name != "."
         && name != ".."
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
 impl Topic {
-    pub(crate) fn create(dir: &Path, name: &str, config: TopicConfig, clock: &SharedClock) -> Result<Self, StreamError> {
+    pub(crate) fn create(
+        dir: &Path,
+        name: &str,
+        config: TopicConfig,
+        clock: &SharedClock,
+    ) -> Result<Self, StreamError> {
         std::fs::create_dir_all(dir)?;
         let tmp = dir.join("topic.conf.tmp");
         std::fs::write(&tmp, config.to_text())?;
@@ -246,11 +261,23 @@ impl Topic {
         Self::open_with(dir, name, config, clock)
     }
 
-    fn open_with(dir: &Path, name: &str, config: TopicConfig, clock: &SharedClock) -> Result<Self, StreamError> {
+    fn open_with(
+        dir: &Path,
+        name: &str,
+        config: TopicConfig,
+        clock: &SharedClock,
+    ) -> Result<Self, StreamError> {
         let partitions = (0..config.partitions)
-            .map(|p| PartitionLog::open(&dir.join(p.to_string()), config.clone(), clock.clone()).map(Arc::new))
+            .map(|p| {
+                PartitionLog::open(&dir.join(p.to_string()), config.clone(), clock.clone())
+                    .map(Arc::new)
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { name: name.to_string(), config, partitions })
+        Ok(Self {
+            name: name.to_string(),
+            config,
+            partitions,
+        })
     }
 
     /// Topic name.
@@ -275,7 +302,10 @@ impl Topic {
     pub fn partition(&self, p: u32) -> Result<&Arc<PartitionLog>, StreamError> {
         self.partitions
             .get(p as usize)
-            .ok_or_else(|| StreamError::UnknownPartition { topic: self.name.clone(), partition: p })
+            .ok_or_else(|| StreamError::UnknownPartition {
+                topic: self.name.clone(),
+                partition: p,
+            })
     }
 
     pub(crate) fn logs(&self) -> &[Arc<PartitionLog>] {
@@ -302,12 +332,43 @@ mod tests {
 
     #[test]
     fn rejects_bad_settings() {
-        assert!(matches!(TopicConfig::builder().partitions(0).build(), Err(BuildError::ZeroPartitions)));
-        assert!(TopicConfig::builder().segment_bytes(u64::MAX).build().is_err());
-        assert!(TopicConfig::builder().max_batch_bytes(usize::MAX).build().is_err());
-        assert!(TopicConfig::builder().segment_age(Duration::ZERO).build().is_err());
-        assert!(TopicConfig::builder().durability(Durability::Interval(Duration::ZERO)).build().is_err());
-        assert!(TopicConfig::builder().segment_age(Duration::MAX).retention(Some(Duration::MAX)).build().is_ok());
-        assert!(!valid_topic_name("../etc") && !valid_topic_name("") && valid_topic_name("orders.v1"));
+        assert!(matches!(
+            TopicConfig::builder().partitions(0).build(),
+            Err(BuildError::ZeroPartitions)
+        ));
+        assert!(
+            TopicConfig::builder()
+                .segment_bytes(u64::MAX)
+                .build()
+                .is_err()
+        );
+        assert!(
+            TopicConfig::builder()
+                .max_batch_bytes(usize::MAX)
+                .build()
+                .is_err()
+        );
+        assert!(
+            TopicConfig::builder()
+                .segment_age(Duration::ZERO)
+                .build()
+                .is_err()
+        );
+        assert!(
+            TopicConfig::builder()
+                .durability(Durability::Interval(Duration::ZERO))
+                .build()
+                .is_err()
+        );
+        assert!(
+            TopicConfig::builder()
+                .segment_age(Duration::MAX)
+                .retention(Some(Duration::MAX))
+                .build()
+                .is_ok()
+        );
+        assert!(
+            !valid_topic_name("../etc") && !valid_topic_name("") && valid_topic_name("orders.v1")
+        );
     }
 }

@@ -58,7 +58,13 @@ mod tests {
     #[test]
     fn zigzag_matches_kafka_examples() {
         // From the protobuf/Kafka zig-zag table: 0→0, -1→1, 1→2, -2→3, 300→0xd8 0x04.
-        for (v, bytes) in [(0, vec![0]), (-1, vec![1]), (1, vec![2]), (-2, vec![3]), (300, vec![0xd8, 0x04])] {
+        for (v, bytes) in [
+            (0, vec![0]),
+            (-1, vec![1]),
+            (1, vec![2]),
+            (-2, vec![3]),
+            (300, vec![0xd8, 0x04]),
+        ] {
             let mut out = Vec::new();
             put_varint(&mut out, v);
             assert_eq!(out, bytes, "{v}");
@@ -79,6 +85,9 @@ mod tests {
             assert_eq!(get_varlong(&out[..out.len() - 1], &mut pos), None);
         }
         let mut pos = 0;
-        assert_eq!(get_varint(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01], &mut pos), None);
+        assert_eq!(
+            get_varint(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01], &mut pos),
+            None
+        );
     }
 }

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use keel_stream::{
-    Assignor, GroupConfig, GroupConsumer, GroupError, MockClock, RebalanceProtocol, Record, Stream, StreamError,
-    TopicConfig, TopicPartition,
+    Assignor, GroupConfig, GroupConsumer, GroupError, MockClock, RebalanceProtocol, Record, Stream,
+    StreamError, TopicConfig, TopicPartition,
 };
 
 const PARTITIONS: u32 = 8;
@@ -22,8 +22,20 @@ fn setup(protocol: RebalanceProtocol) -> (tempfile::TempDir, MockClock, Stream) 
         .assignor(Assignor::Sticky)
         .build()
         .unwrap();
-    let s = Stream::builder().dir(dir.path()).clock(clock.clone()).group_config(group).build().unwrap();
-    s.create_topic("orders", TopicConfig::builder().partitions(PARTITIONS).build().unwrap()).unwrap();
+    let s = Stream::builder()
+        .dir(dir.path())
+        .clock(clock.clone())
+        .group_config(group)
+        .build()
+        .unwrap();
+    s.create_topic(
+        "orders",
+        TopicConfig::builder()
+            .partitions(PARTITIONS)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
     (dir, clock, s)
 }
 
@@ -31,13 +43,17 @@ fn produce(s: &Stream, from: usize, n: usize) {
     for i in from..from + n {
         let key = format!("order-{}", i % 40);
         let p = keel_stream::partition_for_key(key.as_bytes(), PARTITIONS);
-        s.append("orders", p, &[Record::keyed(key, i.to_string())]).unwrap();
+        s.append("orders", p, &[Record::keyed(key, i.to_string())])
+            .unwrap();
     }
 }
 
 fn owners(s: &Stream) -> BTreeMap<TopicPartition, String> {
     let (_, members) = s.coordinator().describe("g").unwrap();
-    members.into_iter().flat_map(|m| m.owned.into_iter().map(move |tp| (tp, m.member_id.clone()))).collect()
+    members
+        .into_iter()
+        .flat_map(|m| m.owned.into_iter().map(move |tp| (tp, m.member_id.clone())))
+        .collect()
 }
 
 struct Tracker {
@@ -49,7 +65,10 @@ impl Tracker {
     /// One poll-process-commit step of `c`; checks commits never go backwards.
     fn step(&mut self, s: &Stream, c: &mut GroupConsumer) {
         for r in c.poll(50).unwrap() {
-            *self.processed.entry((r.partition, r.record.offset)).or_default() += 1;
+            *self
+                .processed
+                .entry((r.partition, r.record.offset))
+                .or_default() += 1;
         }
         c.commit().unwrap();
         self.check_commits(s);
@@ -68,9 +87,18 @@ impl Tracker {
 #[test]
 fn three_join_one_dies_one_joins_every_record_at_least_once_and_commits_monotonic() {
     let (_d, clock, s) = setup(RebalanceProtocol::Cooperative);
-    let mut t = Tracker { processed: HashMap::new(), committed: BTreeMap::new() };
+    let mut t = Tracker {
+        processed: HashMap::new(),
+        committed: BTreeMap::new(),
+    };
     produce(&s, 0, 400);
-    let consumer = |id: &str| GroupConsumer::builder(&s, "g").subscribe(["orders"]).instance_id(id).build().unwrap();
+    let consumer = |id: &str| {
+        GroupConsumer::builder(&s, "g")
+            .subscribe(["orders"])
+            .instance_id(id)
+            .build()
+            .unwrap()
+    };
     let mut c1 = consumer("c1");
     let mut c2 = consumer("c2");
     let mut c3 = consumer("c3");
@@ -95,8 +123,16 @@ fn three_join_one_dies_one_joins_every_record_at_least_once_and_commits_monotoni
             t.step(&s, c);
         }
     }
-    assert_eq!(s.stats().evictions, before_death + 1, "c2 removed after the session timeout");
-    assert_eq!(owners(&s).values().collect::<BTreeSet<_>>().len(), 2, "c1 and c3 own everything");
+    assert_eq!(
+        s.stats().evictions,
+        before_death + 1,
+        "c2 removed after the session timeout"
+    );
+    assert_eq!(
+        owners(&s).values().collect::<BTreeSet<_>>().len(),
+        2,
+        "c1 and c3 own everything"
+    );
     assert_eq!(owners(&s).len(), PARTITIONS as usize);
     // A fourth member joins: the cooperative protocol revokes only what moves to it.
     let before = owners(&s);
@@ -111,10 +147,21 @@ fn three_join_one_dies_one_joins_every_record_at_least_once_and_commits_monotoni
     }
     let after = owners(&s);
     assert_eq!(after.len(), PARTITIONS as usize);
-    let moved = before.iter().filter(|(tp, m)| after.get(*tp) != Some(*m)).count();
+    let moved = before
+        .iter()
+        .filter(|(tp, m)| after.get(*tp) != Some(*m))
+        .count();
     assert!(moved > 0);
-    assert_eq!(s.coordinator().revocations() - revocations_before, moved as u64, "only moved partitions revoked");
-    assert_eq!(after.values().filter(|m| m.starts_with("c4")).count(), moved, "everything moved went to c4");
+    assert_eq!(
+        s.coordinator().revocations() - revocations_before,
+        moved as u64,
+        "only moved partitions revoked"
+    );
+    assert_eq!(
+        after.values().filter(|m| m.starts_with("c4")).count(),
+        moved,
+        "everything moved went to c4"
+    );
     // Drain and check: every record processed at least once.
     for _ in 0..20 {
         for c in [&mut c1, &mut c3, &mut c4] {
@@ -124,7 +171,10 @@ fn three_join_one_dies_one_joins_every_record_at_least_once_and_commits_monotoni
     for p in 0..PARTITIONS {
         let end = s.log("orders", p).unwrap().log_end_offset();
         for off in 0..end {
-            assert!(t.processed.contains_key(&(p, off)), "partition {p} offset {off} never processed");
+            assert!(
+                t.processed.contains_key(&(p, off)),
+                "partition {p} offset {off} never processed"
+            );
         }
         assert_eq!(s.committed("g", "orders", p), Some(end));
     }
@@ -144,7 +194,13 @@ fn eager_rebalance_revokes_everything_cooperative_only_what_moves() {
     for protocol in [RebalanceProtocol::Eager, RebalanceProtocol::Cooperative] {
         let (_d, _clock, s) = setup(protocol);
         let mut cs: Vec<GroupConsumer> = (0..3)
-            .map(|i| GroupConsumer::builder(&s, "g").subscribe(["orders"]).instance_id(format!("c{i}")).build().unwrap())
+            .map(|i| {
+                GroupConsumer::builder(&s, "g")
+                    .subscribe(["orders"])
+                    .instance_id(format!("c{i}"))
+                    .build()
+                    .unwrap()
+            })
             .collect();
         for _ in 0..3 {
             for c in &mut cs {
@@ -153,7 +209,13 @@ fn eager_rebalance_revokes_everything_cooperative_only_what_moves() {
         }
         assert_eq!(owners(&s).len(), PARTITIONS as usize);
         let before = s.coordinator().revocations();
-        cs.push(GroupConsumer::builder(&s, "g").subscribe(["orders"]).instance_id("c3").build().unwrap());
+        cs.push(
+            GroupConsumer::builder(&s, "g")
+                .subscribe(["orders"])
+                .instance_id("c3")
+                .build()
+                .unwrap(),
+        );
         for _ in 0..3 {
             for c in &mut cs {
                 c.heartbeat().unwrap();
@@ -162,14 +224,27 @@ fn eager_rebalance_revokes_everything_cooperative_only_what_moves() {
         assert_eq!(owners(&s).len(), PARTITIONS as usize);
         counts.push(s.coordinator().revocations() - before);
     }
-    assert_eq!(counts[0], u64::from(PARTITIONS), "eager: all 8 owned partitions revoked");
-    assert_eq!(counts[1], 2, "cooperative-sticky: 3,3,2 → 2,2,2,2 moves exactly 2");
+    assert_eq!(
+        counts[0],
+        u64::from(PARTITIONS),
+        "eager: all 8 owned partitions revoked"
+    );
+    assert_eq!(
+        counts[1], 2,
+        "cooperative-sticky: 3,3,2 → 2,2,2,2 moves exactly 2"
+    );
 }
 
 #[test]
 fn a_static_member_restarting_within_the_session_timeout_causes_no_rebalance() {
     let (_d, clock, s) = setup(RebalanceProtocol::Cooperative);
-    let build = |id: &str| GroupConsumer::builder(&s, "g").subscribe(["orders"]).instance_id(id).build().unwrap();
+    let build = |id: &str| {
+        GroupConsumer::builder(&s, "g")
+            .subscribe(["orders"])
+            .instance_id(id)
+            .build()
+            .unwrap()
+    };
     let mut a = build("a");
     let mut b = build("b");
     for _ in 0..3 {
@@ -186,7 +261,11 @@ fn a_static_member_restarting_within_the_session_timeout_causes_no_rebalance() {
     let mut a2 = build("a");
     a2.heartbeat().unwrap();
     assert_eq!(a2.assignment(), owned, "same partitions back");
-    assert_eq!(s.coordinator().describe("g").unwrap().0, generation, "no new generation");
+    assert_eq!(
+        s.coordinator().describe("g").unwrap().0,
+        generation,
+        "no new generation"
+    );
     assert_eq!(s.stats().rebalances, rebalances, "no rebalance");
     assert_eq!(s.stats().static_rejoins, 1);
     // The crashed process's member id is fenced.
@@ -203,8 +282,14 @@ fn a_static_member_restarting_within_the_session_timeout_causes_no_rebalance() {
 #[test]
 fn a_member_that_stops_polling_is_evicted_after_max_poll_interval() {
     let (_d, clock, s) = setup(RebalanceProtocol::Cooperative);
-    let mut a = GroupConsumer::builder(&s, "g").subscribe(["orders"]).build().unwrap();
-    let mut b = GroupConsumer::builder(&s, "g").subscribe(["orders"]).build().unwrap();
+    let mut a = GroupConsumer::builder(&s, "g")
+        .subscribe(["orders"])
+        .build()
+        .unwrap();
+    let mut b = GroupConsumer::builder(&s, "g")
+        .subscribe(["orders"])
+        .build()
+        .unwrap();
     a.poll(1).unwrap();
     b.poll(1).unwrap();
     // `a` keeps heartbeating (its background thread lives) but its processing is stuck.
@@ -214,28 +299,56 @@ fn a_member_that_stops_polling_is_evicted_after_max_poll_interval() {
         b.poll(1).unwrap();
     }
     let (_, members) = s.coordinator().describe("g").unwrap();
-    assert_eq!(members.len(), 2, "a rejoined through its heartbeat after eviction");
+    assert_eq!(
+        members.len(),
+        2,
+        "a rejoined through its heartbeat after eviction"
+    );
     assert!(s.stats().evictions >= 1);
 }
 
 #[test]
 fn group_bad_input_is_typed() {
     let (_d, _clock, s) = setup(RebalanceProtocol::Cooperative);
-    assert!(GroupConsumer::builder(&s, "g").build().is_err(), "no topics");
-    assert!(GroupConsumer::builder(&s, "g").subscribe(["missing"]).build().is_err());
+    assert!(
+        GroupConsumer::builder(&s, "g").build().is_err(),
+        "no topics"
+    );
+    assert!(
+        GroupConsumer::builder(&s, "g")
+            .subscribe(["missing"])
+            .build()
+            .is_err()
+    );
     assert!(matches!(
         s.coordinator().join("", None, &[("orders".into(), 8)]),
         Err(GroupError::Invalid(_))
     ));
-    s.coordinator().join("g2", None, &[("orders".into(), 8)]).unwrap();
+    s.coordinator()
+        .join("g2", None, &[("orders".into(), 8)])
+        .unwrap();
     assert_eq!(
         s.coordinator().join("g2", None, &[("other".into(), 1)]),
         Err(GroupError::InconsistentSubscription)
     );
-    assert!(matches!(s.coordinator().heartbeat("g2", "nobody", true), Err(GroupError::UnknownMember(_))));
-    let mut c = GroupConsumer::builder(&s, "g").subscribe(["orders"]).build().unwrap();
+    assert!(matches!(
+        s.coordinator().heartbeat("g2", "nobody", true),
+        Err(GroupError::UnknownMember(_))
+    ));
+    let mut c = GroupConsumer::builder(&s, "g")
+        .subscribe(["orders"])
+        .build()
+        .unwrap();
     c.poll(1).unwrap();
     let tp = c.assignment()[0].clone();
-    assert!(matches!(c.seek(&tp, keel_stream::OffsetSpec::At(5)), Err(StreamError::OffsetOutOfRange { .. })));
-    assert!(GroupConfig::builder().max_poll_interval(Duration::ZERO).build().is_err());
+    assert!(matches!(
+        c.seek(&tp, keel_stream::OffsetSpec::At(5)),
+        Err(StreamError::OffsetOutOfRange { .. })
+    ));
+    assert!(
+        GroupConfig::builder()
+            .max_poll_interval(Duration::ZERO)
+            .build()
+            .is_err()
+    );
 }

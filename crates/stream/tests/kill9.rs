@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 use keel_stream::Stream;
 
 fn rounds() -> usize {
-    std::env::var("KEEL_KILL9_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3)
+    std::env::var("KEEL_KILL9_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
 }
 
 #[test]
@@ -39,7 +42,9 @@ fn every_acknowledged_record_survives_kill_9() {
         let mut this_round = 0;
         while this_round < target {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).expect("child produced no acks in time");
+            let line = rx
+                .recv_timeout(left)
+                .expect("child produced no acks in time");
             if let Some(rest) = line.strip_prefix("ack ") {
                 let mut it = rest.split(' ');
                 let p = it.next().unwrap().parse().unwrap();

@@ -6,12 +6,16 @@ use std::time::Duration;
 
 use keel_stream::batch::encode_batch;
 use keel_stream::{
-    BuildError, Clock, Durability, MockClock, OffsetSpec, PartitionLog, ProducerInfo, Record, Stream, StreamError,
-    TopicConfig,
+    BuildError, Clock, Durability, MockClock, OffsetSpec, PartitionLog, ProducerInfo, Record,
+    Stream, StreamError, TopicConfig,
 };
 
 fn stream(dir: &std::path::Path, clock: &MockClock) -> Stream {
-    Stream::builder().dir(dir).clock(clock.clone()).build().unwrap()
+    Stream::builder()
+        .dir(dir)
+        .clock(clock.clone())
+        .build()
+        .unwrap()
 }
 
 fn small_segments(partitions: u32) -> TopicConfig {
@@ -29,35 +33,85 @@ fn bad_input_gets_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
     let clock = MockClock::new(0);
     let s = stream(dir.path(), &clock);
-    assert!(matches!(TopicConfig::builder().partitions(0).build(), Err(BuildError::ZeroPartitions)));
-    assert!(matches!(s.create_topic("../x", TopicConfig::default()), Err(StreamError::InvalidTopicName(_))));
-    assert!(matches!(s.create_topic("__internal", TopicConfig::default()), Err(StreamError::InvalidTopicName(_))));
-    let cfg = TopicConfig::builder().max_batch_bytes(1024).build().unwrap();
+    assert!(matches!(
+        TopicConfig::builder().partitions(0).build(),
+        Err(BuildError::ZeroPartitions)
+    ));
+    assert!(matches!(
+        s.create_topic("../x", TopicConfig::default()),
+        Err(StreamError::InvalidTopicName(_))
+    ));
+    assert!(matches!(
+        s.create_topic("__internal", TopicConfig::default()),
+        Err(StreamError::InvalidTopicName(_))
+    ));
+    let cfg = TopicConfig::builder()
+        .max_batch_bytes(1024)
+        .build()
+        .unwrap();
     s.create_topic("t", cfg).unwrap();
     // A record larger than the max batch size.
     let big = Record::new(vec![0u8; 2000]);
-    assert!(matches!(s.append("t", 0, &[big]), Err(StreamError::RecordTooLarge { max: 1024, .. })));
-    assert!(matches!(s.append("t", 0, &[]), Err(StreamError::EmptyBatch)));
-    assert!(matches!(s.append("nope", 0, &[Record::new("x")]), Err(StreamError::UnknownTopic(_))));
-    assert!(matches!(s.append("t", 5, &[Record::new("x")]), Err(StreamError::UnknownPartition { partition: 5, .. })));
+    assert!(matches!(
+        s.append("t", 0, &[big]),
+        Err(StreamError::RecordTooLarge { max: 1024, .. })
+    ));
+    assert!(matches!(
+        s.append("t", 0, &[]),
+        Err(StreamError::EmptyBatch)
+    ));
+    assert!(matches!(
+        s.append("nope", 0, &[Record::new("x")]),
+        Err(StreamError::UnknownTopic(_))
+    ));
+    assert!(matches!(
+        s.append("t", 5, &[Record::new("x")]),
+        Err(StreamError::UnknownPartition { partition: 5, .. })
+    ));
     // Offsets out of range, both sides.
-    s.append("t", 0, &[Record::new("a"), Record::new("b")]).unwrap();
+    s.append("t", 0, &[Record::new("a"), Record::new("b")])
+        .unwrap();
     assert!(matches!(
         s.fetch("t", 0, 3, 1 << 20),
-        Err(StreamError::OffsetOutOfRange { requested: 3, earliest: 0, latest: 2 })
+        Err(StreamError::OffsetOutOfRange {
+            requested: 3,
+            earliest: 0,
+            latest: 2
+        })
     ));
-    assert!(matches!(s.fetch("t", 0, -1, 1 << 20), Err(StreamError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        s.fetch("t", 0, -1, 1 << 20),
+        Err(StreamError::OffsetOutOfRange { .. })
+    ));
     assert!(s.fetch("t", 0, 2, 1 << 20).unwrap().is_empty());
-    assert!(matches!(s.resolve_offset("t", 0, OffsetSpec::At(9)), Err(StreamError::OffsetOutOfRange { .. })));
-    assert!(matches!(s.commit("g", &[("t".into(), 0, 99)]), Err(StreamError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        s.resolve_offset("t", 0, OffsetSpec::At(9)),
+        Err(StreamError::OffsetOutOfRange { .. })
+    ));
+    assert!(matches!(
+        s.commit("g", &[("t".into(), 0, 99)]),
+        Err(StreamError::OffsetOutOfRange { .. })
+    ));
     // A malformed batch from the network.
     let log = s.log("t", 0).unwrap();
     let mut raw = encode_batch(&[Record::new("x")], 0, None).unwrap();
     raw[30] ^= 1;
-    assert!(matches!(log.append_batch(raw, false), Err(StreamError::CorruptBatch("crc mismatch"))));
-    assert!(matches!(log.append_batch(vec![1, 2, 3], false), Err(StreamError::CorruptBatch(_))));
+    assert!(matches!(
+        log.append_batch(raw, false),
+        Err(StreamError::CorruptBatch("crc mismatch"))
+    ));
+    assert!(matches!(
+        log.append_batch(vec![1, 2, 3], false),
+        Err(StreamError::CorruptBatch(_))
+    ));
     assert!(Stream::builder().build().is_err());
-    assert!(Stream::builder().dir(dir.path()).offsets_segment_bytes(0).build().is_err());
+    assert!(
+        Stream::builder()
+            .dir(dir.path())
+            .offsets_segment_bytes(0)
+            .build()
+            .is_err()
+    );
 }
 
 #[test]
@@ -67,7 +121,12 @@ fn corrupt_sealed_segment_is_an_error_on_read_and_on_open() {
     let s = stream(dir.path(), &clock);
     s.create_topic("t", small_segments(1)).unwrap();
     for i in 0..100 {
-        s.append("t", 0, &[Record::new(format!("value-{i:04}-{}", "x".repeat(100)))]).unwrap();
+        s.append(
+            "t",
+            0,
+            &[Record::new(format!("value-{i:04}-{}", "x".repeat(100)))],
+        )
+        .unwrap();
     }
     let log = s.log("t", 0).unwrap();
     assert!(log.segment_count() > 2);
@@ -77,13 +136,29 @@ fn corrupt_sealed_segment_is_an_error_on_read_and_on_open() {
     bytes[70] ^= 0xff;
     std::fs::write(&first, &bytes).unwrap();
     let err = s.fetch("t", 0, 0, 1 << 20).unwrap().records().unwrap_err();
-    assert!(matches!(err, StreamError::CorruptSegment { reason: "crc mismatch", position: 0, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            StreamError::CorruptSegment {
+                reason: "crc mismatch",
+                position: 0,
+                ..
+            }
+        ),
+        "{err}"
+    );
     // Break a header inside a sealed segment: opening refuses instead of losing data silently.
     bytes[16] = 7; // magic
     std::fs::write(&first, &bytes).unwrap();
     drop((log, s));
-    let err = Stream::builder().dir(dir.path()).clock(clock.clone()).build().unwrap_err();
-    let BuildError::Open(StreamError::CorruptSegment { path, reason, .. }) = err else { panic!("{err:?}") };
+    let err = Stream::builder()
+        .dir(dir.path())
+        .clock(clock.clone())
+        .build()
+        .unwrap_err();
+    let BuildError::Open(StreamError::CorruptSegment { path, reason, .. }) = err else {
+        panic!("{err:?}")
+    };
     assert_eq!(path, first);
     assert_eq!(reason, "magic is not 2");
 }
@@ -100,7 +175,12 @@ fn torn_tail_is_truncated_on_open_and_appends_continue() {
     }
     let (_, size, path) = log.active_segment();
     drop(log);
-    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(size - 3).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(size - 3)
+        .unwrap();
     let log = open();
     assert_eq!(log.log_end_offset(), 4, "the torn 5th batch is gone");
     assert_eq!(log.append(&[Record::new("again")]).unwrap().base_offset, 4);
@@ -114,19 +194,33 @@ fn retention_by_size_and_time_deletes_whole_sealed_segments() {
     let dir = tempfile::tempdir().unwrap();
     let clock = MockClock::new(1_000_000);
     let s = stream(dir.path(), &clock);
-    let by_size = TopicConfig::builder().segment_bytes(4096).retention(None).retention_bytes(Some(8192)).build().unwrap();
+    let by_size = TopicConfig::builder()
+        .segment_bytes(4096)
+        .retention(None)
+        .retention_bytes(Some(8192))
+        .build()
+        .unwrap();
     s.create_topic("size", by_size).unwrap();
     for _ in 0..200 {
         s.append("size", 0, &[Record::new(vec![1u8; 200])]).unwrap();
     }
     let log = s.log("size", 0).unwrap();
     assert!(log.size_bytes() >= 8192, "never below the retention size");
-    assert!(log.size_bytes() < 8192 + 2 * 4096, "old segments were deleted");
+    assert!(
+        log.size_bytes() < 8192 + 2 * 4096,
+        "old segments were deleted"
+    );
     assert!(log.log_start_offset() > 0);
-    assert!(matches!(s.fetch("size", 0, 0, 100), Err(StreamError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        s.fetch("size", 0, 0, 100),
+        Err(StreamError::OffsetOutOfRange { .. })
+    ));
 
-    let by_time =
-        TopicConfig::builder().segment_bytes(4096).retention(Some(Duration::from_secs(60))).build().unwrap();
+    let by_time = TopicConfig::builder()
+        .segment_bytes(4096)
+        .retention(Some(Duration::from_secs(60)))
+        .build()
+        .unwrap();
     s.create_topic("time", by_time).unwrap();
     for _ in 0..60 {
         s.append("time", 0, &[Record::new(vec![1u8; 200])]).unwrap();
@@ -136,9 +230,18 @@ fn retention_by_size_and_time_deletes_whole_sealed_segments() {
     assert!(before >= 3);
     assert_eq!(log.enforce_retention().unwrap(), 0, "nothing is old yet");
     clock.advance(Duration::from_secs(61));
-    assert_eq!(log.enforce_retention().unwrap(), before - 1, "every sealed segment expired, the active one stays");
+    assert_eq!(
+        log.enforce_retention().unwrap(),
+        before - 1,
+        "every sealed segment expired, the active one stays"
+    );
     assert_eq!(log.segment_count(), 1);
-    assert_eq!(s.append("time", 0, &[Record::new("new")]).unwrap().base_offset, 60);
+    assert_eq!(
+        s.append("time", 0, &[Record::new("new")])
+            .unwrap()
+            .base_offset,
+        60
+    );
     assert!(s.stats().segments_deleted as usize >= before - 1);
     assert!(s.enforce_retention().is_ok());
 }
@@ -148,7 +251,10 @@ fn segments_roll_by_age_on_the_injected_clock() {
     let dir = tempfile::tempdir().unwrap();
     let clock = MockClock::new(0);
     let s = stream(dir.path(), &clock);
-    let cfg = TopicConfig::builder().segment_age(Duration::from_secs(10)).build().unwrap();
+    let cfg = TopicConfig::builder()
+        .segment_age(Duration::from_secs(10))
+        .build()
+        .unwrap();
     s.create_topic("t", cfg).unwrap();
     s.append("t", 0, &[Record::new("a")]).unwrap();
     clock.advance(Duration::from_secs(9));
@@ -167,16 +273,43 @@ fn offsets_resolve_by_earliest_latest_and_timestamp() {
     let s = stream(dir.path(), &clock);
     s.create_topic("t", small_segments(1)).unwrap();
     for i in 0..50i64 {
-        s.append("t", 0, &[Record::new("x").with_timestamp(1_000 + i * 10), Record::new("y").with_timestamp(1_005 + i * 10)])
-            .unwrap();
+        s.append(
+            "t",
+            0,
+            &[
+                Record::new("x").with_timestamp(1_000 + i * 10),
+                Record::new("y").with_timestamp(1_005 + i * 10),
+            ],
+        )
+        .unwrap();
     }
     assert_eq!(s.resolve_offset("t", 0, OffsetSpec::Earliest).unwrap(), 0);
     assert_eq!(s.resolve_offset("t", 0, OffsetSpec::Latest).unwrap(), 100);
-    assert_eq!(s.resolve_offset("t", 0, OffsetSpec::Timestamp(0)).unwrap(), 0);
-    assert_eq!(s.resolve_offset("t", 0, OffsetSpec::Timestamp(1_005)).unwrap(), 1);
-    assert_eq!(s.resolve_offset("t", 0, OffsetSpec::Timestamp(1_006)).unwrap(), 2);
-    assert_eq!(s.resolve_offset("t", 0, OffsetSpec::Timestamp(1_495)).unwrap(), 99);
-    assert_eq!(s.resolve_offset("t", 0, OffsetSpec::Timestamp(9_999)).unwrap(), 100, "none: the log end");
+    assert_eq!(
+        s.resolve_offset("t", 0, OffsetSpec::Timestamp(0)).unwrap(),
+        0
+    );
+    assert_eq!(
+        s.resolve_offset("t", 0, OffsetSpec::Timestamp(1_005))
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.resolve_offset("t", 0, OffsetSpec::Timestamp(1_006))
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        s.resolve_offset("t", 0, OffsetSpec::Timestamp(1_495))
+            .unwrap(),
+        99
+    );
+    assert_eq!(
+        s.resolve_offset("t", 0, OffsetSpec::Timestamp(9_999))
+            .unwrap(),
+        100,
+        "none: the log end"
+    );
 }
 
 #[test]
@@ -184,22 +317,36 @@ fn committed_offsets_survive_reopen_and_the_offsets_log_stays_small() {
     let dir = tempfile::tempdir().unwrap();
     let clock = MockClock::new(0);
     {
-        let s = Stream::builder().dir(dir.path()).clock(clock.clone()).offsets_segment_bytes(4096).build().unwrap();
-        s.create_topic("t", TopicConfig::builder().partitions(2).build().unwrap()).unwrap();
-        s.append("t", 0, &[Record::new("a"), Record::new("b")]).unwrap();
+        let s = Stream::builder()
+            .dir(dir.path())
+            .clock(clock.clone())
+            .offsets_segment_bytes(4096)
+            .build()
+            .unwrap();
+        s.create_topic("t", TopicConfig::builder().partitions(2).build().unwrap())
+            .unwrap();
+        s.append("t", 0, &[Record::new("a"), Record::new("b")])
+            .unwrap();
         s.append("t", 1, &[Record::new("c")]).unwrap();
         for _ in 0..500 {
-            s.commit("g", &[("t".into(), 0, 1), ("t".into(), 1, 1)]).unwrap();
+            s.commit("g", &[("t".into(), 0, 1), ("t".into(), 1, 1)])
+                .unwrap();
         }
         s.commit("g", &[("t".into(), 0, 2)]).unwrap();
         s.commit("other", &[("t".into(), 1, 0)]).unwrap();
-        assert!(s.stats().offsets_log_bytes < 3 * 4096, "snapshots keep the offsets log short");
+        assert!(
+            s.stats().offsets_log_bytes < 3 * 4096,
+            "snapshots keep the offsets log short"
+        );
     }
     let s = stream(dir.path(), &clock);
     assert_eq!(s.committed("g", "t", 0), Some(2));
     assert_eq!(s.committed("g", "t", 1), Some(1));
     assert_eq!(s.committed("other", "t", 1), Some(0));
-    assert_eq!(s.committed_groups(), vec!["g".to_string(), "other".to_string()]);
+    assert_eq!(
+        s.committed_groups(),
+        vec!["g".to_string(), "other".to_string()]
+    );
     let lag = s.lag("g");
     assert_eq!(lag.total, 0);
     assert_eq!(s.lag("other").total, 1);
@@ -218,29 +365,64 @@ fn idempotent_retry_is_not_written_twice_even_after_a_restart() {
         let s = stream(dir.path(), &clock);
         s.create_topic("t", TopicConfig::default()).unwrap();
         pid = s.init_producer_id().unwrap();
-        let p = |seq| ProducerInfo { producer_id: pid, producer_epoch: 0, base_sequence: seq };
-        let a = s.append_idempotent("t", 0, &[Record::new("a"), Record::new("b")], p(0), true).unwrap();
-        let retry = s.append_idempotent("t", 0, &[Record::new("a"), Record::new("b")], p(0), true).unwrap();
+        let p = |seq| ProducerInfo {
+            producer_id: pid,
+            producer_epoch: 0,
+            base_sequence: seq,
+        };
+        let a = s
+            .append_idempotent("t", 0, &[Record::new("a"), Record::new("b")], p(0), true)
+            .unwrap();
+        let retry = s
+            .append_idempotent("t", 0, &[Record::new("a"), Record::new("b")], p(0), true)
+            .unwrap();
         assert!(retry.duplicate);
-        assert_eq!((retry.base_offset, retry.last_offset), (a.base_offset, a.last_offset));
+        assert_eq!(
+            (retry.base_offset, retry.last_offset),
+            (a.base_offset, a.last_offset)
+        );
         // A gap (a lost batch) is refused rather than reordered.
-        let gap = s.append_idempotent("t", 0, &[Record::new("d")], p(5), true).unwrap_err();
-        assert!(matches!(gap, StreamError::OutOfOrderSequence { expected: 2, got: 5, .. }));
-        s.append_idempotent("t", 0, &[Record::new("c")], p(2), true).unwrap();
+        let gap = s
+            .append_idempotent("t", 0, &[Record::new("d")], p(5), true)
+            .unwrap_err();
+        assert!(matches!(
+            gap,
+            StreamError::OutOfOrderSequence {
+                expected: 2,
+                got: 5,
+                ..
+            }
+        ));
+        s.append_idempotent("t", 0, &[Record::new("c")], p(2), true)
+            .unwrap();
         // An older epoch is fenced once a newer one wrote.
-        let newer = ProducerInfo { producer_id: pid, producer_epoch: 1, base_sequence: 0 };
-        s.append_idempotent("t", 0, &[Record::new("e")], newer, true).unwrap();
+        let newer = ProducerInfo {
+            producer_id: pid,
+            producer_epoch: 1,
+            base_sequence: 0,
+        };
+        s.append_idempotent("t", 0, &[Record::new("e")], newer, true)
+            .unwrap();
         assert!(matches!(
             s.append_idempotent("t", 0, &[Record::new("f")], p(3), true),
             Err(StreamError::ProducerFenced { .. })
         ));
     }
     let s = stream(dir.path(), &clock);
-    let retry = ProducerInfo { producer_id: pid, producer_epoch: 1, base_sequence: 0 };
-    let again = s.append_idempotent("t", 0, &[Record::new("e")], retry, true).unwrap();
+    let retry = ProducerInfo {
+        producer_id: pid,
+        producer_epoch: 1,
+        base_sequence: 0,
+    };
+    let again = s
+        .append_idempotent("t", 0, &[Record::new("e")], retry, true)
+        .unwrap();
     assert!(again.duplicate, "producer state was rebuilt from the log");
     assert_eq!(s.log("t", 0).unwrap().log_end_offset(), 4);
-    assert!(s.init_producer_id().unwrap() > pid, "producer ids never repeat");
+    assert!(
+        s.init_producer_id().unwrap() > pid,
+        "producer ids never repeat"
+    );
     assert_eq!(s.stats().duplicate_batches, 1);
 }
 

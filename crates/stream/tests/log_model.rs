@@ -89,7 +89,9 @@ fn run(ops: Vec<Op>) {
                 let end = model.len() as i64;
                 let at = i64::from(at) % (end + 2);
                 match log.read(at, usize::from(max_bytes)) {
-                    Err(StreamError::OffsetOutOfRange { requested, latest, .. }) => {
+                    Err(StreamError::OffsetOutOfRange {
+                        requested, latest, ..
+                    }) => {
                         assert!(at > end);
                         assert_eq!((requested, latest), (at, end));
                     }
@@ -120,7 +122,12 @@ fn run(ops: Vec<Op>) {
                     bytes[at as usize] ^= 0x40;
                     std::fs::write(&path, bytes).unwrap();
                 } else if !flip {
-                    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(at).unwrap();
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .unwrap()
+                        .set_len(at)
+                        .unwrap();
                 }
                 // Which batch survives: the ones that end before the cut, or before the flipped
                 // batch (a flip in the leader-epoch field, bytes 12..16, is not covered by the
@@ -151,7 +158,11 @@ fn run(ops: Vec<Op>) {
             Op::SeekTime(delta) => {
                 let target = 1_000_000 + i64::from(delta) * 8;
                 let want = model.iter().position(|m| m.ts >= target).map(|i| i as i64);
-                assert_eq!(log.offset_for_timestamp(target).unwrap(), want, "ts {target}");
+                assert_eq!(
+                    log.offset_for_timestamp(target).unwrap(),
+                    want,
+                    "ts {target}"
+                );
             }
         }
     }

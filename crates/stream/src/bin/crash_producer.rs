@@ -11,7 +11,9 @@ use std::time::Duration;
 use keel_stream::{Acks, Durability, Producer, Record, Stream, TopicConfig};
 
 fn main() {
-    let dir = std::env::args().nth(1).expect("usage: keel-stream-crash-producer DIR");
+    let dir = std::env::args()
+        .nth(1)
+        .expect("usage: keel-stream-crash-producer DIR");
     let stream = Stream::builder().dir(&dir).build().expect("open stream");
     if stream.topic("crash").is_err() {
         let cfg = TopicConfig::builder()
@@ -35,13 +37,28 @@ fn main() {
     let mut pending = std::collections::VecDeque::new();
     for i in 0u64.. {
         let value = format!("{pid}:{i:010}");
-        let d = producer.send("crash", Record::keyed(format!("key-{}", i % 17), value.clone())).expect("send");
+        let d = producer
+            .send(
+                "crash",
+                Record::keyed(format!("key-{}", i % 17), value.clone()),
+            )
+            .expect("send");
         pending.push_back((value, d));
         // Keep a window of unacknowledged sends so batches form and a kill lands mid-batch.
-        while pending.len() > 64 || pending.front().is_some_and(|(_, d)| d.try_result().is_some()) {
+        while pending.len() > 64
+            || pending
+                .front()
+                .is_some_and(|(_, d)| d.try_result().is_some())
+        {
             let (value, d) = pending.pop_front().expect("non-empty");
             let m = d.wait(Duration::from_secs(60)).expect("ack");
-            writeln!(out, "ack {} {} {value}", m.partition, m.offset.expect("offset")).expect("stdout");
+            writeln!(
+                out,
+                "ack {} {} {value}",
+                m.partition,
+                m.offset.expect("offset")
+            )
+            .expect("stdout");
         }
         out.flush().expect("stdout");
     }
