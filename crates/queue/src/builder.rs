@@ -157,6 +157,15 @@ impl QueueBuilder {
 
     /// Builds a priority queue ordered by a comparator (`Greater` is served first).
     ///
+    /// # Panics
+    /// Never itself. If the order panics (this comparator, a key fn, an `Ord`
+    /// impl, `partial_cmp().unwrap()` on a NaN), the queue operation that ran
+    /// it panics too, and the queue stays as it was before that step: a failed
+    /// pop leaves its item queued, a failed push does not enqueue (the item is
+    /// dropped with the unwinding call), the heap order and the counters stay
+    /// right, and other threads carry on. A batch (`pop_batch`, `drain`,
+    /// `shutdown`) that already took items stops there and returns them.
+    ///
     /// # Errors
     /// As [`QueueBuilder::build`].
     pub fn priority_by<T, F>(self, compare: F) -> Result<(Sender<T>, Receiver<T>), BuildError>

@@ -126,6 +126,13 @@
 //! closes (consumers finish); dropping the last `Receiver` closes (producers
 //! get their items back).
 //!
+//! **A priority order that panics.** The comparator is user code running
+//! under the queue's lock. The heap undoes a sift whose comparison panicked
+//! (a sift swaps along one path, so where it started and where the entry is
+//! now say exactly what to undo), the flavor counts only completed steps and
+//! wakes both sides, and the panic reaches the caller whose call ran it:
+//! nothing queued is lost, the order stays valid, and other threads carry on.
+//!
 //! **What if a consumer crashes?** An item popped by a consumer that then
 //! panics is gone: an in-memory queue hands over ownership at `pop`, which is
 //! *at-most-once* for the crashed item. At-least-once needs the consumer to

@@ -1,8 +1,21 @@
 //! Priority storage: a binary max-heap ordered by a comparator, with an arrival
 //! sequence number as tie-breaker so equal priorities leave in FIFO order
 //! (`std::collections::BinaryHeap` is not stable, and cannot hold a closure).
+//!
+//! # A comparator that panics
+//!
+//! The comparator is user code (`Ord`, a key fn, `partial_cmp().unwrap()` on
+//! a NaN...). `push` and `pop` are transactional: a sift only ever swaps
+//! along one root-to-leaf path, and a panic can only strike between two
+//! swaps (during a comparison), so the sift's path is known from where it
+//! started and where the moving entry is now. On a panic the swaps are undone
+//! in reverse, the heap is exactly as it was before the call, and the panic
+//! continues to the caller: a failed `pop` leaves its item queued, a failed
+//! `push` drops the new item with the unwinding call (it was never queued).
+//! The undo costs nothing until a panic happens (one `catch_unwind` frame).
 
 use std::cmp::Ordering;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::Arc;
 
 /// Orders two items; `Greater` means "serve first".
@@ -47,11 +60,19 @@ impl<T> PriorityHeap<T> {
         }
     }
 
+    /// Adds an item. If the comparator panics, the heap is left as it was and
+    /// the panic resumes (the item is dropped with it).
     pub(crate) fn push(&mut self, item: T) {
         let seq = self.next_seq;
-        self.next_seq += 1;
         self.entries.push((item, seq));
-        self.sift_up(self.entries.len() - 1);
+        let start = self.entries.len() - 1;
+        let mut pos = start;
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.sift_up(&mut pos))) {
+            self.undo_sift_up(start, pos);
+            drop(self.entries.pop());
+            resume_unwind(panic);
+        }
+        self.next_seq += 1;
     }
 
     /// The most urgent item (earliest arrival among equals).
@@ -61,7 +82,8 @@ impl<T> PriorityHeap<T> {
 
     /// The item that would be served last (lowest priority, newest among
     /// equals): what `DropOldest` evicts from a priority queue. Only leaves
-    /// can be last, so the scan covers the second half of the array.
+    /// can be last, so the scan covers the second half of the array. (The
+    /// scan only reads: a comparator panic here changes nothing.)
     pub(crate) fn pop_least_urgent(&mut self) -> Option<T> {
         let n = self.entries.len();
         if n == 0 {
@@ -76,34 +98,57 @@ impl<T> PriorityHeap<T> {
         self.remove_at(last)
     }
 
+    /// Removes the entry at `index`: the last entry takes its place and sifts
+    /// down or up. On a comparator panic, every step is undone.
     fn remove_at(&mut self, index: usize) -> Option<T> {
-        if index >= self.entries.len() {
+        let last = self.entries.len().checked_sub(1)?;
+        if index > last {
             return None;
         }
-        let (item, _) = self.entries.swap_remove(index);
+        self.entries.swap(index, last);
+        let removed = self.entries.pop()?;
         if index < self.entries.len() {
-            self.sift_down(index);
-            self.sift_up(index);
+            let mut down = index;
+            let mut up = index;
+            let mut down_done = false;
+            let sifted = catch_unwind(AssertUnwindSafe(|| {
+                self.sift_down(&mut down);
+                down_done = true;
+                self.sift_up(&mut up);
+            }));
+            if let Err(panic) = sifted {
+                if down_done {
+                    self.undo_sift_up(index, up);
+                }
+                self.undo_sift_down(index, down);
+                self.entries.push(removed);
+                self.entries.swap(index, last);
+                resume_unwind(panic);
+            }
         }
-        Some(item)
+        Some(removed.0)
     }
 
-    fn sift_up(&mut self, mut i: usize) {
-        while i > 0 {
-            let parent = (i - 1) / 2;
-            if self.before(i, parent) {
-                self.entries.swap(i, parent);
-                i = parent;
+    /// Moves the entry at `*pos` up while it is more urgent than its parent;
+    /// `*pos` follows it, so after a panic it says where the entry is.
+    fn sift_up(&mut self, pos: &mut usize) {
+        while *pos > 0 {
+            let parent = (*pos - 1) / 2;
+            if self.before(*pos, parent) {
+                self.entries.swap(*pos, parent);
+                *pos = parent;
             } else {
                 break;
             }
         }
     }
 
-    fn sift_down(&mut self, mut i: usize) {
+    /// Moves the entry at `*pos` down while a child is more urgent; `*pos`
+    /// follows it.
+    fn sift_down(&mut self, pos: &mut usize) {
         let n = self.entries.len();
         loop {
-            let left = 2 * i + 1;
+            let left = 2 * *pos + 1;
             if left >= n {
                 break;
             }
@@ -113,12 +158,41 @@ impl<T> PriorityHeap<T> {
             } else {
                 left
             };
-            if self.before(child, i) {
-                self.entries.swap(i, child);
-                i = child;
+            if self.before(child, *pos) {
+                self.entries.swap(*pos, child);
+                *pos = child;
             } else {
                 break;
             }
+        }
+    }
+
+    /// Undoes a sift-down that moved an entry from `start` to `now`: the
+    /// entries on the path were each moved up one level; move them back.
+    fn undo_sift_down(&mut self, start: usize, mut now: usize) {
+        while now != start {
+            let parent = (now - 1) / 2;
+            self.entries.swap(now, parent);
+            now = parent;
+        }
+    }
+
+    /// Undoes a sift-up that moved an entry from `start` up to its ancestor
+    /// `now`: replays the swaps along the path in reverse.
+    fn undo_sift_up(&mut self, start: usize, now: usize) {
+        // The path start → now, bottom up (a heap is at most 64 levels deep).
+        let mut path = [0usize; usize::BITS as usize + 1];
+        let mut len = 0;
+        let mut at = start;
+        path[0] = at;
+        len += 1;
+        while at != now && at > 0 {
+            at = (at - 1) / 2;
+            path[len] = at;
+            len += 1;
+        }
+        for k in (0..len - 1).rev() {
+            self.entries.swap(path[k], path[k + 1]);
         }
     }
 }
@@ -147,5 +221,60 @@ mod tests {
         assert_eq!(heap.pop_least_urgent(), Some((1, 1)));
         let order: Vec<_> = std::iter::from_fn(|| heap.pop()).collect();
         assert_eq!(order, vec![(5, 0), (4, 2), (3, 4)]);
+    }
+}
+
+#[cfg(test)]
+mod panic_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
+
+    /// A heap whose comparator panics on its n-th call (0 = never).
+    fn flaky_heap(countdown: Arc<AtomicUsize>) -> PriorityHeap<u32> {
+        PriorityHeap::new(
+            Arc::new(move |a: &u32, b: &u32| {
+                if countdown.fetch_sub(1, AtomicOrdering::SeqCst) == 1 {
+                    panic!("comparator failed");
+                }
+                a.cmp(b)
+            }),
+            64,
+        )
+    }
+
+    /// Every panic point of push, pop and eviction on heaps of many shapes
+    /// leaves exactly the entries (and their order) from before the call.
+    #[test]
+    fn every_panic_point_rolls_back_exactly() {
+        for size in 1..40u32 {
+            for nth in 1..30usize {
+                for op in 0..3 {
+                    let countdown = Arc::new(AtomicUsize::new(0));
+                    let mut heap = flaky_heap(countdown.clone());
+                    for i in 0..size {
+                        heap.push((i * 7919) % 101);
+                    }
+                    let before: Vec<(u32, u64)> = heap.entries.clone();
+                    countdown.store(nth, AtomicOrdering::SeqCst);
+                    let result = catch_unwind(AssertUnwindSafe(|| match op {
+                        0 => heap.push(50),
+                        1 => drop(heap.pop()),
+                        _ => drop(heap.pop_least_urgent()),
+                    }));
+                    countdown.store(usize::MAX, AtomicOrdering::SeqCst);
+                    if result.is_err() {
+                        assert_eq!(heap.entries, before, "size {size}, op {op}, panic at {nth}");
+                    }
+                    let mut out = Vec::new();
+                    while let Some(x) = heap.pop() {
+                        out.push(x);
+                    }
+                    assert!(
+                        out.windows(2).all(|w| w[0] >= w[1]),
+                        "size {size}: order broken"
+                    );
+                }
+            }
+        }
     }
 }

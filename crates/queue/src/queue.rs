@@ -12,7 +12,7 @@ use crossbeam_utils::CachePadded;
 use crate::error::{PopError, PushError, ReserveError};
 use crate::flavors::locked::Locked;
 use crate::flavors::ring::Ring;
-use crate::flavors::{Counts, Evicting, Reservation, TryPop};
+use crate::flavors::{Counts, Reservation, TryPop};
 use crate::policy::{Backpressure, Strategy};
 use crate::priority::Compare;
 use crate::stats::QueueStats;
@@ -54,9 +54,10 @@ enum Flavor<T> {
     Locked(Locked<T>),
 }
 
-/// Counters off the hot path (pushed/popped come from the flavor).
+/// Counters off the hot path (pushed/popped/evicted come from the flavor).
 #[derive(Debug, Default)]
 struct Counters {
+    /// `DropIncoming` drops (evictions are counted by the flavor).
     dropped: AtomicU64,
     rejected: AtomicU64,
     blocked_nanos: AtomicU64,
@@ -170,11 +171,10 @@ impl<T> Shared<T> {
 
     /// `DropOldest`: evict until the item fits.
     fn push_evicting(&self, item: T) -> Result<(), PushError<T>> {
-        let Evicting { evicted, depth } = match &self.flavor {
+        let depth = match &self.flavor {
             Flavor::Ring(ring) => ring.push_evicting(item, &self.waiters)?,
             Flavor::Locked(locked) => locked.push_evicting(item, &self.waiters)?,
         };
-        self.counters.dropped.fetch_add(evicted, Ordering::Relaxed);
         self.note_sample(depth);
         Ok(())
     }
@@ -194,16 +194,13 @@ impl<T> Shared<T> {
         }
     }
 
-    /// Evicts the oldest item (for `DropOldest` reservations).
+    /// Evicts the oldest item (for `DropOldest` reservations; the flavor
+    /// counts it).
     fn evict_one(&self) -> TryPop<T> {
-        let evicted = match &self.flavor {
+        match &self.flavor {
             Flavor::Ring(ring) => ring.evict_one(),
-            Flavor::Locked(locked) => locked.evict_one(),
-        };
-        if let TryPop::Item(_) = evicted {
-            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            Flavor::Locked(locked) => locked.evict_one(&self.waiters),
         }
-        evicted
     }
 
     /// Fills a reserved slot. Never fails: the slot was secured, even if the
@@ -531,12 +528,10 @@ impl<T> Shared<T> {
         Ok(batch)
     }
 
-    /// Takes everything available now.
+    /// Takes everything available now (under one lock for the locked flavor).
     pub(crate) fn drain(&self) -> Vec<T> {
         let mut out = Vec::new();
-        while let Ok(item) = self.try_pop() {
-            out.push(item);
-        }
+        self.pop_more(&mut out, usize::MAX);
         out
     }
 
@@ -586,6 +581,7 @@ impl<T> Shared<T> {
         let Counts {
             pushed,
             popped,
+            evicted,
             len,
             closed,
         } = self.counts();
@@ -599,7 +595,7 @@ impl<T> Shared<T> {
                 .min(self.cap),
             pushed,
             popped,
-            dropped: counters.dropped.load(Ordering::Relaxed),
+            dropped: counters.dropped.load(Ordering::Relaxed) + evicted,
             rejected: counters.rejected.load(Ordering::Relaxed),
             producer_blocked: Duration::from_nanos(counters.blocked_nanos.load(Ordering::Relaxed)),
             closed,

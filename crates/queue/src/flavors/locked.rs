@@ -7,9 +7,20 @@
 //! waking goes through the same wait lists as the ring. Every change is made
 //! under the lock and its release is a read-modify-write, so a plain
 //! "anybody waiting?" check after it cannot miss a registered waiter.
+//!
+//! The priority order runs user code under the lock. The heap rolls back a
+//! step whose comparator panics (see `priority.rs`); here every operation
+//! runs in `Locked::guarded`, which counts only completed steps (a failed
+//! push is not `pushed`, a failed pop not `popped`, evictions already made
+//! stay counted), releases the lock, wakes both sides (an earlier step may
+//! have freed a slot) and lets the panic continue. Batches keep what they
+//! took: a panic part-way through `pop_batch` or `drain` ends the batch and
+//! returns the items already taken, so none is dropped with the unwinding.
+
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::error::{PushError, ReserveError};
-use crate::flavors::{Counts, Evicting, Reservation, TryPop};
+use crate::flavors::{Counts, Reservation, TryPop};
 use crate::lifo::Lifo;
 use crate::priority::{Compare, PriorityHeap};
 use crate::sync::Mutex;
@@ -30,6 +41,7 @@ struct State<T> {
     closed: bool,
     pushed: u64,
     popped: u64,
+    evicted: u64,
 }
 
 impl<T> State<T> {
@@ -63,12 +75,16 @@ impl<T> State<T> {
         item
     }
 
-    /// The item `DropOldest` evicts (not counted as popped).
+    /// The item `DropOldest` evicts (counted as evicted, not popped).
     fn evict(&mut self) -> Option<T> {
-        match &mut self.items {
+        let item = match &mut self.items {
             Items::Lifo(items) => items.pop_oldest(),
             Items::Priority(items) => items.pop_least_urgent(),
+        };
+        if item.is_some() {
+            self.evicted += 1;
         }
+        item
     }
 }
 
@@ -88,6 +104,7 @@ impl<T> Locked<T> {
                 closed: false,
                 pushed: 0,
                 popped: 0,
+                evicted: 0,
             }),
             cap,
         }
@@ -103,22 +120,38 @@ impl<T> Locked<T> {
         Self::with_items(Items::Priority(PriorityHeap::new(compare, cap)), cap)
     }
 
+    /// Runs `op` under the lock. If user code in it (the priority order)
+    /// panics, the lock is released, both sides are woken (an earlier step of
+    /// `op` may have freed a slot), and the panic continues.
+    fn guarded<R>(&self, waiters: &Waiters, op: impl FnOnce(&mut State<T>) -> R) -> R {
+        let mut state = self.state.lock();
+        match catch_unwind(AssertUnwindSafe(|| op(&mut state))) {
+            Ok(result) => result,
+            Err(panic) => {
+                drop(state);
+                waiters.producers.notify_all_if_waiting();
+                waiters.consumers.notify_all_if_waiting();
+                resume_unwind(panic)
+            }
+        }
+    }
+
     /// One attempt to enqueue; returns the depth after the push.
     pub(crate) fn try_push(
         &self,
         item: T,
         waiters: &Waiters,
     ) -> Result<Option<usize>, PushError<T>> {
-        let mut state = self.state.lock();
-        if state.closed {
-            return Err(PushError::Closed(item));
-        }
-        if state.is_full(self.cap) {
-            return Err(PushError::Full(item));
-        }
-        state.insert(item);
-        let depth = state.len();
-        drop(state);
+        let depth = self.guarded(waiters, |state| {
+            if state.closed {
+                return Err(PushError::Closed(item));
+            }
+            if state.is_full(self.cap) {
+                return Err(PushError::Full(item));
+            }
+            state.insert(item);
+            Ok(state.len())
+        })?;
         waiters.consumers.notify_one_if_waiting();
         Ok(Some(depth))
     }
@@ -129,68 +162,70 @@ impl<T> Locked<T> {
         &self,
         item: T,
         waiters: &Waiters,
-    ) -> Result<Evicting, PushError<T>> {
-        let mut state = self.state.lock();
-        if state.closed {
-            return Err(PushError::Closed(item));
-        }
-        let mut evicted = 0;
-        while state.is_full(self.cap) {
-            match state.evict() {
-                Some(old) => {
-                    evicted += 1;
-                    drop(old);
-                }
-                None => return Err(PushError::Full(item)),
+    ) -> Result<Option<usize>, PushError<T>> {
+        let depth = self.guarded(waiters, |state| {
+            if state.closed {
+                return Err(PushError::Closed(item));
             }
-        }
-        state.insert(item);
-        let depth = state.len();
-        drop(state);
+            while state.is_full(self.cap) {
+                match state.evict() {
+                    Some(old) => drop(old),
+                    None => return Err(PushError::Full(item)),
+                }
+            }
+            state.insert(item);
+            Ok(state.len())
+        })?;
         waiters.consumers.notify_one_if_waiting();
-        Ok(Evicting {
-            evicted,
-            depth: Some(depth),
-        })
+        Ok(Some(depth))
     }
 
     /// One attempt to dequeue.
     pub(crate) fn try_pop(&self, waiters: &Waiters) -> TryPop<T> {
-        let mut state = self.state.lock();
-        match state.take() {
-            Some(item) => {
-                drop(state);
-                waiters.producers.notify_one_if_waiting();
-                TryPop::Item(item)
-            }
+        let popped = self.guarded(waiters, |state| match state.take() {
+            Some(item) => TryPop::Item(item),
             None if state.closed => TryPop::Closed,
             None => TryPop::Empty,
+        });
+        if let TryPop::Item(_) = popped {
+            waiters.producers.notify_one_if_waiting();
         }
+        popped
     }
 
-    /// Appends up to `max - batch.len()` items under one lock.
+    /// Appends up to `max - batch.len()` items under one lock. A panic in the
+    /// order ends the batch early when the batch holds any item (they are
+    /// popped: unwinding would drop them); an empty batch lets it continue.
     pub(crate) fn pop_more(&self, batch: &mut Vec<T>, max: usize, waiters: &Waiters) {
-        let mut state = self.state.lock();
-        while batch.len() < max {
-            match state.take() {
-                Some(item) => batch.push(item),
-                None => break,
-            }
-        }
-        drop(state);
+        let taken = {
+            let mut state = self.state.lock();
+            catch_unwind(AssertUnwindSafe(|| {
+                while batch.len() < max {
+                    match state.take() {
+                        Some(item) => batch.push(item),
+                        None => break,
+                    }
+                }
+            }))
+        };
         waiters.producers.notify_all_if_waiting();
+        if let Err(panic) = taken
+            && batch.is_empty()
+        {
+            waiters.consumers.notify_all_if_waiting();
+            resume_unwind(panic);
+        }
     }
 
     /// Evicts the item `DropOldest` would drop (for a reservation). `Held`
     /// when there is no item but every slot is promised to a permit.
-    pub(crate) fn evict_one(&self) -> TryPop<T> {
-        let mut state = self.state.lock();
-        match state.evict() {
+    pub(crate) fn evict_one(&self, waiters: &Waiters) -> TryPop<T> {
+        self.guarded(waiters, |state| match state.evict() {
             Some(item) => TryPop::Item(item),
             None if state.closed => TryPop::Closed,
             None if state.is_full(self.cap) => TryPop::Held,
             None => TryPop::Empty,
-        }
+        })
     }
 
     /// Promises a slot to a permit.
@@ -206,13 +241,14 @@ impl<T> Locked<T> {
         }
     }
 
-    /// Turns a promised slot into an item (even after close: consumers drain it).
+    /// Turns a promised slot into an item (even after close: consumers drain
+    /// it). If the order panics, the slot is given back and the item dropped.
     pub(crate) fn fill(&self, item: T, waiters: &Waiters) -> Option<usize> {
-        let mut state = self.state.lock();
-        state.reserved -= 1;
-        state.insert(item);
-        let depth = state.len();
-        drop(state);
+        let depth = self.guarded(waiters, |state| {
+            state.reserved -= 1;
+            state.insert(item);
+            state.len()
+        });
         waiters.consumers.notify_one_if_waiting();
         Some(depth)
     }
@@ -255,6 +291,7 @@ impl<T> Locked<T> {
         Counts {
             pushed: state.pushed,
             popped: state.popped,
+            evicted: state.evicted,
             len: state.len(),
             closed: state.closed,
         }

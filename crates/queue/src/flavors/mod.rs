@@ -46,15 +46,8 @@ pub(crate) enum Reservation {
 pub(crate) struct Counts {
     pub(crate) pushed: u64,
     pub(crate) popped: u64,
+    /// Items removed by `DropOldest` (neither popped nor in the queue).
+    pub(crate) evicted: u64,
     pub(crate) len: usize,
     pub(crate) closed: bool,
-}
-
-/// A push under `DropOldest` that made room by evicting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Evicting {
-    /// Items evicted to make room.
-    pub(crate) evicted: u64,
-    /// The depth after the push, when the flavor sampled it.
-    pub(crate) depth: Option<usize>,
 }

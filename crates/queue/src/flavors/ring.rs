@@ -26,7 +26,7 @@ use std::mem::MaybeUninit;
 use crossbeam_utils::{Backoff, CachePadded};
 
 use crate::error::{PushError, ReserveError};
-use crate::flavors::{Counts, Evicting, Reservation, TryPop};
+use crate::flavors::{Counts, Reservation, TryPop};
 use crate::sync::{AtomicBool, AtomicUsize, Ordering, UnsafeCell, fence, spin_hint, yield_now};
 use crate::waiters::{Readiness, Waiters};
 
@@ -427,19 +427,14 @@ impl<T> Ring<T> {
         &self,
         mut item: T,
         waiters: &Waiters,
-    ) -> Result<Evicting, PushError<T>> {
-        let mut evicted = 0;
+    ) -> Result<Option<usize>, PushError<T>> {
         loop {
             match self.try_push(item, waiters) {
                 Err(PushError::Full(back)) => item = back,
-                Ok(depth) => return Ok(Evicting { evicted, depth }),
-                Err(other) => return Err(other),
+                other => return other,
             }
             match self.evict_one() {
-                TryPop::Item(old) => {
-                    evicted += 1;
-                    drop(old);
-                }
+                TryPop::Item(old) => drop(old),
                 TryPop::Closed => return Err(PushError::Closed(item)),
                 TryPop::Empty => {}
                 // A mid-write producer: it publishes in a moment.
@@ -544,6 +539,7 @@ impl<T> Ring<T> {
         Counts {
             pushed,
             popped,
+            evicted,
             len: len as usize,
             closed: self.is_closed(),
         }
