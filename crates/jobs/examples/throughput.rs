@@ -23,7 +23,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let jobs: u64 = args.next().map_or(Ok(100_000), |s| s.parse())?;
     let concurrency: usize = args.next().map_or(Ok(64), |s| s.parse())?;
     let dir = tempfile::tempdir()?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let store = Arc::new(RedbStore::builder().path(dir.path().join("jobs.redb")).build()?);
         let start = Instant::now();

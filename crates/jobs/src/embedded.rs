@@ -122,8 +122,14 @@ impl RedbStoreBuilder {
         let loaded = load(&db).map_err(open)?;
         let metrics = Arc::new(StoreMetrics::new("redb"));
         let now = clock.now();
-        let mut state =
-            State::load(self.keep_completed, loaded.meta, loaded.records, loaded.paused, loaded.cron_ticks, now);
+        let mut state = State::load(
+            self.keep_completed,
+            loaded.meta,
+            loaded.records,
+            loaded.paused,
+            loaded.cron_ticks,
+            now,
+        );
         let mut fx = Effects::default();
         state.reap_all(now, &mut fx);
         metrics.record(&fx.events);
@@ -189,7 +195,12 @@ fn load(db: &Database) -> Result<Loaded, BoxError> {
         let (k, v) = entry?;
         cron_ticks.push((k.value().to_owned(), crate::Timestamp(v.value())));
     }
-    Ok(Loaded { meta, records, paused, cron_ticks })
+    Ok(Loaded {
+        meta,
+        records,
+        paused,
+        cron_ticks,
+    })
 }
 
 /// Writes one batch in one durable transaction; returns the number of job writes.

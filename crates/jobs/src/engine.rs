@@ -194,11 +194,15 @@ macro_rules! store_via_engine {
             }
 
             async fn pause(&self, queue: &str) -> Result<(), $crate::JobsError> {
-                self.engine.mutate(move |s, _, fx| s.set_paused(queue, true, fx)).await
+                self.engine
+                    .mutate(move |s, _, fx| s.set_paused(queue, true, fx))
+                    .await
             }
 
             async fn resume(&self, queue: &str) -> Result<(), $crate::JobsError> {
-                self.engine.mutate(move |s, _, fx| s.set_paused(queue, false, fx)).await?;
+                self.engine
+                    .mutate(move |s, _, fx| s.set_paused(queue, false, fx))
+                    .await?;
                 self.engine.notify.notify_waiters();
                 Ok(())
             }
@@ -209,7 +213,9 @@ macro_rules! store_via_engine {
                 tick: $crate::Timestamp,
                 job: $crate::NewJob,
             ) -> Result<Option<$crate::Enqueued>, $crate::JobsError> {
-                self.engine.mutate(move |s, now, fx| s.enqueue_periodic(schedule, tick, job, now, fx)).await
+                self.engine
+                    .mutate(move |s, now, fx| s.enqueue_periodic(schedule, tick, job, now, fx))
+                    .await
             }
 
             async fn wait_for_work(&self, _queue: &str, max_wait: std::time::Duration) {

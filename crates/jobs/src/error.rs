@@ -51,6 +51,15 @@ pub enum BuildError {
         #[source]
         source: InvalidJob,
     },
+    /// A queue's rate limiter could not be built.
+    #[error("rate limit of queue `{queue}` is invalid")]
+    RateLimit {
+        /// The queue.
+        queue: String,
+        /// Why.
+        #[source]
+        source: keel_ratelimit::BuildError,
+    },
     /// The embedded store's committer thread could not be started.
     #[error("cannot start the commit thread")]
     Spawn(#[source] std::io::Error),

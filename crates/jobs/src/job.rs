@@ -233,9 +233,10 @@ impl NewJob {
         check_name(&self.queue, "queue name", InvalidJob::EmptyQueue)?;
         check_name(&self.kind, "job kind", InvalidJob::EmptyKind)?;
         if let Some(key) = &self.unique_key
-            && key.len() > MAX_NAME_LEN {
-                return Err(InvalidJob::NameTooLong("unique key"));
-            }
+            && key.len() > MAX_NAME_LEN
+        {
+            return Err(InvalidJob::NameTooLong("unique key"));
+        }
         if self.tags.len() > MAX_TAGS {
             return Err(InvalidJob::TooManyTags(self.tags.len()));
         }

@@ -213,6 +213,7 @@ pub use job::{
     AttemptError, FailureKind, FencingToken, Job, JobId, JobOptions, JobRecord, JobState, NewJob,
     Status,
 };
+pub use keel_ratelimit::{Quota, quanta};
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use metrics::{JobsStats, WorkerStats};
 pub use periodic::{Periodic, PeriodicBuilder, PeriodicHandle};
@@ -221,6 +222,5 @@ pub use store::{
     CancelOutcome, Enqueued, FailOutcome, Failure, Lease, ListFilter, QueueCounts, Store,
 };
 pub use worker::{
-    HandlerError, JobContext, RunningPool, ShutdownReport, WorkerPool,
-    WorkerPoolBuilder,
+    HandlerError, JobContext, RunningPool, ShutdownReport, WorkerPool, WorkerPoolBuilder,
 };

@@ -33,7 +33,10 @@ struct Schedule {
 
 impl fmt::Debug for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Schedule").field("name", &self.name).field("cron", &self.cron.pattern.to_string()).finish()
+        f.debug_struct("Schedule")
+            .field("name", &self.name)
+            .field("cron", &self.cron.pattern.to_string())
+            .finish()
     }
 }
 
@@ -46,20 +49,32 @@ pub struct PeriodicBuilder<S> {
 
 impl<S> fmt::Debug for PeriodicBuilder<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PeriodicBuilder").field("schedules", &self.schedules.len()).finish()
+        f.debug_struct("PeriodicBuilder")
+            .field("schedules", &self.schedules.len())
+            .finish()
     }
 }
 
 impl<S: Store> PeriodicBuilder<S> {
     /// Enqueues `job` (a typed [`Job`]) on every tick of `cron` (5 fields, or 6 with
     /// seconds first; UTC). `name` identifies the schedule across schedulers and restarts.
-    pub fn schedule<J: Job>(self, name: impl Into<String>, cron: impl Into<String>, job: &J) -> Self {
+    pub fn schedule<J: Job>(
+        self,
+        name: impl Into<String>,
+        cron: impl Into<String>,
+        job: &J,
+    ) -> Self {
         let job = NewJob::from_job(job);
         self.push(name.into(), cron.into(), job)
     }
 
     /// As [`schedule`](Self::schedule), with an untyped job.
-    pub fn schedule_job(self, name: impl Into<String>, cron: impl Into<String>, job: NewJob) -> Self {
+    pub fn schedule_job(
+        self,
+        name: impl Into<String>,
+        cron: impl Into<String>,
+        job: NewJob,
+    ) -> Self {
         self.push(name.into(), cron.into(), Ok(job))
     }
 
@@ -83,16 +98,35 @@ impl<S: Store> PeriodicBuilder<S> {
             if schedules.iter().any(|s| s.name == name) {
                 return Err(BuildError::DuplicateSchedule(name));
             }
-            let invalid = |source| BuildError::InvalidPeriodicJob { schedule: name.clone(), source };
+            let invalid = |source| BuildError::InvalidPeriodicJob {
+                schedule: name.clone(),
+                source,
+            };
             let job = job.map_err(invalid)?;
             if job.run_at.is_some() {
-                return Err(invalid(crate::InvalidJob::RunAtInPast { run_at: job.run_at.unwrap_or_default(), now }));
+                return Err(invalid(crate::InvalidJob::RunAtInPast {
+                    run_at: job.run_at.unwrap_or_default(),
+                    now,
+                }));
             }
             job.validate(now).map_err(invalid)?;
-            let cron = parser.parse(&expression).map_err(|source| BuildError::Cron { expression: expression.clone(), source })?;
-            schedules.push(Schedule { name, cron, job, seen: now });
+            let cron = parser
+                .parse(&expression)
+                .map_err(|source| BuildError::Cron {
+                    expression: expression.clone(),
+                    source,
+                })?;
+            schedules.push(Schedule {
+                name,
+                cron,
+                job,
+                seen: now,
+            });
         }
-        Ok(Periodic { store: self.store, schedules })
+        Ok(Periodic {
+            store: self.store,
+            schedules,
+        })
     }
 }
 
@@ -124,7 +158,10 @@ pub struct Periodic<S> {
 impl<S: Store> Periodic<S> {
     /// A builder on `store`.
     pub fn builder(store: Arc<S>) -> PeriodicBuilder<S> {
-        PeriodicBuilder { store, schedules: Vec::new() }
+        PeriodicBuilder {
+            store,
+            schedules: Vec::new(),
+        }
     }
 
     /// Fires every schedule whose latest tick is new to this scheduler; returns how many
@@ -137,11 +174,16 @@ impl<S: Store> Periodic<S> {
         let now = self.store.now();
         let mut fired = 0;
         for s in &mut self.schedules {
-            let Some(tick) = latest_tick(&s.cron, now) else { continue };
+            let Some(tick) = latest_tick(&s.cron, now) else {
+                continue;
+            };
             if tick <= s.seen {
                 continue;
             }
-            let enqueued: Option<Enqueued> = self.store.enqueue_periodic(&s.name, tick, s.job.clone()).await?;
+            let enqueued: Option<Enqueued> = self
+                .store
+                .enqueue_periodic(&s.name, tick, s.job.clone())
+                .await?;
             s.seen = tick;
             fired += usize::from(enqueued.is_some());
         }

@@ -250,10 +250,11 @@ impl State {
         fx: &mut Effects,
     ) -> Enqueued {
         if let Some(key) = &job.unique_key
-            && let Some(&id) = self.unique.get(key) {
-                fx.events.duplicates += 1;
-                return Enqueued { id, created: false };
-            }
+            && let Some(&id) = self.unique.get(key)
+        {
+            fx.events.duplicates += 1;
+            return Enqueued { id, created: false };
+        }
         let id = JobId(self.meta.next_id);
         self.meta.next_id += 1;
         if let Some(key) = &job.unique_key {
@@ -393,9 +394,10 @@ impl State {
 
     fn release_unique(&mut self, record: &JobRecord) {
         if let Some(key) = &record.unique_key
-            && self.unique.get(key) == Some(&record.id) {
-                self.unique.remove(key);
-            }
+            && self.unique.get(key) == Some(&record.id)
+        {
+            self.unique.remove(key);
+        }
     }
 
     /// Checks that `token` is the job's current, unexpired lease; an expired one is reaped.
@@ -556,13 +558,14 @@ impl State {
             return Err(JobsError::NotDead(id));
         }
         if let Some(key) = &record.unique_key
-            && self.unique.contains_key(key) {
-                // Another unfinished job holds the key now: reviving this one would break
-                // uniqueness.
-                return Err(JobsError::InvalidArgument(
-                    "another unfinished job holds this unique key",
-                ));
-            }
+            && self.unique.contains_key(key)
+        {
+            // Another unfinished job holds the key now: reviving this one would break
+            // uniqueness.
+            return Err(JobsError::InvalidArgument(
+                "another unfinished job holds this unique key",
+            ));
+        }
         let mut record = self.jobs.remove(&id).expect("present");
         self.queue(&record.queue).counts.dead -= 1;
         record.status = Status::Pending;
@@ -615,8 +618,11 @@ impl State {
         for name in &names {
             self.promote(name, now);
         }
-        let mut out: BTreeMap<String, QueueCounts> =
-            self.queues.iter().map(|(name, q)| (name.clone(), q.counts)).collect();
+        let mut out: BTreeMap<String, QueueCounts> = self
+            .queues
+            .iter()
+            .map(|(name, q)| (name.clone(), q.counts))
+            .collect();
         for name in &self.paused {
             out.entry(name.clone()).or_default().paused = true;
         }
@@ -663,7 +669,11 @@ impl State {
                 "schedule name must be 1 to 256 bytes",
             ));
         }
-        if self.cron_ticks.get(schedule).is_some_and(|&last| last >= tick) {
+        if self
+            .cron_ticks
+            .get(schedule)
+            .is_some_and(|&last| last >= tick)
+        {
             return Ok(None);
         }
         let run_at = job.validate(now)?;

@@ -21,6 +21,9 @@ use rand::rngs::SmallRng;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::{AbortHandle, JoinHandle};
 
+use keel_ratelimit::quanta::Clock as RateClock;
+use keel_ratelimit::{Gcra, Quota, RateLimiter};
+
 use crate::backoff::Backoff;
 use crate::job::{FailureKind, Job};
 use crate::metrics::{WorkerEvent, WorkerMetrics, WorkerStats};
@@ -177,6 +180,8 @@ pub struct WorkerPoolBuilder<S> {
     duplicate: Option<String>,
     settings: Settings,
     seed: Option<u64>,
+    rate_limits: Vec<(String, Quota)>,
+    rate_clock: Option<RateClock>,
 }
 
 impl<S> fmt::Debug for WorkerPoolBuilder<S> {
@@ -271,6 +276,21 @@ impl<S: Store> WorkerPoolBuilder<S> {
         self
     }
 
+    /// Starts at most `quota` jobs of `queue` (a GCRA limiter from `keel-ratelimit`: rate
+    /// plus burst). The limit holds per pool: tokens are taken before each fetch, so a
+    /// fetch that finds fewer jobs wastes some and the rate stays an upper bound. Limits
+    /// across processes need a shared backend (Redis/Postgres, not built yet).
+    pub fn rate_limit(mut self, queue: impl Into<String>, quota: Quota) -> Self {
+        self.rate_limits.push((queue.into(), quota));
+        self
+    }
+
+    /// The clock of the rate limiters (default `quanta::Clock::new()`; a mock in tests).
+    pub fn clock(mut self, clock: RateClock) -> Self {
+        self.rate_clock = Some(clock);
+        self
+    }
+
     /// Seeds the retry jitter (reproducible schedules in tests).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
@@ -315,6 +335,20 @@ impl<S: Store> WorkerPoolBuilder<S> {
             Some(seed) => SmallRng::seed_from_u64(seed),
             None => SmallRng::from_os_rng(),
         };
+        let clock = self.rate_clock.unwrap_or_default();
+        let mut limiters = HashMap::new();
+        for (queue, quota) in self.rate_limits {
+            let limiter = RateLimiter::<Gcra>::builder()
+                .quota(quota)
+                .clock(clock.clone())
+                .name(format!("keel-jobs:{queue}"))
+                .build()
+                .map_err(|source| BuildError::RateLimit {
+                    queue: queue.clone(),
+                    source,
+                })?;
+            limiters.insert(queue, Arc::new(limiter));
+        }
         let (shutdown, _) = watch::channel(false);
         Ok(WorkerPool {
             shared: Arc::new(Shared {
@@ -328,6 +362,7 @@ impl<S: Store> WorkerPoolBuilder<S> {
                 shutdown,
             }),
             queues: self.queues,
+            limiters,
         })
     }
 }
@@ -380,6 +415,7 @@ struct Shared<S> {
 pub struct WorkerPool<S> {
     shared: Arc<Shared<S>>,
     queues: Vec<(String, usize)>,
+    limiters: HashMap<String, Arc<RateLimiter<Gcra>>>,
 }
 
 impl<S> fmt::Debug for WorkerPool<S> {
@@ -406,6 +442,8 @@ impl<S: Store> WorkerPool<S> {
                 default_timeout: Duration::from_secs(300),
             },
             seed: None,
+            rate_limits: Vec::new(),
+            rate_clock: None,
         }
     }
 
@@ -423,6 +461,7 @@ impl<S: Store> WorkerPool<S> {
                     Arc::clone(&self.shared),
                     queue.clone(),
                     *concurrency,
+                    self.limiters.get(queue).cloned(),
                 ))
             })
             .collect();
@@ -516,7 +555,12 @@ impl<S: Store> RunningPool<S> {
     }
 }
 
-async fn fetch_loop<S: Store>(shared: Arc<Shared<S>>, queue: String, concurrency: usize) {
+async fn fetch_loop<S: Store>(
+    shared: Arc<Shared<S>>,
+    queue: String,
+    concurrency: usize,
+    limiter: Option<Arc<RateLimiter<Gcra>>>,
+) {
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut stop = shared.shutdown.subscribe();
     let mut error_wait = shared.settings.poll;
@@ -529,6 +573,33 @@ async fn fetch_loop<S: Store>(shared: Arc<Shared<S>>, queue: String, concurrency
         let mut held = vec![first];
         while let Ok(p) = Arc::clone(&permits).try_acquire_owned() {
             held.push(p);
+        }
+        if let Some(limiter) = &limiter {
+            // One token per job this fetch may start; stop at the first denial.
+            let mut allowed = 0;
+            let mut wait = None;
+            while allowed < held.len() {
+                let decision = limiter.check();
+                if decision.allowed {
+                    allowed += 1;
+                } else {
+                    wait = decision.retry_after;
+                    break;
+                }
+            }
+            if allowed == 0 {
+                drop(held);
+                let wait = wait
+                    .unwrap_or(shared.settings.poll)
+                    .max(Duration::from_millis(1));
+                tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|s| *s) => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+                continue;
+            }
+            held.truncate(allowed);
         }
         match shared
             .store

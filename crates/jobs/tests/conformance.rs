@@ -599,11 +599,17 @@ async fn paused_queue_hands_out_nothing_until_resumed<S: Store>(h: Harness<S>) {
     assert!(c.paused);
     assert_eq!(c.available, 2, "enqueues still land");
     s.pause("idle").await.unwrap();
-    assert!(s.counts().await.unwrap()["idle"].paused, "an empty queue can be paused");
+    assert!(
+        s.counts().await.unwrap()["idle"].paused,
+        "an empty queue can be paused"
+    );
     s.resume("q").await.unwrap();
     assert_eq!(fetch_ids(&**s, "q", 10).await, vec![1, 2]);
     assert!(!s.counts().await.unwrap()["q"].paused);
-    assert!(matches!(s.pause("").await, Err(JobsError::Invalid(InvalidJob::EmptyQueue))));
+    assert!(matches!(
+        s.pause("").await,
+        Err(JobsError::Invalid(InvalidJob::EmptyQueue))
+    ));
 }
 
 async fn periodic_tick_is_enqueued_once_across_8_racing_schedulers<S: Store>(h: Harness<S>) {
@@ -614,7 +620,12 @@ async fn periodic_tick_is_enqueued_once_across_8_racing_schedulers<S: Store>(h: 
             let mut created = 0;
             for tick in 1..=50u64 {
                 let t = Timestamp(T0.0 - 100_000 + tick * 1_000);
-                if store.enqueue_periodic("every-second", t, job("cron", tick)).await.unwrap().is_some() {
+                if store
+                    .enqueue_periodic("every-second", t, job("cron", tick))
+                    .await
+                    .unwrap()
+                    .is_some()
+                {
                     created += 1;
                 }
             }
@@ -623,17 +634,37 @@ async fn periodic_tick_is_enqueued_once_across_8_racing_schedulers<S: Store>(h: 
     }
     let mut total = 0;
     for t in tasks {
-        total += tokio::time::timeout(Duration::from_secs(60), t).await.expect("bounded").unwrap();
+        total += tokio::time::timeout(Duration::from_secs(60), t)
+            .await
+            .expect("bounded")
+            .unwrap();
     }
     // Each tick once; a scheduler that is behind never re-enqueues an older tick.
-    assert!(total <= 50 && total >= 1, "{total}");
+    assert!((1..=50).contains(&total), "{total}");
     let ids = fetch_ids(&*h.store, "cron", 1_000).await;
     assert_eq!(ids.len(), total);
     let mut sorted = ids.clone();
     sorted.dedup();
     assert_eq!(sorted.len(), ids.len(), "no tick enqueued twice: {ids:?}");
-    assert!(h.store.enqueue_periodic("every-second", Timestamp(T0.0 - 100_000 + 50_000), job("cron", 50)).await.unwrap().is_none());
-    assert!(h.store.enqueue_periodic("other", T0, job("cron", 0)).await.unwrap().is_some(), "schedules are independent");
+    assert!(
+        h.store
+            .enqueue_periodic(
+                "every-second",
+                Timestamp(T0.0 - 100_000 + 50_000),
+                job("cron", 50)
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        h.store
+            .enqueue_periodic("other", T0, job("cron", 0))
+            .await
+            .unwrap()
+            .is_some(),
+        "schedules are independent"
+    );
 }
 
 macro_rules! conformance {

@@ -10,7 +10,11 @@ use serde_json::json;
 const LEASE: Duration = Duration::from_secs(30);
 
 fn open(path: &std::path::Path, clock: &MockClock) -> RedbStore {
-    RedbStore::builder().path(path).clock(clock.clone()).build().expect("open")
+    RedbStore::builder()
+        .path(path)
+        .clock(clock.clone())
+        .build()
+        .expect("open")
 }
 
 #[tokio::test]
@@ -20,13 +24,29 @@ async fn everything_survives_a_reopen_and_leases_of_the_dead_owner_come_back_at_
     let clock = MockClock::new(Timestamp(1_000_000));
     let (leased, first_token) = {
         let s = open(&path, &clock);
-        s.enqueue(NewJob::new("q", "k", json!(1)).with_priority(9).with_unique_key("u")).await.unwrap();
-        s.enqueue(NewJob::new("q", "k", json!(2)).with_delay(Duration::from_secs(60))).await.unwrap();
-        let dead = s.enqueue(NewJob::new("q", "k", json!(3)).with_max_attempts(1)).await.unwrap().id;
+        s.enqueue(
+            NewJob::new("q", "k", json!(1))
+                .with_priority(9)
+                .with_unique_key("u"),
+        )
+        .await
+        .unwrap();
+        s.enqueue(NewJob::new("q", "k", json!(2)).with_delay(Duration::from_secs(60)))
+            .await
+            .unwrap();
+        let dead = s
+            .enqueue(NewJob::new("q", "k", json!(3)).with_max_attempts(1))
+            .await
+            .unwrap()
+            .id;
         let lease = s.fetch("q", 1, LEASE).await.unwrap().remove(0); // job 1 (priority 9)
         let d = s.fetch("q", 1, LEASE).await.unwrap().remove(0);
         assert_eq!(d.job.id, dead);
-        let failure = keel_jobs::Failure { kind: FailureKind::Error, message: "x".into(), retry_at: None };
+        let failure = keel_jobs::Failure {
+            kind: FailureKind::Error,
+            message: "x".into(),
+            retry_at: None,
+        };
         s.fail(dead, d.token, failure).await.unwrap();
         (lease.job.id, lease.token)
     }; // the "process" ends with job 1 leased
@@ -37,9 +57,25 @@ async fn everything_survives_a_reopen_and_leases_of_the_dead_owner_come_back_at_
     assert_eq!(s.stats().lease_recoveries, 1);
     let again = s.fetch("q", 10, LEASE).await.unwrap();
     assert_eq!(again.len(), 1);
-    assert_eq!((again[0].job.id, again[0].job.attempt, again[0].job.lease_recoveries), (leased, 2, 1));
-    assert!(again[0].token > first_token, "tokens keep increasing across reopen");
-    assert!(!s.enqueue(NewJob::new("q", "k", json!(4)).with_unique_key("u")).await.unwrap().created, "unique index rebuilt");
+    assert_eq!(
+        (
+            again[0].job.id,
+            again[0].job.attempt,
+            again[0].job.lease_recoveries
+        ),
+        (leased, 2, 1)
+    );
+    assert!(
+        again[0].token > first_token,
+        "tokens keep increasing across reopen"
+    );
+    assert!(
+        !s.enqueue(NewJob::new("q", "k", json!(4)).with_unique_key("u"))
+            .await
+            .unwrap()
+            .created,
+        "unique index rebuilt"
+    );
     let next = s.enqueue(NewJob::new("q", "k", json!(5))).await.unwrap().id;
     assert!(next.0 > 3, "ids keep increasing across reopen");
 }
@@ -52,24 +88,38 @@ async fn a_second_owner_is_refused() {
     let _first = open(&path, &clock);
     let second = RedbStore::builder().path(&path).build();
     assert!(matches!(second, Err(BuildError::Open(_))), "{second:?}");
-    assert!(matches!(RedbStore::builder().build(), Err(BuildError::Missing("path"))));
+    assert!(matches!(
+        RedbStore::builder().build(),
+        Err(BuildError::Missing("path"))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_enqueues_share_commits() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(RedbStore::builder().path(dir.path().join("jobs.redb")).build().unwrap());
+    let store = Arc::new(
+        RedbStore::builder()
+            .path(dir.path().join("jobs.redb"))
+            .build()
+            .unwrap(),
+    );
     let mut tasks = Vec::new();
     for t in 0..64u64 {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
             for i in 0..20u64 {
-                store.enqueue(NewJob::new("q", "k", json!(t * 100 + i))).await.unwrap();
+                store
+                    .enqueue(NewJob::new("q", "k", json!(t * 100 + i)))
+                    .await
+                    .unwrap();
             }
         }));
     }
     for t in tasks {
-        tokio::time::timeout(Duration::from_secs(120), t).await.expect("bounded").unwrap();
+        tokio::time::timeout(Duration::from_secs(120), t)
+            .await
+            .expect("bounded")
+            .unwrap();
     }
     let stats = store.stats();
     assert_eq!(stats.enqueued, 1_280);
@@ -77,7 +127,11 @@ async fn concurrent_enqueues_share_commits() {
     // 1 280 enqueues each returned only after a durable commit, yet far fewer commits
     // (fsyncs) ran: each commit carried every enqueue that arrived while the previous
     // one was being written.
-    assert!(stats.commits < 1_280 / 2, "{} commits for 1 280 enqueues", stats.commits);
+    assert!(
+        stats.commits < 1_280 / 2,
+        "{} commits for 1 280 enqueues",
+        stats.commits
+    );
     println!("group commit: 1280 enqueues in {} commits", stats.commits);
 }
 

@@ -499,3 +499,67 @@ fn bad_pool_settings_are_typed_errors() {
         Err(BuildError::DuplicateHandler(k)) if k == "work"
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limited_queue_never_starts_more_than_its_quota() {
+    use keel_jobs::{Quota, quanta};
+    let store = store();
+    let producer = Producer::new(Arc::clone(&store));
+    producer
+        .enqueue_many(
+            &(0..60)
+                .map(|n| Work {
+                    n,
+                    sleep_ms: 0,
+                    fail_times: 0,
+                })
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    // The limiter's clock follows tokio's paused clock in 1 ms steps.
+    let (clock, mock) = quanta::Clock::mock();
+    let bridge = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            mock.increment(Duration::from_millis(1));
+        }
+    });
+    let starts = Arc::new(parking_lot::Mutex::new(Vec::<u64>::new()));
+    let (s2, c2) = (Arc::clone(&starts), clock.clone());
+    let pool = WorkerPool::builder(Arc::clone(&store))
+        .queue("default", 8)
+        .rate_limit(
+            "default",
+            Quota::per_second(20).unwrap().with_burst(5).unwrap(),
+        )
+        .clock(clock.clone())
+        .poll_interval(Duration::from_millis(5))
+        .handler(move |_: Work, _| {
+            s2.lock().push(c2.delta_as_nanos(0, c2.raw()) / 1_000_000);
+            async { Ok(()) }
+        })
+        .build()
+        .unwrap()
+        .start();
+    wait_until("60 jobs", || store.stats().completed == 60).await;
+    pool.shutdown(Duration::from_secs(1)).await;
+    bridge.abort();
+    let starts = starts.lock().clone();
+    assert_eq!(starts.len(), 60);
+    // GCRA bound: in any interval of t ms, at most burst + rate·t starts (+1 for the edge).
+    for i in 0..starts.len() {
+        for j in i..starts.len() {
+            let t = starts[j] - starts[i];
+            let allowed = 5 + t * 20 / 1000 + 1;
+            assert!(
+                (j - i + 1) as u64 <= allowed,
+                "{} starts in {t} ms",
+                j - i + 1
+            );
+        }
+    }
+    // And it did not just crawl: 60 jobs at 20/s after a burst of 5 take about 2.75 s.
+    let span = starts[59] - starts[0];
+    assert!((2_500..=4_000).contains(&span), "span {span} ms");
+}
