@@ -20,7 +20,7 @@ use crate::listener::{RemovalCause, call_contained};
 use crate::options::{Options, common_setters, entry_limit};
 use crate::raw::RawCache;
 use crate::stats::CacheStats;
-use crate::timer_wheel::{TICK_SHIFT, deadline_tick};
+use crate::timer_wheel::{TICK_SHIFT, deadline_tick, elapsed_ns};
 
 type Weigher<K, V> = Box<dyn Fn(&K, &V) -> u32>;
 type Listener<K, V> = Box<dyn FnMut(&K, &V, RemovalCause)>;
@@ -95,11 +95,7 @@ impl<K: Hash + Eq, V> LruCache<K, V> {
     }
 
     fn now_ns(&self) -> u64 {
-        self.clock
-            .now()
-            .saturating_duration_since(self.origin)
-            .as_nanos()
-            .min(u128::from(u64::MAX)) as u64
+        elapsed_ns(&self.clock, self.origin)
     }
 
     /// Expires what is due. Returns the current time in ns since `origin`
@@ -301,17 +297,9 @@ impl<K: Hash + Eq, V> LruCache<K, V> {
 
     /// Counter snapshot (no loads in the single-threaded cache).
     pub fn stats(&self) -> CacheStats {
-        let s = self.raw.stats;
         CacheStats {
-            hits: s.hits,
-            misses: s.misses,
-            inserts: s.inserts,
-            evictions: s.evictions,
-            expirations: s.expirations,
-            entries: self.raw.len() as u64,
-            weight: self.raw.weight(),
             listener_panics: self.listener.panics,
-            ..CacheStats::default()
+            ..CacheStats::of_core(&self.raw)
         }
     }
 

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use crate::raw::RawCache;
+
 /// A point-in-time copy of a cache's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
@@ -34,6 +36,22 @@ pub struct CacheStats {
 }
 
 impl CacheStats {
+    /// The counters and sizes of one cache core (no loads, no listener
+    /// panics: the wrappers add those).
+    pub(crate) fn of_core<K, V, S>(raw: &RawCache<K, V, S>) -> Self {
+        let s = raw.stats;
+        CacheStats {
+            hits: s.hits,
+            misses: s.misses,
+            inserts: s.inserts,
+            evictions: s.evictions,
+            expirations: s.expirations,
+            entries: raw.len() as u64,
+            weight: raw.weight(),
+            ..CacheStats::default()
+        }
+    }
+
     /// `hits / (hits + misses)`, or 0 before any lookup.
     pub fn hit_ratio(&self) -> f64 {
         let total = self.hits + self.misses;

@@ -606,34 +606,15 @@ where
         self.inner
             .l1
             .insert_with_ttl(key.to_owned(), value, self.inner.ttl);
-        let (l2_key, generation_key) = (self.redis_key(key), self.generation_key(key));
-        let (channel, message) = (self.inner.channel.clone(), self.message(key));
-        let (ttl_ms, generation_ms) = (self.ttl_ms(), self.inner.generation_ttl.as_millis() as u64);
-        let mut conn = self.conn();
-        self.l2(deadline, async move {
-            redis::pipe()
-                .atomic()
-                .set_options(
-                    &l2_key,
-                    payload,
-                    redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(ttl_ms)),
-                )
-                .ignore()
-                .incr(&generation_key, 1)
-                .ignore()
-                .pexpire(&generation_key, generation_ms as i64)
-                .ignore()
-                .publish(&channel, message)
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
+        let ttl_ms = self.ttl_ms();
+        self.write_l2(key, deadline, move |pipe, l2_key| {
+            pipe.set_options(
+                l2_key,
+                payload,
+                redis::SetOptions::default().with_expiration(redis::SetExpiry::PX(ttl_ms)),
+            );
         })
-        .await?;
-        self.inner
-            .counters
-            .invalidations_published
-            .fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        .await
     }
 
     /// Removes `key` everywhere: L1 here, `DEL` + generation bump in L2, and
@@ -656,24 +637,38 @@ where
     pub async fn invalidate(&self, key: &str) -> Result<(), TieredError> {
         let deadline = self.deadline();
         self.invalidate_l1(key);
-        let (l2_key, generation_key) = (self.redis_key(key), self.generation_key(key));
-        let (channel, message) = (self.inner.channel.clone(), self.message(key));
-        let generation_ms = self.inner.generation_ttl.as_millis() as u64;
-        let mut conn = self.conn();
-        self.l2(deadline, async move {
-            redis::pipe()
-                .atomic()
-                .del(&l2_key)
-                .ignore()
-                .incr(&generation_key, 1)
-                .ignore()
-                .pexpire(&generation_key, generation_ms as i64)
-                .ignore()
-                .publish(&channel, message)
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
+        self.write_l2(key, deadline, |pipe, l2_key| {
+            pipe.del(l2_key);
         })
+        .await
+    }
+
+    /// One `MULTI` that changes `key`'s value (`change`), bumps its
+    /// generation (so older loads do not write back) and publishes the key
+    /// to the other instances; counted as a published invalidation.
+    async fn write_l2(
+        &self,
+        key: &str,
+        deadline: Instant,
+        change: impl FnOnce(&mut redis::Pipeline, &str),
+    ) -> Result<(), TieredError> {
+        let (l2_key, generation_key) = (self.redis_key(key), self.generation_key(key));
+        let generation_ms = self.inner.generation_ttl.as_millis() as i64;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        change(&mut pipe, &l2_key);
+        pipe.ignore()
+            .incr(&generation_key, 1)
+            .ignore()
+            .pexpire(&generation_key, generation_ms)
+            .ignore()
+            .publish(&self.inner.channel, self.message(key))
+            .ignore();
+        let mut conn = self.conn();
+        self.l2(
+            deadline,
+            async move { pipe.query_async::<()>(&mut conn).await },
+        )
         .await?;
         self.inner
             .counters

@@ -56,6 +56,16 @@ pub(crate) fn tick_of(now_ns: u64) -> u64 {
 /// The deadline tick of an entry written at `now_ns` with `ttl_ns` to live:
 /// the first tick boundary strictly after `now + ttl`.
 #[inline]
+/// Nanoseconds from `origin` to the clock's now (0 if the clock is behind
+/// `origin`, `u64::MAX` after ≈ 584 years): the time base of every deadline.
+pub(crate) fn elapsed_ns(clock: &quanta::Clock, origin: quanta::Instant) -> u64 {
+    clock
+        .now()
+        .saturating_duration_since(origin)
+        .as_nanos()
+        .min(u128::from(u64::MAX)) as u64
+}
+
 pub(crate) fn deadline_tick(now_ns: u64, ttl_ns: u64) -> u64 {
     (now_ns.saturating_add(ttl_ns) >> TICK_SHIFT) + 1
 }

@@ -319,6 +319,35 @@ async fn a_silent_command_connection_is_replaced() {
     assert!(stats.reconnects >= 1 && stats.l2_errors >= 1, "{stats:?}");
 }
 
+/// Starts `cache.get_or_load(key)` with a loader that returns `value` only
+/// once released; returns after the loader has started.
+async fn start_a_held_load(
+    cache: &TieredCache<String>,
+    key: &'static str,
+    value: &'static str,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<String, TieredError>>,
+) {
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let cache = cache.clone();
+    let loading = tokio::spawn(async move {
+        cache
+            .get_or_load(key, || async move {
+                let _ = started_tx.send(());
+                let _ = release_rx.await;
+                Ok::<_, Unexpected>(value.to_string())
+            })
+            .await
+    });
+    tokio::time::timeout(WAIT, started_rx)
+        .await
+        .unwrap()
+        .unwrap();
+    (release_tx, loading)
+}
+
 /// Issue 10 item 2: an `invalidate` that returned `Ok` is not undone by a
 /// load that started before it and finished after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -330,25 +359,9 @@ async fn an_invalidate_that_returned_ok_is_not_undone_by_an_older_load() {
     };
     let a = instance(&redis.url(), "stale-load").await;
     let b = instance(&redis.url(), "stale-load").await;
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
-    let loading = {
-        let b = b.clone();
-        tokio::spawn(async move {
-            b.get_or_load("k", || async move {
-                let _ = started_tx.send(());
-                let _ = release_rx.await;
-                Ok::<_, Unexpected>("old".to_string())
-            })
-            .await
-        })
-    };
-    tokio::time::timeout(WAIT, started_rx)
-        .await
-        .unwrap()
-        .unwrap();
+    let (release, loading) = start_a_held_load(&b, "k", "old").await;
     a.invalidate("k").await.expect("invalidate returned Ok");
-    let _ = release_tx.send(());
+    let _ = release.send(());
     let loaded = tokio::time::timeout(WAIT, loading).await.unwrap().unwrap();
     assert_eq!(
         loaded.unwrap(),
@@ -378,25 +391,9 @@ async fn a_set_is_not_overwritten_by_an_older_load() {
     };
     let a = instance(&redis.url(), "stale-set").await;
     let b = instance(&redis.url(), "stale-set").await;
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
-    let loading = {
-        let b = b.clone();
-        tokio::spawn(async move {
-            b.get_or_load("k", || async move {
-                let _ = started_tx.send(());
-                let _ = release_rx.await;
-                Ok::<_, Unexpected>("old".to_string())
-            })
-            .await
-        })
-    };
-    tokio::time::timeout(WAIT, started_rx)
-        .await
-        .unwrap()
-        .unwrap();
+    let (release, loading) = start_a_held_load(&b, "k", "old").await;
     a.set("k", "new".to_string()).await.unwrap();
-    let _ = release_tx.send(());
+    let _ = release.send(());
     let _ = tokio::time::timeout(WAIT, loading).await.unwrap().unwrap();
     tokio::time::timeout(WAIT, b.flush_write_backs())
         .await

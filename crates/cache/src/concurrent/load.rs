@@ -326,13 +326,7 @@ where
             Lookup::Hit(v) => Ok(v),
             Lookup::Wait(flight) => flight.wait(),
             Lookup::Lead(flight) => {
-                let guard = LeaderGuard {
-                    cache: self,
-                    hash,
-                    key: Some(key),
-                    flight,
-                    started: self.inner.clock.now(),
-                };
+                let guard = LeaderGuard::new(self, hash, key, flight);
                 let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(loader)) {
                     Ok(Ok(v)) => Ok((v, None)),
                     Ok(Err(e)) => Err(LoadError::Failed(Arc::new(e))),
@@ -397,13 +391,7 @@ where
             Lookup::Hit(v) => Ok(v),
             Lookup::Wait(flight) => WaitFlight { flight }.await,
             Lookup::Lead(flight) => {
-                let guard = LeaderGuard {
-                    cache: self,
-                    hash,
-                    key: Some(key),
-                    flight,
-                    started: self.inner.clock.now(),
-                };
+                let guard = LeaderGuard::new(self, hash, key, flight);
                 let result = match (CatchUnwind {
                     inner: Box::pin(loader()),
                 })
@@ -448,11 +436,23 @@ where
     started: Instant,
 }
 
-impl<K, V> LeaderGuard<'_, K, V>
+impl<'a, K, V> LeaderGuard<'a, K, V>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
+    /// The leader of `flight`, which registered it for `key`; starts the
+    /// load timer.
+    fn new(cache: &'a Cache<K, V>, hash: u64, key: K, flight: Arc<Flight<V>>) -> Self {
+        LeaderGuard {
+            cache,
+            hash,
+            key: Some(key),
+            flight,
+            started: cache.inner.clock.now(),
+        }
+    }
+
     fn complete(
         mut self,
         result: Result<(V, Option<Duration>), LoadError>,

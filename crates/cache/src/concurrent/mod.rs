@@ -68,7 +68,7 @@ use crate::error::BuildError;
 use crate::listener::{RemovalCause, call_contained};
 use crate::metrics;
 use crate::stats::CacheStats;
-use crate::timer_wheel::deadline_tick;
+use crate::timer_wheel::{deadline_tick, elapsed_ns};
 
 type Weigher<K, V> = Arc<dyn Fn(&K, &V) -> u32 + Send + Sync>;
 type Listener<K, V> = Arc<dyn Fn(&K, &V, RemovalCause) + Send + Sync>;
@@ -103,11 +103,7 @@ impl<K, V> Drop for Inner<K, V> {
 impl<K, V> Inner<K, V> {
     #[inline]
     fn now_ns(&self) -> u64 {
-        self.clock
-            .now()
-            .saturating_duration_since(self.origin)
-            .as_nanos()
-            .min(u128::from(u64::MAX)) as u64
+        elapsed_ns(&self.clock, self.origin)
     }
 
     #[inline]

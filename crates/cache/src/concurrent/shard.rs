@@ -39,20 +39,13 @@ impl<K: Hash + Eq, V> Shard<K, V> {
     }
 
     pub(super) fn snapshot(&self) -> CacheStats {
-        let s = self.raw.stats;
+        // Listener panics are counted outside the lock, in `Inner` (see
+        // `Cache::stats`).
         CacheStats {
-            hits: s.hits,
-            misses: s.misses,
-            inserts: s.inserts,
-            evictions: s.evictions,
-            expirations: s.expirations,
             loads_ok: self.loads_ok,
             loads_failed: self.loads_failed,
             total_load_time: self.load_time,
-            entries: self.raw.len() as u64,
-            weight: self.raw.weight(),
-            // Counted outside the lock, in `Inner` (see `Cache::stats`).
-            listener_panics: 0,
+            ..CacheStats::of_core(&self.raw)
         }
     }
 
