@@ -17,6 +17,7 @@ use crate::error::{BuildError, RingError};
 use crate::metrics::{BoundedCounters, RingStats, record_membership_change};
 use crate::node::NodeId;
 use crate::placement::Placement;
+use crate::points::Chosen;
 use crate::ring::Ring;
 
 /// Counters of a [`BoundedLoads`] router: the crate's [`RingStats`] snapshot (this name is
@@ -350,13 +351,16 @@ impl Placement for BoundedLoads {
         }
         let total = self.total + 1;
         let mut full: Vec<usize> = Vec::new();
+        // Members placed in `out` or `full` (either list can grow to every member).
+        let mut seen = Chosen::new(self.ring.len(), self.ring.len());
         let start = points.successor(hash);
         let len = points.len();
         for step in 0..len {
             let owner = points.owner((start + step) % len);
-            if out.contains(&owner) || full.contains(&owner) {
+            if seen.contains(out, owner) || seen.contains(&full, owner) {
                 continue;
             }
+            seen.insert(owner);
             if self.loads[owner] < self.cap_at(owner, total) {
                 out.push(owner);
                 if out.len() == want {

@@ -18,6 +18,7 @@ use crate::hash::mix64;
 use crate::metrics::record_membership_change;
 use crate::node::{Members, NodeId};
 use crate::placement::Placement;
+use crate::points::SHORT_LIST;
 
 /// The jump-hash function: the bucket in `0..buckets` for a 64-bit key hash.
 ///
@@ -147,26 +148,129 @@ impl Placement for Jump {
             return;
         }
         out.push(jump_hash(hash, nodes as u32) as usize);
-        // The chosen buckets in ascending order, to map "i-th remaining" to a bucket.
-        let mut chosen: Vec<usize> = Vec::with_capacity(want);
-        chosen.push(out[0]);
-        for round in 1..want {
+        let draw = |round: usize| {
             let remaining = (nodes - round) as u32;
-            let mut bucket = jump_hash(mix64(hash.wrapping_add(round as u64)), remaining) as usize;
-            for &c in &chosen {
-                if c <= bucket {
-                    bucket += 1;
-                } else {
-                    break;
+            jump_hash(mix64(hash.wrapping_add(round as u64)), remaining) as usize
+        };
+        if want <= SHORT_LIST {
+            // The chosen buckets in ascending order, to map "i-th remaining" to a bucket.
+            let mut chosen: Vec<usize> = Vec::with_capacity(want);
+            chosen.push(out[0]);
+            for round in 1..want {
+                let mut bucket = draw(round);
+                for &c in &chosen {
+                    if c <= bucket {
+                        bucket += 1;
+                    } else {
+                        break;
+                    }
                 }
+                out.push(bucket);
+                let at = chosen.partition_point(|&c| c < bucket);
+                chosen.insert(at, bucket);
             }
-            out.push(bucket);
-            let at = chosen.partition_point(|&c| c < bucket);
-            chosen.insert(at, bucket);
+        } else {
+            // Long lists: the same draws, with "i-th remaining" found in O(log N) by a
+            // Fenwick tree of the remaining buckets (the scan above is O(n) per draw).
+            let mut remaining = RemainingBuckets::new(nodes);
+            remaining.take(out[0]);
+            for round in 1..want {
+                let bucket = remaining.nth(draw(round));
+                remaining.take(bucket);
+                out.push(bucket);
+            }
         }
     }
 
     fn memory_bytes(&self) -> usize {
         self.members.heap_bytes()
+    }
+}
+
+/// The buckets `0..n` not taken yet, as a Fenwick tree of 0/1 counts: `nth` and `take` in
+/// O(log n).
+#[derive(Debug)]
+struct RemainingBuckets {
+    /// 1-based Fenwick array: `tree[i]` counts the remaining buckets in `(i − lowbit(i), i]`.
+    tree: Vec<u32>,
+    /// Largest power of two ≤ n, where the descent in `nth` starts.
+    top: usize,
+}
+
+impl RemainingBuckets {
+    fn new(n: usize) -> Self {
+        // Every bucket present: node i covers lowbit(i) buckets.
+        let tree = (0..=n).map(|i| (i & i.wrapping_neg()) as u32).collect();
+        let top = if n == 0 {
+            0
+        } else {
+            1 << (usize::BITS - 1 - n.leading_zeros())
+        };
+        Self { tree, top }
+    }
+
+    /// Marks `bucket` as taken.
+    fn take(&mut self, bucket: usize) {
+        let mut i = bucket + 1;
+        while i < self.tree.len() {
+            self.tree[i] -= 1;
+            i += i & i.wrapping_neg();
+        }
+    }
+
+    /// The `k`-th (0-based) remaining bucket in ascending order; requires `k` < remaining.
+    fn nth(&self, k: usize) -> usize {
+        let mut pos = 0usize;
+        let mut rest = k as u32;
+        let mut step = self.top;
+        while step > 0 {
+            let next = pos + step;
+            if next < self.tree.len() && self.tree[next] <= rest {
+                pos = next;
+                rest -= self.tree[next];
+            }
+            step >>= 1;
+        }
+        pos // 1-based position pos + 1 holds it: bucket index pos
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remaining_buckets_match_a_plain_list() {
+        for n in 1..70usize {
+            let mut fenwick = RemainingBuckets::new(n);
+            let mut plain: Vec<usize> = (0..n).collect();
+            let mut h = n as u64;
+            while !plain.is_empty() {
+                h = mix64(h);
+                let k = (h % plain.len() as u64) as usize;
+                assert_eq!(fenwick.nth(k), plain[k], "n {n}, k {k}");
+                let bucket = plain.remove(k);
+                fenwick.take(bucket);
+            }
+        }
+    }
+
+    #[test]
+    fn long_and_short_replica_lists_agree() {
+        let mut jump = Jump::new();
+        for i in 0..300 {
+            jump.add_node(NodeId::new(format!("n{i}")).unwrap())
+                .unwrap();
+        }
+        let (mut short, mut long) = (Vec::new(), Vec::new());
+        for key in 0..500u64 {
+            let hash = mix64(key);
+            jump.replica_indices_for_hash(hash, SHORT_LIST, &mut short);
+            jump.replica_indices_for_hash(hash, 300, &mut long);
+            assert_eq!(long[..SHORT_LIST], short[..]);
+            let mut sorted = long.clone();
+            sorted.sort_unstable();
+            assert!(sorted.iter().copied().eq(0..300));
+        }
     }
 }

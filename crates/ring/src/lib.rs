@@ -58,7 +58,10 @@
 //!   [`ring::MAX_POINTS`] (vnodes × weights, ring / multi-probe / bounded loads),
 //!   [`multi_probe::MAX_PROBES`] (a lookup's cost), [`maglev::MAX_TABLE_SIZE`] (and nodes
 //!   < table size), [`hot_keys::MAX_CAPACITY`] (detector memory); a [`ReadSpreader`]'s
-//!   fan-out is clamped to the member count.
+//!   fan-out is clamped to the member count. Any `n` may be passed to `replicas`: a list
+//!   longer than 16 tracks chosen members in a bitmap (jump: a Fenwick tree; multi-probe:
+//!   one pass over the points), so even a list of every member is O(points + N log N),
+//!   never O(points × N).
 //! - **Counters.** Components that keep counters ([`BoundedLoads`], [`HotKeyDetector`],
 //!   [`ReadSpreader`]) return a plain [`RingStats`] snapshot from `stats()`, and report the
 //!   same events to the `metrics` facade per event; lookups are never counted. The rule and

@@ -16,6 +16,7 @@ use crate::hash::{MAGLEV_OFFSET_SEED, MAGLEV_SKIP_SEED, fast_range};
 use crate::metrics::record_membership_change;
 use crate::node::{Members, NodeId};
 use crate::placement::Placement;
+use crate::points::Chosen;
 
 /// Default table size: a prime, ≥ 100 × the node count up to 655 nodes (the paper asks
 /// for `M ≫ N`; 100× keeps the per-node imbalance ≤ 1 %).
@@ -233,11 +234,13 @@ impl Placement for Maglev {
         if want == 0 {
             return;
         }
+        let mut chosen = Chosen::new(want, self.members.len());
         let start = self.slot(hash);
         let len = self.table.len();
         for step in 0..len {
             let owner = self.table[(start + step) % len] as usize;
-            if !out.contains(&owner) {
+            if !chosen.contains(out, owner) {
+                chosen.insert(owner);
                 out.push(owner);
                 if out.len() == want {
                     return;

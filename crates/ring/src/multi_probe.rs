@@ -13,7 +13,7 @@ use crate::hash::{POINT_SEED, mix64};
 use crate::metrics::record_membership_change;
 use crate::node::{Members, NodeId};
 use crate::placement::Placement;
-use crate::points::SortedPoints;
+use crate::points::{SHORT_LIST, SortedPoints};
 use crate::ring::{build_points, check_points};
 
 /// The probe count the paper gives for peak-to-mean ≈ 1.05 (asymptotically; see the
@@ -160,6 +160,34 @@ impl Placement for MultiProbe {
             out.extend(self.index_for_hash(hash));
             return;
         }
+        if want > SHORT_LIST {
+            self.rank_every_member(hash, want, out);
+        } else {
+            self.rank_by_walking(hash, want, out);
+        }
+        // The primary must agree with `index_for_hash` even on exact distance ties.
+        let primary = self.index_for_hash(hash).unwrap_or(out[0]);
+        if out[0] != primary {
+            if let Some(p) = out.iter().position(|&o| o == primary) {
+                out.remove(p);
+            } else {
+                out.pop();
+            }
+            out.insert(0, primary);
+        }
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.points.heap_bytes() + self.members.heap_bytes()
+    }
+}
+
+impl MultiProbe {
+    /// Short lists: from every probe walk clockwise to the first `want` distinct owners,
+    /// recording each one's distance. A member among the best `want` always has its true
+    /// smallest distance recorded (every owner walked before it from its best probe is
+    /// closer), so the best `want` recorded are the best `want` overall.
+    fn rank_by_walking(&self, hash: u64, want: usize, out: &mut Vec<usize>) {
         let len = self.points.len();
         let step = Self::step(hash);
         let mut probe = hash;
@@ -190,19 +218,33 @@ impl Placement for MultiProbe {
         }
         best.sort_unstable();
         out.extend(best.into_iter().take(want).map(|(_, o)| o));
-        // The primary must agree with `index_for_hash` even on exact distance ties.
-        let primary = self.index_for_hash(hash).unwrap_or(out[0]);
-        if out[0] != primary {
-            if let Some(p) = out.iter().position(|&o| o == primary) {
-                out.remove(p);
-            } else {
-                out.pop();
-            }
-            out.insert(0, primary);
-        }
     }
 
-    fn memory_bytes(&self) -> usize {
-        self.points.heap_bytes() + self.members.heap_bytes()
+    /// Long lists: every member's smallest distance in one pass over the points. A point's
+    /// distance from its nearest probe counter-clockwise is its smallest distance from any
+    /// probe, so a member's is the smallest over its points: O(points · log k + N log N),
+    /// where walking from every probe would be O(k · points) for a list of every member.
+    fn rank_every_member(&self, hash: u64, want: usize, out: &mut Vec<usize>) {
+        let step = Self::step(hash);
+        let mut probes: Vec<u64> = (0..u64::from(self.probes))
+            .map(|i| hash.wrapping_add(step.wrapping_mul(i)))
+            .collect();
+        probes.sort_unstable();
+        let last = probes[probes.len() - 1];
+        let mut best = vec![u64::MAX; self.members.len()];
+        for (i, &point) in self.points.points.iter().enumerate() {
+            let k = probes.partition_point(|&p| p <= point);
+            let probe = if k == 0 { last } else { probes[k - 1] };
+            let owner = self.points.owner(i);
+            best[owner] = best[owner].min(point.wrapping_sub(probe));
+        }
+        let mut ranked: Vec<(u64, usize)> =
+            best.into_iter().enumerate().map(|(o, d)| (d, o)).collect();
+        if want < ranked.len() {
+            ranked.select_nth_unstable(want - 1);
+            ranked.truncate(want);
+        }
+        ranked.sort_unstable();
+        out.extend(ranked.into_iter().map(|(_, o)| o));
     }
 }

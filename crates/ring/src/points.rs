@@ -5,6 +5,49 @@
 //! index maps the top `b` bits of a hash (with `2^b ≥ points`) to the first point in that
 //! bucket, so a successor search is one index load plus, on average, about one step.
 
+/// Replica lists up to this long test "already chosen?" by scanning the list (no
+/// allocation, fastest for the usual 2–5 replicas); longer ones use a bitmap of the
+/// members, so even a list of every member costs O(points + N), not O(points × N).
+pub(crate) const SHORT_LIST: usize = 16;
+
+/// "Is this member already in the replica list?" — a scan of the list for short lists, a
+/// bitmap over the members for long ones (see [`SHORT_LIST`]).
+#[derive(Debug)]
+pub(crate) struct Chosen {
+    bitmap: Vec<bool>,
+}
+
+impl Chosen {
+    /// For a list of up to `want` of `members` members.
+    pub(crate) fn new(want: usize, members: usize) -> Self {
+        Self {
+            bitmap: if want > SHORT_LIST {
+                vec![false; members]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// True when `member` was inserted; `list` holds every inserted member.
+    #[inline]
+    pub(crate) fn contains(&self, list: &[usize], member: usize) -> bool {
+        if self.bitmap.is_empty() {
+            list.contains(&member)
+        } else {
+            self.bitmap[member]
+        }
+    }
+
+    /// Records `member` (the caller also pushes it onto its list).
+    #[inline]
+    pub(crate) fn insert(&mut self, member: usize) {
+        if let Some(seen) = self.bitmap.get_mut(member) {
+            *seen = true;
+        }
+    }
+}
+
 /// Points on the 64-bit circle, sorted, each owned by a member index.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SortedPoints {
@@ -88,11 +131,13 @@ impl SortedPoints {
             return;
         }
         let want = n.min(members);
+        let mut chosen = Chosen::new(want, members);
         let start = self.successor(hash);
         let len = self.points.len();
         for step in 0..len {
             let owner = self.owner((start + step) % len);
-            if !out.contains(&owner) {
+            if !chosen.contains(out, owner) {
+                chosen.insert(owner);
                 out.push(owner);
                 if out.len() == want {
                     return;
