@@ -224,6 +224,17 @@
 //!   Redis; write-through to L2 and publish invalidations so other L1s drop
 //!   their copies; bound L1 staleness with TTLs; when Redis is down, serve
 //!   from L1 and the database and count the errors.
+//! - *A slow load races an invalidation: who wins?* — Without care, the
+//!   load: it read the database before the write and stores the old value
+//!   after the invalidation, for everyone, until the TTL. Supersede
+//!   in-flight loads on write/invalidate (L1), and version the L2 write:
+//!   read a per-key generation with the miss, bump it on every
+//!   write/invalidate, and write back only if it is unchanged (a Lua
+//!   check-and-set; `WATCH`/`MULTI` works too).
+//! - *How do you notice a connection that silently died?* — You cannot from
+//!   reads alone: a dropped NAT flow gives no error, only silence. Ping it
+//!   with a deadline (or enable TCP keepalive), and treat repeated timeouts
+//!   as a dead connection to replace.
 
 mod arena;
 mod concurrent;
