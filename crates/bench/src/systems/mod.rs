@@ -8,6 +8,8 @@
 
 #[cfg(feature = "cache")]
 pub mod cache;
+#[cfg(feature = "jobs")]
+pub mod jobs;
 #[cfg(feature = "queue")]
 pub mod queue;
 #[cfg(feature = "ratelimit")]
@@ -56,6 +58,13 @@ pub const SYSTEMS: &[System] = &[
         title: "Producer-consumer",
         crate_name: "keel-queue",
         bench: queue::run,
+    },
+    #[cfg(feature = "jobs")]
+    System {
+        name: "jobs",
+        title: "Background jobs",
+        crate_name: "keel-jobs",
+        bench: jobs::run,
     },
     #[cfg(feature = "ring")]
     System {
