@@ -286,12 +286,9 @@ impl BoundedLoads {
             .ring
             .nodes()
             .iter()
-            .map(|n| {
-                old_nodes
-                    .iter()
-                    .position(|o| o == n)
-                    .map_or(0, |i| old_loads[i])
-            })
+            // Both member lists are sorted by name: a binary search, not an O(N) scan per
+            // member (O(N²) per membership change).
+            .map(|n| old_nodes.binary_search(n).map_or(0, |i| old_loads[i]))
             .collect();
         self.total = self.loads.iter().sum();
         self.total_weight = self.ring.members().total_weight().max(1);
