@@ -41,6 +41,7 @@
 //! - `mutation` — every write as a value, applied by the key's write coordinator.
 //! - `coordinator` — quorum reads with read repair, routed quorum writes, hints.
 //! - `cluster` — fixed partitions placed with `keel-ring`, preference lists.
+//! - `anti_entropy` — per-partition Merkle trees compared between replicas on a timer.
 //! - `peer` — connections to other nodes and the timeout failure detector.
 //! - `storage` — redb tables with a group-commit writer thread.
 //! - [`version`] — [`VersionVector`], [`Sibling`], [`SiblingSet`] (dotted version vectors).
@@ -73,6 +74,9 @@
 //!   coordinator holds; `DHT.PUT key value context` supersedes exactly the siblings that
 //!   context saw; deletes are tombstones. `GET` returns the live sibling with the latest
 //!   coordinator timestamp (ties: larger bytes); `DHT.SIBLINGS` returns all with contexts.
+//! - **Anti-entropy**: every interval a node compares the Merkle trees (64 leaves) of the
+//!   next 16 partitions it owns with the next owner of each and exchanges only the keys
+//!   under differing leaves, both ways.
 //! - **Durability**: redb with `fsync` per commit and group commit (one writer thread
 //!   batches up to 512 jobs per transaction).
 //!
@@ -125,10 +129,11 @@
 //!   its missed copies wait as hints and are also fixed by read repair.
 //!
 //! ## Not done yet (see the crate's issue)
-//! Merkle anti-entropy, gossip membership, `DHT.JOIN`/`DHT.LEAVE` with partition
+//! Gossip membership, `DHT.JOIN`/`DHT.LEAVE` with partition
 //! streaming, tombstone GC, sloppy quorum, deterministic simulation, `keel dht`
 //! subcommands, the tour part and the `keel-bench dht` module.
 
+mod anti_entropy;
 pub mod clock;
 mod cluster;
 mod cmd;

@@ -29,6 +29,10 @@ pub struct DhtStats {
     pub hints_stored: u64,
     /// Hints handed to their node and deleted.
     pub hints_delivered: u64,
+    /// Anti-entropy rounds run.
+    pub anti_entropy_rounds: u64,
+    /// Keys exchanged by anti-entropy (pulled or pushed).
+    pub anti_entropy_keys: u64,
     /// Hints waiting for their node.
     pub hints_pending: u64,
     /// Connections closed for malformed or oversized input.
@@ -74,6 +78,8 @@ counters! {
     hints_stored => "keel_dht_hints_stored_total",
     hints_delivered => "keel_dht_hints_delivered_total",
     protocol_errors => "keel_dht_protocol_errors_total",
+    anti_entropy_rounds => "keel_dht_anti_entropy_rounds_total",
+    anti_entropy_keys => "keel_dht_anti_entropy_keys_total",
 }
 
 /// One counted event: a snapshot atomic and a facade handle.

@@ -40,6 +40,7 @@ pub struct NodeBuilder {
     rpc_timeout: Duration,
     retry_after: Duration,
     handoff_interval: Duration,
+    anti_entropy_interval: Duration,
     limits: Limits,
     clock: Arc<dyn Clock>,
 }
@@ -52,6 +53,7 @@ pub(crate) struct Config {
     pub(crate) w: usize,
     pub(crate) limits: Limits,
     pub(crate) handoff_interval: Duration,
+    pub(crate) anti_entropy_interval: Duration,
 }
 
 impl NodeBuilder {
@@ -107,6 +109,12 @@ impl NodeBuilder {
         self.handoff_interval = d;
         self
     }
+    /// Interval of the Merkle anti-entropy task (default 1 s; each round compares 16
+    /// partitions, so a 256-partition node covers all of them every 16 rounds).
+    pub fn anti_entropy_interval(mut self, d: Duration) -> Self {
+        self.anti_entropy_interval = d;
+        self
+    }
     /// Request size limits.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -138,6 +146,7 @@ impl NodeBuilder {
             ("rpc timeout", self.rpc_timeout),
             ("retry interval", self.retry_after),
             ("handoff interval", self.handoff_interval),
+            ("anti-entropy interval", self.anti_entropy_interval),
         ] {
             if d < Duration::from_millis(1) || d > DAY {
                 return Err(BuildError::Duration { what });
@@ -217,6 +226,7 @@ impl Node {
             rpc_timeout: Duration::from_secs(1),
             retry_after: Duration::from_secs(1),
             handoff_interval: Duration::from_millis(200),
+            anti_entropy_interval: Duration::from_secs(1),
             limits: Limits::default(),
             clock: Arc::new(SystemClock),
         }
@@ -255,6 +265,7 @@ impl Node {
                 w: b.w,
                 limits: b.limits,
                 handoff_interval: b.handoff_interval,
+                anti_entropy_interval: b.anti_entropy_interval,
             },
             metrics: Metrics::new(&name),
             next_client_id: AtomicU64::new(1),
@@ -262,11 +273,12 @@ impl Node {
         });
         let (stop, stopped) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&inner), stopped.clone()));
-        let handoff = tokio::spawn(handoff_loop(Arc::clone(&inner), stopped));
+        let handoff = tokio::spawn(handoff_loop(Arc::clone(&inner), stopped.clone()));
+        let anti_entropy = tokio::spawn(anti_entropy_loop(Arc::clone(&inner), stopped));
         Ok(NodeHandle {
             inner,
             stop,
-            tasks: vec![accept, handoff],
+            tasks: vec![accept, handoff, anti_entropy],
         })
     }
 }
@@ -337,6 +349,19 @@ async fn handoff_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             () = stop_signal(&mut stop) => return,
             _ = tick.tick() => { inner.deliver_hints(512).await; }
+        }
+    }
+}
+
+async fn anti_entropy_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(inner.config.anti_entropy_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // the first tick is immediate; start one interval later
+    let mut cursor = 0;
+    loop {
+        tokio::select! {
+            () = stop_signal(&mut stop) => return,
+            _ = tick.tick() => { inner.anti_entropy_round(&mut cursor).await; }
         }
     }
 }

@@ -264,8 +264,27 @@ impl Store {
         .await
     }
 
-    /// Keys of one partition whose current value is live at `now_ms`, starting after
-    /// `after` (exclusive), at most `limit`.
+    /// Calls `f(key, encoded set)` for every stored key of a partition, in key order.
+    pub(crate) fn for_each_in_partition(
+        &self,
+        partition: u16,
+        mut f: impl FnMut(&[u8], &[u8]),
+    ) -> Result<(), DhtError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(DATA)?;
+        let start = partition.to_be_bytes();
+        let range = match partition.checked_add(1) {
+            Some(next) => table.range(start.as_slice()..next.to_be_bytes().as_slice())?,
+            None => table.range(start.as_slice()..)?,
+        };
+        for entry in range {
+            let (k, v) = entry?;
+            f(&k.value()[2..], v.value());
+        }
+        Ok(())
+    }
+
+    /// Keys of one partition whose current value is live at `now_ms`.
     pub(crate) fn live_keys(&self, partition: u16, now_ms: u64) -> Result<Vec<Vec<u8>>, DhtError> {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(DATA)?;

@@ -18,13 +18,26 @@ fn addrs() -> Vec<SocketAddr> {
         .collect()
 }
 
+const OFF: Duration = Duration::from_secs(3600);
+
 async fn start(
     addr: SocketAddr,
     all: &[SocketAddr],
     dir: &std::path::Path,
     handoff: Duration,
 ) -> NodeHandle {
+    start_with(addr, all, dir, handoff, OFF).await
+}
+
+async fn start_with(
+    addr: SocketAddr,
+    all: &[SocketAddr],
+    dir: &std::path::Path,
+    handoff: Duration,
+    anti_entropy: Duration,
+) -> NodeHandle {
     Node::builder()
+        .anti_entropy_interval(anti_entropy)
         .listen(addr)
         .seeds(all.iter().map(ToString::to_string))
         .data_dir(dir)
@@ -240,6 +253,62 @@ async fn consistency_levels_and_read_repair() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(c_node.stats().read_repairs >= 50);
+    c_node.shutdown().await;
+    for n in nodes {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_entropy_refills_a_replacement_node_without_reads() {
+    let (addrs, mut nodes, _dirs) = cluster(OFF).await;
+    let mut a = client(addrs[0]).await;
+    nodes.pop().unwrap().shutdown().await;
+    for i in 0..100 {
+        let _: () = a.set(format!("ae{i}"), i).await.unwrap();
+    }
+    assert_eq!(a.del::<_, i64>("ae0").await.unwrap(), 1); // the tombstone travels too
+    // A replacement with an empty disk; no handoff, no reads: only anti-entropy.
+    let fresh = tempfile::tempdir().unwrap();
+    let c_node = start_with(
+        addrs[2],
+        &addrs,
+        fresh.path(),
+        OFF,
+        Duration::from_millis(10),
+    )
+    .await;
+    let mut c = client(addrs[2]).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut missing = 0;
+        for i in 0..100 {
+            let raw: Vec<u8> = redis::cmd("DHT.R.GET")
+                .arg(format!("ae{i}"))
+                .query_async(&mut c)
+                .await
+                .unwrap();
+            let set = SiblingSet::decode(&raw).unwrap();
+            let ok = if i == 0 {
+                !set.is_empty() && set.current(0).is_none()
+            } else {
+                set.current(0).is_some()
+            };
+            missing += usize::from(!ok);
+        }
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{missing} keys not synced"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let s = c_node.stats();
+    assert!(s.anti_entropy_keys >= 100, "{s:?}");
+    assert_eq!(s.read_repairs, 0);
+    assert_eq!(s.hints_delivered, 0);
     c_node.shutdown().await;
     for n in nodes {
         n.shutdown().await;

@@ -118,6 +118,8 @@ pub(crate) async fn execute(
                 ("hints_delivered", s.hints_delivered),
                 ("hints_pending", s.hints_pending),
                 ("protocol_errors", s.protocol_errors),
+                ("anti_entropy_rounds", s.anti_entropy_rounds),
+                ("anti_entropy_keys", s.anti_entropy_keys),
                 ("storage_commits", s.storage_commits),
                 ("storage_jobs", s.storage_jobs),
                 ("siblings_dropped", s.siblings_dropped),
