@@ -33,6 +33,14 @@ use crate::queue::Shared;
 pub enum Queue {}
 
 impl Queue {
+    /// The largest capacity a builder accepts (2^24 = 16,777,216), on every
+    /// flavor. The FIFO ring allocates all its slots when it is built (a slot
+    /// is `size_of::<Option<T>>() + 10` bytes rounded up to the alignment:
+    /// 32 bytes for `u64`, so 32 MiB for a million slots); LIFO and priority
+    /// queues allocate as they fill. A bound keeps a typo from reserving gigabytes, or from
+    /// aborting the process on an allocation that cannot succeed.
+    pub const MAX_CAPACITY: usize = 1 << 24;
+
     /// A builder; [`QueueBuilder::capacity`] is required, everything else has
     /// a default (FIFO, [`Backpressure::Block`], the real clock).
     pub fn builder() -> QueueBuilder {
@@ -58,7 +66,9 @@ pub struct QueueBuilder {
 }
 
 impl QueueBuilder {
-    /// The bound: at most `capacity` items (and permits) at a time. Required.
+    /// The bound: at most `capacity` items (and permits) at a time. Required;
+    /// between 1 and [`Queue::MAX_CAPACITY`]. A FIFO queue allocates all
+    /// `capacity` slots when built (see [`Queue::MAX_CAPACITY`]).
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
         self
@@ -100,7 +110,7 @@ impl QueueBuilder {
         if capacity == 0 {
             return Err(BuildError::ZeroCapacity);
         }
-        if capacity > (isize::MAX as usize) / 4 {
+        if capacity > Queue::MAX_CAPACITY {
             return Err(BuildError::CapacityTooLarge(capacity));
         }
         Ok(capacity)
@@ -114,22 +124,23 @@ impl QueueBuilder {
             (Strategy::Priority, None) => Strategy::Fifo,
             (strategy, None) => strategy,
         };
-        Ok(Shared::new(
+        Shared::new(
             capacity,
             strategy,
             compare,
             self.backpressure,
             self.clock.unwrap_or_default(),
             self.name,
-        ))
+        )
     }
 
     /// Builds a FIFO or LIFO queue (a priority queue is built by
     /// [`QueueBuilder::priority`] or one of its variants, which choose the order).
     ///
     /// # Errors
-    /// [`BuildError::MissingCapacity`], [`BuildError::ZeroCapacity`] or
-    /// [`BuildError::CapacityTooLarge`].
+    /// [`BuildError::MissingCapacity`], [`BuildError::ZeroCapacity`],
+    /// [`BuildError::CapacityTooLarge`] (above [`Queue::MAX_CAPACITY`]), or
+    /// [`BuildError::OutOfMemory`] if a FIFO ring's slots cannot be allocated.
     pub fn build<T: Send>(self) -> Result<(Sender<T>, Receiver<T>), BuildError> {
         Ok(handles(self.shared(None)?))
     }
@@ -190,7 +201,7 @@ impl QueueBuilder {
 /// ```
 ///
 /// # Errors
-/// [`BuildError::ZeroCapacity`] if `capacity` is 0, [`BuildError::CapacityTooLarge`].
+/// As [`QueueBuilder::build`].
 pub fn bounded<T: Send>(capacity: usize) -> Result<(Sender<T>, Receiver<T>), BuildError> {
     Queue::builder().capacity(capacity).build()
 }

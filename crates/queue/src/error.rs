@@ -16,9 +16,20 @@ pub enum BuildError {
     /// The capacity must be at least 1.
     #[error("capacity must be greater than zero")]
     ZeroCapacity,
-    /// The capacity is too large to index (more than `isize::MAX / 4` slots).
-    #[error("capacity {0} is too large")]
+    /// The capacity is above [`Queue::MAX_CAPACITY`](crate::Queue::MAX_CAPACITY).
+    #[error("capacity {0} is too large (at most 16777216)")]
     CapacityTooLarge(usize),
+    /// The FIFO ring's slots (allocated up front) do not fit in memory.
+    #[error("cannot allocate {bytes} bytes for a ring of {capacity} slots")]
+    OutOfMemory {
+        /// The capacity asked for.
+        capacity: usize,
+        /// The bytes its slots need (`usize::MAX` if that overflows).
+        bytes: usize,
+    },
+    /// More worker threads than [`Pool::MAX_THREADS`](crate::Pool::MAX_THREADS).
+    #[error("{0} worker threads is too many (at most 1024)")]
+    TooManyThreads(usize),
     /// A pool needs at least one worker thread.
     #[error("a pool needs at least one worker thread")]
     ZeroThreads,
@@ -31,6 +42,17 @@ impl PartialEq for BuildError {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (Self::CapacityTooLarge(a), Self::CapacityTooLarge(b)) => a == b,
+            (Self::TooManyThreads(a), Self::TooManyThreads(b)) => a == b,
+            (
+                Self::OutOfMemory {
+                    capacity: a,
+                    bytes: x,
+                },
+                Self::OutOfMemory {
+                    capacity: b,
+                    bytes: y,
+                },
+            ) => (a, x) == (b, y),
             (Self::Spawn(a), Self::Spawn(b)) => a.kind() == b.kind(),
             _ => std::mem::discriminant(self) == std::mem::discriminant(other),
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crossbeam_utils::CachePadded;
 
-use crate::error::{PopError, PushError, ReserveError};
+use crate::error::{BuildError, PopError, PushError, ReserveError};
 use crate::flavors::locked::Locked;
 use crate::flavors::ring::Ring;
 use crate::flavors::{Counts, Reservation, TryPop};
@@ -94,6 +94,9 @@ pub(crate) struct Shared<T> {
 impl<T> Shared<T> {
     /// A queue of `cap` items: priority order when `compare` is given, else
     /// FIFO or LIFO per `strategy` (`Priority` without a comparator is FIFO).
+    ///
+    /// # Errors
+    /// [`BuildError::OutOfMemory`] if the FIFO ring's slots cannot be allocated.
     pub(crate) fn new(
         cap: usize,
         strategy: Strategy,
@@ -101,16 +104,16 @@ impl<T> Shared<T> {
         policy: Backpressure,
         clock: quanta::Clock,
         name: String,
-    ) -> Self {
+    ) -> Result<Self, BuildError> {
         let (flavor, strategy) = match (strategy, compare) {
             (_, Some(compare)) => (
                 Flavor::Locked(Locked::priority(compare, cap)),
                 Strategy::Priority,
             ),
             (Strategy::Lifo, None) => (Flavor::Locked(Locked::lifo(cap)), Strategy::Lifo),
-            (_, None) => (Flavor::Ring(Ring::new(cap)), Strategy::Fifo),
+            (_, None) => (Flavor::Ring(Ring::new(cap)?), Strategy::Fifo),
         };
-        Self {
+        Ok(Self {
             flavor,
             cap,
             strategy,
@@ -121,7 +124,7 @@ impl<T> Shared<T> {
             clock,
             counters: CachePadded::new(Counters::default()),
             name,
-        }
+        })
     }
 
     pub(crate) fn capacity(&self) -> usize {

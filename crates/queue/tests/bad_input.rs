@@ -6,7 +6,7 @@ mod common;
 use std::thread;
 use std::time::Duration;
 
-use keel_queue::{PopError, Queue, Receiver, Sender};
+use keel_queue::{BuildError, Pool, PopError, Queue, Receiver, Sender};
 
 fn three_flavors(cap: usize) -> Vec<(&'static str, Sender<u32>, Receiver<u32>)> {
     let (ftx, frx) = Queue::builder().capacity(cap).build().unwrap();
@@ -70,4 +70,76 @@ fn duration_max_on_a_late_mock_clock_does_not_overflow() {
     assert_eq!(tx.push_timeout(1, Duration::MAX), Ok(()));
     assert_eq!(rx.pop_timeout(Duration::MAX), Ok(1));
     assert_eq!(tx.shutdown(Duration::MAX), Vec::<u32>::new());
+}
+
+/// Regression (issue 10, item 14): the largest capacity the builder used to
+/// accept (`isize::MAX / 4`) panicked while allocating the FIFO ring up
+/// front, and `1 << 34` aborted the process. The builder now refuses any
+/// capacity above `Queue::MAX_CAPACITY` with a typed error, on every flavor.
+#[test]
+fn capacities_above_the_documented_bound_are_typed_errors() {
+    let _watchdog = common::watchdog();
+    for capacity in [
+        Queue::MAX_CAPACITY + 1,
+        1 << 34,
+        isize::MAX as usize / 4,
+        usize::MAX,
+    ] {
+        let builder = || Queue::builder().capacity(capacity);
+        assert_eq!(
+            builder().build::<u8>().unwrap_err(),
+            BuildError::CapacityTooLarge(capacity)
+        );
+        assert_eq!(
+            builder().lifo().build::<u8>().unwrap_err(),
+            BuildError::CapacityTooLarge(capacity)
+        );
+        assert_eq!(
+            builder().priority::<u8>().unwrap_err(),
+            BuildError::CapacityTooLarge(capacity)
+        );
+    }
+    // The bound itself is accepted where nothing is allocated up front.
+    assert!(
+        Queue::builder()
+            .capacity(Queue::MAX_CAPACITY)
+            .lifo()
+            .build::<u8>()
+            .is_ok()
+    );
+    assert!(
+        Queue::builder()
+            .capacity(Queue::MAX_CAPACITY)
+            .priority::<u8>()
+            .is_ok()
+    );
+}
+
+/// A FIFO ring whose slots cannot fit the address space is a typed error,
+/// not an abort (the ring allocates `capacity` slots up front).
+#[test]
+fn a_fifo_ring_too_big_to_allocate_is_a_typed_error() {
+    let _watchdog = common::watchdog();
+    type Huge = [u8; 1 << 40];
+    assert!(matches!(
+        Queue::builder().capacity(1 << 24).build::<Huge>(),
+        Err(BuildError::OutOfMemory { .. })
+    ));
+}
+
+/// Regression (issue 10, item 14): `Pool::new(usize::MAX)` panicked, and a
+/// pool of 100,000 started thousands of threads before failing.
+#[test]
+fn thread_counts_above_the_documented_bound_are_typed_errors() {
+    let _watchdog = common::watchdog();
+    for threads in [Pool::MAX_THREADS + 1, 100_000, usize::MAX] {
+        assert_eq!(
+            Pool::new(threads).unwrap_err(),
+            BuildError::TooManyThreads(threads)
+        );
+        assert_eq!(
+            Pool::builder().threads(threads).build().unwrap_err(),
+            BuildError::TooManyThreads(threads)
+        );
+    }
 }

@@ -25,7 +25,7 @@ use std::mem::MaybeUninit;
 
 use crossbeam_utils::{Backoff, CachePadded};
 
-use crate::error::{PushError, ReserveError};
+use crate::error::{BuildError, PushError, ReserveError};
 use crate::flavors::{Counts, Reservation, TryPop};
 use crate::sync::{AtomicBool, AtomicUsize, Ordering, UnsafeCell, fence, spin_hint, yield_now};
 use crate::waiters::{Readiness, Waiters};
@@ -103,20 +103,33 @@ impl<T> std::fmt::Debug for Ring<T> {
 }
 
 impl<T> Ring<T> {
-    /// A ring of exactly `cap` slots; `cap` must be at least 1 (checked by the builder).
-    pub(crate) fn new(cap: usize) -> Self {
+    /// Bytes the slots of a ring of `cap` items of `T` take (allocated up
+    /// front); `None` if that overflows `usize`.
+    pub(crate) fn slot_bytes(cap: usize) -> Option<usize> {
+        cap.checked_mul(std::mem::size_of::<Slot<T>>())
+    }
+
+    /// A ring of exactly `cap` slots; `cap` must be at least 1 and at most
+    /// `Queue::MAX_CAPACITY` (checked by the builder). All slots are allocated
+    /// here: an allocation failure is an error, not an abort.
+    pub(crate) fn new(cap: usize) -> Result<Self, BuildError> {
         debug_assert!(cap > 0);
+        let out_of_memory = || BuildError::OutOfMemory {
+            capacity: cap,
+            bytes: Self::slot_bytes(cap).unwrap_or(usize::MAX),
+        };
         let mark_bit = (cap + 1).next_power_of_two();
         let one_lap = mark_bit * 2;
-        let slots = (0..cap)
-            .map(|i| Slot {
-                stamp: AtomicUsize::new(i),
-                cancelled: AtomicBool::new(false),
-                held: AtomicBool::new(false),
-                value: UnsafeCell::new(MaybeUninit::uninit()),
-            })
-            .collect();
-        Self {
+        let mut slots = Vec::new();
+        slots.try_reserve_exact(cap).map_err(|_| out_of_memory())?;
+        slots.extend((0..cap).map(|i| Slot {
+            stamp: AtomicUsize::new(i),
+            cancelled: AtomicBool::new(false),
+            held: AtomicBool::new(false),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }));
+        let slots = slots.into_boxed_slice();
+        Ok(Self {
             head: CachePadded::new(AtomicUsize::new(0)),
             tail: CachePadded::new(AtomicUsize::new(0)),
             slots,
@@ -127,7 +140,7 @@ impl<T> Ring<T> {
             skipped: AtomicUsize::new(0),
             evicted: AtomicUsize::new(0),
             reserved: AtomicUsize::new(0),
-        }
+        })
     }
 
     /// Next position after `pos` (same lap, or index 0 of the next lap).
@@ -563,5 +576,17 @@ impl<T> Drop for Ring<T> {
                 .value
                 .with_mut(|cell| unsafe { cell.read().assume_init() });
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// The per-slot cost the builder documents (`Queue::MAX_CAPACITY`).
+    #[test]
+    fn a_u64_slot_is_32_bytes() {
+        assert_eq!(std::mem::size_of::<Slot<u64>>(), 32);
+        assert_eq!(Ring::<u64>::slot_bytes(1 << 20), Some(32 << 20));
     }
 }

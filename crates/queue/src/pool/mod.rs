@@ -255,7 +255,8 @@ pub struct PoolBuilder {
 }
 
 impl PoolBuilder {
-    /// Number of worker threads (default: `std::thread::available_parallelism`).
+    /// Number of worker threads, 1 to [`Pool::MAX_THREADS`] (default:
+    /// `std::thread::available_parallelism`).
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = Some(threads);
         self
@@ -270,7 +271,8 @@ impl PoolBuilder {
     /// Starts the workers.
     ///
     /// # Errors
-    /// [`BuildError::ZeroThreads`], or [`BuildError::Spawn`] (carrying the
+    /// [`BuildError::ZeroThreads`], [`BuildError::TooManyThreads`] (above
+    /// [`Pool::MAX_THREADS`]), or [`BuildError::Spawn`] (carrying the
     /// `io::Error`) if the OS refuses a thread.
     pub fn build(self) -> Result<Pool, BuildError> {
         let threads = self.threads.unwrap_or_else(|| {
@@ -295,6 +297,12 @@ impl fmt::Debug for Pool {
 }
 
 impl Pool {
+    /// The most worker threads a pool accepts. A pool is for CPU-bound work,
+    /// where threads beyond the core count only add switching; the bound
+    /// turns a typo (`usize::MAX`, `100_000`) into an error instead of a panic
+    /// or thousands of threads.
+    pub const MAX_THREADS: usize = 1024;
+
     /// A builder: [`PoolBuilder::threads`] (default: the machine's available
     /// parallelism) and [`PoolBuilder::name`] (default `keel-pool`).
     ///
@@ -324,6 +332,9 @@ impl Pool {
     fn start(threads: usize, name: &str) -> Result<Self, BuildError> {
         if threads == 0 {
             return Err(BuildError::ZeroThreads);
+        }
+        if threads > Self::MAX_THREADS {
+            return Err(BuildError::TooManyThreads(threads));
         }
         let locals: Vec<Worker<Job>> = (0..threads).map(|_| Worker::new_lifo()).collect();
         let inner = Arc::new(PoolInner {
