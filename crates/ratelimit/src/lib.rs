@@ -56,7 +56,8 @@
 //!
 //! Also: `examples/axum_server.rs` (axum server limited per IP and per API key,
 //! `--features axum`), and the behaviour suites in `tests/` (`concurrency.rs`,
-//! `properties.rs`, `clock_backwards.rs`, `keyed.rs`, `redis.rs`, `middleware.rs`, and `loom_gcra.rs`, run with
+//! `properties.rs`, `clock_backwards.rs`, `keyed.rs`, `redis.rs`, `redis_faults.rs`,
+//! `middleware.rs`, and `loom_gcra.rs`, run with
 //! `RUSTFLAGS="--cfg loom" cargo test -p keel-ratelimit --release --test loom_gcra
 //! --target-dir target/loom`).
 //!
@@ -148,7 +149,9 @@
 //!   limit, with server time they decide identically.
 //! * **Outages.** Fail open (availability: the API stays up, unprotected), fail closed
 //!   (protection: the API refuses work) or return the error — chosen per limiter, counted,
-//!   and recovered from automatically by the `redis` crate's `ConnectionManager`.
+//!   and recovered from automatically by the `redis` crate's `ConnectionManager`. Every
+//!   call has one deadline end to end (reconnect waits included), and a connection that
+//!   only times out — a silently dropped flow — is replaced after a few timeouts in a row.
 //! * **Memory.** Keys carry a prefix and a `PEXPIRE` equal to the time until the state is
 //!   idle, so Redis holds only active clients.
 //! * **Hot keys.** One very busy key is one Redis slot on one shard: all its decisions

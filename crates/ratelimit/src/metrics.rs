@@ -17,6 +17,7 @@
 //! | `keel_ratelimit_keys_removed_total` | `limiter` | idle keys swept, or active keys evicted by the hard cap |
 //! | `keel_ratelimit_backend_errors_total` | `limiter` | a Redis call failed or timed out |
 //! | `keel_ratelimit_failures_total` | `limiter`, `policy` = `open`/`closed` | a failure was answered by the policy |
+//! | `keel_ratelimit_reconnects_total` | `limiter` | a Redis connection that only timed out was replaced |
 //!
 //! # Striping
 //!
@@ -194,6 +195,8 @@ pub struct RatelimitStats {
     pub failed_open: u64,
     /// Failures answered with "deny" by the fail-closed policy (Redis limiter).
     pub failed_closed: u64,
+    /// Connections replaced after repeated timeouts (Redis limiter).
+    pub reconnects: u64,
 }
 
 impl RatelimitStats {
@@ -215,6 +218,7 @@ pub struct LimiterMetrics {
     pub(crate) backend_errors: AtomicU64,
     pub(crate) failed_open: AtomicU64,
     pub(crate) failed_closed: AtomicU64,
+    pub(crate) reconnects: AtomicU64,
     decisions: StripedCounters,
 }
 
@@ -226,6 +230,7 @@ struct Facade {
     backend_errors: metrics::Counter,
     failed_open: metrics::Counter,
     failed_closed: metrics::Counter,
+    reconnects: metrics::Counter,
 }
 
 impl LimiterMetrics {
@@ -239,13 +244,15 @@ impl LimiterMetrics {
             backend_errors: AtomicU64::new(0),
             failed_open: AtomicU64::new(0),
             failed_closed: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
             facade: Facade {
                 allowed: metrics::counter!("keel_ratelimit_decisions_total", "limiter" => name.clone(), "outcome" => "allowed"),
                 denied: metrics::counter!("keel_ratelimit_decisions_total", "limiter" => name.clone(), "outcome" => "denied"),
                 keys_removed: metrics::counter!("keel_ratelimit_keys_removed_total", "limiter" => name.clone()),
                 backend_errors: metrics::counter!("keel_ratelimit_backend_errors_total", "limiter" => name.clone()),
                 failed_open: metrics::counter!("keel_ratelimit_failures_total", "limiter" => name.clone(), "policy" => "open"),
-                failed_closed: metrics::counter!("keel_ratelimit_failures_total", "limiter" => name, "policy" => "closed"),
+                failed_closed: metrics::counter!("keel_ratelimit_failures_total", "limiter" => name.clone(), "policy" => "closed"),
+                reconnects: metrics::counter!("keel_ratelimit_reconnects_total", "limiter" => name),
             },
         }
     }
@@ -297,6 +304,12 @@ impl LimiterMetrics {
         }
     }
 
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn record_reconnect(&self) {
+        self.reconnects.fetch_add(1, Ordering::Relaxed);
+        self.facade.reconnects.increment(1);
+    }
+
     /// A copy of the counters.
     pub fn snapshot(&self) -> RatelimitStats {
         let (allowed, denied) = self.decisions.sums();
@@ -308,6 +321,7 @@ impl LimiterMetrics {
             backend_errors: self.backend_errors.load(Ordering::Relaxed),
             failed_open: self.failed_open.load(Ordering::Relaxed),
             failed_closed: self.failed_closed.load(Ordering::Relaxed),
+            reconnects: self.reconnects.load(Ordering::Relaxed),
         }
     }
 }

@@ -14,9 +14,20 @@
 //!   Cluster hash tag, so a script's keys share a slot) and every write sets a `PEXPIRE`
 //!   equal to the time after which the state is idle.
 //! * **Outages.** Requests go through the `redis` crate's [`ConnectionManager`], which
-//!   reconnects in the background. While Redis is unreachable each decision follows the
-//!   [`FailurePolicy`] — allow (fail open), deny (fail closed) or return the error — and is
-//!   counted; when Redis is back, decisions resume without recreating the limiter.
+//!   reconnects in the background after an I/O error. While Redis is unreachable each
+//!   decision follows the [`FailurePolicy`] — allow (fail open), deny (fail closed) or
+//!   return the error — and is counted; when Redis is back, decisions resume without
+//!   recreating the limiter.
+//! * **One deadline per call.** [`RedisLimiterBuilder::timeout`] bounds the whole call,
+//!   end to end: waiting for a (re)connection, `EVALSHA`, a `NOSCRIPT` retry. Without it a
+//!   call against a killed Redis waited for the manager's reconnect attempts inside the
+//!   shared connection future (≈ 540 ms against a 250 ms timeout;
+//!   `tests/redis_faults.rs`).
+//! * **Silent peers.** A connection whose packets are dropped (a NAT or load balancer that
+//!   forgot an idle flow) raises no I/O error, only timeouts, and the manager never
+//!   reconnects on those. After [`RECONNECT_AFTER_TIMEOUTS`] timed-out calls in a row on
+//!   one connection the limiter replaces it with a fresh manager (counted as
+//!   `reconnects`); calls still in flight on the old one finish or time out on their own.
 //! * **Units.** Scripts work in microseconds (Lua numbers are doubles, exact to 2^53 µs ≈
 //!   285 years); the sliding counter's weighted sum is a double too, so for limits ×
 //!   windows beyond ~2^53 µs its estimate rounds. A test replays random traffic through
@@ -24,17 +35,25 @@
 //!   in-process algorithm (equal, with `retry_after` rounded up to the microsecond).
 
 use std::fmt;
+use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Client, Script};
+use parking_lot::RwLock;
 use quanta::Clock;
 
 use crate::error::{BuildError, RedisLimitError};
 use crate::{CheckError, Decision, LimiterMetrics, Quota, QuotaError, RatelimitStats};
 
 const PREAMBLE: &str = include_str!("lua/preamble.lua");
+
+/// Timed-out calls in a row on one connection after which it is replaced: a connection
+/// that only ever times out is most likely a silently dropped flow, which the connection
+/// manager (reconnecting on I/O errors only) would keep forever.
+pub const RECONNECT_AFTER_TIMEOUTS: u32 = 3;
 
 /// The algorithm a [`RedisLimiter`] runs on the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -198,8 +217,8 @@ impl RedisLimiterBuilder {
         self
     }
 
-    /// Response and connection timeout (default 250 ms): how long a decision may wait on
-    /// an unresponsive Redis before the policy applies. Zero is a
+    /// The deadline of one call, end to end (default 250 ms): connecting or reconnecting,
+    /// the script and its reply; after it the [`FailurePolicy`] applies. Zero is a
     /// [`BuildError::ZeroTimeout`]; `Duration::MAX` means "wait as long as it takes".
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -212,7 +231,8 @@ impl RedisLimiterBuilder {
     /// # Errors
     /// [`BuildError::MissingQuota`] / [`BuildError::MissingRedis`] when a required setting
     /// is missing; [`BuildError::Quota`] when the quota is finer than a microsecond per
-    /// request; [`BuildError::Redis`] when the URL is invalid or the first connection fails.
+    /// request; [`BuildError::ZeroTimeout`]; [`BuildError::Redis`] when the URL is invalid or
+    /// the first connection fails or takes longer than the timeout.
     pub async fn build(self) -> Result<RedisLimiter, BuildError> {
         let quota = self.quota.ok_or(BuildError::MissingQuota)?;
         let params = Params::new(self.algorithm, quota).map_err(BuildError::Quota)?;
@@ -228,14 +248,22 @@ impl RedisLimiterBuilder {
             .set_response_timeout(Some(self.timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(BuildError::Redis)?;
+        // The first connection gets the same one deadline as a call (the manager would
+        // otherwise retry with backoff for several timeouts).
+        let connecting = ConnectionManager::new_with_config(client.clone(), config.clone());
+        let connection = match tokio::time::timeout(self.timeout, connecting).await {
+            Ok(connected) => connected.map_err(BuildError::Redis)?,
+            Err(_elapsed) => {
+                return Err(BuildError::Redis(
+                    io::Error::new(io::ErrorKind::TimedOut, "connecting exceeded the timeout")
+                        .into(),
+                ));
+            }
+        };
         let name = self
             .name
             .unwrap_or_else(|| format!("redis_{}", self.algorithm.name()));
         Ok(RedisLimiter {
-            connection,
             shared: Arc::new(Shared {
                 algorithm: self.algorithm,
                 quota,
@@ -245,6 +273,14 @@ impl RedisLimiterBuilder {
                 policy: self.policy,
                 time: self.time,
                 metrics: LimiterMetrics::new(&name),
+                client,
+                manager_config: config,
+                connection: RwLock::new(Connection {
+                    generation: 0,
+                    manager: connection,
+                }),
+                timeout: self.timeout,
+                timeouts_in_a_row: AtomicU32::new(0),
             }),
         })
     }
@@ -297,6 +333,56 @@ struct Shared {
     policy: FailurePolicy,
     time: TimeSource,
     metrics: LimiterMetrics,
+    /// What a replacement connection is made from.
+    client: Client,
+    manager_config: ConnectionManagerConfig,
+    connection: RwLock<Connection>,
+    /// The deadline of one call, end to end.
+    timeout: Duration,
+    /// Timed-out calls in a row on the current connection.
+    timeouts_in_a_row: AtomicU32,
+}
+
+/// The current connection manager and which replacement it is.
+struct Connection {
+    generation: u64,
+    manager: ConnectionManager,
+}
+
+impl Shared {
+    /// Counts a timed-out call on connection `generation`; the call that makes it
+    /// [`RECONNECT_AFTER_TIMEOUTS`] in a row replaces the connection.
+    fn note_timeout(&self, generation: u64) {
+        if self.connection.read().generation != generation {
+            return; // a late timeout of a connection already replaced
+        }
+        if self.timeouts_in_a_row.fetch_add(1, Ordering::Relaxed) + 1 != RECONNECT_AFTER_TIMEOUTS {
+            return;
+        }
+        let mut connection = self.connection.write();
+        if connection.generation != generation {
+            return;
+        }
+        // Lazy: the first call on it connects, within that call's deadline.
+        if let Ok(manager) = ConnectionManager::new_lazy_with_config(
+            self.client.clone(),
+            self.manager_config.clone(),
+        ) {
+            *connection = Connection {
+                generation: generation + 1,
+                manager,
+            };
+            self.metrics.record_reconnect();
+        }
+        self.timeouts_in_a_row.store(0, Ordering::Relaxed);
+    }
+
+    fn note_answer(&self) {
+        // Read first: no shared write per decision while all is well.
+        if self.timeouts_in_a_row.load(Ordering::Relaxed) != 0 {
+            self.timeouts_in_a_row.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A rate limiter whose state lives in Redis; clone it freely (clones share the
@@ -321,7 +407,6 @@ struct Shared {
 /// ```
 #[derive(Clone)]
 pub struct RedisLimiter {
-    connection: ConnectionManager,
     shared: Arc<Shared>,
 }
 
@@ -403,9 +488,25 @@ impl RedisLimiter {
             .arg(shared.params.second)
             .arg(cost)
             .arg(now_arg);
-        let mut connection = self.connection.clone();
-        let reply: Result<Vec<i64>, ::redis::RedisError> =
-            invocation.invoke_async(&mut connection).await;
+        let (generation, mut connection) = {
+            let current = shared.connection.read();
+            (current.generation, current.manager.clone())
+        };
+        // One deadline for everything the call waits on, reconnects included.
+        let call = invocation.invoke_async::<Vec<i64>>(&mut connection);
+        let reply = match tokio::time::timeout(shared.timeout, call).await {
+            Ok(reply) => reply,
+            Err(_elapsed) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "rate-limit call exceeded its timeout",
+            )
+            .into()),
+        };
+        match &reply {
+            Ok(_) => shared.note_answer(),
+            Err(error) if error.is_timeout() => shared.note_timeout(generation),
+            Err(_) => {}
+        }
         let decision = match reply {
             Ok(values) => self.decision_from(&values)?,
             Err(error) => self.on_failure(error)?,
