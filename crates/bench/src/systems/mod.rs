@@ -16,6 +16,8 @@ pub mod queue;
 pub mod ratelimit;
 #[cfg(feature = "ring")]
 pub mod ring;
+#[cfg(feature = "stream")]
+pub mod stream;
 
 use crate::{Config, Report};
 
@@ -72,6 +74,13 @@ pub const SYSTEMS: &[System] = &[
         title: "Consistent hashing",
         crate_name: "keel-ring",
         bench: ring::run,
+    },
+    #[cfg(feature = "stream")]
+    System {
+        name: "stream",
+        title: "Event streaming",
+        crate_name: "keel-stream",
+        bench: stream::run,
     },
 ];
 

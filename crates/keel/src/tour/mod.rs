@@ -33,6 +33,8 @@ mod queue;
 mod ratelimit;
 #[cfg(feature = "ring")]
 mod ring;
+#[cfg(feature = "stream")]
+mod stream;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -177,6 +179,8 @@ fn scenario(name: &str) -> Option<Scenario> {
         "queue" => Some(queue::run),
         #[cfg(feature = "ring")]
         "ring" => Some(ring::run),
+        #[cfg(feature = "stream")]
+        "stream" => Some(stream::run),
         _ => None,
     }
 }
