@@ -191,33 +191,56 @@ async fn promoted_entries_keep_the_remaining_ttl() {
     );
 }
 
-/// A TCP proxy to Redis that can make every flow open so far go silent in
-/// both directions — bytes are read and dropped, nothing is closed — as a
-/// NAT or load balancer does when it forgets an idle flow. New flows work.
-struct SilencingProxy {
+/// A TCP proxy to Redis that misbehaves on demand, as networks do:
+/// - `silence_open_flows`: every flow open so far goes silent in both
+///   directions — bytes are read and dropped, nothing is closed — as a NAT
+///   or load balancer does when it forgets an idle flow. New flows work.
+/// - `hold_replies_of_new_flows` + `close_gate`/`open_gate`: replies on
+///   flows opened after the call wait at a gate (a slow network), so a test
+///   can interleave other events with a request in flight.
+struct MisbehavingProxy {
     addr: SocketAddr,
-    epoch: Arc<AtomicU64>,
+    state: Arc<ProxyState>,
 }
 
-impl SilencingProxy {
+struct ProxyState {
+    epoch: AtomicU64,
+    hold_new_flows: std::sync::atomic::AtomicBool,
+    gate: tokio::sync::watch::Sender<bool>,
+    /// Reply chunks waiting at the closed gate right now.
+    held: tokio::sync::watch::Sender<u64>,
+}
+
+impl MisbehavingProxy {
     async fn start(upstream: SocketAddr) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let epoch = Arc::new(AtomicU64::new(0));
-        let shared = Arc::clone(&epoch);
+        let state = Arc::new(ProxyState {
+            epoch: AtomicU64::new(0),
+            hold_new_flows: false.into(),
+            gate: tokio::sync::watch::channel(true).0,
+            held: tokio::sync::watch::channel(0).0,
+        });
+        let shared = Arc::clone(&state);
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let born = shared.load(Ordering::SeqCst);
+                let born = shared.epoch.load(Ordering::SeqCst);
+                let gated = shared.hold_new_flows.load(Ordering::SeqCst);
                 let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
                     continue;
                 };
                 let (client_rx, client_tx) = client.into_split();
                 let (server_rx, server_tx) = server.into_split();
-                tokio::spawn(pump(client_rx, server_tx, Arc::clone(&shared), born));
-                tokio::spawn(pump(server_rx, client_tx, Arc::clone(&shared), born));
+                let flow = |gated| Flow {
+                    state: Arc::clone(&shared),
+                    born,
+                    gated,
+                };
+                tokio::spawn(pump(client_rx, server_tx, flow(false)));
+                tokio::spawn(pump(server_rx, client_tx, flow(gated)));
             }
         });
-        Self { addr, epoch }
+        Self { addr, state }
     }
 
     fn url(&self) -> String {
@@ -226,24 +249,61 @@ impl SilencingProxy {
 
     /// Every flow opened before now swallows its bytes from here on.
     fn silence_open_flows(&self) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.state.epoch.fetch_add(1, Ordering::SeqCst);
     }
+
+    /// Replies on flows opened from now on pass the gate.
+    fn hold_replies_of_new_flows(&self) {
+        self.state.hold_new_flows.store(true, Ordering::SeqCst);
+    }
+
+    fn close_gate(&self) {
+        self.state.gate.send_replace(false);
+    }
+
+    fn open_gate(&self) {
+        self.state.gate.send_replace(true);
+    }
+
+    /// Waits until a reply is waiting at the closed gate.
+    async fn reply_held(&self) {
+        let mut held = self.state.held.subscribe();
+        tokio::time::timeout(WAIT, held.wait_for(|n| *n > 0))
+            .await
+            .expect("a reply reached the gate")
+            .expect("proxy alive");
+    }
+}
+
+/// One direction of one proxied flow.
+struct Flow {
+    state: Arc<ProxyState>,
+    born: u64,
+    gated: bool,
 }
 
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-    epoch: Arc<AtomicU64>,
-    born: u64,
+    flow: Flow,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
+    let mut gate = flow.state.gate.subscribe();
     loop {
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        if epoch.load(Ordering::SeqCst) != born {
+        if flow.state.epoch.load(Ordering::SeqCst) != flow.born {
             continue; // silenced: drop the bytes, keep the socket open
+        }
+        if flow.gated && !*gate.borrow() {
+            flow.state.held.send_modify(|n| *n += 1);
+            let opened = gate.wait_for(|open| *open).await.is_ok();
+            flow.state.held.send_modify(|n| *n -= 1);
+            if !opened {
+                return;
+            }
         }
         if to.write_all(&buf[..n]).await.is_err() {
             return;
@@ -251,12 +311,20 @@ async fn pump(
     }
 }
 
-async fn through_proxy(proxy: &SilencingProxy, namespace: &str) -> TieredCache<String> {
+async fn through_proxy(proxy: &MisbehavingProxy, namespace: &str) -> TieredCache<String> {
+    through_proxy_with(proxy, namespace, Duration::from_millis(200)).await
+}
+
+async fn through_proxy_with(
+    proxy: &MisbehavingProxy,
+    namespace: &str,
+    l2_timeout: Duration,
+) -> TieredCache<String> {
     TieredCache::builder()
         .redis_url(proxy.url())
         .namespace(namespace)
         .ttl(Duration::from_secs(60))
-        .l2_timeout(Duration::from_millis(200))
+        .l2_timeout(l2_timeout)
         .liveness_interval(Duration::from_millis(100))
         .build()
         .await
@@ -273,7 +341,7 @@ async fn a_silent_subscriber_connection_is_noticed_and_l1_resynced() {
     else {
         return;
     };
-    let proxy = SilencingProxy::start(redis.addr()).await;
+    let proxy = MisbehavingProxy::start(redis.addr()).await;
     let a = instance(&redis.url(), "silent-sub").await;
     let b = through_proxy(&proxy, "silent-sub").await;
     let mut b_events = b.sync_events();
@@ -303,7 +371,7 @@ async fn a_silent_command_connection_is_replaced() {
     let Some(redis) = keel_testkit::redis_or_skip("a_silent_command_connection_is_replaced") else {
         return;
     };
-    let proxy = SilencingProxy::start(redis.addr()).await;
+    let proxy = MisbehavingProxy::start(redis.addr()).await;
     let b = through_proxy(&proxy, "silent-cmd").await;
     b.set("k", "v1".to_string()).await.unwrap();
     proxy.silence_open_flows();
@@ -400,6 +468,45 @@ async fn a_set_is_not_overwritten_by_an_older_load() {
         .unwrap();
     let fresh = instance(&redis.url(), "stale-set").await;
     assert_eq!(fresh.get("k").await.as_deref(), Some("new"));
+}
+
+/// Issue 10 item 2, swept to `get`: a plain read of L2 that was in flight
+/// when an invalidation arrived serves what it read to its caller, but does
+/// not keep the (possibly) old value in L1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_racing_an_invalidation_does_not_keep_the_old_value() {
+    let Some(redis) =
+        keel_testkit::redis_or_skip("a_get_racing_an_invalidation_does_not_keep_the_old_value")
+    else {
+        return;
+    };
+    let proxy = MisbehavingProxy::start(redis.addr()).await;
+    let a = instance(&redis.url(), "racing-get").await;
+    // B's subscriber connects during build, before any gating.
+    let b = through_proxy_with(&proxy, "racing-get", WAIT).await;
+    let mut b_events = b.sync_events();
+    wait_for(&mut b_events, |s| s.subscribed).await;
+    proxy.hold_replies_of_new_flows();
+    b.set("warm-up", "x".to_string()).await.unwrap(); // B's command flow: gated, gate open
+    a.set("k", "old".to_string()).await.unwrap();
+    wait_for(&mut b_events, |s| s.invalidations_received >= 1).await;
+
+    proxy.close_gate();
+    let reading = {
+        let b = b.clone();
+        tokio::spawn(async move { b.get("k").await })
+    };
+    proxy.reply_held().await; // B has read "old"; the reply waits at the gate
+    a.set("k", "new".to_string()).await.unwrap();
+    wait_for(&mut b_events, |s| s.invalidations_received >= 2).await;
+    proxy.open_gate();
+    let read = tokio::time::timeout(WAIT, reading).await.unwrap().unwrap();
+    assert_eq!(read.as_deref(), Some("old"), "the caller gets what it read");
+    assert!(
+        !b.in_l1("k"),
+        "the read that raced the invalidation was kept in L1"
+    );
+    assert_eq!(b.get("k").await.as_deref(), Some("new"));
 }
 
 /// Issue 10 item 12: namespace `app` + key `x:y` and namespace `app:x` +
