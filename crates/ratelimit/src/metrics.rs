@@ -208,7 +208,7 @@ impl RatelimitStats {
 
 /// The counters of one limiter.
 ///
-/// `#[repr(C)]` with the striped slots last: see [`STRIPES`] for why the layout matters.
+/// `#[repr(C)]` with the striped slots last: see `STRIPES` in `metrics.rs` for why the layout matters.
 #[derive(Debug)]
 #[repr(C)]
 pub struct LimiterMetrics {

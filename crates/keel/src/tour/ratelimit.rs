@@ -1,8 +1,12 @@
 //! Tour scenario for `keel-ratelimit`: simulated API traffic — many well-behaved clients
-//! and a few abusive, bursty ones — through a keyed limiter, once per algorithm, on a
-//! manual clock (so a minute of traffic replays in milliseconds and every figure is exact).
-//! Then the same traffic through the Redis scripts, and a real-time run of two Redis
-//! limiter instances sharing one global limit.
+//! and a few abusive, bursty ones (generated in [`traffic`]) — through a keyed limiter,
+//! once per algorithm, on a manual clock (so a minute of traffic replays in milliseconds
+//! and every figure is exact). Then the same traffic through the Redis scripts, and a
+//! real-time run of two Redis limiter instances sharing one global limit.
+//!
+//! Parts: per-algorithm simulation, charts, keyed throughput, Redis replay and Redis
+//! shared limit (both skipped with a note when no `redis-server` starts). They share the
+//! traffic and the simulation's outcomes ([`Shared`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,73 +19,18 @@ use keel_ratelimit::{
     Algorithm, CleanupPolicy, Decision, FixedWindow, Gcra, KeyedLimiter, Quota, SlidingCounter,
     SlidingLog, TokenBucket,
 };
-use rand::{Rng, SeedableRng, rngs::SmallRng};
-use rand_distr::{Distribution, Exp};
 
 use super::{Chart, SummaryRow, SystemReport, Table, Tour, latency_histogram};
 use crate::report::charts::{Series, line_chart};
+use traffic::{Event, traffic};
+
+mod traffic;
 
 /// Per client: 20 requests per 10 s (bursts of 20 for token bucket and GCRA).
 const LIMIT: u32 = 20;
 const WINDOW: Duration = Duration::from_secs(10);
 /// Chart resolution.
 const BUCKET_NS: u64 = 500_000_000;
-
-#[derive(Debug, Clone, Copy)]
-struct Event {
-    at_ns: u64,
-    client: u32,
-    abusive: bool,
-}
-
-/// Well-behaved clients send Poisson traffic at 0.8 req/s (under the 2 req/s limit);
-/// abusive clients stay quiet for 2–6 s, then fire 40–80 requests within half a second;
-/// one scraper sends a steady 10 req/s.
-fn traffic(normal: u32, abusive: u32, seconds: u64, seed: u64) -> Vec<Event> {
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let end = seconds * 1_000_000_000;
-    let mut events = Vec::new();
-    let gap = Exp::new(0.8).expect("positive rate");
-    for client in 0..normal {
-        let mut t = (gap.sample(&mut rng) * 1e9) as u64;
-        while t < end {
-            events.push(Event {
-                at_ns: t,
-                client,
-                abusive: false,
-            });
-            t += (gap.sample(&mut rng) * 1e9) as u64;
-        }
-    }
-    for i in 0..abusive {
-        let client = normal + i;
-        let mut t = rng.random_range(0..3_000_000_000u64);
-        while t < end {
-            let burst = rng.random_range(40..=80u64);
-            for k in 0..burst {
-                let at = t + k * 500_000_000 / burst;
-                if at < end {
-                    events.push(Event {
-                        at_ns: at,
-                        client,
-                        abusive: true,
-                    });
-                }
-            }
-            t += rng.random_range(2_500_000_000..6_500_000_000u64);
-        }
-    }
-    let scraper = normal + abusive;
-    for k in 0..seconds * 10 {
-        events.push(Event {
-            at_ns: k * 100_000_000 + 7,
-            client: scraper,
-            abusive: true,
-        });
-    }
-    events.sort_by_key(|e| (e.at_ns, e.client));
-    events
-}
 
 fn quota() -> anyhow::Result<Quota> {
     Ok(Quota::new(LIMIT, WINDOW)?)
@@ -196,27 +145,75 @@ fn within_burst_plus_rate(times: &[u64], burst: u64, interval: u64) -> bool {
 }
 
 pub(crate) fn run(tour: &Tour) -> anyhow::Result<SystemReport> {
-    let mut report = SystemReport::new(
-        "keel-ratelimit",
-        "Rate limiting",
+    let mut report = SystemReport::for_system(
+        "ratelimit",
         "A minute of simulated API traffic: well-behaved clients (Poisson, 0.8 req/s) and a \
          few abusive ones (bursts of 40–80 requests in half a second, plus a 10 req/s scraper) \
          go through a keyed limiter of 20 requests per 10 s per client, once per algorithm, on \
          a manual clock. The same traffic then replays through the Redis Lua scripts, and two \
          Redis limiter instances share one global limit in real time.",
     );
-    let seconds = 60;
     let normal = tour.size(300, 2_000);
-    let events = traffic(normal, 5, seconds, 0xa11ce);
+    let mut shared = Shared {
+        events: traffic(normal, 5, SECONDS, 0xa11ce),
+        clients: normal as usize + 6,
+        outcomes: Vec::new(),
+    };
+    tour.run_parts(
+        &mut report,
+        &mut shared,
+        &[
+            ("keyed limiter per algorithm", per_algorithm),
+            ("charts", charts),
+            ("keyed throughput", throughput),
+            (REDIS_REPLAY, redis_replay),
+            (REDIS_SHARED, redis_shared_limit),
+        ],
+    )?;
+    Ok(report)
+}
+
+/// Simulated seconds of traffic.
+const SECONDS: u64 = 60;
+/// The parts that need Redis.
+const REDIS_REPLAY: &str = "Redis replay";
+const REDIS_SHARED: &str = "Redis shared limit";
+
+/// What the parts share: the traffic, and what each algorithm did with it.
+struct Shared {
+    events: Vec<Event>,
+    /// Distinct clients in the traffic.
+    clients: usize,
+    /// One per algorithm, in [`ALGORITHMS`] order (filled by [`per_algorithm`]).
+    outcomes: Vec<Outcome>,
+}
+
+/// The five algorithms, in the order of the outcomes and the Redis replay.
+const ALGORITHMS: [RedisAlgorithm; 5] = [
+    RedisAlgorithm::FixedWindow,
+    RedisAlgorithm::SlidingLog,
+    RedisAlgorithm::SlidingCounter,
+    RedisAlgorithm::TokenBucket,
+    RedisAlgorithm::Gcra,
+];
+
+/// The traffic through a keyed limiter per algorithm on a manual clock: the table and the
+/// checks each algorithm's guarantee must pass.
+fn per_algorithm(
+    tour: &Tour,
+    shared: &mut Shared,
+    report: &mut SystemReport,
+) -> anyhow::Result<()> {
+    let events = &shared.events;
     let bar = tour.progress("ratelimit: simulate", 5);
     let mut outcomes = Vec::new();
-    for step in 0..5 {
-        let outcome = match step {
-            0 => simulate::<FixedWindow>(&events, seconds)?,
-            1 => simulate::<SlidingLog>(&events, seconds)?,
-            2 => simulate::<SlidingCounter>(&events, seconds)?,
-            3 => simulate::<TokenBucket>(&events, seconds)?,
-            _ => simulate::<Gcra>(&events, seconds)?,
+    for algorithm in ALGORITHMS {
+        let outcome = match algorithm {
+            RedisAlgorithm::FixedWindow => simulate::<FixedWindow>(events, SECONDS)?,
+            RedisAlgorithm::SlidingLog => simulate::<SlidingLog>(events, SECONDS)?,
+            RedisAlgorithm::SlidingCounter => simulate::<SlidingCounter>(events, SECONDS)?,
+            RedisAlgorithm::TokenBucket => simulate::<TokenBucket>(events, SECONDS)?,
+            RedisAlgorithm::Gcra => simulate::<Gcra>(events, SECONDS)?,
         };
         bar.set_message(outcome.name);
         bar.inc(1);
@@ -226,12 +223,13 @@ pub(crate) fn run(tour: &Tour) -> anyhow::Result<SystemReport> {
 
     let window_ns = WINDOW.as_nanos() as u64;
     let interval_ns = quota()?.emission_interval_ns();
-    let clients = normal as usize + 6;
+    let clients = shared.clients;
     let mut table = Table::new(
         format!(
-            "{} requests from {} clients over {seconds} s (limit {LIMIT} per {} s per client)",
-            events.len(),
+            "{} requests from {} clients over {} s (limit {LIMIT} per {} s per client)",
+            shared.events.len(),
             clients,
+            SECONDS,
             WINDOW.as_secs()
         ),
         &[
@@ -335,20 +333,13 @@ pub(crate) fn run(tour: &Tour) -> anyhow::Result<SystemReport> {
         format!("{} decisions compared", gcra.decisions.len()),
     );
     report.tables.push(table);
-    charts(&outcomes, &mut report)?;
-    throughput(tour, &events, &mut report)?;
-    match tour.redis() {
-        Some(server) => redis_parts(tour, &server.url(), &events, &outcomes, &mut report)?,
-        None => report.notes.push(format!(
-            "Redis parts skipped: {}",
-            tour.redis_unavailable_reason()
-                .unwrap_or_else(|| "no redis-server".to_owned())
-        )),
-    }
-    Ok(report)
+    shared.outcomes = outcomes;
+    Ok(())
 }
 
-fn charts(outcomes: &[Outcome], report: &mut SystemReport) -> anyhow::Result<()> {
+/// Allowed vs denied over time per algorithm, and what the abusive clients got through.
+fn charts(_: &Tour, shared: &mut Shared, report: &mut SystemReport) -> anyhow::Result<()> {
+    let outcomes = &shared.outcomes;
     let secs = |b: usize| b as f64 * BUCKET_NS as f64 / 1e9;
     let per_second = 1e9 / BUCKET_NS as f64;
     for o in outcomes {
@@ -412,8 +403,8 @@ fn charts(outcomes: &[Outcome], report: &mut SystemReport) -> anyhow::Result<()>
 }
 
 /// Real-clock decisions/s of each keyed algorithm on the traffic's key stream.
-fn throughput(tour: &Tour, events: &[Event], report: &mut SystemReport) -> anyhow::Result<()> {
-    let keys: Arc<Vec<u32>> = Arc::new(events.iter().map(|e| e.client).collect());
+fn throughput(tour: &Tour, shared: &mut Shared, report: &mut SystemReport) -> anyhow::Result<()> {
+    let keys: Arc<Vec<u32>> = Arc::new(shared.events.iter().map(|e| e.client).collect());
     let duration = tour.size(Duration::from_millis(200), Duration::from_millis(600));
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -466,19 +457,24 @@ fn throughput(tour: &Tour, events: &[Event], report: &mut SystemReport) -> anyho
     Ok(())
 }
 
-fn redis_parts(
-    tour: &Tour,
-    url: &str,
-    events: &[Event],
-    outcomes: &[Outcome],
-    report: &mut SystemReport,
-) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+/// A small runtime for the Redis parts.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()?;
-    // Replay: the Redis scripts on the simulated clock (client time only here, so a minute
-    // replays in a second) must decide exactly like the in-process algorithms.
+        .build()?)
+}
+
+/// The Redis scripts on the simulated clock (client time only here, so a minute replays in
+/// a second) must decide exactly like the in-process algorithms.
+fn redis_replay(tour: &Tour, shared: &mut Shared, report: &mut SystemReport) -> anyhow::Result<()> {
+    let Some(server) = tour.redis_for(report, REDIS_REPLAY) else {
+        return Ok(());
+    };
+    let url = server.url();
+    let url = url.as_str();
+    let runtime = runtime()?;
+    let (events, outcomes) = (&shared.events, &shared.outcomes);
     let replay: Vec<Event> = events
         .iter()
         .filter(|e| e.client < 150 || e.abusive)
@@ -506,15 +502,8 @@ fn redis_parts(
             "p99",
         ],
     );
-    let algorithms = [
-        RedisAlgorithm::FixedWindow,
-        RedisAlgorithm::SlidingLog,
-        RedisAlgorithm::SlidingCounter,
-        RedisAlgorithm::TokenBucket,
-        RedisAlgorithm::Gcra,
-    ];
     let mut all_same = true;
-    for (algorithm, outcome) in algorithms.iter().zip(outcomes) {
+    for (algorithm, outcome) in ALGORITHMS.iter().zip(outcomes) {
         let (clock, mock) = Clock::mock();
         let limiter = runtime.block_on(
             RedisLimiter::builder()
@@ -562,8 +551,21 @@ fn redis_parts(
         all_same,
         format!("{} requests × 5 algorithms replayed", replay.len()),
     );
+    Ok(())
+}
 
-    // Real time, server clock: two limiter instances (as two processes) share one limit.
+/// Real time, server clock: two limiter instances (as two processes) share one limit.
+fn redis_shared_limit(
+    tour: &Tour,
+    _: &mut Shared,
+    report: &mut SystemReport,
+) -> anyhow::Result<()> {
+    let Some(server) = tour.redis_for(report, REDIS_SHARED) else {
+        return Ok(());
+    };
+    let url = server.url();
+    let url = url.as_str();
+    let runtime = runtime()?;
     let spinner = tour.spinner("ratelimit: redis shared limit");
     let global = 500;
     // A three-day window: GCRA refills one request per ~8.6 minutes, so however long this
