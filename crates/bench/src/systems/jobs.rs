@@ -59,7 +59,10 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
 fn temp_path(tag: &str) -> PathBuf {
     static ROUND: AtomicU64 = AtomicU64::new(0);
     let n = ROUND.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("keel-bench-jobs-{}-{tag}-{n}.redb", std::process::id()))
+    std::env::temp_dir().join(format!(
+        "keel-bench-jobs-{}-{tag}-{n}.redb",
+        std::process::id()
+    ))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -79,7 +82,12 @@ fn keel_round(duration: Duration) -> Measurement {
         .build()
         .expect("tokio runtime");
     let m = rt.block_on(async {
-        let store = Arc::new(RedbStore::builder().path(&path).build().expect("open store"));
+        let store = Arc::new(
+            RedbStore::builder()
+                .path(&path)
+                .build()
+                .expect("open store"),
+        );
         let latency = Arc::new(Mutex::new(new_histogram()));
         let lat = Arc::clone(&latency);
         let pool = WorkerPool::builder(Arc::clone(&store))
@@ -95,9 +103,18 @@ fn keel_round(duration: Duration) -> Measurement {
         let start = Instant::now();
         let mut n = 0;
         while start.elapsed() < duration {
-            let backlog: u64 = store.counts().await.expect("counts").values().map(|c| c.available).sum();
+            let backlog: u64 = store
+                .counts()
+                .await
+                .expect("counts")
+                .values()
+                .map(|c| c.available)
+                .sum();
             if backlog < BACKLOG {
-                let batch = (n..n + BATCH).map(|n| NewJob::from_job(&Noop { n })).collect::<Result<Vec<_>, _>>().expect("job");
+                let batch = (n..n + BATCH)
+                    .map(|n| NewJob::from_job(&Noop { n }))
+                    .collect::<Result<Vec<_>, _>>()
+                    .expect("job");
                 store.enqueue_many(batch).await.expect("enqueue");
                 n += BATCH;
             } else {
@@ -109,8 +126,16 @@ fn keel_round(duration: Duration) -> Measurement {
         pool.shutdown(Duration::from_secs(5)).await;
         let latency = latency.lock().clone();
         let stats = store.stats();
-        Measurement { ops, elapsed, latency, ..Measurement::new() }
-            .with_extra("changes_per_commit", stats.committed_changes as f64 / stats.commits.max(1) as f64)
+        Measurement {
+            ops,
+            elapsed,
+            latency,
+            ..Measurement::new()
+        }
+        .with_extra(
+            "changes_per_commit",
+            stats.committed_changes as f64 / stats.commits.max(1) as f64,
+        )
     });
     let _ = std::fs::remove_file(&path);
     m
@@ -154,9 +179,15 @@ fn naive_round(duration: Duration) -> Measurement {
                     let txn = db.begin_write().expect("begin");
                     let leased = {
                         let mut ready = txn.open_table(READY).expect("table");
-                        let first = ready.pop_first().expect("pop").map(|(k, v)| (k.value(), v.value()));
+                        let first = ready
+                            .pop_first()
+                            .expect("pop")
+                            .map(|(k, v)| (k.value(), v.value()));
                         if let Some((id, at)) = first {
-                            txn.open_table(LEASED).expect("table").insert(id, at).expect("insert");
+                            txn.open_table(LEASED)
+                                .expect("table")
+                                .insert(id, at)
+                                .expect("insert");
                         }
                         first
                     };
@@ -169,7 +200,10 @@ fn naive_round(duration: Duration) -> Measurement {
                     record(&mut latency.lock(), Duration::from_nanos(waited.max(1)));
                     // Ack: remove it, durably.
                     let txn = db.begin_write().expect("begin");
-                    txn.open_table(LEASED).expect("table").remove(id).expect("remove");
+                    txn.open_table(LEASED)
+                        .expect("table")
+                        .remove(id)
+                        .expect("remove");
                     txn.commit().expect("commit");
                     done.fetch_add(1, Ordering::Relaxed);
                 }
@@ -182,5 +216,10 @@ fn naive_round(duration: Duration) -> Measurement {
     drop(db);
     let _ = std::fs::remove_file(&path);
     let latency = latency.into_inner();
-    Measurement { ops: done.load(Ordering::Relaxed), elapsed, latency, ..Measurement::new() }
+    Measurement {
+        ops: done.load(Ordering::Relaxed),
+        elapsed,
+        latency,
+        ..Measurement::new()
+    }
 }

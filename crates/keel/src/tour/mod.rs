@@ -27,6 +27,8 @@
 
 #[cfg(feature = "cache")]
 mod cache;
+#[cfg(feature = "jobs")]
+mod jobs;
 #[cfg(feature = "queue")]
 mod queue;
 #[cfg(feature = "ratelimit")]
@@ -177,6 +179,8 @@ fn scenario(name: &str) -> Option<Scenario> {
         "cache" => Some(cache::run),
         #[cfg(feature = "queue")]
         "queue" => Some(queue::run),
+        #[cfg(feature = "jobs")]
+        "jobs" => Some(jobs::run),
         #[cfg(feature = "ring")]
         "ring" => Some(ring::run),
         #[cfg(feature = "stream")]
