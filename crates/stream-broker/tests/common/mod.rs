@@ -56,6 +56,25 @@ impl Client {
         R::Response::decode(&mut frame, version).unwrap()
     }
 
+    /// Like [`call`](Self::call), but a lost connection is `None` instead of a panic.
+    pub fn try_call<R: Request>(&mut self, req: &R, version: i16) -> Option<R::Response> {
+        self.correlation += 1;
+        let mut buf = BytesMut::new();
+        buf.put_i32(0);
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation);
+        header.encode(&mut buf, R::header_version(version)).ok()?;
+        req.encode(&mut buf, version).ok()?;
+        let len = (buf.len() - 4) as i32;
+        buf[..4].copy_from_slice(&len.to_be_bytes());
+        self.stream.write_all(&buf).ok()?;
+        let mut frame = self.read_frame()?;
+        ResponseHeader::decode(&mut frame, R::Response::header_version(version)).ok()?;
+        R::Response::decode(&mut frame, version).ok()
+    }
+
     /// Reads one frame; `None` when the broker closed the connection.
     pub fn read_frame(&mut self) -> Option<Bytes> {
         let mut len = [0u8; 4];
