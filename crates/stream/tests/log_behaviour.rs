@@ -460,3 +460,38 @@ fn readers_run_while_a_writer_appends() {
     assert_eq!(log.log_end_offset(), N);
     assert!(clock.now_ms() == 0);
 }
+
+#[test]
+fn interval_durability_fsyncs_when_the_interval_has_passed_on_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = MockClock::new(0);
+    let s = stream(dir.path(), &clock);
+    let cfg = TopicConfig::builder()
+        .durability(Durability::Interval(Duration::from_millis(500)))
+        .build()
+        .unwrap();
+    s.create_topic("t", cfg).unwrap();
+    let first = s.append("t", 0, &[Record::new("a")]).unwrap();
+    assert!(!first.synced, "within the interval: no fsync");
+    assert_eq!(s.flush_due().unwrap(), 0);
+    clock.advance(Duration::from_millis(500));
+    assert_eq!(
+        s.flush_due().unwrap(),
+        1,
+        "the timer's flush syncs the pending write"
+    );
+    assert_eq!(s.flush_due().unwrap(), 0, "nothing left to sync");
+    clock.advance(Duration::from_millis(600));
+    assert!(
+        s.append("t", 0, &[Record::new("b")]).unwrap().synced,
+        "an append after the interval syncs itself"
+    );
+    let never = TopicConfig::builder()
+        .durability(Durability::Never)
+        .build()
+        .unwrap();
+    s.create_topic("n", never).unwrap();
+    let before = s.stats().fsyncs;
+    assert!(!s.append("n", 0, &[Record::new("c")]).unwrap().synced);
+    assert_eq!(s.stats().fsyncs, before);
+}

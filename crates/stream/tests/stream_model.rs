@@ -38,7 +38,12 @@ struct Model {
 }
 
 fn open(dir: &std::path::Path, clock: &MockClock) -> Stream {
-    let s = Stream::builder().dir(dir).clock(clock.clone()).offsets_segment_bytes(4096).build().unwrap();
+    let s = Stream::builder()
+        .dir(dir)
+        .clock(clock.clone())
+        .offsets_segment_bytes(4096)
+        .build()
+        .unwrap();
     if s.topic("t").is_err() {
         let cfg = TopicConfig::builder()
             .partitions(P as u32)
@@ -69,7 +74,11 @@ fn run(ops: Vec<Op>) {
                 let recs: Vec<Record> = values.iter().map(|v| Record::new(v.clone())).collect();
                 let raw = keel_stream::batch::encode_batch(&recs, 1_000, None).unwrap();
                 let len = raw.len() as u64;
-                let at = s.log("t", p as u32).unwrap().append_batch(raw, false).unwrap();
+                let at = s
+                    .log("t", p as u32)
+                    .unwrap()
+                    .append_batch(raw, false)
+                    .unwrap();
                 assert_eq!(at.base_offset, m.records[p].len() as i64);
                 m.batches[p].push((at.base_offset, len));
                 m.records[p].extend(values);
@@ -82,13 +91,17 @@ fn run(ops: Vec<Op>) {
                 assert_eq!(recs.is_empty(), pos == m.records[p].len() as i64);
                 for r in recs.iter().take(usize::from(n)) {
                     assert_eq!(r.offset, m.position[p]);
-                    assert_eq!(r.value.as_deref(), Some(&m.records[p][r.offset as usize][..]));
+                    assert_eq!(
+                        r.value.as_deref(),
+                        Some(&m.records[p][r.offset as usize][..])
+                    );
                     m.position[p] += 1;
                 }
             }
             Op::Commit(p) => {
                 let p = usize::from(p) % P;
-                s.commit("g", &[("t".into(), p as u32, m.position[p])]).unwrap();
+                s.commit("g", &[("t".into(), p as u32, m.position[p])])
+                    .unwrap();
                 m.committed[p] = Some(m.position[p]);
             }
             Op::Crash(p, frac) => {
@@ -107,7 +120,12 @@ fn run(ops: Vec<Op>) {
                     pos += len;
                 }
                 let cut = floor + ((size - floor) as f64 * frac) as u64;
-                std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(cut).unwrap();
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_len(cut)
+                    .unwrap();
                 let mut pos = 0u64;
                 let mut keep = m.records[p].len() as i64;
                 for &(b, len) in m.batches[p].iter().filter(|(b, _)| *b >= base) {
@@ -131,7 +149,10 @@ fn run(ops: Vec<Op>) {
         }
     }
     for p in 0..P {
-        assert_eq!(s.log("t", p as u32).unwrap().log_end_offset(), m.records[p].len() as i64);
+        assert_eq!(
+            s.log("t", p as u32).unwrap().log_end_offset(),
+            m.records[p].len() as i64
+        );
         // One fetch reads from one segment: loop like a consumer.
         let mut got: Vec<Vec<u8>> = Vec::new();
         let mut at = 0;
@@ -140,10 +161,20 @@ fn run(ops: Vec<Op>) {
             if f.is_empty() {
                 break;
             }
-            got.extend(f.records().unwrap().into_iter().map(|r| r.value.unwrap().to_vec()));
+            got.extend(
+                f.records()
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| r.value.unwrap().to_vec()),
+            );
             at = f.next_offset();
         }
-        assert!(got == m.records[p], "partition {p}: {} records read, {} in the model", got.len(), m.records[p].len());
+        assert!(
+            got == m.records[p],
+            "partition {p}: {} records read, {} in the model",
+            got.len(),
+            m.records[p].len()
+        );
     }
 }
 
