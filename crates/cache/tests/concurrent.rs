@@ -712,3 +712,25 @@ fn sweep_interval_is_clamped_to_the_minimum() {
     assert_eq!(cache.sweep_interval(), Some(Duration::from_secs(5)));
     assert_eq!(Cache::<u64, u64>::new(64).unwrap().sweep_interval(), None);
 }
+
+/// Issue 10 item 12, swept: `Duration::MAX` TTLs saturate in `Cache` too.
+#[test]
+fn a_duration_max_ttl_saturates() {
+    let (clock, mock) = quanta::Clock::mock();
+    let cache: Cache<u64, u64> = Cache::builder()
+        .max_capacity(64)
+        .default_ttl(Duration::MAX)
+        .clock(clock)
+        .sweep_interval(Duration::MAX)
+        .build()
+        .unwrap();
+    cache.insert(1, 1);
+    cache.insert_with_ttl(2, 2, Duration::MAX);
+    assert_eq!(cache.get_or_load(3, || 3).unwrap(), 3);
+    mock.increment(Duration::from_secs(200 * 365 * 24 * 3600));
+    cache.run_pending_tasks();
+    assert_eq!(
+        (cache.get(&1), cache.get(&2), cache.get(&3)),
+        (Some(1), Some(2), Some(3))
+    );
+}

@@ -324,3 +324,23 @@ proptest! {
         }
     }
 }
+
+/// Issue 10 item 12, swept to the in-process caches: `Duration::MAX` as a
+/// TTL saturates (the entry lives practically forever) — no panic, no
+/// instant expiry — and the clock can run far ahead of it without harm.
+#[test]
+fn a_duration_max_ttl_saturates() {
+    let (clock, mock) = quanta::Clock::mock();
+    let mut cache = LruCache::builder()
+        .max_capacity(10)
+        .default_ttl(Duration::MAX)
+        .clock(clock)
+        .build()
+        .unwrap();
+    cache.put(1, 1);
+    cache.put_with_ttl(2, 2, Duration::MAX);
+    mock.increment(Duration::from_secs(200 * 365 * 24 * 3600));
+    assert_eq!(cache.get(&1), Some(&1));
+    assert_eq!(cache.get(&2), Some(&2));
+    assert!(cache.time_to_live(&1).flatten().is_some());
+}
