@@ -26,7 +26,8 @@ pub mod tour;
     feature = "ratelimit",
     feature = "cache",
     feature = "queue",
-    feature = "ring"
+    feature = "ring",
+    feature = "jobs"
 ))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
