@@ -1,6 +1,7 @@
 //! A node: its builder, its shared state and its TCP server (one task per connection,
 //! pipelined requests answered in order).
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use crate::cluster::Cluster;
 use crate::cmd::{self, Connection};
 use crate::error::{BuildError, ProtocolError};
 use crate::metrics::{DhtStats, Metrics};
-use crate::reply::Reply;
+use crate::reply::{Protocol, Reply};
 use crate::resp::{Limits, parse_request};
 use crate::storage::Store;
 
@@ -366,14 +367,44 @@ async fn anti_entropy_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Serves one client connection: parse every complete request in the buffer, execute
-/// them in order, write all replies with one syscall (pipelining).
+/// Most requests of one connection executing at once.
+const MAX_INFLIGHT: usize = 1024;
+
+/// Awaits the in-flight requests in arrival order and encodes their replies.
+async fn flush(
+    inflight: &mut Vec<tokio::task::JoinHandle<Reply>>,
+    protocol: Protocol,
+    out: &mut Vec<u8>,
+) {
+    for task in inflight.drain(..) {
+        let reply = task
+            .await
+            .unwrap_or_else(|_| Reply::err("dht: command failed internally"));
+        reply.encode(protocol, out);
+    }
+}
+
+/// Serves one client connection: every complete request in the buffer is executed, and
+/// all replies go out with one write (pipelining).
+///
+/// # Why pipelined requests run concurrently
+/// A write waits for an fsync here and one on W−1 other nodes. Executed one after the
+/// other, a pipeline — and above all the single multiplexed connection between two nodes,
+/// which carries every forwarded write and replica put — would pay those waits in series
+/// (measured: 840 SET/s on a 3-node cluster). Requests therefore run concurrently and their
+/// replies are written in arrival order, with two barriers that keep a client's own view
+/// sequential: a request on a key that is already in flight on this connection, and every
+/// request that reads or changes connection state (`HELLO`, `DHT.CONSISTENCY`, `QUIT`, …) or
+/// spans many keys, wait for everything before them. Node-to-node commands (`DHT.R.*`) are
+/// independent and never wait.
 async fn serve(mut socket: TcpStream, inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     let id = inner.next_client_id.fetch_add(1, Ordering::Relaxed);
     let mut conn = Connection::new(id);
     let limits = inner.config.limits;
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut inflight: Vec<tokio::task::JoinHandle<Reply>> = Vec::new();
+    let mut inflight_keys: HashSet<Vec<u8>> = HashSet::new();
     loop {
         let mut used = 0;
         let mut protocol_error: Option<ProtocolError> = None;
@@ -385,8 +416,27 @@ async fn serve(mut socket: TcpStream, inner: Arc<Inner>, mut stop: watch::Receiv
                         continue;
                     }
                     inner.metrics.commands.inc();
+                    let concurrent = match cmd::concurrency(&args) {
+                        cmd::Concurrency::Free => true,
+                        cmd::Concurrency::Key(k) => inflight_keys.insert(k.to_vec()),
+                        cmd::Concurrency::Barrier => false,
+                    };
+                    if concurrent && inflight.len() < MAX_INFLIGHT {
+                        let inner = Arc::clone(&inner);
+                        let mut snapshot = conn.clone();
+                        inflight.push(tokio::spawn(async move {
+                            cmd::execute(&inner, &mut snapshot, args).await
+                        }));
+                        continue;
+                    }
+                    flush(&mut inflight, conn.protocol, &mut out).await;
+                    inflight_keys.clear();
+                    if let cmd::Concurrency::Key(k) = cmd::concurrency(&args) {
+                        inflight_keys.insert(k.to_vec());
+                    }
                     let reply = cmd::execute(&inner, &mut conn, args).await;
                     reply.encode(conn.protocol, &mut out);
+                    inflight_keys.clear();
                     if conn.closing {
                         break;
                     }
@@ -398,6 +448,8 @@ async fn serve(mut socket: TcpStream, inner: Arc<Inner>, mut stop: watch::Receiv
                 }
             }
         }
+        flush(&mut inflight, conn.protocol, &mut out).await;
+        inflight_keys.clear();
         buf.drain(..used);
         if protocol_error.is_none() && buf.len() > limits.max_request_len {
             protocol_error = Some(ProtocolError::BulkLength);

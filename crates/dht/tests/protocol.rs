@@ -63,3 +63,33 @@ async fn resp3_after_hello_3_uses_nulls_and_maps() {
     );
     node.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_pipeline_sees_its_own_writes_in_order() {
+    let (node, _dir) = default_node().await;
+    let mut send = Vec::new();
+    let mut want = Vec::new();
+    for i in 1..=100 {
+        // Distinct keys run concurrently; the same key waits for the one in flight.
+        send.extend_from_slice(
+            format!("SET k{i} {i}\r\nINCR k{i}\r\nINCR c\r\nGET k{i}\r\n").as_bytes(),
+        );
+        want.extend_from_slice(
+            format!(
+                "+OK\r\n:{}\r\n:{i}\r\n${}\r\n{}\r\n",
+                i + 1,
+                (i + 1).to_string().len(),
+                i + 1
+            )
+            .as_bytes(),
+        );
+    }
+    send.extend_from_slice(b"DBSIZE\r\n");
+    want.extend_from_slice(b":101\r\n");
+    let got = exchange(node.addr(), &send, want.len()).await;
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(&want)
+    );
+    node.shutdown().await;
+}

@@ -20,7 +20,7 @@ use crate::reply::{Protocol, Reply};
 use crate::resp::Request;
 
 /// Per-connection state.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Connection {
     pub(crate) id: u64,
     pub(crate) protocol: Protocol,
@@ -79,6 +79,53 @@ impl Inner {
             },
             Some(Consistency::All) => Quorum { r: n, w: n },
         }
+    }
+}
+
+/// Whether a request may run while earlier requests of its connection are in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Concurrency<'a> {
+    /// Independent of everything else on the connection (node-to-node commands).
+    Free,
+    /// Touches this one key and no connection state: concurrent unless the key is in flight.
+    Key(&'a [u8]),
+    /// Waits for everything before it.
+    Barrier,
+}
+
+/// Classifies a request for pipelined execution.
+pub(crate) fn concurrency(args: &Request) -> Concurrency<'_> {
+    let name = name_of(args);
+    if name.starts_with("DHT.R.") {
+        return Concurrency::Free;
+    }
+    let single_key = matches!(
+        name.as_str(),
+        "GET"
+            | "SET"
+            | "GETDEL"
+            | "APPEND"
+            | "STRLEN"
+            | "INCR"
+            | "INCRBY"
+            | "DECR"
+            | "DECRBY"
+            | "EXPIRE"
+            | "PEXPIRE"
+            | "EXPIREAT"
+            | "PEXPIREAT"
+            | "PERSIST"
+            | "TTL"
+            | "PTTL"
+            | "EXPIRETIME"
+            | "PEXPIRETIME"
+            | "TYPE"
+            | "DHT.PUT"
+            | "DHT.SIBLINGS"
+    ) || (matches!(name.as_str(), "DEL" | "UNLINK" | "EXISTS") && args.len() == 2);
+    match args.get(1) {
+        Some(key) if single_key => Concurrency::Key(key),
+        _ => Concurrency::Barrier,
     }
 }
 
