@@ -27,7 +27,8 @@ pub mod tour;
     feature = "cache",
     feature = "queue",
     feature = "ring",
-    feature = "jobs"
+    feature = "jobs",
+    feature = "stream"
 ))]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
