@@ -34,6 +34,9 @@ enum Command {
     },
     /// Run the side-by-side benchmarks against peer crates (see keel-bench).
     Bench(keel_bench::cli::BenchArgs),
+    /// The event log over the network: `keel stream broker --listen … --data …`.
+    #[cfg(feature = "stream")]
+    Stream(cmd::stream::Args),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +83,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bench(args) => {
             keel_bench::cli::run(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "stream")]
+        Command::Stream(args) => {
+            cmd::stream::run(args)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -41,6 +41,7 @@
 //!   session and rebalance timeouts, static membership).
 //! - `offset_store`: committed offsets, one atomically rewritten file per group.
 //! - `producer_ids`: unique producer ids across restarts, allocated in fsynced blocks.
+//! - `logging`: [`log_to_stderr`] for the binaries.
 //! - `metrics`: [`BrokerStats`] and the `metrics` facade counters.
 //! - `error`: [`BuildError`], [`BrokerError`], [`FrameError`].
 //!
@@ -153,6 +154,7 @@ mod broker;
 pub mod codec;
 mod error;
 mod groups;
+mod logging;
 mod metrics;
 mod offset_store;
 mod producer_ids;
@@ -161,5 +163,6 @@ mod topics;
 
 pub use broker::{Broker, BrokerBuilder, BrokerHandle};
 pub use error::{BrokerError, BuildError, FrameError};
+pub use logging::log_to_stderr;
 pub use metrics::BrokerStats;
 pub use topics::{CleanupPolicy, TopicSettings};

@@ -7,25 +7,11 @@ use std::process::ExitCode;
 
 use keel_stream_broker::Broker;
 
-struct StderrLogger;
-
-impl log::Log for StderrLogger {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= log::Level::Info
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            eprintln!("[{}] {}", r.level(), r.args());
-        }
-    }
-    fn flush(&self) {}
-}
-
 const USAGE: &str =
     "usage: keel-stream-broker [--listen ADDR] --data DIR [--auto-create-topics] [--partitions N]";
 
 fn main() -> ExitCode {
-    let _ = log::set_logger(&StderrLogger).map(|()| log::set_max_level(log::LevelFilter::Info));
+    keel_stream_broker::log_to_stderr();
     let mut listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 19092));
     let mut data: Option<PathBuf> = None;
     let mut auto = false;
