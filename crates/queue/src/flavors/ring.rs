@@ -583,6 +583,53 @@ impl<T> Drop for Ring<T> {
 mod tests {
     use super::*;
 
+    /// Every `unsafe` cell access of the ring on one thread (a Miri target):
+    /// publish and take over several laps, a tombstone skipped at the head
+    /// and in the middle, a permit filled after close, and items still queued
+    /// when the ring is dropped (read out by `Drop`, not leaked or freed twice).
+    #[test]
+    fn unsafe_slot_accesses_over_laps_tombstones_and_drop() {
+        let waiters = Waiters::default();
+        let ring = Ring::<String>::new(3).unwrap();
+        for lap in 0..4 {
+            for i in 0..3 {
+                ring.try_push(format!("{lap}-{i}"), &waiters).unwrap();
+            }
+            assert!(matches!(
+                ring.try_push("x".into(), &waiters),
+                Err(PushError::Full(_))
+            ));
+            for i in 0..3 {
+                assert!(
+                    matches!(ring.try_pop(&waiters), TryPop::Item(s) if s == format!("{lap}-{i}"))
+                );
+            }
+        }
+        let Ok(Reservation::Ring(head)) = ring.try_reserve() else {
+            panic!("reserve")
+        };
+        ring.try_push("a".into(), &waiters).unwrap();
+        let Ok(Reservation::Ring(middle)) = ring.try_reserve() else {
+            panic!("reserve")
+        };
+        assert!(matches!(ring.try_pop(&waiters), TryPop::Held));
+        ring.release(head, &waiters); // a tombstone at the head: skipped at once
+        assert_eq!(ring.len(), 1);
+        ring.close();
+        ring.release(middle, &waiters); // a tombstone behind an item
+        assert!(matches!(ring.try_pop(&waiters), TryPop::Item(s) if s == "a"));
+        assert!(matches!(ring.try_pop(&waiters), TryPop::Closed));
+        let ring = Ring::<String>::new(4).unwrap();
+        ring.try_push("left".into(), &waiters).unwrap();
+        let Ok(Reservation::Ring(claim)) = ring.try_reserve() else {
+            panic!("reserve")
+        };
+        ring.fill(claim, "behind".into(), &waiters);
+        ring.try_push("queued".into(), &waiters).unwrap();
+        assert_eq!(ring.counts().len, 3);
+        drop(ring); // three Strings freed by `Drop`
+    }
+
     /// The per-slot cost the builder documents (`Queue::MAX_CAPACITY`).
     #[test]
     fn a_u64_slot_is_32_bytes() {
