@@ -1,6 +1,6 @@
-//! The lock and condition variable used by [`crate::single_flight`], behind
+//! The lock and condition variable used by single-flight (`concurrent::load`), behind
 //! one small interface so `cargo test --cfg loom` can swap in loom's
-//! model-checked versions (see `single_flight::loom_tests`).
+//! model-checked versions (see `concurrent::load::loom_tests`).
 //!
 //! Production uses `parking_lot`: no poisoning, a one-byte lock, and a
 //! condvar that works with its guards.

@@ -28,7 +28,7 @@
 //! # Concurrent calls on the same key
 //!
 //! `get_or_load` and friends run the loader once per key at a time (see
-//! [`crate::single_flight`]). An `insert`, `remove` or `invalidate` of a key
+//! [`load`]). An `insert`, `remove` or `invalidate` of a key
 //! whose load is in flight *supersedes* that load: its result still goes to
 //! the callers already waiting, but is not stored, and the next miss starts
 //! a fresh load — a slow loader cannot overwrite newer data.
