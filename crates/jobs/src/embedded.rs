@@ -46,6 +46,7 @@ const JOBS: TableDefinition<u64, &[u8]> = TableDefinition::new("jobs");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const PAUSED: TableDefinition<&str, u8> = TableDefinition::new("paused_queues");
 const CRON: TableDefinition<&str, u64> = TableDefinition::new("cron_ticks");
+const BATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("batches");
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -128,6 +129,7 @@ impl RedbStoreBuilder {
             loaded.records,
             loaded.paused,
             loaded.cron_ticks,
+            loaded.batches,
             now,
         );
         let mut fx = Effects::default();
@@ -157,6 +159,7 @@ struct Loaded {
     records: Vec<JobRecord>,
     paused: Vec<String>,
     cron_ticks: Vec<(String, crate::Timestamp)>,
+    batches: Vec<crate::BatchStatus>,
 }
 
 fn load(db: &Database) -> Result<Loaded, BoxError> {
@@ -167,6 +170,7 @@ fn load(db: &Database) -> Result<Loaded, BoxError> {
         txn.open_table(META)?;
         txn.open_table(PAUSED)?;
         txn.open_table(CRON)?;
+        txn.open_table(BATCHES)?;
     }
     txn.commit()?;
     let txn = db.begin_read()?;
@@ -195,11 +199,19 @@ fn load(db: &Database) -> Result<Loaded, BoxError> {
         let (k, v) = entry?;
         cron_ticks.push((k.value().to_owned(), crate::Timestamp(v.value())));
     }
+    let mut batches = Vec::new();
+    for entry in txn.open_table(BATCHES)?.iter()? {
+        let (key, value) = entry?;
+        let batch = serde_json::from_slice(value.value())
+            .map_err(|e| format!("batch {} does not decode: {e}", key.value()))?;
+        batches.push(batch);
+    }
     Ok(Loaded {
         meta,
         records,
         paused,
         cron_ticks,
+        batches,
     })
 }
 
@@ -214,6 +226,7 @@ fn write(db: &Database, changes: Vec<Change>, meta: Meta) -> Result<u64, BoxErro
         let mut seen = HashSet::with_capacity(changes.len());
         let mut paused = txn.open_table(PAUSED)?;
         let mut cron = txn.open_table(CRON)?;
+        let mut batches = txn.open_table(BATCHES)?;
         for change in &changes {
             // Rare and tiny: applied in order, no merging.
             match change {
@@ -226,6 +239,13 @@ fn write(db: &Database, changes: Vec<Change>, meta: Meta) -> Result<u64, BoxErro
                 Change::CronTick(schedule, tick) => {
                     cron.insert(schedule.as_str(), tick.0)?;
                 }
+                Change::Batch(batch) => {
+                    let bytes = serde_json::to_vec(batch)?;
+                    batches.insert(batch.id.0, bytes.as_slice())?;
+                }
+                Change::BatchDone(id) => {
+                    batches.remove(id.0)?;
+                }
                 Change::Put(_) | Change::Delete(_) => {}
             }
         }
@@ -233,7 +253,12 @@ fn write(db: &Database, changes: Vec<Change>, meta: Meta) -> Result<u64, BoxErro
             let id = match change {
                 Change::Put(r) => r.id,
                 Change::Delete(id) => *id,
-                Change::Paused(..) | Change::CronTick(..) => continue,
+                Change::Paused(..)
+                | Change::CronTick(..)
+                | Change::Batch(_)
+                | Change::BatchDone(_) => {
+                    continue;
+                }
             };
             if !seen.insert(id) {
                 continue;
@@ -246,7 +271,10 @@ fn write(db: &Database, changes: Vec<Change>, meta: Meta) -> Result<u64, BoxErro
                 Change::Delete(_) => {
                     jobs.remove(id.0)?;
                 }
-                Change::Paused(..) | Change::CronTick(..) => {}
+                Change::Paused(..)
+                | Change::CronTick(..)
+                | Change::Batch(_)
+                | Change::BatchDone(_) => {}
             }
             written += 1;
         }

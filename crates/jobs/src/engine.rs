@@ -158,7 +158,7 @@ macro_rules! store_via_engine {
                 id: $crate::JobId,
             ) -> Result<$crate::CancelOutcome, $crate::JobsError> {
                 self.engine
-                    .mutate(move |s, _, fx| Ok(s.cancel(id, fx)))
+                    .mutate(move |s, now, fx| Ok(s.cancel(id, now, fx)))
                     .await
             }
 
@@ -169,7 +169,9 @@ macro_rules! store_via_engine {
             }
 
             async fn delete(&self, id: $crate::JobId) -> Result<(), $crate::JobsError> {
-                self.engine.mutate(move |s, _, fx| s.delete(id, fx)).await
+                self.engine
+                    .mutate(move |s, now, fx| s.delete(id, now, fx))
+                    .await
             }
 
             async fn get(
@@ -216,6 +218,23 @@ macro_rules! store_via_engine {
                 self.engine
                     .mutate(move |s, now, fx| s.enqueue_periodic(schedule, tick, job, now, fx))
                     .await
+            }
+
+            async fn enqueue_batch(
+                &self,
+                jobs: Vec<$crate::NewJob>,
+                callbacks: $crate::BatchCallbacks,
+            ) -> Result<$crate::Batch, $crate::JobsError> {
+                self.engine
+                    .mutate(move |s, now, fx| s.enqueue_batch(jobs, callbacks, now, fx))
+                    .await
+            }
+
+            async fn batch(
+                &self,
+                id: $crate::BatchId,
+            ) -> Result<Option<$crate::BatchStatus>, $crate::JobsError> {
+                self.engine.read(|s, _| s.batch(id))
             }
 
             async fn wait_for_work(&self, _queue: &str, max_wait: std::time::Duration) {

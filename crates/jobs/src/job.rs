@@ -399,6 +399,9 @@ pub struct JobRecord {
     pub errors: Vec<AttemptError>,
     /// How many times a lease on this job expired (its worker was lost).
     pub lease_recoveries: u32,
+    /// The batch this job belongs to, if any.
+    #[serde(default)]
+    pub batch: Option<crate::BatchId>,
 }
 
 impl JobRecord {

@@ -57,8 +57,10 @@
 //! | `engine.rs` | that engine behind a mutex, with the clock, counters, the idle-worker wake-up and the commit wait |
 //! | `memory.rs` | [`MemoryStore`]: no persistence (tests, or jobs that may be lost) |
 //! | `embedded.rs` | [`RedbStore`]: the durable default — redb file, group committer thread, recovery of a dead owner's leases at open |
-//! | `worker.rs` | [`WorkerPool`]: per-queue fetch loops, a supervised task per job (heartbeat, timeout, contained panics), retries, graceful shutdown; [`JobContext`], [`HandlerError`] |
+//! | `worker.rs` | [`WorkerPool`]: per-queue fetch loops with concurrency and rate limits ([`Quota`], `keel-ratelimit` GCRA), a supervised task per job (heartbeat, timeout, contained panics), retries, graceful shutdown; [`JobContext`], [`HandlerError`] |
 //! | `producer.rs` | [`Producer`]: typed `enqueue`, `enqueue_in`, `enqueue_at`, `enqueue_many`, `cancel` |
+//! | `periodic.rs` | [`Periodic`]: cron schedules (`croner`, UTC, optional seconds) that enqueue once per tick however many schedulers run |
+//! | `batch.rs` | [`Batch`], [`BatchCallbacks`], [`BatchStatus`]: a group of jobs whose success/failure callback is enqueued exactly once |
 //! | `backoff.rs` | [`Backoff`]: capped exponential backoff with full jitter |
 //! | `clock.rs` | [`Clock`], [`SystemClock`], [`MockClock`], [`Timestamp`] (wall-clock ms: it outlives processes) |
 //! | `metrics.rs` | [`JobsStats`] (store) and [`WorkerStats`] (pool) snapshots, and the `metrics` facade |
@@ -67,8 +69,10 @@
 //!
 //! Tests: `tests/conformance.rs` (one suite, run against every store), `tests/worker.rs`
 //! (pool behaviour on tokio's paused clock), `tests/redb_store.rs` (reopen, recovery, group
-//! commit), `tests/kill9.rs` (SIGKILLed worker and producer processes;
-//! `KEEL_JOBS_KILL9_JOBS` sets the job count, 10 000 by default).
+//! commit), `tests/periodic.rs` (cron), `tests/kill9.rs` (SIGKILLed worker and producer
+//! processes; `KEEL_JOBS_KILL9_JOBS` sets the job count, 10 000 by default). Also
+//! `examples/throughput.rs` (a quick jobs/s look), the tour part
+//! (`crates/keel/src/tour/jobs.rs`) and `keel-bench jobs`.
 //!
 //! Metrics: stores count every event (`keel_jobs_events_total{store, event}`, group commits
 //! in `keel_jobs_commits_total`); pools count outcomes (`keel_jobs_worker_events_total{event}`)
@@ -128,6 +132,17 @@
 //!   wakes them all. An enqueue returns only when durable, yet N concurrent callers share
 //!   one ≈ 4 ms fsync. At open, leases left in the file are recovered at once — the file
 //!   lock guarantees their owner is dead.
+//! * **Cron once per tick.** A scheduler fires the latest due tick of each schedule through
+//!   [`Store::enqueue_periodic`], which enqueues only if that tick (or a later one) was not
+//!   recorded yet — check, record and enqueue in one atomic, persisted change. Any number
+//!   of schedulers (and restarts) give one job per tick; missed ticks collapse into one.
+//! * **Batches.** A member's final transition (ack / dead / cancel) and the callback's
+//!   enqueue are one change in one commit, and fencing makes each member finish once: the
+//!   callback is enqueued exactly once even with many workers finishing at the same time.
+//! * **Limits.** Per-queue concurrency is a semaphore per fetch loop; a per-queue rate limit
+//!   takes GCRA tokens (from `keel-ratelimit`) before each fetch, so starts never exceed
+//!   `burst + rate·t`. Both hold per pool (per process); across processes they need a
+//!   shared backend. Pausing a queue ([`Store::pause`]) is persisted and stops its fetches.
 //! * **Shutdown.** Stop fetching; wait for running jobs up to a deadline; abort the rest and
 //!   `release` their leases (available at once, attempt not counted) instead of letting
 //!   them sit "running" until the lease expires — the "stuck after deploy" problem.
@@ -160,11 +175,24 @@
 //! * **Completed jobs are deleted by default** (bounded memory);
 //!   `keep_completed(true)` keeps them for inspection (the kill -9 test uses it).
 //!
+//! ## Measured (development machine, 2 cores shared with other builds — loaded)
+//!
+//! * `examples/throughput.rs`, dev profile, 50 000 no-op jobs on `RedbStore`: enqueue in
+//!   batches of 1 000 ≈ 67 000 jobs/s; enqueue + process ≈ 5 300 jobs/s with 64 concurrent
+//!   jobs (≈ 54 changes per fsync) and ≈ 22 000 jobs/s with 512 (≈ 345 per fsync). Every
+//!   lease and ack is durable before it returns; group commit is what turns ≈ 250
+//!   fsyncs/s into these figures.
+//! * `keel-bench jobs --quick` (dev profile): 7.3k jobs/s against 155 jobs/s for a plain
+//!   redb queue with one durable commit per lease and per ack (47×).
+//! * kill -9: 10 000 jobs, 8 SIGKILLed worker processes: 0 lost; 17 duplicate runs, each
+//!   explained by one of 74 recovered leases (one run; counts vary per run).
+//!
 //! ## Not built yet (issue 12 continues)
 //!
-//! Periodic (cron) jobs, batches with callbacks, per-queue rate limits and global
-//! concurrency limits, pause/resume, the Postgres and Redis backends, the dashboard, and the
-//! `keel-bench jobs` comparison with apalis.
+//! Global (cross-process) concurrency and rate limits, the Postgres backend (SKIP LOCKED,
+//! LISTEN/NOTIFY, transactional enqueue) and the Redis backend (Lua), the web dashboard,
+//! and the `keel-bench jobs` comparison with apalis; a property-based model test of the
+//! engine against a reference.
 //!
 //! ## Interview questions
 //!
@@ -188,10 +216,17 @@
 //! * **How do unique jobs work?** — A unique-key index held while the job is unfinished; the
 //!   check and the insert happen under the same lock (one transaction in SQL, one Lua
 //!   script in Redis), so 8 concurrent enqueuers create exactly one job.
+//! * **Cron on many machines without double runs?** — Key the run by (schedule, tick time)
+//!   and make "claim the tick and enqueue" one atomic operation in the shared store; every
+//!   scheduler may try, one wins. Leader election works too but fails over slowly.
+//! * **Batch callbacks exactly once?** — Count finished members in the same atomic change
+//!   as each member's final state; the change that brings the count to zero enqueues the
+//!   callback. A member cannot finish twice because a stale ack is fenced.
 //! * **Graceful shutdown on deploy?** — Stop fetching, drain with a deadline, then release
 //!   the leases of what is left so the new deployment picks them up at once.
 
 mod backoff;
+mod batch;
 mod clock;
 mod embedded;
 mod engine;
@@ -206,6 +241,7 @@ mod store;
 mod worker;
 
 pub use backoff::Backoff;
+pub use batch::{Batch, BatchCallbacks, BatchId, BatchStatus};
 pub use clock::{Clock, MockClock, SystemClock, Timestamp};
 pub use embedded::{RedbStore, RedbStoreBuilder};
 pub use error::{BuildError, InvalidJob, JobsError};

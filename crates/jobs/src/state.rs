@@ -11,6 +11,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
+use crate::batch::{Batch, BatchCallbacks, BatchId, BatchStatus};
 use crate::job::{FailureKind, JobRecord, JobState, NewJob, Status};
 use crate::store::{CancelOutcome, Enqueued, FailOutcome, Failure, Lease, ListFilter, QueueCounts};
 use crate::{FencingToken, InvalidJob, JobId, JobsError, Timestamp};
@@ -24,6 +25,10 @@ pub(crate) enum Change {
     Paused(String, bool),
     /// The latest tick a periodic schedule enqueued.
     CronTick(String, Timestamp),
+    /// A batch was created or progressed.
+    Batch(Box<BatchStatus>),
+    /// A batch finished (its callback, if any, is in the same commit).
+    BatchDone(BatchId),
 }
 
 /// Counters that are persisted with the jobs.
@@ -66,6 +71,7 @@ pub(crate) struct State {
     unique: HashMap<String, JobId>,
     paused: BTreeSet<String>,
     cron_ticks: HashMap<String, Timestamp>,
+    batches: BTreeMap<BatchId, BatchStatus>,
     meta: Meta,
     keep_completed: bool,
 }
@@ -107,9 +113,14 @@ impl State {
         records: impl IntoIterator<Item = JobRecord>,
         paused: impl IntoIterator<Item = String>,
         cron_ticks: impl IntoIterator<Item = (String, Timestamp)>,
+        batches: impl IntoIterator<Item = BatchStatus>,
         now: Timestamp,
     ) -> Self {
         let mut state = Self::new(keep_completed);
+        for batch in batches {
+            state.meta.next_id = state.meta.next_id.max(batch.id.0 + 1);
+            state.batches.insert(batch.id, batch);
+        }
         state.paused = paused.into_iter().collect();
         state.cron_ticks = cron_ticks.into_iter().collect();
         state.meta.next_id = meta.next_id.max(1);
@@ -221,7 +232,7 @@ impl State {
         fx: &mut Effects,
     ) -> Result<Enqueued, JobsError> {
         let run_at = job.validate(now)?;
-        Ok(self.insert_new(job, run_at, now, fx))
+        Ok(self.insert_new(job, run_at, now, None, fx))
     }
 
     /// All-or-nothing: validates every job before inserting any.
@@ -238,7 +249,7 @@ impl State {
         Ok(jobs
             .into_iter()
             .zip(run_ats)
-            .map(|(job, run_at)| self.insert_new(job, run_at, now, fx))
+            .map(|(job, run_at)| self.insert_new(job, run_at, now, None, fx))
             .collect())
     }
 
@@ -247,6 +258,7 @@ impl State {
         job: NewJob,
         run_at: Timestamp,
         now: Timestamp,
+        batch: Option<BatchId>,
         fx: &mut Effects,
     ) -> Enqueued {
         if let Some(key) = &job.unique_key
@@ -276,6 +288,7 @@ impl State {
             status: Status::Pending,
             errors: Vec::new(),
             lease_recoveries: 0,
+            batch,
         };
         self.insert_pending(&record, now);
         fx.put(&record);
@@ -390,6 +403,102 @@ impl State {
         self.release_unique(record);
         self.queue(&record.queue).counts.dead += 1;
         fx.events.dead += 1;
+        if let Some(batch) = record.batch {
+            self.batch_member_done(batch, false, now, fx);
+        }
+    }
+
+    /// A batch member finished; the last one enqueues the callback in the same change.
+    fn batch_member_done(
+        &mut self,
+        id: BatchId,
+        succeeded: bool,
+        now: Timestamp,
+        fx: &mut Effects,
+    ) {
+        let Some(batch) = self.batches.get_mut(&id) else {
+            return;
+        };
+        batch.pending = batch.pending.saturating_sub(1);
+        if succeeded {
+            batch.succeeded += 1;
+        } else {
+            batch.failed += 1;
+        }
+        if batch.pending > 0 {
+            fx.changes.push(Change::Batch(Box::new(batch.clone())));
+            return;
+        }
+        let batch = self.batches.remove(&id).expect("present");
+        fx.changes.push(Change::BatchDone(id));
+        let callback = if batch.failed == 0 {
+            batch.callbacks.on_success
+        } else {
+            batch.callbacks.on_failure
+        };
+        if let Some(job) = callback {
+            // Validated at batch creation; only a delay that overflows from a later now
+            // could fail here, and then it runs now rather than never.
+            let run_at = job.validate(now).unwrap_or(now);
+            let job = job.with_tag(format!("batch:{}", id.0));
+            self.insert_new(job, run_at, now, None, fx);
+        }
+    }
+
+    pub(crate) fn enqueue_batch(
+        &mut self,
+        jobs: Vec<NewJob>,
+        callbacks: BatchCallbacks,
+        now: Timestamp,
+        fx: &mut Effects,
+    ) -> Result<Batch, JobsError> {
+        if jobs.is_empty() {
+            return Err(JobsError::InvalidArgument("a batch needs at least one job"));
+        }
+        if jobs.iter().any(|j| j.unique_key.is_some()) {
+            return Err(JobsError::InvalidArgument(
+                "batch members cannot have unique keys",
+            ));
+        }
+        for callback in [&callbacks.on_success, &callbacks.on_failure]
+            .into_iter()
+            .flatten()
+        {
+            if callback.run_at.is_some() {
+                return Err(JobsError::InvalidArgument(
+                    "a batch callback takes a delay, not a fixed run_at",
+                ));
+            }
+            callback.validate(now)?;
+        }
+        let run_ats = jobs
+            .iter()
+            .map(|j| j.validate(now))
+            .collect::<Result<Vec<_>, InvalidJob>>()?;
+        let id = BatchId(self.meta.next_id);
+        self.meta.next_id += 1;
+        let total = jobs.len() as u64;
+        let status = BatchStatus {
+            id,
+            total,
+            pending: total,
+            succeeded: 0,
+            failed: 0,
+            callbacks,
+            created_at: now,
+        };
+        fx.changes.push(Change::Batch(Box::new(status.clone())));
+        self.batches.insert(id, status);
+        let ids = jobs
+            .into_iter()
+            .zip(run_ats)
+            .map(|(job, run_at)| self.insert_new(job, run_at, now, Some(id), fx).id)
+            .collect();
+        Ok(Batch { id, jobs: ids })
+    }
+
+    pub(crate) fn batch(&self, id: BatchId) -> Option<BatchStatus> {
+        self.batches.get(&id).cloned()
     }
 
     fn release_unique(&mut self, record: &JobRecord) {
@@ -469,6 +578,9 @@ impl State {
         self.release_unique(&record);
         self.meta.succeeded_total += 1;
         fx.events.completed += 1;
+        if let Some(batch) = record.batch {
+            self.batch_member_done(batch, true, now, fx);
+        }
         if self.keep_completed {
             record.status = Status::Succeeded { at: now };
             self.queue(&record.queue).counts.succeeded += 1;
@@ -529,7 +641,7 @@ impl State {
         Ok(())
     }
 
-    pub(crate) fn cancel(&mut self, id: JobId, fx: &mut Effects) -> CancelOutcome {
+    pub(crate) fn cancel(&mut self, id: JobId, now: Timestamp, fx: &mut Effects) -> CancelOutcome {
         let Some(status) = self.jobs.get(&id).map(|r| r.status) else {
             return CancelOutcome::NotFound;
         };
@@ -542,6 +654,9 @@ impl State {
                 self.release_unique(&record);
                 fx.changes.push(Change::Delete(id));
                 fx.events.cancelled += 1;
+                if let Some(batch) = record.batch {
+                    self.batch_member_done(batch, false, now, fx);
+                }
                 CancelOutcome::Cancelled
             }
         }
@@ -568,6 +683,18 @@ impl State {
         }
         let mut record = self.jobs.remove(&id).expect("present");
         self.queue(&record.queue).counts.dead -= 1;
+        if let Some(batch_id) = record.batch {
+            match self.batches.get_mut(&batch_id) {
+                // Still open: the member counts as pending again.
+                Some(batch) => {
+                    batch.failed = batch.failed.saturating_sub(1);
+                    batch.pending += 1;
+                    fx.changes.push(Change::Batch(Box::new(batch.clone())));
+                }
+                // The batch already fired: the revived job runs on its own.
+                None => record.batch = None,
+            }
+        }
         record.status = Status::Pending;
         record.attempt = 0;
         record.run_at = now;
@@ -580,7 +707,12 @@ impl State {
         Ok(())
     }
 
-    pub(crate) fn delete(&mut self, id: JobId, fx: &mut Effects) -> Result<(), JobsError> {
+    pub(crate) fn delete(
+        &mut self,
+        id: JobId,
+        now: Timestamp,
+        fx: &mut Effects,
+    ) -> Result<(), JobsError> {
         let status = self
             .jobs
             .get(&id)
@@ -591,6 +723,9 @@ impl State {
             Status::Pending => {
                 let record = self.jobs.remove(&id).expect("present");
                 self.remove_pending(&record);
+                if let Some(batch) = record.batch {
+                    self.batch_member_done(batch, false, now, fx);
+                }
                 record
             }
             Status::Dead { .. } => {
@@ -679,7 +814,7 @@ impl State {
         let run_at = job.validate(now)?;
         self.cron_ticks.insert(schedule.to_owned(), tick);
         fx.changes.push(Change::CronTick(schedule.to_owned(), tick));
-        Ok(Some(self.insert_new(job, run_at, now, fx)))
+        Ok(Some(self.insert_new(job, run_at, now, None, fx)))
     }
 
     pub(crate) fn list(&self, filter: &ListFilter, now: Timestamp) -> Vec<JobRecord> {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
+use crate::batch::{Batch, BatchCallbacks, BatchId, BatchStatus};
 use crate::job::{FailureKind, JobRecord, JobState, NewJob};
 use crate::{FencingToken, JobId, JobsError, JobsStats, Timestamp};
 
@@ -234,6 +235,21 @@ pub trait Store: Send + Sync + 'static {
         tick: Timestamp,
         job: NewJob,
     ) -> impl Future<Output = Result<Option<Enqueued>, JobsError>> + Send;
+
+    /// Adds `jobs` as one batch, atomically: when the last member finishes, the matching
+    /// callback of `callbacks` is enqueued exactly once (in the same commit as that
+    /// member's final transition). Members cannot have unique keys.
+    fn enqueue_batch(
+        &self,
+        jobs: Vec<NewJob>,
+        callbacks: BatchCallbacks,
+    ) -> impl Future<Output = Result<Batch, JobsError>> + Send;
+
+    /// An open batch's progress (`None` once it has fired, or if it never existed).
+    fn batch(
+        &self,
+        id: BatchId,
+    ) -> impl Future<Output = Result<Option<BatchStatus>, JobsError>> + Send;
 
     /// Waits until work may be available on `queue`, at most `max_wait`. The default
     /// sleeps `max_wait`; in-process stores wake on enqueue.

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keel_jobs::{
-    CancelOutcome, Clock, FailOutcome, Failure, FailureKind, InvalidJob, JobId, JobState,
-    JobsError, ListFilter, MemoryStore, MockClock, NewJob, RedbStore, Status, Store, Timestamp,
+    BatchCallbacks, CancelOutcome, Clock, FailOutcome, Failure, FailureKind, InvalidJob, JobId,
+    JobState, JobsError, ListFilter, MemoryStore, MockClock, NewJob, RedbStore, Status, Store,
+    Timestamp,
 };
 use serde_json::json;
 
@@ -667,6 +668,134 @@ async fn periodic_tick_is_enqueued_once_across_8_racing_schedulers<S: Store>(h: 
     );
 }
 
+fn callbacks() -> BatchCallbacks {
+    BatchCallbacks {
+        on_success: Some(NewJob::new("callbacks", "batch_done", json!("ok"))),
+        on_failure: Some(NewJob::new("callbacks", "batch_failed", json!("failed"))),
+    }
+}
+
+async fn batch_callback_fires_exactly_once_under_8_concurrent_finishers<S: Store>(h: Harness<S>) {
+    let s = &h.store;
+    let members: Vec<NewJob> = (0..200).map(|n| job("q", n)).collect();
+    let batch = s.enqueue_batch(members, callbacks()).await.unwrap();
+    assert_eq!(batch.jobs.len(), 200);
+    let leases = s.fetch("q", 200, LEASE).await.unwrap();
+    let mut tasks = Vec::new();
+    for chunk in leases.chunks(25) {
+        let (store, chunk) = (Arc::clone(&h.store), chunk.to_vec());
+        tasks.push(tokio::spawn(async move {
+            for l in chunk {
+                store.complete(l.job.id, l.token).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(60), t)
+            .await
+            .expect("bounded")
+            .unwrap();
+    }
+    let done = s.fetch("callbacks", 10, LEASE).await.unwrap();
+    assert_eq!(done.len(), 1, "exactly one callback");
+    assert_eq!(done[0].job.kind, "batch_done");
+    assert_eq!(done[0].job.tags, vec![format!("batch:{}", batch.id.0)]);
+    assert!(
+        s.batch(batch.id).await.unwrap().is_none(),
+        "a fired batch is forgotten"
+    );
+}
+
+async fn batch_with_a_dead_member_fires_on_failure_when_the_last_finishes<S: Store>(h: Harness<S>) {
+    let s = &h.store;
+    let batch = s
+        .enqueue_batch(
+            (0..3).map(|n| job("q", n).with_max_attempts(1)).collect(),
+            callbacks(),
+        )
+        .await
+        .unwrap();
+    let leases = s.fetch("q", 3, LEASE).await.unwrap();
+    let failure = Failure {
+        kind: FailureKind::Error,
+        message: "bad".into(),
+        retry_at: None,
+    };
+    s.fail(leases[0].job.id, leases[0].token, failure)
+        .await
+        .unwrap();
+    s.complete(leases[1].job.id, leases[1].token).await.unwrap();
+    let open = s.batch(batch.id).await.unwrap().unwrap();
+    assert_eq!(
+        (open.total, open.pending, open.succeeded, open.failed),
+        (3, 1, 1, 1)
+    );
+    assert!(
+        s.fetch("callbacks", 10, LEASE).await.unwrap().is_empty(),
+        "not before the last member"
+    );
+    s.complete(leases[2].job.id, leases[2].token).await.unwrap();
+    let fired = s.fetch("callbacks", 10, LEASE).await.unwrap();
+    assert_eq!(
+        fired
+            .iter()
+            .map(|l| l.job.kind.as_str())
+            .collect::<Vec<_>>(),
+        vec!["batch_failed"]
+    );
+}
+
+async fn batch_members_cancelled_or_retried_keep_the_count_right<S: Store>(h: Harness<S>) {
+    let s = &h.store;
+    let batch = s
+        .enqueue_batch(
+            (0..2).map(|n| job("q", n).with_max_attempts(1)).collect(),
+            callbacks(),
+        )
+        .await
+        .unwrap();
+    // A dead member revived while the batch is open counts as pending again.
+    let first = s.fetch("q", 1, LEASE).await.unwrap().remove(0);
+    let failure = Failure {
+        kind: FailureKind::Error,
+        message: "bad".into(),
+        retry_at: None,
+    };
+    s.fail(first.job.id, first.token, failure).await.unwrap();
+    s.retry_dead(first.job.id).await.unwrap();
+    assert_eq!(s.batch(batch.id).await.unwrap().unwrap().pending, 2);
+    let again = s.fetch("q", 1, LEASE).await.unwrap().remove(0);
+    s.complete(again.job.id, again.token).await.unwrap();
+    // Cancelling the other (pending) member finishes the batch as failed.
+    assert_eq!(
+        s.cancel(batch.jobs[1]).await.unwrap(),
+        CancelOutcome::Cancelled
+    );
+    let fired = s.fetch("callbacks", 10, LEASE).await.unwrap();
+    assert_eq!(
+        fired
+            .iter()
+            .map(|l| l.job.kind.as_str())
+            .collect::<Vec<_>>(),
+        vec!["batch_failed"]
+    );
+    // Bad batches.
+    assert!(matches!(
+        s.enqueue_batch(Vec::new(), callbacks()).await,
+        Err(JobsError::InvalidArgument(_))
+    ));
+    let unique = vec![job("q", 9).with_unique_key("u")];
+    assert!(matches!(
+        s.enqueue_batch(unique, callbacks()).await,
+        Err(JobsError::InvalidArgument(_))
+    ));
+    let bad = vec![job("q", 9), job("q", 10).with_max_attempts(0)];
+    assert!(matches!(
+        s.enqueue_batch(bad, callbacks()).await,
+        Err(JobsError::Invalid(InvalidJob::ZeroMaxAttempts))
+    ));
+}
+
 macro_rules! conformance {
     ($backend:ident) => {
         mod $backend {
@@ -705,6 +834,9 @@ macro_rules! conformance {
             case!(kept_completed_jobs_are_listed_as_succeeded, true);
             case!(paused_queue_hands_out_nothing_until_resumed);
             case!(periodic_tick_is_enqueued_once_across_8_racing_schedulers);
+            case!(batch_callback_fires_exactly_once_under_8_concurrent_finishers);
+            case!(batch_with_a_dead_member_fires_on_failure_when_the_last_finishes);
+            case!(batch_members_cancelled_or_retried_keep_the_count_right);
         }
     };
 }

@@ -153,3 +153,51 @@ async fn pause_survives_a_reopen() {
     let s = open(&path, &clock);
     assert_eq!(s.fetch("q", 1, LEASE).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_open_batch_survives_a_reopen_and_fires_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.redb");
+    let clock = MockClock::new(Timestamp(0));
+    let callbacks = keel_jobs::BatchCallbacks {
+        on_success: Some(NewJob::new("cb", "done", json!(null))),
+        on_failure: None,
+    };
+    let id = {
+        let s = open(&path, &clock);
+        let batch = s
+            .enqueue_batch(
+                vec![
+                    NewJob::new("q", "k", json!(1)),
+                    NewJob::new("q", "k", json!(2)),
+                ],
+                callbacks,
+            )
+            .await
+            .unwrap();
+        let l = s.fetch("q", 1, LEASE).await.unwrap().remove(0);
+        s.complete(l.job.id, l.token).await.unwrap();
+        batch.id
+    };
+    let s = open(&path, &clock);
+    assert_eq!(s.batch(id).await.unwrap().unwrap().pending, 1);
+    let l = s.fetch("q", 1, LEASE).await.unwrap().remove(0);
+    s.complete(l.job.id, l.token).await.unwrap();
+    drop(s);
+    let s = open(&path, &clock);
+    assert!(s.batch(id).await.unwrap().is_none());
+    assert_eq!(
+        s.fetch("cb", 10, LEASE).await.unwrap().len(),
+        1,
+        "the callback is durable with the last ack"
+    );
+    assert!(
+        s.enqueue(NewJob::new("q", "k", json!(3)))
+            .await
+            .unwrap()
+            .id
+            .0
+            > id.0,
+        "ids stay unique"
+    );
+}
