@@ -31,14 +31,17 @@
 //! # Layout
 //!
 //! - [`redis`]: [`RedisServer`], [`redis_or_skip`], [`redis_server_available`].
+//! - [`nats`]: [`NatsServer`] (`nats-server -js`, file storage in a temp dir).
 //! - [`skip`]: finding a server binary ([`Lookup`]) and the skip-or-fail rule
 //!   ([`skip_or_fail`]) that every server helper (Redis today, Postgres and NATS next)
 //!   shares. A skip line goes straight to stderr, so it shows in a plain `cargo test`.
 //! - `spawner` (private): the long-lived thread that forks servers.
 
+pub mod nats;
 pub mod redis;
 pub mod skip;
 mod spawner;
 
+pub use crate::nats::NatsServer;
 pub use crate::redis::{REQUIRE_REDIS_ENV, RedisServer, redis_or_skip, redis_server_available};
 pub use crate::skip::{Lookup, skip_or_fail};

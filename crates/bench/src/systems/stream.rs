@@ -1,4 +1,4 @@
-//! `keel-bench stream`: Keel's embedded event log against Redis Streams.
+//! `keel-bench stream`: Keel's embedded event log against NATS JetStream and Redis Streams.
 //!
 //! # Workload
 //!
@@ -9,16 +9,20 @@
 //!   commands per pipeline, on a private `redis-server` (started by `keel-testkit`).
 //!   Latency is send → acknowledgement: for Keel, one record in 32 is timed until its
 //!   `Delivery` completes; for Redis, each pipeline's round trip.
-//! - **Durability (equal on both sides)**: nothing is fsynced per message. Keel runs with
-//!   `Durability::Never` and `Acks::Leader` (written to the page cache); the test
+//!   NATS JetStream: acked `publish` to a file-storage stream on a private `nats-server -js`
+//!   (started by `keel-testkit`), up to 256 acks outstanding (async-nats on a 1-worker tokio
+//!   runtime); latency is publish → ack.
+//! - **Durability (equal on all sides)**: nothing is fsynced per message. Keel runs with
+//!   `Durability::Never` and `Acks::Leader` (written to the page cache); JetStream file
+//!   storage writes to its files and fsyncs on its own interval (2 min by default); the test
 //!   `redis-server` has no AOF (memory). A second Keel row, `keel fsync/batch`, uses
 //!   `Durability::EveryBatch` + `Acks::Durable` (an fsync per batch) — stricter than the peer,
 //!   so its ratio is a floor, not a like-for-like figure.
 //! - **produce → consume** (100 B, Keel only): a producer thread and a consumer thread
 //!   polling the log; latency is the time from send to the consumer reading the record.
 //!
-//! Not here yet: NATS JetStream (async-nats against a private `nats-server -js`), the
-//! broker-over-TCP scenarios, Redis `XREADGROUP` consumption.
+//! Not here yet: the broker-over-TCP scenarios, consumption on the peers (JetStream pull
+//! consumers, Redis `XREADGROUP`).
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -144,6 +148,75 @@ fn redis_publish(con: &mut redis::Connection, payload: &[u8], duration: Duration
     m
 }
 
+struct NatsSide {
+    _server: keel_testkit::NatsServer,
+    rt: tokio::runtime::Runtime,
+    js: async_nats::jetstream::Context,
+}
+
+fn nats_side() -> anyhow::Result<NatsSide> {
+    let server = keel_testkit::NatsServer::start()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let url = server.url();
+    let js = rt.block_on(async move {
+        let client = async_nats::connect(url).await?;
+        let js = async_nats::jetstream::new(client);
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: "BENCH".to_string(),
+            subjects: vec!["bench.>".to_string()],
+            storage: async_nats::jetstream::stream::StorageType::File,
+            max_bytes: 256 << 20,
+            ..Default::default()
+        })
+        .await?;
+        anyhow::Ok(js)
+    })?;
+    Ok(NatsSide {
+        _server: server,
+        rt,
+        js,
+    })
+}
+
+fn nats_publish(
+    side: &NatsSide,
+    subject: &str,
+    payload: &Bytes,
+    duration: Duration,
+) -> Measurement {
+    side.rt.block_on(async {
+        let mut m = Measurement::new();
+        let mut window = VecDeque::with_capacity(256);
+        let start = Instant::now();
+        let mut sent = 0u64;
+        while start.elapsed() < duration {
+            let t = Instant::now();
+            let ack = side
+                .js
+                .publish(subject.to_string(), payload.clone())
+                .await
+                .expect("publish");
+            window.push_back((t, ack));
+            sent += 1;
+            if window.len() >= 256 {
+                let (t, ack) = window.pop_front().expect("non-empty");
+                ack.await.expect("ack");
+                record(&mut m.latency, t.elapsed());
+            }
+        }
+        for (t, ack) in window {
+            ack.await.expect("ack");
+            record(&mut m.latency, t.elapsed());
+        }
+        m.ops = sent;
+        m.elapsed = start.elapsed();
+        m
+    })
+}
+
 /// Producer thread and consumer thread on one topic; latency = send → read.
 fn keel_end_to_end(side: &KeelSide, payload_len: usize, duration: Duration) -> Measurement {
     let log = side.stream.log("bench", 0).expect("partition");
@@ -214,12 +287,22 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
             None
         }
     };
+    let nats = match nats_side() {
+        Ok(side) => Some(side),
+        Err(e) => {
+            report.note(format!(
+                "NATS JetStream rows skipped: could not start nats-server -js ({e})"
+            ));
+            None
+        }
+    };
     let mut con = match &redis {
         Some(server) => Some(redis::Client::open(server.url())?.get_connection()?),
         None => None,
     };
     report.note(
-        "durability: keel (page cache) = Durability::Never + acks=leader; redis = no AOF (memory); \
+        "durability: keel (page cache) = Durability::Never + acks=leader; jetstream = file storage, \
+         server-side fsync interval (not per message); redis = no AOF (memory); \
          keel fsync/batch = fdatasync per batch before the ack (stricter than the peer)",
     );
     for (len, label) in SIZES {
@@ -240,6 +323,13 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
                 keel_publish(&durable, &payload, d)
             }),
         ];
+        if let Some(side) = nats.as_ref() {
+            let p = payload.clone();
+            let subject = format!("bench.{len}");
+            contenders.push(Contender::peer("nats jetstream (file)", move |_, d| {
+                nats_publish(side, &subject, &p, d)
+            }));
+        }
         if let Some(con) = con.as_mut() {
             let p = payload.clone();
             contenders.push(Contender::peer("redis streams XADD x64", move |_, d| {
