@@ -1,156 +1,87 @@
 //! Tour scenario for `keel-queue`: a fast producer and slow consumers under
 //! each backpressure policy (queue depth over time), a graceful shutdown that
-//! drains with nothing lost, and a skewed workload on the work-stealing pool.
+//! drains with nothing lost, a shutdown whose deadline expires, and a skewed
+//! workload on the work-stealing pool.
+//!
+//! Parts: the backpressure policies (the traffic itself is in
+//! `queue/traffic.rs`), the depth chart, shutdown with a deadline, the
+//! work-stealing pool. They share the policy runs ([`Shared`]).
+
+mod traffic;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use keel_queue::{Backpressure, Pool, PushError, Queue};
+use keel_queue::{Backpressure, Pool, Queue};
 
 use super::{Chart, SummaryRow, SystemReport, Table, Tour, latency_histogram};
 use crate::report::charts::{Series, bar_chart, line_chart};
+use traffic::{PolicyRun, run_policy, work_for};
 
+/// The bound of every queue in the scenario.
 const CAPACITY: usize = 64;
+/// Slow consumers per policy run.
 const CONSUMERS: usize = 2;
 
-/// Busy work standing in for a slow consumer's processing of one item.
-fn work_for(d: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < d {
-        std::hint::spin_loop();
-    }
-}
-
-struct PolicyRun {
-    policy: Backpressure,
-    produced: u64,
-    consumed: u64,
-    rejected_back: u64,
-    leftovers: u64,
-    stats: keel_queue::QueueStats,
-    depth: Vec<(f64, f64)>,
-    elapsed: Duration,
-    latency: hdrhistogram::Histogram<u64>,
-}
-
-fn run_policy(
-    tour: &Tour,
-    policy: Backpressure,
-    items: u64,
-    per_item: Duration,
-    interval: Duration,
-) -> anyhow::Result<PolicyRun> {
-    let bar = tour.progress(&format!("queue: {policy:?}"), items);
-    let (tx, rx) = Queue::builder().capacity(CAPACITY)
-        .backpressure(policy)
-        .name(format!("tour-{policy:?}"))
-        .build::<Instant>()?;
-    let done = Arc::new(AtomicBool::new(false));
-    let start = Instant::now();
-    // Depth sampler: one point per millisecond.
-    let sampler = {
-        let (rx, done) = (rx.clone(), done.clone());
-        std::thread::spawn(move || {
-            let mut points = Vec::new();
-            while !done.load(Ordering::Relaxed) {
-                points.push((start.elapsed().as_secs_f64() * 1e3, rx.len() as f64));
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            points
-        })
-    };
-    let consumers: Vec<_> = (0..CONSUMERS)
-        .map(|_| {
-            let rx = rx.clone();
-            std::thread::spawn(move || {
-                let mut latency = latency_histogram();
-                let mut count = 0u64;
-                while let Ok(sent) = rx.pop() {
-                    let _ = latency.record((sent.elapsed().as_nanos() as u64).max(1));
-                    work_for(per_item);
-                    count += 1;
-                }
-                (count, latency)
-            })
-        })
-        .collect();
-    drop(rx);
-    // The fast producer: one item per `interval` (faster than the consumers
-    // can go), catching up at full speed whenever it was held back.
-    let mut rejected_back = 0u64;
-    for i in 0..items {
-        let due = start + interval * i as u32;
-        while Instant::now() < due {
-            std::hint::spin_loop();
-        }
-        match tx.push(Instant::now()) {
-            Ok(()) => {}
-            // `Reject` hands the item back: a real producer would shed or retry.
-            Err(PushError::Full(_)) => rejected_back += 1,
-            Err(e) => anyhow::bail!("push failed: {e}"),
-        }
-        if i % 256 == 0 {
-            bar.set_position(i);
-        }
-    }
-    bar.set_position(items);
-    // Graceful shutdown: close, let the consumers drain (generous grace),
-    // and take back whatever would remain.
-    let leftovers = tx.shutdown(Duration::from_secs(10)).len() as u64;
-    let stats = tx.stats();
-    drop(tx);
-    let mut consumed = 0;
-    let mut latency = latency_histogram();
-    for c in consumers {
-        let (count, hist) = c.join().map_err(|_| anyhow::anyhow!("consumer panicked"))?;
-        consumed += count;
-        latency.add(&hist)?;
-    }
-    let elapsed = start.elapsed();
-    done.store(true, Ordering::Relaxed);
-    let depth = sampler
-        .join()
-        .map_err(|_| anyhow::anyhow!("sampler panicked"))?;
-    bar.finish_and_clear();
-    Ok(PolicyRun {
-        policy,
-        produced: items,
-        consumed,
-        rejected_back,
-        leftovers,
-        stats,
-        depth,
-        elapsed,
-        latency,
-    })
-}
-
 pub(crate) fn run(tour: &Tour) -> anyhow::Result<SystemReport> {
-    let mut report = SystemReport::new(
-        "keel-queue",
-        "Producer-consumer queue",
+    let mut report = SystemReport::for_system(
+        "queue",
         "One fast producer feeds two slow consumers (50 µs of work per item, 40k items/s together) at 2.5× their pace through a \
          bounded FIFO queue of 64, once per backpressure policy, then shuts down gracefully. \
          Then a work-stealing pool runs a skewed workload: one task spawns every job onto its \
          own worker's deque and the idle workers steal.",
     );
-    let items = tour.size(3_000u64, 12_000);
-    let per_item = Duration::from_micros(50);
-    // Two consumers take 50 µs per item (40k items/s together); the producer
-    // offers one item every 10 µs (100k items/s): 2.5× what they can take.
-    let interval = Duration::from_micros(10);
+    let mut shared = Shared {
+        items: tour.size(3_000u64, 12_000),
+        // Two consumers take 50 µs per item (40k items/s together); the
+        // producer offers one item every 10 µs (100k items/s): 2.5× that.
+        per_item: Duration::from_micros(50),
+        interval: Duration::from_micros(10),
+        runs: Vec::new(),
+    };
+    tour.run_parts(
+        &mut report,
+        &mut shared,
+        &[
+            ("backpressure policies", policies),
+            ("depth chart", depth_chart),
+            ("shutdown with a deadline", shutdown_deadline),
+            ("work-stealing pool", pool_skewed),
+        ],
+    )?;
+    Ok(report)
+}
 
-    let mut runs = Vec::new();
+/// What the parts share: the traffic's shape and one run per policy.
+struct Shared {
+    /// Items the producer offers per policy run.
+    items: u64,
+    /// A consumer's work per item.
+    per_item: Duration,
+    /// The producer's pace: one item per interval.
+    interval: Duration,
+    /// One per policy (filled by [`policies`]).
+    runs: Vec<PolicyRun>,
+}
+
+/// Every policy under the same overload: the table, a summary row per policy,
+/// "every item accounted for" checks, and Block's "0 lost" and depth bound.
+fn policies(tour: &Tour, shared: &mut Shared, report: &mut SystemReport) -> anyhow::Result<()> {
     for policy in [
         Backpressure::Block,
         Backpressure::Reject,
         Backpressure::DropIncoming,
         Backpressure::DropOldest,
     ] {
-        runs.push(run_policy(tour, policy, items, per_item, interval)?);
+        shared.runs.push(run_policy(
+            tour,
+            policy,
+            shared.items,
+            shared.per_item,
+            shared.interval,
+        )?);
     }
-
     let mut table = Table::new(
         "Backpressure policies (capacity 64, 2 slow consumers)",
         &[
@@ -164,7 +95,7 @@ pub(crate) fn run(tour: &Tour) -> anyhow::Result<SystemReport> {
             "producer blocked",
         ],
     );
-    for r in &runs {
+    for r in &shared.runs {
         table.row(vec![
             format!("{:?}", r.policy),
             r.produced.to_string(),
@@ -194,7 +125,7 @@ pub(crate) fn run(tour: &Tour) -> anyhow::Result<SystemReport> {
             ),
         );
     }
-    if let Some(block) = runs.iter().find(|r| r.policy == Backpressure::Block) {
+    if let Some(block) = shared.runs.iter().find(|r| r.policy == Backpressure::Block) {
         let lost = block.produced - block.consumed - block.leftovers;
         report.check(
             "Block + graceful shutdown: 0 lost",
@@ -216,8 +147,42 @@ pub(crate) fn run(tour: &Tour) -> anyhow::Result<SystemReport> {
     }
     report.tables.push(table);
 
-    // A shutdown whose deadline passes before the consumer is done: what is
-    // left comes back to the caller instead of vanishing.
+    report.notes.push(format!(
+        "Consumers simulate {} µs of work per item (a spin, so on a busy machine they run \
+         slower); the producer offers one item every {} µs. Under Reject the producer gets each \
+         refused item back (Full) and moves on.",
+        shared.per_item.as_micros(),
+        shared.interval.as_micros()
+    ));
+    Ok(())
+}
+
+/// Queue depth over time under each policy (from [`policies`]' runs).
+fn depth_chart(_: &Tour, shared: &mut Shared, report: &mut SystemReport) -> anyhow::Result<()> {
+    let series: Vec<Series> = shared
+        .runs
+        .iter()
+        .map(|r| Series::new(format!("{:?}", r.policy), r.depth.clone()))
+        .collect();
+    report.charts.push(Chart::new(
+        "Queue depth over time",
+        "Depth sampled every millisecond. Block pins the queue at its capacity while the producer \
+         waits (its run lasts as long as the consumers need); Reject and the drop policies keep \
+         the producer at full speed, so their runs are short and the surplus is counted instead.",
+        line_chart(
+            "Queue depth under each policy",
+            "time (ms)",
+            "items queued",
+            &series,
+        )?,
+    ));
+
+    Ok(())
+}
+
+/// A shutdown whose deadline passes before the consumer is done: what is
+/// left comes back to the caller instead of vanishing.
+fn shutdown_deadline(tour: &Tour, _: &mut Shared, report: &mut SystemReport) -> anyhow::Result<()> {
     let (tx, rx) = Queue::builder().capacity(CAPACITY).build::<u64>()?;
     for i in 0..CAPACITY as u64 {
         tx.push(i)?;
@@ -246,24 +211,12 @@ pub(crate) fn run(tour: &Tour) -> anyhow::Result<SystemReport> {
         ),
     );
 
-    let series: Vec<Series> = runs
-        .iter()
-        .map(|r| Series::new(format!("{:?}", r.policy), r.depth.clone()))
-        .collect();
-    report.charts.push(Chart::new(
-        "Queue depth over time",
-        "Depth sampled every millisecond. Block pins the queue at its capacity while the producer \
-         waits (its run lasts as long as the consumers need); Reject and the drop policies keep \
-         the producer at full speed, so their runs are short and the surplus is counted instead.",
-        line_chart(
-            "Queue depth under each policy",
-            "time (ms)",
-            "items queued",
-            &series,
-        )?,
-    ));
+    Ok(())
+}
 
-    // ---- the work-stealing pool ------------------------------------------
+/// A skewed workload spawned onto one worker's deque: exactly-once, steals,
+/// graceful shutdown, tasks per worker.
+fn pool_skewed(tour: &Tour, _: &mut Shared, report: &mut SystemReport) -> anyhow::Result<()> {
     let workers = 3;
     let jobs = tour.size(2_000u64, 10_000);
     let pool = Pool::new(workers)?;
@@ -361,12 +314,5 @@ pub(crate) fn run(tour: &Tour) -> anyhow::Result<SystemReport> {
             ],
         )?,
     ));
-    report.notes.push(format!(
-        "Consumers simulate {} µs of work per item (a spin, so on a busy machine they run \
-         slower); the producer offers one item every {} µs. Under Reject the producer gets each \
-         refused item back (Full) and moves on.",
-        per_item.as_micros(),
-        interval.as_micros()
-    ));
-    Ok(report)
+    Ok(())
 }
