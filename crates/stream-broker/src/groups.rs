@@ -622,7 +622,7 @@ impl Coordinator {
         groups.retain(|_, g| g.state != GroupState::Empty || !g.members.is_empty());
     }
 
-    /// Checks an `OffsetCommit`'s member and generation (`-1`/empty = a simple commit from
+    /// Checks an `OffsetCommit`'s member, generation and the group's state (`-1`/empty = a simple commit from
     /// outside any group).
     pub(crate) fn check_commit(&self, group: &str, generation: i32, member_id: &str) -> i16 {
         if generation < 0 && member_id.is_empty() {
@@ -642,7 +642,11 @@ impl Coordinator {
             Err(e) => e.code(),
             Ok(m) => {
                 m.last_seen_ms = now;
-                if state == GroupState::PreparingRebalance {
+                // As Kafka: a member of the current generation may still commit while the
+                // group prepares a rebalance (it learns of it from its next heartbeat, and
+                // committing what it processed avoids redelivery); between the join and the
+                // leader's sync the assignment is in flux, so that commit is refused.
+                if state == GroupState::CompletingRebalance {
                     ResponseError::RebalanceInProgress.code()
                 } else {
                     0
@@ -891,6 +895,15 @@ mod tests {
             c.check_commit("g", 2, &b.member_id),
             ResponseError::IllegalGeneration.code()
         );
+        assert_eq!(
+            c.check_commit("g", 3, &b.member_id),
+            ResponseError::RebalanceInProgress.code(),
+            "between join and the leader's sync the assignment is in flux"
+        );
+        ready(c.sync("g", 3, &b.member_id, vec![]));
+        assert_eq!(c.check_commit("g", 3, &b.member_id), 0);
+        // A join by someone else starts a rebalance; b may still commit what it processed.
+        let _new = waiting(c.join(req("", None)));
         assert_eq!(c.check_commit("g", 3, &b.member_id), 0);
         assert_eq!(
             c.check_commit("g", -1, ""),

@@ -5,8 +5,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::BrokerProcess;
@@ -29,39 +28,11 @@ fn kcat() -> Option<std::path::PathBuf> {
 
 /// Runs kcat with a hard timeout; returns stdout.
 fn run(kcat: &std::path::Path, args: &[&str], stdin: Option<&[u8]>) -> String {
-    let mut child = Command::new(kcat)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input).unwrap();
-    }
-    let (tx, rx) = std::sync::mpsc::channel();
-    let id = child.id();
-    let waiter = std::thread::spawn(move || {
-        let out = child.wait_with_output().unwrap();
-        let _ = tx.send(());
-        out
-    });
-    if rx.recv_timeout(Duration::from_secs(120)).is_err() {
-        // Kill our own child (by its pid); the waiter then returns.
-        let _ = Command::new("kill").args(["-9", &id.to_string()]).status();
-        panic!("kcat {args:?} did not finish in 120 s");
-    }
-    let out = waiter.join().unwrap();
-    assert!(
-        out.status.success(),
-        "kcat {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let mut cmd = Command::new(kcat);
+    cmd.args(args);
+    let (ok, out, err) = common::run_bounded(cmd, stdin, Duration::from_secs(120));
+    assert!(ok, "kcat {args:?} failed: {err}");
+    out
 }
 
 #[test]

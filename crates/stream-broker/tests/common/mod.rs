@@ -143,3 +143,44 @@ impl Drop for BrokerProcess {
         self.kill9();
     }
 }
+
+/// Runs `cmd` to completion with a hard timeout (the child is killed past it).
+/// Returns `(success, stdout, stderr)`.
+pub fn run_bounded(
+    mut cmd: Command,
+    stdin: Option<&[u8]>,
+    timeout: Duration,
+) -> (bool, String, String) {
+    let mut child = cmd
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    }
+    let id = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let out = child.wait_with_output().unwrap();
+        let _ = tx.send(());
+        out
+    });
+    if rx.recv_timeout(timeout).is_err() {
+        // Kill our own child (by its pid); the waiter then returns.
+        let _ = Command::new("kill").args(["-9", &id.to_string()]).status();
+        let _ = waiter.join();
+        panic!("{cmd:?} did not finish in {timeout:?}");
+    }
+    let out = waiter.join().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
