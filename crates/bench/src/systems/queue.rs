@@ -251,7 +251,8 @@ fn keel_fifo(p: usize, c: usize, d: Duration) -> Measurement {
 }
 
 fn keel_priority(p: usize, c: usize, d: Duration) -> Measurement {
-    let (tx, rx) = Queue::builder().capacity(CAPACITY)
+    let (tx, rx) = Queue::builder()
+        .capacity(CAPACITY)
         .priority::<u64>()
         .expect("capacity is positive");
     handoff(p, c, d, tx, rx, || {})
@@ -410,8 +411,16 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
             ],
         );
     }
+    const POOL_TREE: &str = "pool fork-join tree (8191 tasks)";
     for &threads in &cfg.threads {
-        let keel_pool = Pool::builder().threads(threads).name("bench-pool").build()?;
+        // Starting two pools is the expensive part: skip it when not selected.
+        if !cfg.selected(POOL_TREE) {
+            break;
+        }
+        let keel_pool = Pool::builder()
+            .threads(threads)
+            .name("bench-pool")
+            .build()?;
         let ctx: &'static TreeCtx = Box::leak(Box::new(TreeCtx {
             spawner: keel_pool.spawner(),
             sink: AtomicU64::new(0),
@@ -421,7 +430,7 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
             .build()?;
         report.compare(
             cfg,
-            "pool fork-join tree (8191 tasks)",
+            POOL_TREE,
             threads,
             &mut [
                 Contender::keel("keel-queue pool", |_, d| {
@@ -431,6 +440,10 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
             ],
         );
         drop(keel_pool);
+    }
+    // 200 ms per peer of nothing but waiting: only when selected.
+    if !cfg.selected("idle wait") {
+        return Ok(());
     }
     let mut idle = Vec::new();
     if let Ok((tx, rx)) = keel_queue::bounded::<u64>(CAPACITY) {
