@@ -8,6 +8,8 @@
 
 #[cfg(feature = "cache")]
 pub mod cache;
+#[cfg(feature = "dht")]
+pub mod dht;
 #[cfg(feature = "jobs")]
 pub mod jobs;
 #[cfg(feature = "queue")]
@@ -67,6 +69,13 @@ pub const SYSTEMS: &[System] = &[
         title: "Background jobs",
         crate_name: "keel-jobs",
         bench: jobs::run,
+    },
+    #[cfg(feature = "dht")]
+    System {
+        name: "dht",
+        title: "Distributed hash table",
+        crate_name: "keel-dht",
+        bench: dht::run,
     },
     #[cfg(feature = "ring")]
     System {

@@ -27,6 +27,8 @@
 
 #[cfg(feature = "cache")]
 mod cache;
+#[cfg(feature = "dht")]
+mod dht;
 #[cfg(feature = "jobs")]
 mod jobs;
 #[cfg(feature = "queue")]
@@ -181,6 +183,8 @@ fn scenario(name: &str) -> Option<Scenario> {
         "queue" => Some(queue::run),
         #[cfg(feature = "jobs")]
         "jobs" => Some(jobs::run),
+        #[cfg(feature = "dht")]
+        "dht" => Some(dht::run),
         #[cfg(feature = "ring")]
         "ring" => Some(ring::run),
         #[cfg(feature = "stream")]
