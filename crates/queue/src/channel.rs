@@ -11,8 +11,8 @@ use std::time::Duration;
 use crate::error::{PopError, PushError, ReserveError};
 use crate::flavors::Reservation;
 use crate::future::{PopFuture, PushFuture};
+use crate::metrics::QueueStats;
 use crate::queue::{Shared, Wait};
-use crate::stats::QueueStats;
 use crate::sync::{Arc, Ordering};
 
 /// Wraps a queue's core in its two handles (one sender, one receiver: the
@@ -90,6 +90,18 @@ macro_rules! common_methods {
         /// then takes whatever is still queued and returns it, so nothing is
         /// lost silently. `Duration::MAX` waits until the consumers have
         /// drained everything.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        ///
+        /// let (tx, rx) = keel_queue::bounded::<u32>(4)?;
+        /// tx.push(1).unwrap();
+        /// tx.push(2).unwrap();
+        /// // Nobody consumes: after the grace the leftovers come back.
+        /// assert_eq!(tx.shutdown(Duration::from_millis(1)), vec![1, 2]);
+        /// assert!(rx.is_closed());
+        /// # Ok::<(), keel_queue::BuildError>(())
+        /// ```
         pub fn shutdown(&self, grace: Duration) -> Vec<T> {
             self.shared.shutdown(grace)
         }
@@ -459,6 +471,17 @@ impl<T> fmt::Debug for Permit<'_, T> {
 
 impl<T> Permit<'_, T> {
     /// Puts the item in the reserved slot.
+    ///
+    /// ```
+    /// use keel_queue::bounded;
+    ///
+    /// let (tx, rx) = bounded::<u32>(1)?;
+    /// let permit = tx.reserve().unwrap();
+    /// assert_eq!(tx.len(), 0); // a promised slot, not an item yet
+    /// permit.send(3);
+    /// assert_eq!(rx.pop(), Ok(3));
+    /// # Ok::<(), keel_queue::BuildError>(())
+    /// ```
     pub fn send(mut self, item: T) {
         if let Some(reservation) = self.reservation.take() {
             self.shared.fill(reservation, item);

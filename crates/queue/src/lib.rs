@@ -52,9 +52,9 @@
 //! - `priority` — the heap behind the priority flavor: stable (ties leave in arrival order).
 //! - `waiters` — the parking layer shared by threads and async tasks; why no wake-up is lost.
 //! - `future` — [`PushFuture`] and [`PopFuture`] for async code (tokio or any executor).
-//! - `stats` — [`QueueStats`], a plain snapshot of the counters.
-//! - `metrics` — the rule for when counters reach the `metrics` facade (on
-//!   `publish_metrics()`, never per operation), and the metric names.
+//! - `metrics` — [`QueueStats`] (the plain snapshot `stats()` returns), the
+//!   rule for when counters reach the `metrics` facade (on `publish_metrics()`,
+//!   never per operation), and the metric names.
 //! - `pool` — [`Pool`] and [`PoolBuilder`]: a work-stealing thread pool with
 //!   [`JoinHandle`]s, [`Spawner`], [`PoolStats`].
 //!   - `pool/worker` — the worker loop: local deque, injector, stealing; helping joins.
@@ -229,7 +229,6 @@ mod policy;
 mod pool;
 mod priority;
 mod queue;
-mod stats;
 mod sync;
 mod waiters;
 
@@ -237,9 +236,9 @@ pub use builder::{Queue, QueueBuilder, bounded};
 pub use channel::{Permit, Receiver, Sender};
 pub use error::{BuildError, PopError, PushError, ReserveError, TaskError};
 pub use future::{PopFuture, PushFuture};
+pub use metrics::QueueStats;
 pub use policy::{Backpressure, Strategy};
 pub use pool::{JoinHandle, Pool, PoolBuilder, PoolStats, Spawner, WorkerStats};
-pub use stats::QueueStats;
 
 #[doc(hidden)]
 pub mod __loom {

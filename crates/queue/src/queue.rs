@@ -13,9 +13,9 @@ use crate::error::{BuildError, PopError, PushError, ReserveError};
 use crate::flavors::locked::Locked;
 use crate::flavors::ring::Ring;
 use crate::flavors::{Counts, Reservation, TryPop};
+use crate::metrics::QueueStats;
 use crate::policy::{Backpressure, Strategy};
 use crate::priority::Compare;
-use crate::stats::QueueStats;
 use crate::sync::{AtomicU64, AtomicUsize, Ordering, Spin, yield_now};
 use crate::waiters::{Deadline, Readiness, WaitQueue, Waiters, Wake};
 
