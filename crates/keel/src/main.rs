@@ -34,6 +34,9 @@ enum Command {
     },
     /// Run the side-by-side benchmarks against peer crates (see keel-bench).
     Bench(keel_bench::cli::BenchArgs),
+    /// The key-value cluster: `keel dht node --listen … --data …`, `keel dht cluster --nodes 3 …`.
+    #[cfg(feature = "dht")]
+    Dht(cmd::dht::Args),
     /// The event log over the network: `keel stream broker --listen … --data …`.
     #[cfg(feature = "stream")]
     Stream(cmd::stream::Args),
@@ -83,6 +86,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bench(args) => {
             keel_bench::cli::run(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "dht")]
+        Command::Dht(args) => {
+            cmd::dht::run(args)?;
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(feature = "stream")]

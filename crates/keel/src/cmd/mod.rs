@@ -3,5 +3,7 @@
 //! `run(args) -> anyhow::Result<()>`; `main.rs` adds one variant and one match arm per
 //! system. Servers bind 127.0.0.1 and never a standard port by default.
 
+#[cfg(feature = "dht")]
+pub(crate) mod dht;
 #[cfg(feature = "stream")]
 pub(crate) mod stream;
