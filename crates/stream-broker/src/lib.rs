@@ -33,6 +33,7 @@
 //!   opening the data directory, start and shutdown.
 //! - `server`: the accept loop, one task per connection, limits (connections, request size,
 //!   in-flight requests, idle timeout), the housekeeping tick.
+//! - [`client`]: a small blocking client (the tour and benchmarks drive the broker with it).
 //! - [`codec`]: frames in and out — length check, header routing, `kafka-protocol` decoding
 //!   with panics contained, response encoding.
 //! - [`api`]: one handler per API (`versions` is public: the table of what we serve).
@@ -151,6 +152,7 @@
 
 pub mod api;
 mod broker;
+pub mod client;
 pub mod codec;
 mod error;
 mod groups;
