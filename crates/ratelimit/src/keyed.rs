@@ -3,9 +3,9 @@
 //! # Design
 //!
 //! * **Sharded map.** `N` shards (a power of two), each a `parking_lot::RwLock` around a
-//!   `hashbrown::HashTable`. The key is hashed once with `foldhash`; a few high bits pick
-//!   the shard (below the 7 bits hashbrown uses for its control bytes) and the same hash
-//!   finds the slot. This is the design of `dashmap`, minus a second hash and with the
+//!   `hashbrown::HashTable`. The key is hashed once with `foldhash`; a few middle bits
+//!   (from bit 32) pick the shard — clear of the top 7 bits hashbrown uses for its control
+//!   bytes and of the low bits it uses for the bucket — and the same hash finds the slot. This is the design of `dashmap`, minus a second hash and with the
 //!   limiter's state stored inline in the slot.
 //! * **Hot path, key present:** shared (read) lock on one shard, probe, decide, unlock. The
 //!   decision mutates only the slot's own state — an `AtomicU64` CAS for GCRA, a per-key
