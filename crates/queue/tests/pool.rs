@@ -249,3 +249,16 @@ fn join_from_many_threads_while_tasks_complete() {
     assert_eq!(total, (0..2_000u64).map(|i| i * 2).sum());
     pool.wait_idle();
 }
+
+#[test]
+fn a_spawn_failure_keeps_the_io_error_as_its_source() {
+    use std::error::Error as _;
+    let _watchdog = common::watchdog();
+    let error = BuildError::Spawn(Arc::new(std::io::Error::new(
+        std::io::ErrorKind::OutOfMemory,
+        "no more threads",
+    )));
+    assert_eq!(error.to_string(), "could not start a worker thread");
+    let source = error.source().expect("the io::Error is kept");
+    assert_eq!(source.to_string(), "no more threads");
+}
