@@ -69,7 +69,9 @@
 //!
 //! Tests: `tests/conformance.rs` (one suite, run against every store), `tests/worker.rs`
 //! (pool behaviour on tokio's paused clock), `tests/redb_store.rs` (reopen, recovery, group
-//! commit), `tests/periodic.rs` (cron), `tests/kill9.rs` (SIGKILLed worker and producer
+//! commit), `tests/periodic.rs` (cron), `tests/model.rs` (random operation sequences on
+//! the in-memory engine compared step by step with a linear-scan reference: fetch order,
+//! fencing outcomes, counts by state), `tests/kill9.rs` (SIGKILLed worker and producer
 //! processes; `KEEL_JOBS_KILL9_JOBS` sets the job count, 10 000 by default). Also
 //! `examples/throughput.rs` (a quick jobs/s look), the tour part
 //! (`crates/keel/src/tour/jobs.rs`) and `keel-bench jobs`.
@@ -191,8 +193,7 @@
 //!
 //! Global (cross-process) concurrency and rate limits, the Postgres backend (SKIP LOCKED,
 //! LISTEN/NOTIFY, transactional enqueue) and the Redis backend (Lua), the web dashboard,
-//! and the `keel-bench jobs` comparison with apalis; a property-based model test of the
-//! engine against a reference.
+//! and the `keel-bench jobs` comparison with apalis.
 //!
 //! ## Interview questions
 //!
