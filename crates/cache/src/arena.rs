@@ -40,17 +40,25 @@ pub(crate) struct Node<K, V> {
     pub(crate) weight: u32,
     /// `level * 64 + slot` in the timer wheel, or [`NO_SLOT`].
     pub(crate) timer_slot: u16,
-    /// SIEVE's "visited" bit; unused by LRU.
-    pub(crate) visited: bool,
+    /// SIEVE's "visited" bit (0/1), or S3-FIFO's access counter (0..=3);
+    /// unused by LRU.
+    pub(crate) freq: u8,
+    /// S3-FIFO: the node is on the small queue (`small_head`..`small_tail`)
+    /// rather than the main list (`head`..`tail`).
+    pub(crate) small: bool,
 }
 
-/// Nodes plus the recency list (`head` = most recent, `tail` = least recent).
+/// Nodes plus the recency list (`head` = most recent, `tail` = least recent)
+/// and, for S3-FIFO only, a second list: the small queue.
 #[derive(Debug)]
 pub(crate) struct Arena<K, V> {
     pub(crate) nodes: Vec<Node<K, V>>,
     free: u32,
     pub(crate) head: u32,
     pub(crate) tail: u32,
+    /// S3-FIFO's small queue (newest at the head); empty for LRU and SIEVE.
+    pub(crate) small_head: u32,
+    pub(crate) small_tail: u32,
     len: usize,
     /// Upper bound on live entries when known (count capacity), so growth
     /// stops at the capacity instead of doubling past it.
@@ -64,6 +72,8 @@ impl<K, V> Arena<K, V> {
             free: NIL,
             head: NIL,
             tail: NIL,
+            small_head: NIL,
+            small_tail: NIL,
             len: 0,
             max_nodes,
         }
@@ -114,7 +124,8 @@ impl<K, V> Arena<K, V> {
             deadline,
             weight,
             timer_slot: NO_SLOT,
-            visited: false,
+            freq: 0,
+            small: false,
         };
         self.len += 1;
         if self.free != NIL {
@@ -164,21 +175,45 @@ impl<K, V> Arena<K, V> {
         self.head = idx;
     }
 
-    /// Unlinks `idx` from the recency list.
+    /// Links `idx` in at the head of the small queue (S3-FIFO).
+    pub(crate) fn push_front_small(&mut self, idx: u32) {
+        let old_head = self.small_head;
+        {
+            let node = &mut self.nodes[idx as usize];
+            node.prev = NIL;
+            node.next = old_head;
+            node.small = true;
+        }
+        if old_head != NIL {
+            self.nodes[old_head as usize].prev = idx;
+        } else {
+            self.small_tail = idx;
+        }
+        self.small_head = idx;
+    }
+
+    /// Unlinks `idx` from whichever list it is on (main or small).
     pub(crate) fn unlink(&mut self, idx: u32) {
-        let (prev, next) = {
-            let node = &self.nodes[idx as usize];
-            (node.prev, node.next)
+        let (prev, next, small) = {
+            let node = &mut self.nodes[idx as usize];
+            let small = node.small;
+            node.small = false;
+            (node.prev, node.next, small)
+        };
+        let (head, tail) = if small {
+            (&mut self.small_head, &mut self.small_tail)
+        } else {
+            (&mut self.head, &mut self.tail)
         };
         if prev != NIL {
             self.nodes[prev as usize].next = next;
         } else {
-            self.head = next;
+            *head = next;
         }
         if next != NIL {
             self.nodes[next as usize].prev = prev;
         } else {
-            self.tail = prev;
+            *tail = prev;
         }
     }
 
@@ -191,20 +226,32 @@ impl<K, V> Arena<K, V> {
         }
     }
 
-    /// Live indices from head (most recent) to tail.
+    /// Live indices: the small queue head to tail (empty unless S3-FIFO),
+    /// then the main list head (most recent) to tail.
     pub(crate) fn indices(&self) -> ListIter<'_, K, V> {
-        ListIter {
-            arena: self,
-            cur: self.head,
+        if self.small_head != NIL {
+            ListIter {
+                arena: self,
+                cur: self.small_head,
+                then: self.head,
+            }
+        } else {
+            ListIter {
+                arena: self,
+                cur: self.head,
+                then: NIL,
+            }
         }
     }
 }
 
-/// Walks the recency list from head to tail.
+/// Walks the small queue, then the main list, each from head to tail.
 #[derive(Debug)]
 pub(crate) struct ListIter<'a, K, V> {
     arena: &'a Arena<K, V>,
     cur: u32,
+    /// Where to continue when `cur`'s list ends.
+    then: u32,
 }
 
 impl<K, V> Iterator for ListIter<'_, K, V> {
@@ -212,7 +259,10 @@ impl<K, V> Iterator for ListIter<'_, K, V> {
 
     fn next(&mut self) -> Option<u32> {
         if self.cur == NIL {
-            return None;
+            self.cur = core::mem::replace(&mut self.then, NIL);
+            if self.cur == NIL {
+                return None;
+            }
         }
         let idx = self.cur;
         self.cur = self.arena.nodes[idx as usize].next;

@@ -28,7 +28,8 @@
 //! |---|---|
 //! | `arena` | the index-based arena and the doubly linked recency list through it |
 //! | `timer_wheel` | hierarchical timer wheel: proactive O(1) expiry |
-//! | `policy` | [`Policy`]: exact LRU (default) and SIEVE |
+//! | `policy` | [`Policy`]: exact LRU (default), SIEVE and S3-FIFO |
+//! | `s3fifo` | S3-FIFO's small/main queues (two arena lists) and its bounded ghost of hashes |
 //! | `raw` | the core shared by both caches: hash table + arena + wheel + policy |
 //! | `options` | the options both builders share (capacity, TTL, policy, clock), their setters and validation, written once |
 //! | `lru` | [`LruCache`]: the single-threaded cache and its builder |
@@ -245,6 +246,7 @@ mod metrics;
 mod options;
 mod policy;
 mod raw;
+mod s3fifo;
 mod stats;
 mod sync;
 #[cfg(feature = "redis")]

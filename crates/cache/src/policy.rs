@@ -33,4 +33,7 @@ pub enum Policy {
     Lru,
     /// SIEVE: FIFO with a visited bit and a moving hand (NSDI '24).
     Sieve,
+    /// S3-FIFO: small, main and ghost FIFO queues (SOSP '23); see
+    /// the crate docs' policy section.
+    S3Fifo,
 }

@@ -18,6 +18,7 @@ use hashbrown::HashTable;
 use crate::arena::{Arena, NEVER, NIL, NO_SLOT};
 use crate::listener::RemovalCause;
 use crate::policy::Policy;
+use crate::s3fifo::S3Fifo;
 use crate::timer_wheel::{TimerWheel, tick_of};
 
 /// Plain (unsynchronised) counters; the concurrent cache keeps one per shard
@@ -39,6 +40,8 @@ pub(crate) struct RawCache<K, V, S> {
     policy: Policy,
     /// SIEVE's hand: the next candidate, or `NIL` for "start at the tail".
     hand: u32,
+    /// S3-FIFO's queue weights and ghost (idle for the other policies).
+    s3: S3Fifo,
     weight: u64,
     max_weight: u64,
     hasher: S,
@@ -77,6 +80,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
             wheel: TimerWheel::new(),
             policy,
             hand: NIL,
+            s3: S3Fifo::new(max_weight),
             weight: 0,
             max_weight,
             hasher,
@@ -135,7 +139,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
         }
     }
 
-    /// Looks up and promotes (LRU: move to head; SIEVE: set visited).
+    /// Looks up and promotes (LRU: move to head; SIEVE: set visited;
+    /// S3-FIFO: bump the counter).
     #[inline]
     pub(crate) fn get<Q>(&mut self, hash: u64, key: &Q, now_ns: u64) -> Option<&V>
     where
@@ -153,10 +158,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
             return None;
         }
         self.stats.hits += 1;
-        match self.policy {
-            Policy::Lru => self.arena.move_to_front(idx),
-            Policy::Sieve => self.arena.node_mut(idx).visited = true,
-        }
+        self.touch(idx);
         self.arena.entry(idx).map(|(_, v)| v)
     }
 
@@ -219,13 +221,19 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
             sink(key, value, RemovalCause::Evicted);
             return old;
         }
+        // S3-FIFO: a key evicted from small not long ago goes straight to
+        // main (looked up before evicting, which may push hashes out).
+        let to_main = self.policy == Policy::S3Fifo && self.s3.take_ghost(hash);
         while self.weight + weight64 > self.max_weight {
             if !self.evict_one(NIL, sink) {
                 break;
             }
         }
         let idx = self.arena.alloc(key, value, weight, deadline);
-        self.arena.push_front(idx);
+        match self.policy {
+            Policy::S3Fifo => self.s3.link_new(&mut self.arena, idx, to_main),
+            Policy::Lru | Policy::Sieve => self.arena.push_front(idx),
+        }
         let (table, arena, hasher) = (&mut self.table, &self.arena, &self.hasher);
         table.insert_unique(hash, idx, |&i| hasher.hash_one(arena.key(i)));
         if deadline != NEVER {
@@ -258,7 +266,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
         }
         let elapsed = self.wheel.elapsed();
         let node = self.arena.node_mut(idx);
-        let old_weight = u64::from(node.weight);
+        let old_weight32 = node.weight;
+        let old_weight = u64::from(old_weight32);
         node.weight = weight;
         node.deadline = if deadline != NEVER && deadline <= elapsed {
             elapsed + 1
@@ -273,10 +282,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
         if deadline != NEVER {
             self.wheel.insert(&mut self.arena.nodes, idx);
         }
-        match self.policy {
-            Policy::Lru => self.arena.move_to_front(idx),
-            Policy::Sieve => self.arena.node_mut(idx).visited = true,
-        }
+        self.touch(idx);
+        let small = self.arena.node(idx).small;
+        self.s3.on_reweigh(small, old_weight32, weight);
         self.weight = self.weight - old_weight + u64::from(weight);
         self.stats.inserts += 1;
         // A heavier value may need room. The entry was just accepted, so
@@ -293,6 +301,16 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
         (key, old_value)
     }
 
+    /// An access to a live entry, as the policy records it.
+    #[inline]
+    fn touch(&mut self, idx: u32) {
+        match self.policy {
+            Policy::Lru => self.arena.move_to_front(idx),
+            Policy::Sieve => self.arena.node_mut(idx).freq = 1,
+            Policy::S3Fifo => S3Fifo::on_access(&mut self.arena.node_mut(idx).freq),
+        }
+    }
+
     /// Removes a live entry by key.
     pub(crate) fn remove<Q>(&mut self, hash: u64, key: &Q, now_ns: u64) -> Option<(K, V)>
     where
@@ -307,11 +325,20 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
 
     /// Removes everything, handing each live entry to `sink` as `cause`.
     pub(crate) fn clear(&mut self, cause: RemovalCause, sink: &mut impl FnMut(K, V, RemovalCause)) {
-        while self.arena.tail != NIL {
-            if let Some((k, v)) = self.remove_index(self.arena.tail) {
+        loop {
+            let idx = if self.arena.small_tail != NIL {
+                self.arena.small_tail
+            } else {
+                self.arena.tail
+            };
+            if idx == NIL {
+                break;
+            }
+            if let Some((k, v)) = self.remove_index(idx) {
                 sink(k, v, cause);
             }
         }
+        self.s3.clear_ghost();
     }
 
     /// Evicts one entry chosen by the policy, never `keep` (the entry being
@@ -327,11 +354,17 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
                 }
             }
             Policy::Sieve => self.sieve_victim(keep),
+            Policy::S3Fifo => self.s3.victim(&mut self.arena, keep),
         };
         if victim == NIL {
             return false;
         }
-        match self.remove_index(victim) {
+        let hash = self.hasher.hash_one(self.arena.key(victim));
+        if self.arena.node(victim).small {
+            // Evicted from S3-FIFO's small queue: remember it in the ghost.
+            self.s3.remember(hash, self.arena.len());
+        }
+        match self.remove_index_hashed(victim, hash) {
             Some((k, v)) => {
                 self.stats.evictions += 1;
                 sink(k, v, RemovalCause::Evicted);
@@ -354,10 +387,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
         loop {
             let node = self.arena.node_mut(p);
             if p != keep {
-                if !node.visited {
+                if node.freq == 0 {
                     break;
                 }
-                node.visited = false;
+                node.freq = 0;
             }
             p = if node.prev != NIL { node.prev } else { tail };
         }
@@ -369,12 +402,19 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
     /// Unlinks `idx` from the table, the list and the wheel, and frees it.
     fn remove_index(&mut self, idx: u32) -> Option<(K, V)> {
         let hash = self.hasher.hash_one(self.arena.key(idx));
+        self.remove_index_hashed(idx, hash)
+    }
+
+    /// [`Self::remove_index`] when the caller has the key's hash.
+    fn remove_index_hashed(&mut self, idx: u32, hash: u64) -> Option<(K, V)> {
         if let Ok(found) = self.table.find_entry(hash, |&i| i == idx) {
             found.remove();
         }
         if self.hand == idx {
             self.hand = self.arena.node(idx).prev;
         }
+        let node = self.arena.node(idx);
+        self.s3.on_unlink(node.small, node.weight);
         self.arena.unlink(idx);
         if self.arena.node(idx).timer_slot != NO_SLOT {
             self.wheel.remove(&mut self.arena.nodes, idx);
@@ -389,5 +429,41 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
             .indices()
             .filter(move |&idx| !self.is_expired(idx, now_ns))
             .filter_map(|idx| self.arena.entry(idx).map(|(k, v)| (k, v)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// S3-FIFO's ghost stays bounded by what main holds, however many keys
+    /// pass through the cache, and the small queue's weight stays exact.
+    #[test]
+    fn s3fifo_ghost_memory_is_bounded() {
+        let mut raw: RawCache<u64, u64, foldhash::fast::RandomState> =
+            RawCache::new(Policy::S3Fifo, 1_000, Some(1_000), Default::default());
+        let mut sink = |_: u64, _: u64, _: RemovalCause| {};
+        for k in 0..200_000u64 {
+            // Every third key is read right away, so main fills too.
+            let h = raw.hash(&k);
+            raw.put(h, k, k, 1, NEVER, &mut sink);
+            if k % 3 == 0 {
+                raw.get(h, &k, 0);
+            }
+            let main_len = raw.len() - raw.s3.small_len();
+            assert!(raw.s3.ghost_len() <= main_len.max(1));
+        }
+        assert_eq!(raw.len(), 1_000);
+        assert!(raw.s3.ghost_len() > 100, "the ghost is in use");
+        let small: u64 = raw
+            .arena
+            .indices()
+            .filter(|&i| raw.arena.node(i).small)
+            .map(|i| u64::from(raw.arena.node(i).weight))
+            .sum();
+        assert_eq!(small, raw.s3.small_weight());
+        raw.clear(RemovalCause::Removed, &mut sink);
+        assert_eq!(raw.s3.ghost_len(), 0);
+        assert_eq!(raw.s3.small_weight(), 0);
     }
 }

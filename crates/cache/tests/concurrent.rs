@@ -314,7 +314,7 @@ fn stress_many_threads_keep_invariants() {
     const THREADS: u64 = 8;
     const OPS: u64 = 40_000;
     const CAPACITY: u64 = 256;
-    for policy in [Policy::Lru, Policy::Sieve] {
+    for policy in [Policy::Lru, Policy::Sieve, Policy::S3Fifo] {
         let evicted = Arc::new(AtomicU64::new(0));
         let removed = Arc::new(AtomicU64::new(0));
         let replaced = Arc::new(AtomicU64::new(0));
@@ -576,7 +576,7 @@ fn stress_with_ttls_and_a_moving_clock_conserves_entries() {
 /// still fits its shard keeps it; the listener sees only `Replaced`.
 #[test]
 fn growing_an_entry_that_still_fits_keeps_it() {
-    for policy in [Policy::Lru, Policy::Sieve] {
+    for policy in [Policy::Lru, Policy::Sieve, Policy::S3Fifo] {
         let events = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let sink = Arc::clone(&events);
         let cache: Cache<u32, u32> = Cache::builder()

@@ -1,6 +1,6 @@
 //! Model-based property test: random operations, including clock advances,
 //! applied to `LruCache` and to a deliberately simple `Vec`-based reference,
-//! compared after every step — for both policies.
+//! compared after every step — for every policy (LRU, SIEVE, S3-FIFO).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -31,7 +31,12 @@ fn micros(short: u64, long: u64) -> impl Strategy<Value = u64> {
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    let key = 0u8..12;
+    op_over(12)
+}
+
+/// Operations on keys `0..keys`.
+fn op_over(keys: u8) -> impl Strategy<Value = Op> {
+    let key = 0u8..keys;
     prop_oneof![
         4 => key.clone().prop_map(Op::Get),
         1 => key.clone().prop_map(Op::Peek),
@@ -49,7 +54,41 @@ struct Entry {
     value: u32,
     /// Deadline tick, or `NEVER`.
     expires: u64,
-    visited: bool,
+    /// SIEVE's visited bit (0/1) or S3-FIFO's counter (0..=3).
+    freq: u8,
+    /// S3-FIFO: on the small queue (else main). The `Vec` keeps each
+    /// queue's own order: its first entry with `small == q` is queue q's oldest.
+    small: bool,
+}
+
+/// S3-FIFO's ghost, the plain way: every pushed key in order, the older
+/// copies of a key marked dead, trimmed from the front to `cap`; a hit
+/// marks the key dead.
+#[derive(Debug, Default)]
+struct GhostRef {
+    ring: Vec<(u8, bool)>,
+}
+
+impl GhostRef {
+    fn push(&mut self, key: u8, cap: usize) {
+        for e in self.ring.iter_mut().filter(|e| e.0 == key) {
+            e.1 = false;
+        }
+        self.ring.push((key, true));
+        while self.ring.len() > cap {
+            self.ring.remove(0);
+        }
+    }
+
+    fn take(&mut self, key: u8) -> bool {
+        match self.ring.iter_mut().find(|e| e.0 == key && e.1) {
+            Some(e) => {
+                e.1 = false;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// The reference: a `Vec` ordered oldest (index 0) to newest, O(n) everything.
@@ -60,6 +99,7 @@ struct Reference {
     policy: Policy,
     /// SIEVE hand: index of the next candidate; `None` = start at the oldest.
     hand: Option<usize>,
+    ghost: GhostRef,
     default_ttl_ns: Option<u64>,
     now_ns: u64,
     events: Vec<(u8, u32, RemovalCause)>,
@@ -107,17 +147,24 @@ impl Reference {
             .filter(|&i| self.entries[i].expires > now)
     }
 
-    fn get(&mut self, key: u8) -> Option<u32> {
-        self.expire();
-        let i = self.position(key)?;
-        let value = self.entries[i].value;
+    /// An access: LRU moves the entry to the newest end, SIEVE sets its
+    /// bit, S3-FIFO bumps its counter (at most 3); the position otherwise stays.
+    fn access(&mut self, i: usize) {
         match self.policy {
             Policy::Lru => {
                 let e = self.remove_at(i);
                 self.entries.push(e);
             }
-            Policy::Sieve => self.entries[i].visited = true,
+            Policy::Sieve => self.entries[i].freq = 1,
+            Policy::S3Fifo => self.entries[i].freq = (self.entries[i].freq + 1).min(3),
         }
+    }
+
+    fn get(&mut self, key: u8) -> Option<u32> {
+        self.expire();
+        let i = self.position(key)?;
+        let value = self.entries[i].value;
+        self.access(i);
         Some(value)
     }
 
@@ -125,18 +172,54 @@ impl Reference {
         self.live(key).map(|i| self.entries[i].value)
     }
 
+    /// S3-FIFO: small's oldest goes to main if read while in small, else
+    /// out (its key to the ghost, sized like main); main's oldest goes back
+    /// to main's newest end while its counter is above 0, spending one.
+    fn s3fifo_victim(&mut self) -> usize {
+        let small_target = (self.capacity / 10).max(1);
+        loop {
+            let small_len = self.entries.iter().filter(|e| e.small).count();
+            let main_len = self.entries.len() - small_len;
+            let oldest_small = self.entries.iter().position(|e| e.small);
+            let oldest_main = self.entries.iter().position(|e| !e.small);
+            match (oldest_small, oldest_main) {
+                (Some(s), m) if small_len >= small_target || m.is_none() => {
+                    if self.entries[s].freq == 0 {
+                        let key = self.entries[s].key;
+                        self.ghost.push(key, main_len.max(1));
+                        return s;
+                    }
+                    let mut e = self.entries.remove(s);
+                    e.freq = 0;
+                    e.small = false;
+                    self.entries.push(e);
+                }
+                (_, Some(m)) => {
+                    if self.entries[m].freq == 0 {
+                        return m;
+                    }
+                    let mut e = self.entries.remove(m);
+                    e.freq -= 1;
+                    self.entries.push(e);
+                }
+                (_, None) => unreachable!("evict on an empty reference"),
+            }
+        }
+    }
+
     fn evict(&mut self) {
         let victim = match self.policy {
             Policy::Lru => 0,
             Policy::Sieve => {
                 let mut p = self.hand.unwrap_or(0);
-                while self.entries[p].visited {
-                    self.entries[p].visited = false;
+                while self.entries[p].freq != 0 {
+                    self.entries[p].freq = 0;
                     p = (p + 1) % self.entries.len();
                 }
                 self.hand = Some(p);
                 p
             }
+            Policy::S3Fifo => self.s3fifo_victim(),
         };
         let e = self.remove_at(victim);
         self.events.push((e.key, e.value, RemovalCause::Evicted));
@@ -146,21 +229,16 @@ impl Reference {
         self.expire();
         let expires = self.deadline(ttl_ns);
         if let Some(i) = self.position(key) {
-            // An update is an access: LRU moves it to the newest end, SIEVE
-            // sets its bit; the position otherwise stays.
+            // An update is an access.
             let old = std::mem::replace(&mut self.entries[i].value, value);
             self.entries[i].expires = expires;
-            match self.policy {
-                Policy::Lru => {
-                    let e = self.remove_at(i);
-                    self.entries.push(e);
-                }
-                Policy::Sieve => self.entries[i].visited = true,
-            }
+            self.access(i);
             self.events.push((key, old, RemovalCause::Replaced));
             return Some(old);
         }
         let old = self.position(key).map(|i| self.remove_at(i));
+        // S3-FIFO: a key still in the ghost skips the small queue.
+        let to_main = self.policy == Policy::S3Fifo && self.ghost.take(key);
         while self.entries.len() >= self.capacity {
             self.evict();
         }
@@ -169,7 +247,8 @@ impl Reference {
             key,
             value,
             expires,
-            visited: false,
+            freq: 0,
+            small: self.policy == Policy::S3Fifo && !to_main,
         });
         let old = old?;
         self.events
@@ -185,15 +264,18 @@ impl Reference {
         Some(e.value)
     }
 
-    /// Live entries, newest first (the cache's iteration order).
+    /// Live entries in the cache's iteration order: the small queue newest
+    /// first (S3-FIFO only), then the main list newest first.
     fn order(&self) -> Vec<(u8, u32)> {
         let now = self.now_tick();
-        self.entries
-            .iter()
-            .rev()
-            .filter(|e| e.expires > now)
-            .map(|e| (e.key, e.value))
-            .collect()
+        let queue = |small: bool| {
+            self.entries
+                .iter()
+                .rev()
+                .filter(move |e| e.small == small && e.expires > now)
+                .map(|e| (e.key, e.value))
+        };
+        queue(true).chain(queue(false)).collect()
     }
 }
 
@@ -222,6 +304,7 @@ fn run(
         capacity,
         policy,
         hand: None,
+        ghost: GhostRef::default(),
         default_ttl_ns: default_ttl_ms.map(|ms| ms * 1_000_000),
         now_ns: 0,
         events: Vec::new(),
@@ -311,5 +394,22 @@ proptest! {
     #[test]
     fn sieve_with_default_ttl_matches_reference(capacity in 1usize..8, ttl in 1u64..15, ops in prop::collection::vec(op(), 1..200)) {
         run(Policy::Sieve, capacity, Some(ttl), ops)?;
+    }
+
+    /// Capacities up to 24 and keys over 3× that, so the small queue holds
+    /// more than one entry (10 %) and the ghost fills, hits and trims.
+    #[test]
+    fn s3fifo_matches_reference(capacity in 1usize..24, ops in prop::collection::vec(op_over(72), 1..300)) {
+        run(Policy::S3Fifo, capacity, None, ops)?;
+    }
+
+    #[test]
+    fn s3fifo_small_key_space_matches_reference(capacity in 1usize..8, ops in prop::collection::vec(op(), 1..200)) {
+        run(Policy::S3Fifo, capacity, None, ops)?;
+    }
+
+    #[test]
+    fn s3fifo_with_default_ttl_matches_reference(capacity in 1usize..24, ttl in 1u64..15, ops in prop::collection::vec(op_over(72), 1..300)) {
+        run(Policy::S3Fifo, capacity, Some(ttl), ops)?;
     }
 }
