@@ -366,7 +366,8 @@ impl<L: HttpLimiter> RateLimitLayer<L, PeerIp> {
     }
 }
 
-/// Builder for [`RateLimitLayer`].
+/// Builder for [`RateLimitLayer`]. It has no `.clock(..)`: the layer reads no time, every
+/// decision is the limiter's, on the limiter's clock.
 #[must_use]
 #[derive(Debug)]
 pub struct RateLimitLayerBuilder<L, E> {
