@@ -348,6 +348,69 @@ pub fn encode_batch(
     Ok(out)
 }
 
+/// Encodes already-stored records as one uncompressed batch covering the offsets
+/// `base..=last` (compaction): each record keeps its own offset, so deltas may be sparse, and
+/// the batch may hold no record at all (it then only keeps the offset range contiguous).
+/// `empty_ts` is the batch timestamp when there are no records.
+pub(crate) fn encode_compacted(
+    base: i64,
+    last: i64,
+    records: &[StoredRecord],
+    empty_ts: i64,
+) -> Result<Vec<u8>, StreamError> {
+    let too_large = |size| StreamError::RecordTooLarge {
+        size,
+        max: i32::MAX as usize,
+    };
+    let last_delta = i32::try_from(last - base).map_err(|_| too_large(usize::MAX))?;
+    let count = i32::try_from(records.len()).map_err(|_| too_large(records.len()))?;
+    let base_ts = records.first().map_or(empty_ts, |r| r.timestamp);
+    let mut out = vec![0u8; BATCH_HEADER_LEN];
+    let mut max_ts = if records.is_empty() {
+        empty_ts
+    } else {
+        i64::MIN
+    };
+    let mut body = Vec::new();
+    for r in records {
+        max_ts = max_ts.max(r.timestamp);
+        body.clear();
+        body.push(0);
+        put_varlong(&mut body, r.timestamp.wrapping_sub(base_ts));
+        put_varint(
+            &mut body,
+            i32::try_from(r.offset - base).map_err(|_| too_large(usize::MAX))?,
+        );
+        put_bytes(&mut body, r.key.as_deref());
+        put_bytes(&mut body, r.value.as_deref());
+        put_varint(&mut body, r.headers.len() as i32);
+        for h in &r.headers {
+            put_bytes(&mut body, Some(h.key.as_bytes()));
+            put_bytes(&mut body, h.value.as_deref());
+        }
+        put_varint(&mut out, body.len() as i32);
+        out.extend_from_slice(&body);
+    }
+    if out.len() > i32::MAX as usize {
+        return Err(too_large(out.len()));
+    }
+    let batch_length = (out.len() - 12) as i32;
+    out[0..8].copy_from_slice(&base.to_be_bytes());
+    out[8..12].copy_from_slice(&batch_length.to_be_bytes());
+    out[12..16].copy_from_slice(&(-1i32).to_be_bytes());
+    out[16] = MAGIC as u8;
+    out[23..27].copy_from_slice(&last_delta.to_be_bytes());
+    out[27..35].copy_from_slice(&base_ts.to_be_bytes());
+    out[35..43].copy_from_slice(&max_ts.to_be_bytes());
+    out[43..51].copy_from_slice(&NO_PRODUCER_ID.to_be_bytes());
+    out[51..53].copy_from_slice(&(-1i16).to_be_bytes());
+    out[53..57].copy_from_slice(&(-1i32).to_be_bytes());
+    out[57..61].copy_from_slice(&count.to_be_bytes());
+    let crc = crc32c::crc32c(&out[CRC_START..]);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    Ok(out)
+}
+
 fn put_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
     match b {
         None => put_varint(out, -1),

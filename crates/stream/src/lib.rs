@@ -33,7 +33,7 @@
 //! | `batch` (public) | Kafka record batch v2: encode, validate (CRC-32C), decode, split |
 //! | `varint` | zig-zag varints of the record format |
 //! | `segment` | one segment file and its dense offset/time index; the recovery walk |
-//! | `log` | [`PartitionLog`]: segments, one writer, lock-free-I/O readers, roll, retention, fsync policy, recovery |
+//! | `log` | [`PartitionLog`]: segments, one writer, lock-free-I/O readers, roll, retention, compaction, fsync policy, recovery |
 //! | `producer_state` | idempotent-producer table (last 5 batches per producer id) |
 //! | `topic` | [`TopicConfig`], [`Durability`], [`Topic`] |
 //! | `partitioner` | Kafka's murmur2 key partitioner; sticky / round-robin for keyless records |
@@ -53,7 +53,7 @@
 //!
 //! - Topics with P partitions; each partition an append-only, segmented log on disk with a
 //!   CRC per batch, seek by offset or timestamp in O(log n), roll by size and age, retention
-//!   by size and time, a durability policy per topic, and crash recovery.
+//!   by size and time, compaction by key, a durability policy per topic, and crash recovery.
 //! - Producers: key → partition as Kafka's clients do, per-key order, batching with linger
 //!   and size, acks none/leader/durable, a bounded buffer with blocking/async/timeout sends,
 //!   idempotence (a retried batch is written once).
@@ -107,6 +107,17 @@
 //! lock for a few instructions after its bytes are in the file, so readers only see whole
 //! batches. Retention unlinks files readers may still hold; on Unix those reads still work.
 //!
+//! ## Compaction
+//!
+//! A `compact(true)` topic keeps the latest record of every key: [`PartitionLog::compact`]
+//! finds each key's newest offset, then rewrites every sealed segment that would shrink into
+//! batches holding only the surviving records. Offsets never move: a rewritten batch covers
+//! the same offset range as the records it replaces (its record offset deltas are sparse, and
+//! it may hold no record at all), so the segment stays contiguous, the index and committed
+//! offsets stay valid, and a fetch inside a removed range simply moves on. Tombstones (null
+//! values) are kept for `tombstone_retention` so consumers see deletes, then dropped. The new
+//! segment is written beside the old, fsynced and renamed over it.
+//!
 //! ## Producer, idempotence and backpressure
 //!
 //! [`Producer`] accumulates records per partition; a batch is sealed when full, when its
@@ -149,6 +160,7 @@
 //! | offset for timestamp | O(S) over segment maxima + O(log B) + decode one batch |
 //! | open / recovery | O(batches) header walk + O(bytes of the last segment) CRC check |
 //! | retention | O(segments deleted) |
+//! | compaction | O(log bytes) read + O(sealed bytes) rewritten; O(distinct keys) memory |
 //! | partition for key | O(key length) murmur2 |
 //! | heartbeat | O(partitions of the group); rebalance: O(P log P) |
 //! | memory | 16 B per batch in indexes; ≤ 5 batches per idempotent producer; producer ≤ `buffer_bytes` |
@@ -159,7 +171,10 @@
 //!   (Kafka's `acks=all` means replicated, usually *not* fsynced).
 //! - Indexes live in memory and are rebuilt on open: no index files to corrupt, but opening a
 //!   very large log walks every batch header.
-//! - Log compaction is not implemented yet (retention is by size and time only).
+//! - Compaction ([`PartitionLog::compact`], [`Stream::compact`]) is run by the caller (no
+//!   background cleaner thread yet), holds the writer lock while it runs, keeps one map entry
+//!   per distinct key in memory (Kafka bounds it with a fixed-size offset map), rewrites a
+//!   segment only when it shrinks, and expires tombstones by their own timestamp.
 //! - The coordinator assigns partitions itself; the classic client-side assignment
 //!   (JoinGroup/SyncGroup with a leader) is the broker's job to map onto it.
 //! - Linger and timeouts run on the injected clock; the sender re-checks it every ≤ 2 ms of
@@ -222,7 +237,7 @@ pub use group::{
     Assignment, GroupConfig, GroupConfigBuilder, GroupCoordinator, Joined, MemberDescription,
     RebalanceProtocol,
 };
-pub use log::{AppendInfo, FetchedBatches, PartitionLog};
+pub use log::{AppendInfo, CompactionStats, FetchedBatches, PartitionLog};
 pub use metrics::StreamStats;
 pub use partitioner::{KeylessPartitioning, murmur2, partition_for_key};
 pub use producer::{Acks, Delivery, Producer, ProducerBuilder, ProducerStats, RecordMetadata};

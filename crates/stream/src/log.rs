@@ -108,6 +108,19 @@ impl FetchedBatches {
     }
 }
 
+/// What one [`PartitionLog::compact`] run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactionStats {
+    /// Sealed segments rewritten.
+    pub segments_rewritten: u64,
+    /// Records dropped (superseded values and expired tombstones).
+    pub records_removed: u64,
+    /// Bytes of the rewritten segments before.
+    pub bytes_before: u64,
+    /// Their bytes after.
+    pub bytes_after: u64,
+}
+
 /// Counters of one partition log.
 #[derive(Debug, Default)]
 pub(crate) struct LogCounters {
@@ -397,6 +410,158 @@ impl PartitionLog {
         Ok(removed.len())
     }
 
+    /// Compacts the sealed segments by key: keeps the latest record of every key (and every
+    /// keyless record), drops tombstones older than `tombstone_retention`, and rewrites each
+    /// segment whose content shrinks. The active segment is not touched.
+    ///
+    /// Offsets never change: a rewritten segment still covers the same offset range, its
+    /// records keep their offsets (batches with sparse offset deltas, possibly empty), so
+    /// positions, commits and the offset index stay valid. Each segment is written to a
+    /// `.cleaned` file, fsynced and renamed over the original (atomic), so a crash leaves either
+    /// the old or the new segment. Segments holding compressed or control batches are left as
+    /// they are. Appends wait while compaction runs (it holds the writer lock); readers do not.
+    /// Memory: one map entry per distinct key.
+    ///
+    /// # Errors
+    /// [`StreamError::CorruptSegment`] / [`StreamError::Io`].
+    pub fn compact(&self) -> Result<CompactionStats, StreamError> {
+        let _w = self.writer.lock();
+        let now = self.clock.now_ms();
+        let tombstone_cutoff = now.saturating_sub(millis(self.config.tombstone_retention));
+        let sealed: Vec<(usize, Arc<File>, PathBuf, i64, i64, u64)> = {
+            let v = self.view.read();
+            v.segments[..v.segments.len() - 1]
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    (
+                        i,
+                        s.file.clone(),
+                        s.path.clone(),
+                        s.base_offset,
+                        s.next_offset,
+                        s.size,
+                    )
+                })
+                .collect()
+        };
+        let mut stats = CompactionStats::default();
+        // Pass 1: the latest offset of every key, over the whole log.
+        let mut latest: std::collections::HashMap<Bytes, i64> = std::collections::HashMap::new();
+        let mut at = self.log_start_offset();
+        loop {
+            let f = self.read(at, 4 << 20)?;
+            if f.is_empty() {
+                break;
+            }
+            match f.records() {
+                Ok(recs) => {
+                    for r in recs {
+                        if let Some(k) = r.key {
+                            latest.insert(k, r.offset);
+                        }
+                    }
+                }
+                Err(StreamError::Unsupported(_)) => {}
+                Err(e) => return Err(e),
+            }
+            at = f.next_offset();
+        }
+        // Pass 2: rewrite each sealed segment.
+        for (i, file, path, base, next, size) in sealed {
+            let raw = Bytes::from(read_range(&file, &path, 0, size)?);
+            let mut kept = Vec::new();
+            let mut total = 0usize;
+            let mut skip = false;
+            for b in split_batches(&raw) {
+                let b = b?;
+                let h = BatchHeader::parse(&b)?;
+                if h.attributes != 0 {
+                    skip = true;
+                    break;
+                }
+                for r in decode_batch(&b).map_err(|e| match e {
+                    StreamError::CorruptBatch(reason) => StreamError::CorruptSegment {
+                        path: path.clone(),
+                        position: 0,
+                        reason,
+                    },
+                    e => e,
+                })? {
+                    total += 1;
+                    let newest = r
+                        .key
+                        .as_ref()
+                        .is_none_or(|k| latest.get(k) == Some(&r.offset));
+                    let live_tombstone = r.value.is_some() || r.timestamp >= tombstone_cutoff;
+                    if newest && live_tombstone {
+                        kept.push(r);
+                    }
+                }
+            }
+            if skip || kept.len() == total {
+                continue;
+            }
+            let kept_count = kept.len();
+            let empty_ts = self
+                .view
+                .read()
+                .segments
+                .get(i)
+                .map_or(now, |s| s.max_timestamp.max(0));
+            let mut out = Vec::with_capacity(raw.len() / 2);
+            let mut chunk: Vec<StoredRecord> = Vec::new();
+            let mut chunk_bytes = 0usize;
+            let mut chunk_base = base;
+            let limit = self.config.max_batch_bytes / 2;
+            for r in kept {
+                let size = r.key.as_ref().map_or(0, Bytes::len)
+                    + r.value.as_ref().map_or(0, Bytes::len)
+                    + 32;
+                if !chunk.is_empty() && chunk_bytes + size > limit {
+                    let last = r.offset - 1;
+                    out.extend_from_slice(&batch::encode_compacted(
+                        chunk_base, last, &chunk, empty_ts,
+                    )?);
+                    chunk.clear();
+                    chunk_bytes = 0;
+                    chunk_base = r.offset;
+                }
+                chunk_bytes += size;
+                chunk.push(r);
+            }
+            out.extend_from_slice(&batch::encode_compacted(
+                chunk_base,
+                next - 1,
+                &chunk,
+                empty_ts,
+            )?);
+            let tmp = path.with_extension("log.cleaned");
+            std::fs::write(&tmp, &out)?;
+            File::open(&tmp)?.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            sync_dir(&self.dir)?;
+            let (mut seg, problem) = Segment::open(path.clone(), base, true, |_| {})?;
+            if let Some(p) = problem {
+                return Err(StreamError::CorruptSegment {
+                    path,
+                    position: p.position,
+                    reason: p.reason,
+                });
+            }
+            let mut v = self.view.write();
+            if let Some(old) = v.segments.get(i).filter(|s| s.base_offset == base) {
+                seg.first_append_ms = old.first_append_ms;
+                v.segments[i] = seg;
+            }
+            stats.segments_rewritten += 1;
+            stats.records_removed += (total - kept_count) as u64;
+            stats.bytes_before += size;
+            stats.bytes_after += out.len() as u64;
+        }
+        Ok(stats)
+    }
+
     /// Deletes sealed segments that end at or before `offset` (all their records are below
     /// it). The offsets store uses this after writing a snapshot. Returns how many went.
     ///
@@ -506,7 +671,23 @@ impl PartitionLog {
             reason,
         };
         match decode_batch(&raw) {
-            Ok(recs) => Ok(recs.iter().find(|r| r.timestamp >= ts).map(|r| r.offset)),
+            Ok(recs) => match recs.iter().find(|r| r.timestamp >= ts) {
+                Some(r) => Ok(Some(r.offset)),
+                // Compaction can leave a batch whose qualifying records are gone: scan on.
+                None => {
+                    let mut at = BatchHeader::parse(&raw)?.last_offset() + 1;
+                    loop {
+                        let f = self.read(at, 1 << 20)?;
+                        if f.is_empty() {
+                            return Ok(None);
+                        }
+                        if let Some(r) = f.records()?.into_iter().find(|r| r.timestamp >= ts) {
+                            return Ok(Some(r.offset));
+                        }
+                        at = f.next_offset();
+                    }
+                }
+            },
             Err(StreamError::Unsupported(_)) => Ok(Some(base + i64::from(entry.offset_delta))),
             Err(StreamError::CorruptBatch(r)) => Err(corrupt(r)),
             Err(e) => Err(e),

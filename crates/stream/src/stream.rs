@@ -468,6 +468,25 @@ impl Stream {
         Ok(n)
     }
 
+    /// Compacts every partition of every topic configured with `compact(true)`.
+    ///
+    /// # Errors
+    /// See [`PartitionLog::compact`].
+    pub fn compact(&self) -> Result<crate::CompactionStats, StreamError> {
+        let topics: Vec<Arc<Topic>> = self.inner.topics.read().values().cloned().collect();
+        let mut total = crate::CompactionStats::default();
+        for t in topics.iter().filter(|t| t.config().is_compacted()) {
+            for log in t.logs() {
+                let s = log.compact()?;
+                total.segments_rewritten += s.segments_rewritten;
+                total.records_removed += s.records_removed;
+                total.bytes_before += s.bytes_before;
+                total.bytes_after += s.bytes_after;
+            }
+        }
+        Ok(total)
+    }
+
     /// fsyncs partitions whose `Durability::Interval` time has come (call it from a timer);
     /// returns how many synced.
     ///

@@ -33,6 +33,8 @@ pub struct TopicConfig {
     pub(crate) durability: Durability,
     pub(crate) max_batch_bytes: usize,
     pub(crate) producer_state_ttl: Duration,
+    pub(crate) compact: bool,
+    pub(crate) tombstone_retention: Duration,
 }
 
 impl Default for TopicConfig {
@@ -46,6 +48,8 @@ impl Default for TopicConfig {
             durability: Durability::EveryBatch,
             max_batch_bytes: 1 << 20,
             producer_state_ttl: Duration::from_secs(24 * 3600),
+            compact: false,
+            tombstone_retention: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -81,6 +85,11 @@ impl TopicConfig {
         self.max_batch_bytes
     }
 
+    /// Whether the topic is compacted by key.
+    pub fn is_compacted(&self) -> bool {
+        self.compact
+    }
+
     fn to_text(&self) -> String {
         let d = match self.durability {
             Durability::EveryBatch => "every_batch".to_string(),
@@ -89,7 +98,7 @@ impl TopicConfig {
         };
         let opt = |v: Option<u128>| v.map_or("none".to_string(), |v| v.to_string());
         format!(
-            "partitions={}\nsegment_bytes={}\nsegment_age_ms={}\nretention_bytes={}\nretention_ms={}\ndurability={}\nmax_batch_bytes={}\nproducer_state_ttl_ms={}\n",
+            "partitions={}\nsegment_bytes={}\nsegment_age_ms={}\nretention_bytes={}\nretention_ms={}\ndurability={}\nmax_batch_bytes={}\nproducer_state_ttl_ms={}\ncompact={}\ntombstone_retention_ms={}\n",
             self.partitions,
             self.segment_bytes,
             self.segment_age.as_millis(),
@@ -98,6 +107,8 @@ impl TopicConfig {
             d,
             self.max_batch_bytes,
             self.producer_state_ttl.as_millis(),
+            self.compact,
+            self.tombstone_retention.as_millis(),
         )
     }
 
@@ -123,6 +134,8 @@ impl TopicConfig {
                 }),
                 "max_batch_bytes" => b.max_batch_bytes(v.parse().ok()?),
                 "producer_state_ttl_ms" => b.producer_state_ttl(ms(v)?),
+                "compact" => b.compact(v.parse().ok()?),
+                "tombstone_retention_ms" => b.tombstone_retention(ms(v)?),
                 _ => return None,
             };
         }
@@ -176,6 +189,19 @@ impl TopicConfigBuilder {
     /// Forget an idempotent producer this long after its last write.
     pub fn producer_state_ttl(mut self, d: Duration) -> Self {
         self.config.producer_state_ttl = d;
+        self
+    }
+
+    /// Log compaction by key ([`PartitionLog::compact`](crate::PartitionLog::compact)): keep
+    /// the latest record per key in sealed segments. Size/time retention still apply unless
+    /// set to `None` (a pure changelog topic sets both to `None`).
+    pub fn compact(mut self, on: bool) -> Self {
+        self.config.compact = on;
+        self
+    }
+    /// How long a tombstone (null value) survives compaction, by its timestamp (default 24 h).
+    pub fn tombstone_retention(mut self, d: Duration) -> Self {
+        self.config.tombstone_retention = d;
         self
     }
 
