@@ -119,7 +119,7 @@ impl Client {
         &mut self,
         topic: &str,
         partition: i32,
-        batch: Bytes,
+        batch: impl Into<Bytes>,
         acks: i16,
     ) -> Result<i64, ClientError> {
         let req = ProduceRequest::default()
@@ -131,7 +131,7 @@ impl Client {
                     .with_partition_data(vec![
                         PartitionProduceData::default()
                             .with_index(partition)
-                            .with_records(Some(batch)),
+                            .with_records(Some(batch.into())),
                     ]),
             ]);
         let r = self.call(&req, 9)?;
