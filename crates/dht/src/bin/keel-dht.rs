@@ -1,5 +1,5 @@
 //! `keel-dht node --listen ADDR --data DIR [--seed ADDR]...`: runs one node until
-//! Ctrl-C / SIGTERM.
+//! Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,6 +42,22 @@ enum Command {
         #[arg(long, default_value_t = 256)]
         partitions: usize,
     },
+}
+
+/// Ctrl-C (SIGINT) or, on Unix, SIGTERM (what `kill` and service managers send).
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn main() -> std::process::ExitCode {
@@ -97,7 +113,7 @@ fn main() -> std::process::ExitCode {
             handle.name(),
             handle.addr()
         );
-        let _ = tokio::signal::ctrl_c().await;
+        wait_for_stop_signal().await;
         handle.shutdown().await;
         std::process::ExitCode::SUCCESS
     })
