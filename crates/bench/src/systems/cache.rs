@@ -1,17 +1,32 @@
-//! `keel-bench cache`: Keel's concurrent cache (LRU and SIEVE) against moka,
-//! quick_cache and `Mutex<lru::LruCache>`.
+//! `keel-bench cache`: Keel's concurrent cache (LRU, SIEVE and S3-FIFO)
+//! against moka, quick_cache and `Mutex<lru::LruCache>`.
 //!
 //! # Workload
 //!
-//! Zipf (s = 1.0) keys over a key space 10× the capacity; every thread walks
-//! the same seeded stream from its own offset. Operation `i` is a write
-//! (`insert(k, k + 1)`) when `i % 10 == 9`, otherwise a read that inserts the
-//! key on a miss (cache-aside). Each contender's cache is built once and
-//! stays warm across the warm-up and the timed rounds.
+//! Three seeded key streams (traces); select them with `--scenario zipf`,
+//! `--scenario scan` or `--scenario one-hit`:
+//!
+//! - **zipf**: Zipf (s = 1.0) keys over a key space 10× the capacity.
+//! - **scan**: every other key comes from a loop over 2× the capacity of
+//!   keys outside the Zipf space (a scan larger than the cache, repeated),
+//!   the rest from the Zipf working set.
+//! - **one-hit**: every other key is new (never seen before in the stream:
+//!   one-hit wonders), the rest from the Zipf working set.
+//!
+//! Every thread walks the same stream from its own offset. Operation `i` is
+//! a write (`insert(k, k + 1)`) when `i % 10 == 9`, otherwise a read that
+//! inserts the key on a miss (cache-aside). Each contender's cache is built
+//! once per trace and thread count and stays warm across the warm-up and
+//! the timed rounds.
 //!
 //! # Extra columns
 //!
-//! - `hit_ratio`: hits / reads in the round.
+//! - `hit_ratio`: hits / reads in the round (depends on how far the round
+//!   got through the stream, so it moves a little from run to run).
+//! - `trace_hit_ratio`: hits / reads of a fixed replay on one thread — a
+//!   fresh cache, the whole stream once to warm up, then once counted.
+//!   It does not depend on timing or load (moka's, whose maintenance is
+//!   deferred, can move in the third decimal); compare policies with this.
 //! - `bytes_per_entry`: heap in use (glibc `mallinfo2`: `uordblks + hblkhd`,
 //!   all arenas) after filling a fresh cache of the benchmark's capacity with
 //!   distinct `u64` keys and values, minus before, divided by the entries
@@ -227,12 +242,54 @@ fn bytes_per_entry<C>(
     Some(per)
 }
 
+/// Length of every key stream.
+const STREAM: usize = 1 << 21;
+
+/// The three traces: (scenario name, how to build its key stream).
+fn traces(capacity: u64) -> [(String, Box<dyn Fn() -> Vec<u64>>); 3] {
+    let cap_k = capacity / 1_000;
+    let key_space = capacity * 10;
+    let zipf = move || zipf_keys(key_space, 1.0, STREAM, 0xCAC4E);
+    [
+        (
+            format!("zipf s=1.0 {cap_k}k cap, 10x keys, 90/10"),
+            Box::new(zipf),
+        ),
+        (
+            format!("scan: 50% loop over 2x cap + 50% zipf, {cap_k}k cap, 90/10"),
+            Box::new(move || {
+                let loop_len = capacity * 2;
+                let mut keys = zipf();
+                for (j, k) in keys.iter_mut().enumerate() {
+                    if j % 2 == 1 {
+                        *k = key_space + (j as u64 / 2) % loop_len;
+                    }
+                }
+                keys
+            }),
+        ),
+        (
+            format!("one-hit: 50% new keys + 50% zipf, {cap_k}k cap, 90/10"),
+            Box::new(move || {
+                let mut keys = zipf();
+                for (j, k) in keys.iter_mut().enumerate() {
+                    if j % 2 == 1 {
+                        *k = key_space + j as u64;
+                    }
+                }
+                keys
+            }),
+        ),
+    ]
+}
+
 /// Runs the cache benchmark.
 pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
     let capacity: u64 = if cfg.quick { 20_000 } else { 100_000 };
-    let key_space = capacity * 10;
-    let keys = zipf_keys(key_space, 1.0, 1 << 21, 0xCAC4E);
-    let scenario = format!("zipf s=1.0 {}k cap, 10x keys, 90/10", capacity / 1_000);
+    let traces = traces(capacity);
+    if !traces.iter().any(|(name, _)| cfg.selected(name)) {
+        return Ok(());
+    }
 
     let sizes = [
         (
@@ -253,6 +310,19 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
             bytes_per_entry(
                 capacity,
                 || keel(capacity, Policy::Sieve).ok(),
+                |c, k| {
+                    if let Some(c) = c {
+                        c.insert(k, k)
+                    }
+                },
+                |c| c.as_ref().map_or(0, |c| c.len()),
+            ),
+        ),
+        (
+            "keel-s3fifo",
+            bytes_per_entry(
+                capacity,
+                || keel(capacity, Policy::S3Fifo).ok(),
                 |c, k| {
                     if let Some(c) = c {
                         c.insert(k, k)
@@ -303,22 +373,98 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
         report.note("bytes_per_entry = glibc heap in use (mallinfo2) after filling a fresh cache with `capacity` distinct u64 keys, per entry held");
     }
 
-    for &threads in &cfg.threads {
+    for (scenario, build_keys) in &traces {
+        if !cfg.selected(scenario) {
+            continue;
+        }
+        let keys = build_keys();
+        let replay = replay_hit_ratios(capacity, &keys)?;
+        let extras = |name: &str| {
+            let mut extra = Vec::new();
+            if let Some(b) = size_of(name) {
+                extra.push(("bytes_per_entry", b));
+            }
+            if let Some((_, r)) = replay.iter().find(|(n, _)| *n == name) {
+                extra.push(("trace_hit_ratio", *r));
+            }
+            extra
+        };
+        for &threads in &cfg.threads {
+            compare_one(cfg, report, scenario, &keys, threads, capacity, &extras)?;
+        }
+    }
+    Ok(())
+}
+
+/// The trace-replay hit ratio (see the module docs) of a fresh cache.
+fn replay_hit_ratio(cache: &dyn BenchCache, keys: &[u64]) -> f64 {
+    let (mut hits, mut reads) = (0u64, 0u64);
+    for pass in 0..2 {
+        for (i, &key) in keys.iter().enumerate() {
+            if i % 10 == 9 {
+                cache.write(key, key + 1);
+            } else {
+                let hit = cache.read(key);
+                if pass == 1 {
+                    reads += 1;
+                    hits += u64::from(hit);
+                }
+            }
+        }
+    }
+    hits as f64 / reads.max(1) as f64
+}
+
+/// [`replay_hit_ratio`] of every contender, by name.
+fn replay_hit_ratios(capacity: u64, keys: &[u64]) -> anyhow::Result<Vec<(&'static str, f64)>> {
+    let moka_c = moka_cache(capacity);
+    let moka_ratio = replay_hit_ratio(&moka_c, keys);
+    drop(moka_c);
+    Ok(vec![
+        (
+            "keel-lru",
+            replay_hit_ratio(&keel(capacity, Policy::Lru)?, keys),
+        ),
+        (
+            "keel-sieve",
+            replay_hit_ratio(&keel(capacity, Policy::Sieve)?, keys),
+        ),
+        (
+            "keel-s3fifo",
+            replay_hit_ratio(&keel(capacity, Policy::S3Fifo)?, keys),
+        ),
+        ("moka", moka_ratio),
+        ("quick_cache", replay_hit_ratio(&quick(capacity), keys)),
+        ("mutex-lru", replay_hit_ratio(&mutex_lru(capacity)?, keys)),
+    ])
+}
+
+/// Every contender on one trace at one thread count, on fresh caches.
+fn compare_one(
+    cfg: &Config,
+    report: &mut Report,
+    scenario: &str,
+    keys: &[u64],
+    threads: usize,
+    capacity: u64,
+    extras: &dyn Fn(&str) -> Vec<(&'static str, f64)>,
+) -> anyhow::Result<()> {
+    {
         let keel_lru: Arc<Cache<u64, u64>> = Arc::new(keel(capacity, Policy::Lru)?);
         let keel_sieve: Arc<Cache<u64, u64>> = Arc::new(keel(capacity, Policy::Sieve)?);
+        let keel_s3: Arc<Cache<u64, u64>> = Arc::new(keel(capacity, Policy::S3Fifo)?);
         let moka_c = moka_cache(capacity);
         let quick_c = quick(capacity);
         let lru_c = mutex_lru(capacity)?;
         let with_size = |mut m: Measurement, name: &str| {
-            if let Some(b) = size_of(name) {
-                m.extra.insert("bytes_per_entry".into(), b);
+            for (k, v) in extras(name) {
+                m.extra.insert(k.into(), v);
             }
             m
         };
-        let keys = &keys;
         report.compare(
             cfg,
-            &scenario,
+            scenario,
             threads,
             &mut [
                 Contender::keel("keel-lru", |t, d| {
@@ -326,6 +472,9 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
                 }),
                 Contender::keel("keel-sieve", |t, d| {
                     with_size(measure(&*keel_sieve, keys, t, d), "keel-sieve")
+                }),
+                Contender::keel("keel-s3fifo", |t, d| {
+                    with_size(measure(&*keel_s3, keys, t, d), "keel-s3fifo")
                 }),
                 Contender::peer("moka", |t, d| {
                     with_size(measure(&moka_c, keys, t, d), "moka")
