@@ -21,8 +21,10 @@
 //!
 //! # Extra columns
 //!
-//! - `hit_ratio`: hits / reads in the round (depends on how far the round
-//!   got through the stream, so it moves a little from run to run).
+//! - `hit_ratio`: hits / reads in the round. Every round starts again at
+//!   the start of the stream, so a slow contender replays a short prefix
+//!   it has already seen (a smaller working set) and scores higher than it
+//!   would over the whole trace; it also moves with load.
 //! - `trace_hit_ratio`: hits / reads of a fixed replay on one thread — a
 //!   fresh cache, the whole stream once to warm up, then once counted.
 //!   It does not depend on timing or load (moka's, whose maintenance is
@@ -245,8 +247,11 @@ fn bytes_per_entry<C>(
 /// Length of every key stream.
 const STREAM: usize = 1 << 21;
 
+/// Builds a trace's key stream (only when its scenario is selected).
+type BuildKeys = Box<dyn Fn() -> Vec<u64>>;
+
 /// The three traces: (scenario name, how to build its key stream).
-fn traces(capacity: u64) -> [(String, Box<dyn Fn() -> Vec<u64>>); 3] {
+fn traces(capacity: u64) -> [(String, BuildKeys); 3] {
     let cap_k = capacity / 1_000;
     let key_space = capacity * 10;
     let zipf = move || zipf_keys(key_space, 1.0, STREAM, 0xCAC4E);
