@@ -21,10 +21,11 @@
 //!
 //! # Extra columns
 //!
-//! - `hit_ratio`: hits / reads in the round. Every round starts again at
-//!   the start of the stream, so a slow contender replays a short prefix
-//!   it has already seen (a smaller working set) and scores higher than it
-//!   would over the whole trace; it also moves with load.
+//! - `hit_ratio`: hits / reads in the round. Each contender's rounds carry
+//!   on where its previous round stopped in the stream (a slow contender
+//!   would otherwise replay the same short prefix every round — a smaller
+//!   working set — and score higher than over the whole trace); it still
+//!   moves a little with load.
 //! - `trace_hit_ratio`: hits / reads of a fixed replay on one thread — a
 //!   fresh cache, the whole stream once to warm up, then once counted.
 //!   It does not depend on timing or load (moka's, whose maintenance is
@@ -119,6 +120,7 @@ fn mutex_lru(capacity: u64) -> anyhow::Result<parking_lot::Mutex<lru::LruCache<u
 fn measure(
     cache: &dyn BenchCache,
     keys: &[u64],
+    cursor: &AtomicU64,
     threads: usize,
     duration: Duration,
 ) -> Measurement {
@@ -133,7 +135,9 @@ fn measure(
             sink_reads: &reads,
         };
         // Threads start far apart in the stream so they do not move in lockstep.
-        let offset = (t as u64).wrapping_mul(len / 7 + 13);
+        let offset = (t as u64)
+            .wrapping_mul(len / 7 + 13)
+            .wrapping_add(cursor.load(Ordering::Relaxed));
         move |i: u64| {
             let key = keys[((i + offset) % len) as usize];
             if i % 10 == 9 {
@@ -145,6 +149,8 @@ fn measure(
             }
         }
     });
+    // The next round continues where this one stopped.
+    cursor.fetch_add(m.ops / threads.max(1) as u64, Ordering::Relaxed);
     let reads = reads.load(Ordering::Relaxed);
     if reads > 0 {
         m.extra.insert(
@@ -461,6 +467,7 @@ fn compare_one(
         let moka_c = moka_cache(capacity);
         let quick_c = quick(capacity);
         let lru_c = mutex_lru(capacity)?;
+        let cursors: [AtomicU64; 6] = Default::default();
         let with_size = |mut m: Measurement, name: &str| {
             for (k, v) in extras(name) {
                 m.extra.insert(k.into(), v);
@@ -473,22 +480,22 @@ fn compare_one(
             threads,
             &mut [
                 Contender::keel("keel-lru", |t, d| {
-                    with_size(measure(&*keel_lru, keys, t, d), "keel-lru")
+                    with_size(measure(&*keel_lru, keys, &cursors[0], t, d), "keel-lru")
                 }),
                 Contender::keel("keel-sieve", |t, d| {
-                    with_size(measure(&*keel_sieve, keys, t, d), "keel-sieve")
+                    with_size(measure(&*keel_sieve, keys, &cursors[1], t, d), "keel-sieve")
                 }),
                 Contender::keel("keel-s3fifo", |t, d| {
-                    with_size(measure(&*keel_s3, keys, t, d), "keel-s3fifo")
+                    with_size(measure(&*keel_s3, keys, &cursors[2], t, d), "keel-s3fifo")
                 }),
                 Contender::peer("moka", |t, d| {
-                    with_size(measure(&moka_c, keys, t, d), "moka")
+                    with_size(measure(&moka_c, keys, &cursors[3], t, d), "moka")
                 }),
                 Contender::peer("quick_cache", |t, d| {
-                    with_size(measure(&quick_c, keys, t, d), "quick_cache")
+                    with_size(measure(&quick_c, keys, &cursors[4], t, d), "quick_cache")
                 }),
                 Contender::peer("mutex-lru", |t, d| {
-                    with_size(measure(&lru_c, keys, t, d), "mutex-lru")
+                    with_size(measure(&lru_c, keys, &cursors[5], t, d), "mutex-lru")
                 }),
             ],
         );
