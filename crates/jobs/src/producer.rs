@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::batch::{Batch, BatchCallbacks};
 use crate::job::{Job, NewJob};
 use crate::store::{CancelOutcome, Enqueued, Store};
 use crate::{InvalidJob, JobId, JobsError, Timestamp};
@@ -101,6 +102,44 @@ impl<S: Store> Producer<S> {
             .map(NewJob::from_job)
             .collect::<Result<Vec<_>, InvalidJob>>()?;
         self.store.enqueue_many(jobs).await
+    }
+
+    /// Enqueues typed jobs as one batch whose callback runs exactly once when the last
+    /// member finishes (see [`Store::enqueue_batch`]).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use keel_jobs::{BatchCallbacks, Job, MemoryStore, NewJob, Producer, Store};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Resize { image: u32 }
+    /// impl Job for Resize { const KIND: &'static str = "resize"; }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = Arc::new(MemoryStore::builder().build());
+    /// let done = NewJob::new("default", "album_ready", serde_json::json!({"album": 1}));
+    /// let callbacks = BatchCallbacks { on_success: Some(done), on_failure: None };
+    /// let batch = Producer::new(Arc::clone(&store))
+    ///     .enqueue_batch(&[Resize { image: 1 }, Resize { image: 2 }], callbacks)
+    ///     .await?;
+    /// assert_eq!(store.batch(batch.id).await?.unwrap().pending, 2);
+    /// # Ok::<(), keel_jobs::JobsError>(()) }).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::enqueue_batch`].
+    pub async fn enqueue_batch<'a, J: Job>(
+        &self,
+        jobs: impl IntoIterator<Item = &'a J>,
+        callbacks: BatchCallbacks,
+    ) -> Result<Batch, JobsError> {
+        let jobs = jobs
+            .into_iter()
+            .map(NewJob::from_job)
+            .collect::<Result<Vec<_>, InvalidJob>>()?;
+        self.store.enqueue_batch(jobs, callbacks).await
     }
 
     /// Cancels a pending job.
