@@ -20,8 +20,7 @@
 //! | fixed window | no time passed: decided at the start of the state's window (the count is kept) |
 //! | sliding counter | no time passed: decided at the start of the state's window |
 //! | sliding log | no time passed: nothing expires; an allowed request joins the newest entry |
-//! | token bucket | no time passed: no refill until the clock is past the last refill |
-//! | GCRA | the state is one timestamp, so the step back is read as time still to wait (`retry_after` grows by the step); once the clock is back, decisions are exactly the undisturbed ones |
+//! | token bucket, GCRA | the state is one timestamp (token bucket: "full again at"), so the step back is read as time still to wait (`retry_after` grows by the step); once the clock is back, decisions are exactly the undisturbed ones |
 
 use quanta::Clock;
 

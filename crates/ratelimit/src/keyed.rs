@@ -8,9 +8,9 @@
 //!   bytes and of the low bits it uses for the bucket — and the same hash finds the slot. This is the design of `dashmap`, minus a second hash and with the
 //!   limiter's state stored inline in the slot.
 //! * **Hot path, key present:** shared (read) lock on one shard, probe, decide, unlock. The
-//!   decision mutates only the slot's own state — an `AtomicU64` CAS for GCRA, a per-key
-//!   mutex for the two-field algorithms — so readers of one shard never block each other on
-//!   GCRA and never allocate.
+//!   decision mutates only the slot's own state — an `AtomicU64` CAS for GCRA and the token
+//!   bucket, a per-key mutex for the window algorithms — so readers of one shard never
+//!   block each other on GCRA / token bucket and never allocate.
 //! * **Cold path, new key:** exclusive lock on the shard, re-probe, maybe sweep, insert.
 //! * **Quotas per key.** The default quota, per-key overrides (plan tiers) and an optional
 //!   resolver closure are consulted only when a key's slot is created; each slot keeps its
