@@ -220,6 +220,25 @@ macro_rules! store_via_engine {
                     .await
             }
 
+            async fn retry_all_dead(&self, queue: &str) -> Result<usize, $crate::JobsError> {
+                self.engine
+                    .mutate(move |s, now, fx| Ok(s.retry_all_dead(queue, now, fx)))
+                    .await
+            }
+
+            async fn delete_all_dead(&self, queue: &str) -> Result<usize, $crate::JobsError> {
+                self.engine
+                    .mutate(move |s, now, fx| Ok(s.delete_all_dead(queue, now, fx)))
+                    .await
+            }
+
+            async fn dead_by_error(
+                &self,
+                queue: Option<&str>,
+            ) -> Result<Vec<$crate::FailureGroup>, $crate::JobsError> {
+                self.engine.read(|s, _| s.dead_by_error(queue))
+            }
+
             async fn enqueue_batch(
                 &self,
                 jobs: Vec<$crate::NewJob>,

@@ -256,7 +256,8 @@ pub use metrics::{JobsStats, WorkerStats};
 pub use periodic::{Periodic, PeriodicBuilder, PeriodicHandle};
 pub use producer::Producer;
 pub use store::{
-    CancelOutcome, Enqueued, FailOutcome, Failure, Lease, ListFilter, QueueCounts, Store,
+    CancelOutcome, Enqueued, FailOutcome, Failure, FailureGroup, Lease, ListFilter, QueueCounts,
+    Store,
 };
 pub use worker::{
     HandlerError, JobContext, RunningPool, ShutdownReport, WorkerPool, WorkerPoolBuilder,

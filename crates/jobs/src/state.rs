@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use crate::batch::{Batch, BatchCallbacks, BatchId, BatchStatus};
 use crate::job::{FailureKind, JobRecord, JobState, NewJob, Status};
-use crate::store::{CancelOutcome, Enqueued, FailOutcome, Failure, Lease, ListFilter, QueueCounts};
+use crate::store::{
+    CancelOutcome, Enqueued, FailOutcome, Failure, FailureGroup, Lease, ListFilter, QueueCounts,
+};
 use crate::{FencingToken, InvalidJob, JobId, JobsError, Timestamp};
 
 /// One change to persist, in order.
@@ -742,6 +744,75 @@ impl State {
         self.release_unique(&record);
         fx.changes.push(Change::Delete(id));
         Ok(())
+    }
+
+    fn dead_ids(&self, queue: &str) -> Vec<JobId> {
+        self.jobs
+            .values()
+            .filter(|r| r.queue == queue && matches!(r.status, Status::Dead { .. }))
+            .map(|r| r.id)
+            .collect()
+    }
+
+    /// Retries every dead job of `queue` (skipping any whose unique key is taken again);
+    /// returns how many.
+    pub(crate) fn retry_all_dead(
+        &mut self,
+        queue: &str,
+        now: Timestamp,
+        fx: &mut Effects,
+    ) -> usize {
+        let ids = self.dead_ids(queue);
+        ids.into_iter()
+            .filter(|&id| self.retry_dead(id, now, fx).is_ok())
+            .count()
+    }
+
+    /// Deletes every dead job of `queue`; returns how many.
+    pub(crate) fn delete_all_dead(
+        &mut self,
+        queue: &str,
+        now: Timestamp,
+        fx: &mut Effects,
+    ) -> usize {
+        let ids = self.dead_ids(queue);
+        ids.into_iter()
+            .filter(|&id| self.delete(id, now, fx).is_ok())
+            .count()
+    }
+
+    /// Dead jobs grouped by their last error (kind + message), largest group first.
+    pub(crate) fn dead_by_error(&self, queue: Option<&str>) -> Vec<FailureGroup> {
+        let mut groups: HashMap<(FailureKind, &str), FailureGroup> = HashMap::new();
+        for r in self.jobs.values() {
+            if !matches!(r.status, Status::Dead { .. }) || queue.is_some_and(|q| q != r.queue) {
+                continue;
+            }
+            let Some(last) = r.errors.last() else {
+                continue;
+            };
+            let g = groups
+                .entry((last.kind, last.message.as_str()))
+                .or_insert_with(|| FailureGroup {
+                    kind: last.kind,
+                    message: last.message.clone(),
+                    count: 0,
+                    latest: last.at,
+                    example: r.id,
+                });
+            g.count += 1;
+            if last.at >= g.latest {
+                g.latest = last.at;
+                g.example = r.id;
+            }
+        }
+        let mut out: Vec<FailureGroup> = groups.into_values().collect();
+        out.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| a.message.cmp(&b.message))
+        });
+        out
     }
 
     pub(crate) fn get(&self, id: JobId) -> Option<JobRecord> {

@@ -106,6 +106,21 @@ impl QueueCounts {
     }
 }
 
+/// Dead jobs that share their last error (see [`Store::dead_by_error`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailureGroup {
+    /// The kind of the last failure.
+    pub kind: FailureKind,
+    /// The message of the last failure.
+    pub message: String,
+    /// Dead jobs in the group.
+    pub count: u64,
+    /// The most recent failure in the group.
+    pub latest: Timestamp,
+    /// The job that failed most recently.
+    pub example: JobId,
+}
+
 /// Which jobs [`Store::list`] returns: ascending id, starting after `after`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListFilter {
@@ -200,6 +215,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Puts a dead job back to available with a fresh set of attempts (history kept).
     fn retry_dead(&self, id: JobId) -> impl Future<Output = Result<(), JobsError>> + Send;
+
+    /// Retries every dead job of `queue` (a job whose unique key is held again by an
+    /// unfinished job is skipped); returns how many were revived.
+    fn retry_all_dead(&self, queue: &str) -> impl Future<Output = Result<usize, JobsError>> + Send;
+
+    /// Deletes every dead job of `queue`; returns how many.
+    fn delete_all_dead(&self, queue: &str)
+    -> impl Future<Output = Result<usize, JobsError>> + Send;
+
+    /// Dead jobs (of `queue`, or all) grouped by their last error, largest group first.
+    fn dead_by_error(
+        &self,
+        queue: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<FailureGroup>, JobsError>> + Send;
 
     /// Deletes a job that is not running.
     fn delete(&self, id: JobId) -> impl Future<Output = Result<(), JobsError>> + Send;

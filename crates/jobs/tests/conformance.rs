@@ -668,6 +668,60 @@ async fn periodic_tick_is_enqueued_once_across_8_racing_schedulers<S: Store>(h: 
     );
 }
 
+async fn dead_jobs_group_by_error_and_bulk_retry_or_delete_per_queue<S: Store>(h: Harness<S>) {
+    let s = &h.store;
+    let mut ids = Vec::new();
+    for (n, queue, msg) in [
+        (1, "q", "smtp down"),
+        (2, "q", "smtp down"),
+        (3, "q", "bad address"),
+        (4, "other", "smtp down"),
+    ] {
+        let id = s
+            .enqueue(job(queue, n).with_max_attempts(1))
+            .await
+            .unwrap()
+            .id;
+        let lease = s.fetch(queue, 1, LEASE).await.unwrap().remove(0);
+        h.clock.advance(Duration::from_millis(10));
+        let failure = Failure {
+            kind: FailureKind::Error,
+            message: msg.into(),
+            retry_at: None,
+        };
+        s.fail(id, lease.token, failure).await.unwrap();
+        ids.push(id);
+    }
+    let groups = s.dead_by_error(Some("q")).await.unwrap();
+    let summary: Vec<(&str, u64, JobId)> = groups
+        .iter()
+        .map(|g| (g.message.as_str(), g.count, g.example))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![("smtp down", 2, ids[1]), ("bad address", 1, ids[2])]
+    );
+    assert_eq!(
+        s.dead_by_error(None).await.unwrap()[0].count,
+        3,
+        "all queues"
+    );
+    assert_eq!(s.retry_all_dead("q").await.unwrap(), 3);
+    let c = s.counts().await.unwrap();
+    assert_eq!(
+        (c["q"].dead, c["q"].retrying, c["other"].dead),
+        (0, 3, 1),
+        "only that queue"
+    );
+    assert_eq!(s.delete_all_dead("other").await.unwrap(), 1);
+    assert!(s.get(ids[3]).await.unwrap().is_none());
+    assert_eq!(
+        s.delete_all_dead("q").await.unwrap(),
+        0,
+        "nothing dead left there"
+    );
+}
+
 fn callbacks() -> BatchCallbacks {
     BatchCallbacks {
         on_success: Some(NewJob::new("callbacks", "batch_done", json!("ok"))),
@@ -837,6 +891,7 @@ macro_rules! conformance {
             case!(batch_callback_fires_exactly_once_under_8_concurrent_finishers);
             case!(batch_with_a_dead_member_fires_on_failure_when_the_last_finishes);
             case!(batch_members_cancelled_or_retried_keep_the_count_right);
+            case!(dead_jobs_group_by_error_and_bulk_retry_or_delete_per_queue);
         }
     };
 }
