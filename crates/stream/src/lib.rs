@@ -165,6 +165,25 @@
 //! | heartbeat | O(partitions of the group); rebalance: O(P log P) |
 //! | memory | 16 B per batch in indexes; ≤ 5 batches per idempotent producer; producer ≤ `buffer_bytes` |
 //!
+//! # Measured
+//!
+//! `cargo run --release -p keel-bench --no-default-features --features stream -- stream --quick`
+//! (3 interleaved rounds of 200 ms, one producer; 2-core VM **under heavy load from other
+//! builds, load average ≈ 7**, so treat every figure as ±50 %). Durability: Keel "page cache"
+//! = `Durability::Never` + `Acks::Leader`; JetStream file storage fsyncs on its own interval;
+//! Redis has no AOF. "fsync/batch" = `EveryBatch` + `Acks::Durable`, stricter than both peers.
+//!
+//! | records | keel page cache | keel fsync/batch | NATS JetStream (file, 256 in flight) | Redis Streams (XADD ×64 pipelined) |
+//! |---|---|---|---|---|
+//! | 100 B | 752k/s | 131k/s | 52k/s | 184k/s |
+//! | 1 KB | 700k/s | 22.5k/s | 44k/s | 289k/s |
+//!
+//! Ratios at equal durability: 14.4× / 15.8× JetStream, 4.1× / 2.4× Redis Streams (100 B /
+//! 1 KB). Produce → consume on 100 B: 579k records/s. Kafka's published single-producer
+//! figure is 821k records/s (100 B, 2014 hardware, async replication). Keel's p50 latency in
+//! this closed loop (3–30 ms) is time queued in the 4 MiB producer buffer of a producer that
+//! never stops sending, not append latency; the peers keep fewer records in flight.
+//!
 //! # Trade-offs
 //!
 //! - One node, no replication: `Durable` means fsynced on this disk, not copied elsewhere
