@@ -37,6 +37,9 @@ enum Command {
     /// The key-value cluster: `keel dht node --listen … --data …`, `keel dht cluster --nodes 3 …`.
     #[cfg(feature = "dht")]
     Dht(cmd::dht::Args),
+    /// Inspect and operate an embedded job store: `keel jobs --store jobs.redb status`.
+    #[cfg(feature = "jobs")]
+    Jobs(cmd::jobs::Args),
     /// The event log over the network: `keel stream broker --listen … --data …`.
     #[cfg(feature = "stream")]
     Stream(cmd::stream::Args),
@@ -91,6 +94,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         #[cfg(feature = "dht")]
         Command::Dht(args) => {
             cmd::dht::run(args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "jobs")]
+        Command::Jobs(args) => {
+            cmd::jobs::run(args)?;
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(feature = "stream")]

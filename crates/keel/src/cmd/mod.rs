@@ -5,5 +5,7 @@
 
 #[cfg(feature = "dht")]
 pub(crate) mod dht;
+#[cfg(feature = "jobs")]
+pub(crate) mod jobs;
 #[cfg(feature = "stream")]
 pub(crate) mod stream;
