@@ -35,8 +35,9 @@ pub enum Queue {}
 impl Queue {
     /// The largest capacity a builder accepts (2^24 = 16,777,216), on every
     /// flavor. The FIFO ring allocates all its slots when it is built (a slot
-    /// is `size_of::<Option<T>>() + 10` bytes rounded up to the alignment:
-    /// 32 bytes for `u64`, so 32 MiB for a million slots); LIFO and priority
+    /// is `size_of::<T>()` plus an 8-byte stamp, rounded up to the alignment,
+    /// and 2 bytes of permit marks: 18 bytes for `u64`, so 18 MiB for a
+    /// million slots); LIFO and priority
     /// queues allocate as they fill. A bound keeps a typo from reserving gigabytes, or from
     /// aborting the process on an allocation that cannot succeed.
     pub const MAX_CAPACITY: usize = 1 << 24;

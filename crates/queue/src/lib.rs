@@ -161,8 +161,8 @@
 //! | `len`, `stats` | O(1) | O(1) | O(1) |
 //! | pool `spawn` | O(1): local push or injector push, plus a fence | | |
 //!
-//! Memory: the ring allocates `capacity` slots up front (32 bytes each for
-//! `u64` items; capacities are bounded by [`Queue::MAX_CAPACITY`], and a ring
+//! Memory: the ring allocates `capacity` slots up front (16 bytes each for
+//! `u64` items, four to a cache line, plus 2 bytes of permit marks; capacities are bounded by [`Queue::MAX_CAPACITY`], and a ring
 //! that cannot be allocated is a [`BuildError::OutOfMemory`], not an abort);
 //! LIFO and priority grow to at most `capacity` items. Waiter lists hold one entry per blocked
 //! caller, removed on wake, timeout or future drop.

@@ -16,7 +16,7 @@ use crate::flavors::{Counts, Reservation, TryPop};
 use crate::metrics::QueueStats;
 use crate::policy::{Backpressure, Strategy};
 use crate::priority::Compare;
-use crate::sync::{AtomicU64, AtomicUsize, Ordering, Spin, yield_now};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, Snooze, yield_now};
 use crate::waiters::{Deadline, Readiness, WaitQueue, Waiters, Wake};
 
 /// Yields a blocked consumer makes while the head slot is claimed but not yet
@@ -303,7 +303,7 @@ impl<T> Shared<T> {
         deadline: Option<&Deadline>,
         mut attempt: impl FnMut() -> Step<R>,
     ) -> Result<R, Blocked> {
-        let mut spin = Spin::new();
+        let mut snooze = Snooze::new();
         let mut busy_yields = 0;
         loop {
             match attempt() {
@@ -311,7 +311,7 @@ impl<T> Shared<T> {
                 Step::Closed => return Err(Blocked::Closed),
                 Step::NotYet => {}
             }
-            if spin.spin() {
+            if snooze.snooze() {
                 continue;
             }
             // A producer is between claim and publish (nanoseconds, unless it

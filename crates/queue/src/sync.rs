@@ -151,6 +151,41 @@ impl Spin {
     }
 }
 
+/// The busy-wait of a blocked push or pop before it registers and parks:
+/// crossbeam's [`Backoff`](crossbeam_utils::Backoff) (spin 2^0..2^6 hints,
+/// then `yield_now` until its budget is spent), the same schedule
+/// crossbeam-channel's bounded flavor uses before it blocks. Under loom there
+/// is no busy-wait (it would only multiply the explored schedules), so the
+/// models go straight to the register/re-check/park protocol.
+#[derive(Debug, Default)]
+pub(crate) struct Snooze {
+    #[cfg(not(loom))]
+    backoff: crossbeam_utils::Backoff,
+}
+
+impl Snooze {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Waits a little and returns `true`, or returns `false` once the budget
+    /// is spent and the caller should park.
+    pub(crate) fn snooze(&mut self) -> bool {
+        #[cfg(loom)]
+        {
+            false
+        }
+        #[cfg(not(loom))]
+        {
+            if self.backoff.is_completed() {
+                return false;
+            }
+            self.backoff.snooze();
+            true
+        }
+    }
+}
+
 /// A condition variable matching [`Mutex`]: parking_lot's, or loom's.
 #[derive(Debug, Default)]
 pub(crate) struct Condvar {

@@ -149,3 +149,44 @@ fn async_push_is_woken_by_sync_pop() {
         assert_eq!(consumer.join().unwrap(), (Ok(1), Ok(2)));
     });
 }
+
+/// The 1→2 shape: two consumers parked on an empty queue, one producer. Each
+/// push wakes one waiter (or a consumer's re-check sees it); both consumers
+/// get exactly one item and neither is left parked (a lost wake-up would be a
+/// deadlock here).
+#[test]
+fn one_producer_wakes_two_parked_consumers() {
+    // Three threads whose brief parks are loom yields: more branches than
+    // the default budget, so one preemption and a larger branch budget.
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(1);
+    builder.max_branches = 20_000;
+    builder.check(|| {
+        let (tx, rx) = bounded::<u32>(2).unwrap();
+        let rx2 = rx.clone();
+        let c1 = thread::spawn(move || rx.pop());
+        let c2 = thread::spawn(move || rx2.pop());
+        tx.push(1).unwrap();
+        tx.push(2).unwrap();
+        let mut got = [c1.join().unwrap().unwrap(), c2.join().unwrap().unwrap()];
+        got.sort();
+        assert_eq!(got, [1, 2]);
+    });
+}
+
+/// Capacity 1, so one slot is reused lap after lap: a tombstone (a dropped
+/// permit) is skipped and its mark cleared before the slot is freed, so the
+/// item a producer writes there on the next lap is read, never mistaken for a
+/// tombstone (the marks live apart from the slot, ordered by its stamp).
+#[test]
+fn tombstone_mark_is_cleared_before_the_slot_is_reused() {
+    model(2, || {
+        let (tx, rx) = bounded::<u32>(1).unwrap();
+        let consumer = thread::spawn(move || (rx.pop(), rx.pop()));
+        drop(tx.reserve().unwrap());
+        tx.push(5).unwrap();
+        tx.push(6).unwrap();
+        drop(tx);
+        assert_eq!(consumer.join().unwrap(), (Ok(5), Ok(6)));
+    });
+}
