@@ -8,7 +8,7 @@
 //!   producer threads pushing as fast as they can for the round, C consumer
 //!   threads popping until the queue disconnects. Throughput is messages
 //!   received per second (round start to the last message drained). Shapes:
-//!   SPSC (1→1), MPSC (2→1), MPMC (2→2). std's `Receiver` cannot be shared,
+//!   SPSC (1→1), MPSC (2→1), SPMC (1→2), MPMC (2→2). std's `Receiver` cannot be shared,
 //!   so std runs the SPSC and MPSC shapes only.
 //! - **Latency** is the hand-off latency: every 32nd message carries its send
 //!   time (the low 48 bits, nanoseconds since the round began), and the
@@ -383,8 +383,12 @@ fn idle_wait_cpu<R: Rx, S: Tx>(tx: S, rx: R) -> Option<Duration> {
 
 /// Runs the queue benchmark.
 pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
-    let shapes: [(&str, usize, usize); 3] =
-        [("SPSC 1→1", 1, 1), ("MPSC 2→1", 2, 1), ("MPMC 2→2", 2, 2)];
+    let shapes: [(&str, usize, usize); 4] = [
+        ("SPSC 1→1", 1, 1),
+        ("MPSC 2→1", 2, 1),
+        ("SPMC 1→2", 1, 2),
+        ("MPMC 2→2", 2, 2),
+    ];
     for (shape, p, c) in shapes {
         let scenario = format!("fifo {shape} cap 1024");
         let mut contenders = vec![
