@@ -39,6 +39,8 @@ mod ratelimit;
 mod ring;
 #[cfg(feature = "stream")]
 mod stream;
+#[cfg(feature = "stream")]
+mod stream_broker;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};

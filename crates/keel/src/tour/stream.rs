@@ -54,7 +54,8 @@ pub(crate) fn run(tour: &Tour) -> anyhow::Result<SystemReport> {
          (fsync per batch, acks = durable). A consumer group of 3 processes them; member c2 \
          crashes mid-batch and is noticed by its session timeout, member c4 joins later \
          (cooperative-sticky). One poison event fails processing and goes to the dead-letter \
-         topic. Finally a torn write is left at the end of a segment and the stream reopens.",
+         topic. Then a torn write is left at the end of a segment and the stream reopens. Finally \
+         the same kind of workload goes over TCP through the Kafka-protocol broker on loopback.",
     );
     let dir = std::env::temp_dir().join(format!("keel-tour-stream-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -87,6 +88,7 @@ pub(crate) fn run(tour: &Tour) -> anyhow::Result<SystemReport> {
             ("produce order events", produce),
             ("consumer group", consume),
             ("torn write recovery", recover),
+            ("broker on loopback", broker),
         ],
     )?;
     Ok(report)
@@ -551,6 +553,11 @@ fn fmt_owners(o: &BTreeMap<TopicPartition, String>) -> String {
         .map(|(tp, m)| format!("{}→{m}", tp.partition))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The same kind of workload over TCP through `keel-stream-broker` (see `tour/stream_broker.rs`).
+fn broker(tour: &Tour, _shared: &mut Shared, report: &mut SystemReport) -> anyhow::Result<()> {
+    super::stream_broker::broker_part(tour, &mut (), report)
 }
 
 fn recover(_tour: &Tour, shared: &mut Shared, report: &mut SystemReport) -> anyhow::Result<()> {
