@@ -179,11 +179,11 @@
 //!
 //! ## Measured (development machine, 2 cores shared with other builds — loaded)
 //!
-//! * `examples/throughput.rs`, dev profile, 50 000 no-op jobs on `RedbStore`: enqueue in
-//!   batches of 1 000 ≈ 67 000 jobs/s; enqueue + process ≈ 5 300 jobs/s with 64 concurrent
-//!   jobs (≈ 54 changes per fsync) and ≈ 22 000 jobs/s with 512 (≈ 345 per fsync). Every
-//!   lease and ack is durable before it returns; group commit is what turns ≈ 250
-//!   fsyncs/s into these figures.
+//! * `examples/throughput.rs --release`, 100 000 no-op jobs on `RedbStore`, load average
+//!   5–6 on the 2 cores: enqueue in batches of 1 000 ≈ 50 000–80 000 jobs/s; enqueue +
+//!   process ≈ 7 500 jobs/s with 64 concurrent jobs (≈ 57 changes per fsync) and
+//!   ≈ 25 600 jobs/s with 512 (≈ 358 per fsync). Every lease and ack is durable before it
+//!   returns; group commit is what turns ≈ 250 fsyncs/s into these figures.
 //! * `keel-bench jobs --quick` (dev profile): 7.3k jobs/s against 155 jobs/s for a plain
 //!   redb queue with one durable commit per lease and per ack (47×).
 //! * kill -9: 10 000 jobs, 8 SIGKILLed worker processes: 0 lost; 17 duplicate runs, each
