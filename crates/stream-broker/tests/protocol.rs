@@ -602,3 +602,31 @@ fn connections_over_the_limit_are_refused_and_the_rest_keep_working() {
     assert_eq!(a.call(&ApiVersionsRequest::default(), 3).error_code, 0);
     assert_eq!(f.broker().stats().connections_refused, 1);
 }
+
+#[test]
+fn pipelined_requests_are_answered_in_order_with_one_in_flight_slot() {
+    use kafka_protocol::protocol::{Encodable, HeaderVersion};
+    let f = Fixture::new(|b| b.max_in_flight(1));
+    let mut c = f.client();
+    // 50 requests in one write; with one in-flight slot the broker reads the next only
+    // after answering the previous, and every answer comes back in request order.
+    let mut raw = bytes::BytesMut::new();
+    for id in 0..50 {
+        let mut frame = bytes::BytesMut::new();
+        RequestHeader::default()
+            .with_request_api_key(18)
+            .with_request_api_version(3)
+            .with_correlation_id(1000 + id)
+            .encode(&mut frame, ApiVersionsRequest::header_version(3))
+            .unwrap();
+        ApiVersionsRequest::default().encode(&mut frame, 3).unwrap();
+        raw.extend_from_slice(&(frame.len() as i32).to_be_bytes());
+        raw.extend_from_slice(&frame);
+    }
+    c.send_raw(&raw);
+    for id in 0..50 {
+        let mut frame = c.read_frame().expect("a response");
+        assert_eq!(common::correlation_of(&mut frame), 1000 + id);
+    }
+    assert_eq!(f.broker().stats().requests, 50);
+}
