@@ -2,11 +2,14 @@
 //! handoff.
 //!
 //! # Reads
-//! Any node coordinates a read: it asks every owner in the key's preference list (itself
-//! locally, the others with `DHT.R.GET`), answers as soon as **R** replies arrived with the
-//! merge of what they hold, and keeps listening in the background (bounded by the RPC
-//! timeout) so that every replica that answered with less than the merge of all answers
-//! gets the merge back (`DHT.R.PUT`): **read repair**.
+//! Any node coordinates a read: it asks **R** owners of the key's preference list (itself
+//! first when it is one — a local read — then live owners in preference order; a failed
+//! reply brings in the next owner), answers with the merge of what they hold, and every
+//! asked replica that answered with less than the merge gets it back (`DHT.R.PUT`): **read
+//! repair**. Asking R rather than all N (Cassandra's choice, not Dynamo's) saves N − R
+//! replica reads per GET; replicas that were not asked are brought up to date by hinted
+//! handoff and Merkle anti-entropy instead. R + W > N still makes every read quorum
+//! intersect every write quorum.
 //!
 //! # Writes
 //! A write is executed by the key's *write coordinator*, the first owner in the preference
@@ -52,66 +55,54 @@ impl Inner {
     pub(crate) async fn read(self: &Arc<Self>, key: &[u8], r: usize) -> Result<SiblingSet, Reply> {
         self.metrics.reads.inc();
         let p = self.cluster.partition_of(key);
-        let owners: Vec<String> = self.cluster.owners(p).map(str::to_owned).collect();
+        // Ask R owners, not all N: this node first (no network), then live owners in
+        // preference order, down ones last; a failed reply brings in the next owner.
+        let mut owners: Vec<String> = self.cluster.owners(p).map(str::to_owned).collect();
+        owners.sort_by_key(|o| (*o != self.cluster.me, self.cluster.is_down(o)));
         let need = r.min(owners.len()).max(1);
         let (tx, mut rx) = mpsc::channel::<(String, Option<SiblingSet>)>(owners.len().max(1));
-        for owner in &owners {
-            let tx = tx.clone();
-            if *owner == self.cluster.me {
-                let got = self.store.get(p, key).ok();
-                let _ = tx.try_send((owner.clone(), got));
-                continue;
-            }
-            let Some(peer) = self.cluster.peers.get(owner).cloned() else {
-                continue;
-            };
-            let key = key.to_vec();
-            let owner = owner.clone();
-            tokio::spawn(async move {
-                let got = match peer.call(redis::cmd("DHT.R.GET").arg(&key)).await {
-                    Ok(Value::BulkString(b)) => SiblingSet::decode(&b).ok(),
-                    _ => None,
-                };
-                let _ = tx.send((owner, got)).await;
-            });
-        }
-        drop(tx);
+        let mut next = 0;
+        let mut pending = 0;
         let mut replies: Vec<(String, SiblingSet)> = Vec::new();
         while replies.len() < need {
+            while pending + replies.len() < need && next < owners.len() {
+                self.ask_replica(p, key, &owners[next], tx.clone());
+                next += 1;
+                pending += 1;
+            }
+            if pending == 0 {
+                break;
+            }
             match rx.recv().await {
                 Some((owner, Some(set))) => replies.push((owner, set)),
                 Some((_, None)) => {}
                 None => break,
             }
+            pending -= 1;
         }
+        drop(tx);
         let mut merged = SiblingSet::new();
         for (_, s) in &replies {
             merged.merge(s);
         }
-        // Read repair: wait (in the background, bounded: every peer call has a timeout) for
-        // the remaining replies, then bring every stale replica up to the merge of all.
-        let this = Arc::clone(self);
-        let key = key.to_vec();
+        // Read repair, after the reply: every asked replica that holds less than the merge.
         let ok = replies.len() >= need;
-        let early = merged.clone();
-        tokio::spawn(async move {
-            let mut replies = replies;
-            while let Some((owner, got)) = rx.recv().await {
-                if let Some(set) = got {
-                    replies.push((owner, set));
-                }
-            }
-            let mut all = early;
-            for (_, s) in &replies {
-                all.merge(s);
-            }
-            for (owner, set) in replies {
-                if set != all {
+        let stale: Vec<String> = replies
+            .into_iter()
+            .filter(|(_, s)| *s != merged)
+            .map(|(o, _)| o)
+            .collect();
+        if !stale.is_empty() {
+            let this = Arc::clone(self);
+            let key = key.to_vec();
+            let all = merged.clone();
+            tokio::spawn(async move {
+                for owner in stale {
                     this.metrics.read_repairs.inc();
                     this.send_replica(p, &owner, &key, &all).await;
                 }
-            }
-        });
+            });
+        }
         if ok {
             Ok(merged)
         } else {
@@ -120,6 +111,33 @@ impl Inner {
                 "dht: read reached fewer than r={need} replicas"
             )))
         }
+    }
+
+    /// Sends one replica read; the answer (or `None` on failure) arrives on `tx`.
+    fn ask_replica(
+        &self,
+        p: u16,
+        key: &[u8],
+        owner: &str,
+        tx: mpsc::Sender<(String, Option<SiblingSet>)>,
+    ) {
+        if owner == self.cluster.me {
+            let _ = tx.try_send((owner.to_owned(), self.store.get(p, key).ok()));
+            return;
+        }
+        let Some(peer) = self.cluster.peers.get(owner).cloned() else {
+            let _ = tx.try_send((owner.to_owned(), None));
+            return;
+        };
+        let key = key.to_vec();
+        let owner = owner.to_owned();
+        tokio::spawn(async move {
+            let got = match peer.call(redis::cmd("DHT.R.GET").arg(&key)).await {
+                Ok(Value::BulkString(b)) => SiblingSet::decode(&b).ok(),
+                _ => None,
+            };
+            let _ = tx.send((owner, got)).await;
+        });
     }
 
     /// Runs a write: forwards it to the key's write coordinator (or coordinates it here).

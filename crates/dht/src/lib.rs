@@ -68,8 +68,9 @@
 //!   version with a fresh dot, fsyncs, sends the set to the other owners and answers after
 //!   W durable acks. Failed or down owners get a durable **hint** that a background task
 //!   delivers when the node answers again.
-//! - **Reads** ask all N owners, answer after R replies with their merge (siblings
-//!   unioned, obsolete versions dropped) and **repair** every stale replica afterwards.
+//! - **Reads** ask R owners (this node first when it is one), answer with the merge of
+//!   their replies (siblings unioned, obsolete versions dropped) and **repair** every asked
+//!   replica that was stale; the others catch up by handoff and anti-entropy.
 //! - **Versions**: dotted version vectors; a blind Redis `SET` supersedes everything its
 //!   coordinator holds; `DHT.PUT key value context` supersedes exactly the siblings that
 //!   context saw; deletes are tombstones. `GET` returns the live sibling with the latest
@@ -85,7 +86,7 @@
 //! | operation | cost |
 //! |---|---|
 //! | placement of a key | O(1): hash + table lookup (tables rebuilt in O(Q·log V) on start) |
-//! | GET | N parallel RPCs, answer after R; O(log K) B-tree read each |
+//! | GET | R replica reads (one local when this node owns the key), O(log K) each |
 //! | SET | ≤ 1 forward + 1 fsync (shared by the batch) + N−1 parallel RPCs, answer after W |
 //! | sibling merge | O(S²) for S siblings (S ≤ 16) |
 //! | SCAN / DBSIZE | one partition range per step / all Q partitions |
@@ -94,6 +95,8 @@
 //! - Routing writes through a per-key coordinator costs a hop (2/3 of writes on 3 nodes)
 //!   but serialises a key's writes, which makes `INCR`, `SET NX` and blind writes sane;
 //!   concurrent siblings appear only when the coordinator changes (failures).
+//! - Reads ask R replicas, not N (Cassandra's choice): cheaper GETs, but read repair only
+//!   reaches the replicas asked; anti-entropy covers the rest on its timer.
 //! - Hints don't count towards W (strict quorum): a write with too few live owners fails
 //!   instead of being acknowledged on stand-in nodes (Dynamo's sloppy quorum would accept it).
 //! - redb fsyncs every commit; group commit keeps that affordable under concurrency but a
