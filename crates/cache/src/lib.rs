@@ -62,7 +62,8 @@
 //!   removed proactively, so memory is released even if nobody reads them.
 //! - An eviction listener told *why* (evicted, expired, replaced, removed),
 //!   firing without a maintenance call.
-//! - A second policy (SIEVE) selectable at build time; LRU stays exact.
+//! - More policies (SIEVE, S3-FIFO) selectable at build time, each O(1) per
+//!   operation with weights and TTLs; LRU stays exact.
 //! - A thread-safe cache that scales on several cores; `get_or_load` with
 //!   stampede protection; counters; a two-level cache with Redis.
 //!
@@ -125,7 +126,7 @@
 //! |---|---|---|---|---|
 //! | LRU | move to head | no | — | exact recency; one-hit wonders push out popular keys |
 //! | SIEVE (NSDI '24) | set a bit | partly | 1 bit + a hand | FIFO queue + a hand that clears bits; new keys that are not re-read go first ("quick demotion"); simple, lock-friendly |
-//! | S3-FIFO (SOSP '23) | bump a 2-bit counter | yes | small + main + ghost queues | a small FIFO filters one-hit wonders, a ghost queue remembers them |
+//! | S3-FIFO (SOSP '23) | bump a 2-bit counter | yes | a second list (small queue), 1 byte counter, ghost ≈ 0.9 × capacity × ~25 bytes of hashes | a small FIFO filters one-hit wonders, a ghost queue remembers them so a returning key goes straight to main |
 //! | W-TinyLFU (moka, Caffeine) | record in a buffer | yes | count-min sketch + windows | admission by frequency; best hit ratio on skew, most machinery |
 //!
 //! On the benchmark's Zipf(1.0) workload (key space 10× the capacity) SIEVE
@@ -179,13 +180,22 @@
 //! | `get` / `peek` / `contains_key` | O(1) | + expiry of what is due, O(1) amortised per expired entry |
 //! | `put` / `insert` | O(1) amortised | evicts as many entries as the weight requires |
 //! | `remove` / `invalidate` | O(1) | |
-//! | `iter` | O(n) | recency order (LRU), insertion order (SIEVE) |
+//! | `iter` | O(n) | recency order (LRU), insertion order (SIEVE; S3-FIFO: small queue, then main) |
+//! | S3-FIFO eviction | O(1) amortised | a promotion leaves small once per insertion; each step of main's hand spends one counter unit that only a hit adds; ghost push/lookup O(1) |
 //! | `get_or_load` | O(1) + one loader call per key | waiters block until the leader finishes |
 //! | `len` / `stats` on [`Cache`] | O(shards) | locks each shard briefly |
 //! | memory | O(capacity) | arena stops growing at the capacity; in-flight map holds only current loads |
 //!
 //! # Trade-offs
 //!
+//! - S3-FIFO vs SIEVE: S3-FIFO keeps popular keys through scans and bursts
+//!   of one-time keys (higher hit ratio on those traces), and pays for it on
+//!   every miss: a ghost lookup, and on an eviction from small a ghost push
+//!   (a ring slot + a hash-table entry, trimmed to main's length — bounded
+//!   by the entries the cache holds), plus a relink when an entry moves from
+//!   small to main. On plain Zipf, SIEVE is as good and cheaper.
+//! - Main's "reinsertion" is a hand (as in SIEVE) rather than the paper's
+//!   move-to-head: no relinking per step, and the same O(1) amortised bound.
 //! - Sharding gives per-shard LRU, not global LRU, and per-shard capacity
 //!   (an entry heavier than one shard's share is rejected).
 //! - TTLs are rounded up to ≈ 1 ms ticks.
@@ -221,6 +231,15 @@
 //! - *LRU or something else?* — LRU is simple but scan-prone; SIEVE/S3-FIFO
 //!   keep more of the popular set with less work per hit; TinyLFU admits by
 //!   frequency for the best hit ratio at higher cost.
+//! - *Why does S3-FIFO beat LRU on scans and one-hit wonders?* — In LRU
+//!   every new key goes to the head and pushes the whole cache one step
+//!   towards eviction, so a scan larger than the cache (or a stream of keys
+//!   used once) flushes the popular keys. S3-FIFO admits new keys only into
+//!   a small queue (10 %); a key must be read again there to reach main, so
+//!   one-time keys are evicted from small and never touch main. The ghost
+//!   queue (hashes only) fixes the cost of a too-small filter: a key that
+//!   comes back soon after being dropped goes straight to main. Hits only
+//!   bump a counter, so reads are cheap under a lock.
 //! - *How do several app servers share a cache?* — L1 in process, L2 in
 //!   Redis; write-through to L2 and publish invalidations so other L1s drop
 //!   their copies; bound L1 staleness with TTLs; when Redis is down, serve

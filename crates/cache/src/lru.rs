@@ -26,7 +26,7 @@ type Weigher<K, V> = Box<dyn Fn(&K, &V) -> u32>;
 type Listener<K, V> = Box<dyn FnMut(&K, &V, RemovalCause)>;
 
 /// A single-threaded cache with O(1) `get`/`peek`/`put`/`remove`, LRU (or
-/// SIEVE) eviction, optional weights and TTLs.
+/// SIEVE or S3-FIFO) eviction, optional weights and TTLs.
 ///
 /// # Examples
 ///
@@ -113,7 +113,7 @@ impl<K: Hash + Eq, V> LruCache<K, V> {
     }
 
     /// Returns the value and marks it as used (LRU: most recent; SIEVE:
-    /// visited). O(1).
+    /// visited; S3-FIFO: counter + 1, at most 3). O(1).
     ///
     /// # Examples
     ///
@@ -285,7 +285,8 @@ impl<K: Hash + Eq, V> LruCache<K, V> {
     }
 
     /// Live entries in list order: most recently used first (LRU), newest
-    /// first (SIEVE). Does not promote.
+    /// first (SIEVE), the small queue then main, each newest first
+    /// (S3-FIFO). Does not promote.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> + '_ {
         let now = if self.raw.has_timers() {
             self.now_ns()

@@ -1,12 +1,14 @@
-//! Eviction policies: exact LRU (the default) and SIEVE.
+//! Eviction policies: exact LRU (the default), SIEVE and S3-FIFO.
 //!
-//! Both keep entries on the same arena list (head = newest); they differ in
+//! LRU and SIEVE keep entries on one arena list (head = newest); S3-FIFO
+//! uses a second list for its small queue (see `s3fifo.rs`). They differ in
 //! what a hit does and whom the cache evicts when it is full.
 //!
 //! | | on hit | victim | hit cost |
 //! |---|---|---|---|
 //! | [`Policy::Lru`] | move the entry to the head | the tail (least recently used) | unlink + relink: ~6 index writes |
 //! | [`Policy::Sieve`] | set the entry's `visited` bit | a "hand" walks from the tail towards the head, clearing `visited` bits, and evicts the first unvisited entry; the hand stays where it stopped | one bit write |
+//! | [`Policy::S3Fifo`] | bump the entry's counter (0..=3) | small queue's oldest if it is over 10 % of the capacity: out (hash to the ghost) unless read while in small, then it moves to main; otherwise main's hand, as SIEVE's but spending one counter unit per pass | one byte write |
 //!
 //! # SIEVE (Zhang et al., NSDI '24)
 //!
@@ -19,11 +21,22 @@
 //! an old popular one one step closer to the tail. A hit is also cheaper
 //! (no list relinking), which matters under a lock.
 //!
+//! # S3-FIFO (Yang et al., SOSP '23)
+//!
+//! Most keys in real traces are requested once ("one-hit wonders"). S3-FIFO
+//! puts every new key in a small FIFO (10 %) and only moves it into the main
+//! queue if it is read again while there; the rest leave quickly and leave
+//! only their hash behind in a ghost queue, so a key that returns soon after
+//! goes straight to main. A scan or a burst of one-time keys therefore churns
+//! the small queue and never reaches the popular keys in main.
+//!
 //! Replacing a key's value (`put` on an existing key) updates it in place
-//! and counts as an access: LRU moves it to the head, SIEVE sets its bit.
+//! and counts as an access: LRU moves it to the head, SIEVE sets its bit,
+//! S3-FIFO bumps its counter.
 //!
 //! Iteration order is the list order: recency for LRU, insertion order for
-//! SIEVE (newest first).
+//! SIEVE (newest first); for S3-FIFO the small queue, then main, each newest
+//! first.
 
 /// Which entry a full cache evicts. Chosen once, at build time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]

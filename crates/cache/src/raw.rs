@@ -38,7 +38,8 @@ pub(crate) struct RawCache<K, V, S> {
     arena: Arena<K, V>,
     wheel: TimerWheel,
     policy: Policy,
-    /// SIEVE's hand: the next candidate, or `NIL` for "start at the tail".
+    /// SIEVE's hand (S3-FIFO's on its main queue): the next candidate, or
+    /// `NIL` for "start at the tail".
     hand: u32,
     /// S3-FIFO's queue weights and ghost (idle for the other policies).
     s3: S3Fifo,
@@ -354,7 +355,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
                 }
             }
             Policy::Sieve => self.sieve_victim(keep),
-            Policy::S3Fifo => self.s3.victim(&mut self.arena, keep),
+            Policy::S3Fifo => self.s3.victim(&mut self.arena, &mut self.hand, keep),
         };
         if victim == NIL {
             return false;

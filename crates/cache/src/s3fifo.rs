@@ -7,11 +7,13 @@
 //!   out of the cache — its key's hash goes to the ghost queue. Most keys of
 //!   a scan or one-hit wonders are read once, so they leave from here and
 //!   never push anything out of main.
-//! - **Main** (the rest): a FIFO with a small access counter (0..=3) per
-//!   entry. Its oldest entry is evicted if its counter is 0; otherwise the
-//!   counter drops by one and the entry goes back to the head ("lazy
-//!   promotion": a hit only bumps the counter; moving happens at eviction
-//!   time, once per lap).
+//! - **Main** (the rest): a queue with a small access counter (0..=3) per
+//!   entry, swept by a hand from the oldest end: an entry at 0 is evicted,
+//!   otherwise its counter drops by one and the hand moves on ("lazy
+//!   promotion": a hit only bumps the counter). The paper reinserts such an
+//!   entry at the head of a FIFO (CLOCK); here the entry stays where it is
+//!   and only the hand moves, as in SIEVE — no relinking per step, and
+//!   entries promoted from small land at the head, behind the hand's lap.
 //! - **Ghost**: hashes (8 bytes + a sequence number, no key or value) of keys
 //!   recently evicted from small, as many as main holds entries. A key that
 //!   comes back while its hash is still there was evicted too early: it goes
@@ -138,11 +140,18 @@ impl S3Fifo {
 
     /// Picks the entry to evict, never `keep` (`NIL` for none), moving
     /// entries between queues on the way: small's oldest goes to main if it
-    /// was read while in small; main's oldest goes back to main's head while
-    /// its counter is above zero (one unit per lap). Returns the victim,
+    /// was read while in small; in main, a `hand` (SIEVE's, on the main
+    /// list; `NIL` = start at the tail) passes entries whose counter is
+    /// above zero, spending one unit each, and stops at the first at zero.
+    /// Returns the victim,
     /// still linked (on small or main; read `node.small` before removing),
     /// or `NIL` when nothing but `keep` is left.
-    pub(crate) fn victim<K, V>(&mut self, arena: &mut Arena<K, V>, keep: u32) -> u32 {
+    pub(crate) fn victim<K, V>(
+        &mut self,
+        arena: &mut Arena<K, V>,
+        hand: &mut u32,
+        keep: u32,
+    ) -> u32 {
         let others = arena.len() - usize::from(keep != NIL);
         if others == 0 {
             return NIL;
@@ -165,16 +174,23 @@ impl S3Fifo {
                 arena.push_front(s);
             } else {
                 // `others > 0` and small is empty or under its share, so
-                // main holds an entry other than `keep`.
-                let t = arena.tail;
-                let node = arena.node_mut(t);
-                if t != keep {
+                // main holds an entry other than `keep`. The hand walks
+                // from the tail towards the head and wraps: passing an
+                // entry is its reinsertion, without relinking it.
+                let p = if *hand != NIL { *hand } else { arena.tail };
+                let node = arena.node_mut(p);
+                if p != keep {
                     if node.freq == 0 {
-                        return t;
+                        *hand = p;
+                        return p;
                     }
                     node.freq -= 1;
                 }
-                arena.move_to_front(t);
+                *hand = if node.prev != NIL {
+                    node.prev
+                } else {
+                    arena.tail
+                };
             }
         }
     }

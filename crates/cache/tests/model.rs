@@ -126,6 +126,10 @@ impl Reference {
         if let Some(h) = self.hand {
             if i < h {
                 self.hand = Some(h - 1);
+            } else if i == h && self.policy == Policy::S3Fifo {
+                // The hand moves to the next newer main entry now (later
+                // inserts must not become its target), or restarts.
+                self.hand = (h..self.entries.len()).find(|&j| !self.entries[j].small);
             } else if h >= self.entries.len() {
                 self.hand = None;
             }
@@ -173,8 +177,9 @@ impl Reference {
     }
 
     /// S3-FIFO: small's oldest goes to main if read while in small, else
-    /// out (its key to the ghost, sized like main); main's oldest goes back
-    /// to main's newest end while its counter is above 0, spending one.
+    /// out (its key to the ghost, sized like main); in main a hand walks
+    /// from the oldest towards the newest (wrapping), spending one unit of
+    /// each counter above 0, and stops at the first at 0.
     fn s3fifo_victim(&mut self) -> usize {
         let small_target = (self.capacity / 10).max(1);
         loop {
@@ -189,18 +194,26 @@ impl Reference {
                         self.ghost.push(key, main_len.max(1));
                         return s;
                     }
-                    let mut e = self.entries.remove(s);
+                    let mut e = self.remove_at(s);
                     e.freq = 0;
                     e.small = false;
                     self.entries.push(e);
                 }
-                (_, Some(m)) => {
-                    if self.entries[m].freq == 0 {
-                        return m;
+                (_, Some(oldest)) => {
+                    // The hand's entry, else the oldest main entry.
+                    let next_main = |entries: &[Entry], from: usize| {
+                        (from..entries.len()).find(|&i| !entries[i].small)
+                    };
+                    let mut p = self
+                        .hand
+                        .and_then(|h| next_main(&self.entries, h))
+                        .unwrap_or(oldest);
+                    while self.entries[p].freq != 0 {
+                        self.entries[p].freq -= 1;
+                        p = next_main(&self.entries, p + 1).unwrap_or(oldest);
                     }
-                    let mut e = self.entries.remove(m);
-                    e.freq -= 1;
-                    self.entries.push(e);
+                    self.hand = Some(p);
+                    return p;
                 }
                 (_, None) => unreachable!("evict on an empty reference"),
             }

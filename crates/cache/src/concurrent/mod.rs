@@ -15,7 +15,7 @@
 //!
 //! # How close to global LRU
 //!
-//! Within a shard the order is exact LRU (or exact SIEVE). Across shards it
+//! Within a shard the order is exact LRU (or exact SIEVE / S3-FIFO). Across shards it
 //! is not: a full shard evicts its own least recently used entry even if
 //! another shard holds an older one. With `N` shards and uniform hashing each
 //! shard holds ≈ `capacity / N` entries, and the victim is the oldest of
