@@ -16,7 +16,7 @@ use keel_cache::{Cache, Policy, TieredCache};
 
 use super::{Chart, SummaryRow, SystemReport, Table, Tour, latency_histogram};
 use crate::report::charts::{Series, bar_chart, line_chart};
-use traffic::{SlowDb, run_variant};
+use traffic::{Run, SlowDb, run_variant};
 
 pub(crate) fn run(tour: &Tour) -> anyhow::Result<SystemReport> {
     let mut report = SystemReport::for_system(
@@ -51,7 +51,7 @@ fn cache_aside(tour: &Tour, _: &mut (), report: &mut SystemReport) -> anyhow::Re
     let db_latency = Duration::from_micros(200);
     let keys = keel_bench::workload::zipf_keys(key_space, 1.0, requests, 0x70A2);
 
-    let bar = tour.progress("cache: cache-aside", 3);
+    let bar = tour.progress("cache: cache-aside", 4);
     let no_cache = run_variant("no cache", None, &keys, threads, windows, db_latency);
     bar.inc(1);
     let lru: Cache<u64, u64> = Cache::builder()
@@ -75,9 +75,23 @@ fn cache_aside(tour: &Tour, _: &mut (), report: &mut SystemReport) -> anyhow::Re
         db_latency,
     );
     bar.inc(1);
+    let s3fifo: Cache<u64, u64> = Cache::builder()
+        .max_capacity(capacity)
+        .policy(Policy::S3Fifo)
+        .name("tour-s3fifo")
+        .build()?;
+    let with_s3fifo = run_variant(
+        "keel S3-FIFO",
+        Some(&s3fifo),
+        &keys,
+        threads,
+        windows,
+        db_latency,
+    );
+    bar.inc(1);
     bar.finish_and_clear();
 
-    let runs = [&no_cache, &with_lru, &with_sieve];
+    let runs = [&no_cache, &with_lru, &with_sieve, &with_s3fifo];
     let mut table = Table::new(
         format!(
             "Cache-aside: {requests} requests, {threads} client threads, {key_space} keys, cache {capacity}"
@@ -112,7 +126,7 @@ fn cache_aside(tour: &Tour, _: &mut (), report: &mut SystemReport) -> anyhow::Re
 
     let per_window = (requests / windows) as f64 / 1_000.0;
     let x = |i: usize| (i + 1) as f64 * per_window;
-    let hit_series: Vec<Series> = [&with_lru, &with_sieve]
+    let hit_series: Vec<Series> = [&with_lru, &with_sieve, &with_s3fifo]
         .iter()
         .map(|r| {
             Series::new(
@@ -128,8 +142,8 @@ fn cache_aside(tour: &Tour, _: &mut (), report: &mut SystemReport) -> anyhow::Re
     report.charts.push(Chart::new(
         "Hit ratio over time",
         "Hit ratio per window of requests. Both caches start cold and warm up within the first \
-         windows; SIEVE settles higher than LRU because one-hit wonders leave quickly instead of \
-         pushing popular keys towards the tail.",
+         windows; SIEVE and S3-FIFO settle higher than LRU because one-hit wonders leave quickly \
+         (S3-FIFO: from its small queue) instead of pushing popular keys towards the tail.",
         line_chart(
             "hit ratio over time",
             "requests (thousands)",
@@ -166,9 +180,13 @@ fn cache_aside(tour: &Tour, _: &mut (), report: &mut SystemReport) -> anyhow::Re
     report.check(
         "every response had the database's value",
         wrong == 0,
-        format!("{wrong} wrong of {}", requests * 3),
+        format!("{wrong} wrong of {}", requests * runs.len()),
     );
-    for (r, cache) in [(&with_lru, &lru), (&with_sieve, &sieve)] {
+    for (r, cache) in [
+        (&with_lru, &lru),
+        (&with_sieve, &sieve),
+        (&with_s3fifo, &s3fifo),
+    ] {
         let stats = cache.stats();
         report.check(
             format!("{}: one DB call per load, capacity held", r.name),
@@ -179,14 +197,17 @@ fn cache_aside(tour: &Tour, _: &mut (), report: &mut SystemReport) -> anyhow::Re
             ),
         );
     }
-    let (lru_hr, sieve_hr) = (
-        with_lru.hits as f64 / with_lru.requests.max(1) as f64,
-        with_sieve.hits as f64 / with_sieve.requests.max(1) as f64,
-    );
+    let ratio = |r: &Run| r.hits as f64 / r.requests.max(1) as f64;
+    let (lru_hr, sieve_hr, s3_hr) = (ratio(&with_lru), ratio(&with_sieve), ratio(&with_s3fifo));
     report.check(
         "SIEVE hit ratio ≥ LRU hit ratio",
         sieve_hr >= lru_hr,
         format!("SIEVE {sieve_hr:.3} vs LRU {lru_hr:.3}"),
+    );
+    report.check(
+        "S3-FIFO hit ratio ≥ LRU hit ratio",
+        s3_hr >= lru_hr,
+        format!("S3-FIFO {s3_hr:.3} vs LRU {lru_hr:.3}"),
     );
     Ok(())
 }
