@@ -7,16 +7,24 @@
 //!   (from bit 32) pick the shard — clear of the top 7 bits hashbrown uses for its control
 //!   bytes and of the low bits it uses for the bucket — and the same hash finds the slot. This is the design of `dashmap`, minus a second hash and with the
 //!   limiter's state stored inline in the slot.
+//! * **Slots hold key + state only.** A key on the default quota stores no parameters:
+//!   they are the shard's `default` copy, read under the shard lock the lookup already
+//!   holds (16 B per `u64` key with GCRA or the token bucket, like governor's
+//!   `(key, AtomicU64)`; a slot used to carry its own parameters, ≈ 72 B). Keys with
+//!   their own quota (override or resolver) sit in a second, usually empty, table of the
+//!   shard with their parameters; a lookup probes it only when it is not empty.
 //! * **Hot path, key present:** shared (read) lock on one shard, probe, decide, unlock. The
 //!   decision mutates only the slot's own state — an `AtomicU64` CAS for GCRA and the token
 //!   bucket, a per-key mutex for the window algorithms — so readers of one shard never
 //!   block each other on GCRA / token bucket and never allocate.
 //! * **Cold path, new key:** exclusive lock on the shard, re-probe, maybe sweep, insert.
 //! * **Quotas per key.** The default quota, per-key overrides (plan tiers) and an optional
-//!   resolver closure are consulted only when a key's slot is created; each slot keeps its
-//!   own parameters, so the hot path reads no shared configuration. Changing the default
-//!   or a key's quota at run time rewrites the live slots under the shard locks and keeps
-//!   their state (a user who spent 8 of 10 still has 2 left, not a fresh bucket).
+//!   resolver closure are consulted only when a key's slot is created; the hot path reads
+//!   only the shard it has locked (its `default`) or the pinned slot's own parameters,
+//!   never the shared configuration. Changing the default (each shard's `default`) or a
+//!   key's quota (moving it between the shard's two tables) at run time happens under the
+//!   shard locks and keeps the live keys' state (GCRA / token bucket: the time still
+//!   owed; windows: the counts).
 //! * **Memory bound.** A slot whose state is *idle* — indistinguishable from a fresh one,
 //!   e.g. a GCRA key whose TAT is in the past — can be dropped without changing any future
 //!   decision. [`KeyedLimiter::retain_recent`] sweeps every shard; the automatic
@@ -94,17 +102,62 @@ impl CleanupPolicy {
     }
 }
 
+/// A key on the default quota: the key and its state, nothing else (16 B for a `u64` key
+/// and GCRA); the parameters are the shard's [`Shard::default`].
 struct Slot<K, A: Algorithm> {
     key: K,
-    algorithm: A,
     state: A::State,
-    /// The quota came from an override or the resolver, not the default.
-    pinned: bool,
+}
+
+/// A key with its own quota (an override or the resolver's answer) and its parameters.
+struct PinnedSlot<K, A: Algorithm> {
+    slot: Slot<K, A>,
+    algorithm: A,
 }
 
 struct Shard<K, A: Algorithm> {
+    /// The default quota's parameters, read under the shard lock already held; a quota
+    /// change rewrites them in every shard.
+    default: A,
+    /// Keys on the default quota.
     table: HashTable<Slot<K, A>>,
+    /// Keys with their own quota (usually few; probed only when not empty).
+    pinned: HashTable<PinnedSlot<K, A>>,
     next_sweep: usize,
+}
+
+impl<K, A: Algorithm> Shard<K, A> {
+    /// `key`'s parameters and slot, if it has state.
+    #[inline]
+    fn find<Q>(&self, hash: u64, key: &Q) -> Option<(&A, &Slot<K, A>)>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        if let Some(slot) = self.table.find(hash, |s| s.key.borrow() == key) {
+            return Some((&self.default, slot));
+        }
+        if self.pinned.is_empty() {
+            return None;
+        }
+        self.pinned
+            .find(hash, |p| p.slot.key.borrow() == key)
+            .map(|p| (&p.algorithm, &p.slot))
+    }
+
+    fn len(&self) -> usize {
+        self.table.len() + self.pinned.len()
+    }
+
+    /// Drops idle slots; returns how many.
+    fn retain_active(&mut self, now: u64) -> usize {
+        let before = self.len();
+        let default = &self.default;
+        self.table.retain(|s| !default.is_idle(&s.state, now));
+        self.pinned
+            .retain(|p| !p.algorithm.is_idle(&p.slot.state, now));
+        before - self.len()
+    }
 }
 
 /// The most shards a [`KeyedLimiter`] accepts: 4 096 (each is a cache-padded lock and an
@@ -282,7 +335,9 @@ where
             shards: (0..shards)
                 .map(|_| {
                     CachePadded::new(RwLock::new(Shard {
+                        default: A::from_quota(quota),
                         table: HashTable::new(),
+                        pinned: HashTable::new(),
                         next_sweep: first_sweep,
                     }))
                 })
@@ -366,15 +421,21 @@ where
     }
 
     #[inline]
-    fn decide(&self, slot: &Slot<K, A>, now: u64, cost: u32) -> Result<Decision, CheckError> {
-        let capacity = slot.algorithm.capacity();
+    fn decide(
+        &self,
+        algorithm: &A,
+        state: &A::State,
+        now: u64,
+        cost: u32,
+    ) -> Result<Decision, CheckError> {
+        let capacity = algorithm.capacity();
         if cost > capacity {
             return Err(CheckError::InsufficientCapacity { cost, capacity });
         }
         if cost == 0 {
-            return Ok(slot.algorithm.peek(&slot.state, now));
+            return Ok(algorithm.peek(state, now));
         }
-        let decision = slot.algorithm.check(&slot.state, now, cost);
+        let decision = algorithm.check(state, now, cost);
         self.metrics.record(&decision);
         Ok(decision)
     }
@@ -401,8 +462,8 @@ where
     {
         let now = self.timer.now();
         // Every quota has a capacity of at least 1, so a unit cost needs no validation.
-        let Ok(decision) = self.with_slot(key, now, |slot| {
-            let decision = slot.algorithm.check(&slot.state, now, 1);
+        let Ok(decision) = self.with_slot(key, now, |algorithm, state| {
+            let decision = algorithm.check(state, now, 1);
             self.metrics.record(&decision);
             Ok::<_, std::convert::Infallible>(decision)
         });
@@ -436,7 +497,9 @@ where
         Q: Hash + Eq + ?Sized + ToOwned<Owned = K>,
     {
         let now = self.timer.now();
-        self.with_slot(key, now, |slot| self.decide(slot, now, cost))
+        self.with_slot(key, now, |algorithm, state| {
+            self.decide(algorithm, state, now, cost)
+        })
     }
 
     /// Runs `f` on `key`'s slot, creating the slot if needed (and keeping it only if `f`
@@ -446,7 +509,7 @@ where
         &self,
         key: &Q,
         now: u64,
-        f: impl FnOnce(&Slot<K, A>) -> Result<R, E>,
+        f: impl FnOnce(&A, &A::State) -> Result<R, E>,
     ) -> Result<R, E>
     where
         K: Borrow<Q>,
@@ -456,8 +519,8 @@ where
         let shard = self.shard(hash);
         {
             let guard = shard.read();
-            if let Some(slot) = guard.table.find(hash, |s| s.key.borrow() == key) {
-                return f(slot);
+            if let Some((algorithm, slot)) = guard.find(hash, key) {
+                return f(algorithm, &slot.state);
             }
         }
         self.insert_with(shard, hash, key, now, f)
@@ -471,32 +534,39 @@ where
         hash: u64,
         key: &Q,
         now: u64,
-        f: impl FnOnce(&Slot<K, A>) -> Result<R, E>,
+        f: impl FnOnce(&A, &A::State) -> Result<R, E>,
     ) -> Result<R, E>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized + ToOwned<Owned = K>,
     {
         let mut guard = shard.write();
-        if let Some(slot) = guard.table.find(hash, |s| s.key.borrow() == key) {
-            return f(slot);
+        if let Some((algorithm, slot)) = guard.find(hash, key) {
+            return f(algorithm, &slot.state);
         }
         let owned = key.to_owned();
         let (algorithm, pinned) = self.algorithm_for(&owned);
+        let algorithm = if pinned { algorithm } else { guard.default };
         let slot = Slot {
             state: algorithm.new_state(now),
             key: owned,
-            algorithm,
-            pinned,
         };
         // Decide before inserting: a request that can never fit does not create a key.
-        let result = f(&slot)?;
-        if guard.table.len() >= guard.next_sweep {
+        let result = f(&algorithm, &slot.state)?;
+        if guard.len() >= guard.next_sweep {
             self.sweep(&mut guard, now);
         }
-        guard
-            .table
-            .insert_unique(hash, slot, |s| self.hasher.hash_one(&s.key));
+        if pinned {
+            guard
+                .pinned
+                .insert_unique(hash, PinnedSlot { slot, algorithm }, |p| {
+                    self.hasher.hash_one(&p.slot.key)
+                });
+        } else {
+            guard
+                .table
+                .insert_unique(hash, slot, |s| self.hasher.hash_one(&s.key));
+        }
         Ok(result)
     }
 
@@ -518,27 +588,26 @@ where
 
     /// Removes idle slots of one shard; evicts active ones if the hard cap requires it.
     fn sweep(&self, shard: &mut Shard<K, A>, now: u64) {
-        let before = shard.table.len();
-        shard
-            .table
-            .retain(|slot| !slot.algorithm.is_idle(&slot.state, now));
-        let removed = before - shard.table.len();
-        if shard.table.len() >= self.max_per_shard {
-            // Still over the cap: evict active keys down to three quarters of it.
-            let mut excess = shard.table.len() - self.max_per_shard * 3 / 4;
+        let removed = shard.retain_active(now);
+        if shard.len() >= self.max_per_shard {
+            // Still over the cap: evict active keys down to three quarters of it, keys on
+            // the default quota first.
+            let mut excess = shard.len() - self.max_per_shard * 3 / 4;
             let evicted = excess;
-            shard.table.retain(|_| {
+            let mut evict = |_: &mut _| {
                 if excess > 0 {
                     excess -= 1;
                     false
                 } else {
                     true
                 }
-            });
+            };
+            shard.table.retain(|s| evict(s));
+            shard.pinned.retain(|p| evict(&mut p.slot));
             self.metrics.record_evicted_active(evicted as u64);
         }
         self.metrics.record_removed(removed as u64);
-        let len = shard.table.len();
+        let len = shard.len();
         shard.next_sweep = len
             .saturating_mul(2)
             .max(self.sweep_at)
@@ -556,8 +625,8 @@ where
         let hash = self.hasher.hash_one(key);
         {
             let guard = self.shard(hash).read();
-            if let Some(slot) = guard.table.find(hash, |s| s.key.borrow() == key) {
-                return slot.algorithm.peek(&slot.state, now);
+            if let Some((algorithm, slot)) = guard.find(hash, key) {
+                return algorithm.peek(&slot.state, now);
             }
         }
         let (algorithm, _) = self.algorithm_for(&key.to_owned());
@@ -573,8 +642,8 @@ where
         let hash = self.hasher.hash_one(key);
         {
             let guard = self.shard(hash).read();
-            if let Some(slot) = guard.table.find(hash, |s| s.key.borrow() == key) {
-                return slot.algorithm.quota();
+            if let Some((algorithm, _)) = guard.find(hash, key) {
+                return algorithm.quota();
             }
         }
         self.algorithm_for(&key.to_owned()).0.quota()
@@ -586,12 +655,7 @@ where
         self.config.write().default = quota;
         let algorithm = A::from_quota(quota);
         for shard in self.shards.iter() {
-            let mut guard = shard.write();
-            for slot in guard.table.iter_mut() {
-                if !slot.pinned {
-                    slot.algorithm = algorithm;
-                }
-            }
+            shard.write().default = algorithm;
         }
     }
 
@@ -613,10 +677,18 @@ where
             config.overrides.insert(key.clone(), quota);
             self.has_overrides.store(true, Ordering::Release);
         }
+        let algorithm = A::from_quota(quota);
         let mut guard = self.shard(hash).write();
-        if let Some(slot) = guard.table.find_mut(hash, |s| s.key == key) {
-            slot.algorithm = A::from_quota(quota);
-            slot.pinned = true;
+        if let Some(pinned) = guard.pinned.find_mut(hash, |p| p.slot.key == key) {
+            pinned.algorithm = algorithm;
+        } else if let Ok(entry) = guard.table.find_entry(hash, |s| s.key == key) {
+            // Moves to the pinned table with its state.
+            let (slot, _) = entry.remove();
+            guard
+                .pinned
+                .insert_unique(hash, PinnedSlot { slot, algorithm }, |p| {
+                    self.hasher.hash_one(&p.slot.key)
+                });
         }
     }
 
@@ -637,26 +709,43 @@ where
         };
         let hash = self.hasher.hash_one(key);
         let mut guard = self.shard(hash).write();
-        if let Some(slot) = guard.table.find_mut(hash, |s| s.key.borrow() == key) {
-            let resolved = self
+        if let Ok(entry) = guard
+            .pinned
+            .find_entry(hash, |p| p.slot.key.borrow() == key)
+        {
+            let (PinnedSlot { slot, .. }, _) = entry.remove();
+            // Keeps its state: the resolver's quota (still pinned) or the default.
+            match self
                 .resolver
                 .as_ref()
-                .and_then(|resolve| resolve(&slot.key));
-            let config = self.config.read();
-            slot.algorithm = A::from_quota(resolved.unwrap_or(config.default));
-            slot.pinned = resolved.is_some();
+                .and_then(|resolve| resolve(&slot.key))
+            {
+                Some(quota) => {
+                    let algorithm = A::from_quota(quota);
+                    guard
+                        .pinned
+                        .insert_unique(hash, PinnedSlot { slot, algorithm }, |p| {
+                            self.hasher.hash_one(&p.slot.key)
+                        });
+                }
+                None => {
+                    guard
+                        .table
+                        .insert_unique(hash, slot, |s| self.hasher.hash_one(&s.key));
+                }
+            }
         }
         removed
     }
 
     /// Number of keys with state.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.read().table.len()).sum()
+        self.shards.iter().map(|s| s.read().len()).sum()
     }
 
     /// `true` when no key has state.
     pub fn is_empty(&self) -> bool {
-        self.shards.iter().all(|s| s.read().table.is_empty())
+        self.shards.iter().all(|s| s.read().len() == 0)
     }
 
     /// Removes every key whose state is indistinguishable from fresh (GCRA: TAT in the
@@ -667,12 +756,8 @@ where
         let mut removed = 0;
         for shard in self.shards.iter() {
             let mut guard = shard.write();
-            let before = guard.table.len();
-            guard
-                .table
-                .retain(|slot| !slot.algorithm.is_idle(&slot.state, now));
-            removed += before - guard.table.len();
-            let len = guard.table.len();
+            removed += guard.retain_active(now);
+            let len = guard.len();
             guard.next_sweep = len
                 .saturating_mul(2)
                 .max(self.sweep_at)
@@ -687,12 +772,21 @@ where
         for shard in self.shards.iter() {
             let mut guard = shard.write();
             guard.table.shrink_to_fit(|s| self.hasher.hash_one(&s.key));
+            guard
+                .pinned
+                .shrink_to_fit(|p| self.hasher.hash_one(&p.slot.key));
         }
     }
 
     /// Number of slots allocated across shards (≥ [`len`](Self::len)).
     pub fn capacity(&self) -> usize {
-        self.shards.iter().map(|s| s.read().table.capacity()).sum()
+        self.shards
+            .iter()
+            .map(|s| {
+                let guard = s.read();
+                guard.table.capacity() + guard.pinned.capacity()
+            })
+            .sum()
     }
 
     /// A snapshot of the counters.

@@ -121,9 +121,10 @@
 //! * **Injected time.** All times are nanoseconds since the limiter's epoch read from a
 //!   [`quanta::Clock`] (`Clock::new()` in production — the TSC, a few ns; `Clock::mock()`
 //!   in tests, which drive time by hand and never sleep).
-//! * **Per-key synchronisation.** GCRA is a CAS loop on one `AtomicU64` (`Relaxed` is
-//!   enough: the decision depends on that one location, whose modification order is
-//!   total). The two-field algorithms hold a tiny `parking_lot::Mutex` per key. The
+//! * **Per-key synchronisation.** GCRA and the token bucket are a CAS loop on one
+//!   `AtomicU64` (`Relaxed` is enough: the decision depends on that one location, whose
+//!   modification order is total). The window algorithms hold a tiny
+//!   `parking_lot::Mutex` per key. The
 //!   8-threads × 10 000 attempts test on a frozen clock allows exactly `limit` for every
 //!   algorithm, direct and keyed.
 //! * **Keyed map.** 64 `RwLock<HashTable>` shards (foldhash, hash computed once, state

@@ -185,6 +185,31 @@ fn per_key_overrides_resolver_and_runtime_changes() {
     assert_eq!(limiter.check("vip").limit, 5);
 }
 
+/// Default-quota keys and keys with their own quota live in two tables of a shard (the
+/// default keys store no parameters): an override moves a live key across and back with
+/// its state, and it is counted once throughout.
+#[test]
+fn an_override_moves_a_live_key_between_tables_keeping_its_state() {
+    let (clock, _mock) = quanta::Clock::mock();
+    let limiter = KeyedLimiter::<String, Gcra>::with_clock(Quota::per_second(2).unwrap(), clock);
+    assert_eq!(limiter.check("bob").remaining, 1); // 500 ms of debt
+    limiter.set_quota_for("bob".to_string(), Quota::per_second(4).unwrap());
+    assert_eq!(limiter.len(), 1);
+    // 250 ms per request on top of the kept 500 ms: 750 of 1 000 ms, one more fits.
+    let d = limiter.check("bob");
+    assert_eq!((d.allowed, d.limit, d.remaining), (true, 4, 1));
+    assert_eq!(
+        limiter.clear_quota_for("bob"),
+        Some(Quota::per_second(4).unwrap())
+    );
+    assert_eq!(limiter.len(), 1);
+    // Back on 2/s with 750 ms of debt: 500 more would exceed the 1 000 ms tolerance.
+    let d = limiter.check("bob");
+    assert_eq!((d.allowed, d.limit, d.remaining), (false, 2, 0));
+    assert_eq!(d.retry_after, Some(Duration::from_millis(250)));
+    assert_eq!(limiter.stats().decisions(), 3);
+}
+
 #[test]
 fn peek_consumes_nothing_and_creates_nothing() {
     let (clock, _mock) = quanta::Clock::mock();
