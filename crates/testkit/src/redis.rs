@@ -29,6 +29,8 @@ pub struct RedisServer {
     port: u16,
     child: Option<Child>,
     dir: TempDir,
+    /// Extra command-line arguments (e.g. `--loadmodule PATH`), kept for restarts.
+    extra_args: Vec<String>,
 }
 
 impl RedisServer {
@@ -51,12 +53,37 @@ impl RedisServer {
     /// # Errors
     /// As [`RedisServer::start`].
     pub fn start_with(binary: &Path) -> io::Result<Self> {
+        Self::launch_new(binary, Vec::new())
+    }
+
+    /// Like [`RedisServer::start`], with extra `redis-server` arguments appended to the
+    /// usual ones — e.g. `["--loadmodule", "/path/to/libredis_cell.so"]` (kept for
+    /// [`RedisServer::restart`]).
+    ///
+    /// # Errors
+    /// As [`RedisServer::start`]; a module that fails to load makes the server exit, and the
+    /// error carries the tail of its log.
+    pub fn start_with_args<I, S>(args: I) -> io::Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let lookup = lookup_redis_server();
+        let binary = lookup
+            .found
+            .clone()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, lookup.not_found()))?;
+        Self::launch_new(&binary, args.into_iter().map(Into::into).collect())
+    }
+
+    fn launch_new(binary: &Path, extra_args: Vec<String>) -> io::Result<Self> {
         let dir = tempfile::Builder::new().prefix("keel-redis-").tempdir()?;
         let mut server = Self {
             binary: binary.to_owned(),
             port: free_port()?,
             child: None,
             dir,
+            extra_args,
         };
         // A port the OS just reported free can be taken by someone else before the server
         // binds it; try a few.
@@ -90,6 +117,7 @@ impl RedisServer {
             .args(["--logfile", ""])
             .arg("--dir")
             .arg(self.dir.path())
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log));
