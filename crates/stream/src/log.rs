@@ -269,6 +269,13 @@ impl PartitionLog {
             });
         }
         let mut h = batch::validate_batch(&raw)?;
+        // The log end moves by `lastOffsetDelta + 1`: a header that claims more offsets than it
+        // has records would open holes of up to 2^31 offsets and overflow the segment index.
+        if h.record_count < 1 || i64::from(h.last_offset_delta) != i64::from(h.record_count) - 1 {
+            return Err(StreamError::CorruptBatch(
+                "last offset delta does not match the record count",
+            ));
+        }
         let mut w = self.writer.lock();
         if let Some((base, last)) = w.producers.check(&h)? {
             self.counters.duplicates.fetch_add(1, Ordering::Relaxed);

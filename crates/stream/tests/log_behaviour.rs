@@ -495,3 +495,30 @@ fn interval_durability_fsyncs_when_the_interval_has_passed_on_the_clock() {
     assert!(!s.append("n", 0, &[Record::new("c")]).unwrap().synced);
     assert_eq!(s.stats().fsyncs, before);
 }
+
+/// A batch from outside (a Kafka `Produce`) whose `lastOffsetDelta` disagrees with its record
+/// count would move the log end by up to 2^31 per batch; a few of them overflow the segment
+/// index's 32-bit offset deltas and reads return the wrong batches. It must be refused.
+#[test]
+fn append_batch_rejects_an_offset_delta_that_disagrees_with_the_record_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = MockClock::new(0);
+    let cfg = TopicConfig::builder()
+        .durability(Durability::Never)
+        .build()
+        .unwrap();
+    let log = PartitionLog::open(dir.path(), cfg, Arc::new(clock.clone())).unwrap();
+    log.append(&[Record::new("first")]).unwrap();
+    let mut raw = encode_batch(&[Record::new("x")], 0, None).unwrap();
+    raw[23..27].copy_from_slice(&i32::MAX.to_be_bytes()); // lastOffsetDelta
+    let crc = crc32c::crc32c(&raw[21..]);
+    raw[17..21].copy_from_slice(&crc.to_be_bytes());
+    for _ in 0..3 {
+        let r = log.append_batch(raw.clone(), false);
+        assert!(matches!(r, Err(StreamError::CorruptBatch(_))), "{r:?}");
+    }
+    assert_eq!(log.log_end_offset(), 1);
+    let recs = log.read(0, 1 << 20).unwrap().records().unwrap();
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].value.as_deref(), Some(&b"first"[..]));
+}
