@@ -185,7 +185,7 @@ impl PartitionLog {
     /// # Errors
     /// [`StreamError::CorruptSegment`] for a damaged sealed segment; [`StreamError::Io`].
     pub fn open(dir: &Path, config: TopicConfig, clock: SharedClock) -> Result<Self, StreamError> {
-        std::fs::create_dir_all(dir)?;
+        create_dir_durable(dir)?;
         let files = segment::list(dir)?;
         let mut producers = ProducerTable::default();
         let mut segments: Vec<Segment> = Vec::with_capacity(files.len().max(1));
@@ -794,7 +794,25 @@ impl Drop for PartitionLog {
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<(), StreamError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StreamError> {
     File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// `create_dir_all` that also fsyncs the parent of every directory it created, so a crash
+/// cannot forget the new directory's name (and with it every segment acknowledged inside).
+pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), StreamError> {
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .collect();
+    std::fs::create_dir_all(dir)?;
+    for d in missing.iter().rev() {
+        match d.parent() {
+            Some(p) if p.as_os_str().is_empty() => sync_dir(Path::new("."))?,
+            Some(p) => sync_dir(p)?,
+            None => {}
+        }
+    }
     Ok(())
 }

@@ -147,7 +147,7 @@ impl Stream {
         group: GroupConfig,
         offsets_segment_bytes: u64,
     ) -> Result<Self, StreamError> {
-        std::fs::create_dir_all(&dir)?;
+        crate::log::create_dir_durable(&dir)?;
         let mut topics = HashMap::new();
         let mut max_pid = -1i64;
         for entry in std::fs::read_dir(&dir)? {
@@ -356,6 +356,7 @@ impl Stream {
         std::fs::write(&tmp, (id + 1).to_string())?;
         std::fs::File::open(&tmp)?.sync_all()?;
         std::fs::rename(&tmp, self.inner.dir.join(PRODUCER_ID_FILE))?;
+        crate::log::sync_dir(&self.inner.dir)?;
         *next = id + 1;
         Ok(id)
     }

@@ -268,11 +268,14 @@ impl Topic {
         config: TopicConfig,
         clock: &SharedClock,
     ) -> Result<Self, StreamError> {
-        std::fs::create_dir_all(dir)?;
+        crate::log::create_dir_durable(dir)?;
         let tmp = dir.join("topic.conf.tmp");
         std::fs::write(&tmp, config.to_text())?;
         std::fs::File::open(&tmp)?.sync_all()?;
         std::fs::rename(&tmp, dir.join(CONFIG_FILE))?;
+        // Without this a crash can keep the topic directory but lose `topic.conf`, and then
+        // the whole stream fails to open.
+        crate::log::sync_dir(dir)?;
         Self::open_with(dir, name, config, clock)
     }
 
