@@ -35,6 +35,7 @@
 use std::collections::VecDeque;
 
 use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 
 use crate::arena::{Arena, NIL};
 
@@ -210,10 +211,11 @@ impl Ghost {
     fn push(&mut self, hash: u64, cap: usize) {
         let seq = self.front_seq + self.ring.len() as u64;
         self.ring.push_back(hash);
-        match self.map.find_mut(hash, |e| e.0 == hash) {
-            Some(e) => e.1 = seq,
-            None => {
-                self.map.insert_unique(hash, (hash, seq), |e| e.0);
+        // One probe: update the sequence number of a hash already there.
+        match self.map.entry(hash, |e| e.0 == hash, |e| e.0) {
+            Entry::Occupied(mut e) => e.get_mut().1 = seq,
+            Entry::Vacant(e) => {
+                e.insert((hash, seq));
             }
         }
         while self.ring.len() > cap {
@@ -230,6 +232,9 @@ impl Ghost {
     }
 
     fn take(&mut self, hash: u64) -> bool {
+        if self.map.is_empty() {
+            return false;
+        }
         match self.map.find_entry(hash, |e| e.0 == hash) {
             Ok(e) => {
                 e.remove();
