@@ -630,3 +630,56 @@ fn pipelined_requests_are_answered_in_order_with_one_in_flight_slot() {
     }
     assert_eq!(f.broker().stats().requests, 50);
 }
+
+#[test]
+fn retention_ms_from_create_topics_deletes_old_segments_on_the_injected_clock() {
+    let clock = keel_stream::MockClock::new(1_000_000);
+    let c2 = clock.clone();
+    let f = Fixture::new(move |b| b.clock(c2).tick(Duration::from_millis(10)));
+    let mut c = f.client();
+    assert_eq!(
+        create(
+            &mut c,
+            "short",
+            1,
+            &[("retention.ms", "60000"), ("segment.bytes", "4096")]
+        ),
+        0
+    );
+    let big = "x".repeat(1000);
+    for _ in 0..12 {
+        assert_eq!(
+            produce(&mut c, "short", 0, batch(&[&big], 1_000_000), 9).0,
+            0
+        );
+    }
+    let earliest = |c: &mut Client| {
+        let req = ListOffsetsRequest::default().with_topics(vec![
+            ListOffsetsTopic::default()
+                .with_name(name("short"))
+                .with_partitions(vec![
+                    ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(-2),
+                ]),
+        ]);
+        c.call(&req, 7).topics[0].partitions[0].offset
+    };
+    assert_eq!(earliest(&mut c), 0);
+    // Nothing is old yet; then the (mock) clock passes retention.ms and the housekeeping
+    // tick deletes the sealed segments (the active one always stays).
+    clock.advance(Duration::from_millis(60_001));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while earliest(&mut c) == 0 {
+        assert!(Instant::now() < deadline, "retention never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let start = earliest(&mut c);
+    assert!(start > 0 && start < 12, "log start {start}");
+    let r = c.call(&fetch_req("short", 0, 0, 0, 1), 12);
+    assert_eq!(
+        r.responses[0].partitions[0].error_code,
+        ResponseError::OffsetOutOfRange.code(),
+        "deleted offsets are out of range"
+    );
+}
