@@ -101,9 +101,25 @@
 //!
 //! **Paying only when someone waits.** The fast path reads one counter (the
 //! number of waiters) after its CAS; only when it is non-zero does it lock and
-//! wake. A blocked caller spins briefly (exponential `spin_loop` hints, then a
-//! few yields, about a microsecond or two) and then parks: a waiting consumer
-//! does not burn a core.
+//! wake. A blocked push or pop first snoozes on crossbeam-channel's schedule
+//! (`crossbeam_utils::Backoff`: 2^0..2^6 `spin_loop` hints, then four
+//! `yield_now`s), re-trying after each step, and only then registers,
+//! re-checks and parks: a waiting consumer does not burn a core, and on an
+//! oversubscribed machine the yields hand the CPU to the peer that can make
+//! room instead of paying a futex wake per hand-off.
+//!
+//! **Cache lines per message.** A ring slot is its stamp and its value only
+//! (16 bytes for a `u64`, four slots per cache line, as in crossbeam's
+//! `ArrayQueue`); the permit marks (tombstone, held) live in a separate array
+//! that only permits write, so a pop reads them from a line that stays shared.
+//!
+//! **Measured** (`keel-bench queue --quick --scenario fifo`, 2 cores, while
+//! other engineers compiled: load average 6–8, so each figure moves by ±0.4
+//! between runs; quiet full runs are the lead's). Keel/crossbeam-channel
+//! bounded, capacity 1024, `u64`, after the two changes above, medians of
+//! five quick runs: 1→1 0.97×, 2→1 0.91×, 1→2 1.00×, 2→2 0.96× (single runs
+//! ranged 0.58–1.69×). Before them, one run at load 3.5: 0.92×, 0.81×, —,
+//! 1.05×.
 //!
 //! **Backpressure policies.**
 //! - `Block` (default): lossless; producers slow to consumer speed. Use when

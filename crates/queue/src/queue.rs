@@ -60,7 +60,6 @@ struct Counters {
     /// `DropIncoming` drops (evictions are counted by the flavor).
     dropped: AtomicU64,
     rejected: AtomicU64,
-    blocked_nanos: AtomicU64,
     high_watermark: AtomicUsize,
 }
 
@@ -88,6 +87,10 @@ pub(crate) struct Shared<T> {
     pub(crate) receivers: AtomicUsize,
     pub(crate) clock: quanta::Clock,
     counters: CachePadded<Counters>,
+    /// Time producers spent blocked. On its own line: every blocked push adds
+    /// to it, and it must not evict `high_watermark`, which every push that
+    /// finds the queue full reads.
+    blocked_nanos: CachePadded<AtomicU64>,
     pub(crate) name: String,
 }
 
@@ -123,6 +126,7 @@ impl<T> Shared<T> {
             receivers: AtomicUsize::new(1),
             clock,
             counters: CachePadded::new(Counters::default()),
+            blocked_nanos: CachePadded::new(AtomicU64::new(0)),
             name,
         })
     }
@@ -337,8 +341,7 @@ impl<T> Shared<T> {
             .now()
             .saturating_duration_since(started)
             .as_nanos();
-        self.counters
-            .blocked_nanos
+        self.blocked_nanos
             .fetch_add(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
@@ -600,7 +603,7 @@ impl<T> Shared<T> {
             popped,
             dropped: counters.dropped.load(Ordering::Relaxed) + evicted,
             rejected: counters.rejected.load(Ordering::Relaxed),
-            producer_blocked: Duration::from_nanos(counters.blocked_nanos.load(Ordering::Relaxed)),
+            producer_blocked: Duration::from_nanos(self.blocked_nanos.load(Ordering::Relaxed)),
             closed,
             strategy: self.strategy,
             backpressure: self.policy,
