@@ -17,12 +17,15 @@ use parking_lot::Mutex;
 
 use crate::batch::{self, Record};
 use crate::clock::SharedClock;
-use crate::error::StreamError;
+use crate::error::{GroupError, StreamError};
 use crate::log::PartitionLog;
 use crate::topic::{Durability, TopicConfig};
 
 /// Directory of the internal log under the stream's directory.
 pub(crate) const OFFSETS_DIR: &str = "__consumer_offsets";
+
+/// Batch size limit of the internal log.
+const MAX_BATCH_BYTES: usize = 1 << 20;
 
 type Key = (String, String, u32);
 
@@ -54,7 +57,7 @@ impl OffsetStore {
             .segment_age(Duration::MAX)
             .retention(None)
             .durability(Durability::EveryBatch)
-            .max_batch_bytes(1 << 20)
+            .max_batch_bytes(MAX_BATCH_BYTES)
             .build()
             .expect("valid internal config");
         let log = PartitionLog::open(&dir.join(OFFSETS_DIR).join("0"), config, clock)?;
@@ -92,6 +95,10 @@ impl OffsetStore {
         if offsets.is_empty() {
             return Ok(());
         }
+        // The key is `group \0 topic \0 partition`: a nul in the group would not replay.
+        if group.contains('\0') {
+            return Err(GroupError::Invalid("group id contains a nul byte").into());
+        }
         let mut map = self.map.lock();
         let records: Vec<Record> = offsets
             .iter()
@@ -101,15 +108,37 @@ impl OffsetStore {
                 ..Record::default()
             })
             .collect();
-        for chunk in records.chunks(4096) {
-            self.log
-                .append_batch(batch::encode_batch(chunk, now_ms, None)?, true)?;
-        }
+        self.append_chunked(&records, now_ms)?;
         for (t, p, o) in offsets {
             map.insert((group.to_string(), t.clone(), *p), *o);
         }
         if self.log.segment_count() > 1 {
             self.snapshot(&map, now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Appends `records` as fsynced batches that each stay under the internal log's batch limit
+    /// (cut by encoded size, not by count: keys can be long).
+    fn append_chunked(&self, records: &[Record], now_ms: i64) -> Result<(), StreamError> {
+        let limit = MAX_BATCH_BYTES - batch::BATCH_HEADER_LEN;
+        let mut start = 0;
+        while start < records.len() {
+            let mut end = start;
+            let mut bytes = 0usize;
+            while end < records.len() {
+                let size = records[end].encoded_size_bound();
+                if end > start && bytes + size > limit {
+                    break;
+                }
+                bytes += size;
+                end += 1;
+            }
+            self.log.append_batch(
+                batch::encode_batch(&records[start..end], now_ms, None)?,
+                true,
+            )?;
+            start = end;
         }
         Ok(())
     }
@@ -125,10 +154,7 @@ impl OffsetStore {
                 ..Record::default()
             })
             .collect();
-        for chunk in records.chunks(4096) {
-            self.log
-                .append_batch(batch::encode_batch(chunk, now_ms, None)?, true)?;
-        }
+        self.append_chunked(&records, now_ms)?;
         self.log.delete_segments_before(start)?;
         Ok(())
     }
@@ -175,10 +201,7 @@ impl OffsetStore {
                 ..Record::default()
             })
             .collect();
-        for chunk in records.chunks(4096) {
-            self.log
-                .append_batch(batch::encode_batch(chunk, now_ms, None)?, true)?;
-        }
+        self.append_chunked(&records, now_ms)?;
         for k in &keys {
             map.remove(k);
         }

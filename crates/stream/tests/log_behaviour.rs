@@ -522,3 +522,59 @@ fn append_batch_rejects_an_offset_delta_that_disagrees_with_the_record_count() {
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].value.as_deref(), Some(&b"first"[..]));
 }
+
+/// Offsets are stored under `group \0 topic \0 partition`: a group id holding a nul byte was
+/// accepted, then skipped on replay — the commit silently vanished at the next restart.
+#[test]
+fn a_group_id_with_a_nul_byte_is_refused_not_lost_on_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = MockClock::new(0);
+    let s = stream(dir.path(), &clock);
+    s.create_topic("t", TopicConfig::default()).unwrap();
+    s.append("t", 0, &[Record::new("x")]).unwrap();
+    let r = s.commit("a\0b", &[("t".into(), 0, 1)]);
+    assert!(
+        matches!(
+            r,
+            Err(StreamError::Group(keel_stream::GroupError::Invalid(_)))
+        ),
+        "{r:?}"
+    );
+    assert_eq!(s.committed("a\0b", "t", 0), None);
+}
+
+/// The offsets snapshot was cut into 4096-record batches whatever their size: with long keys
+/// one chunk passed the internal log's 1 MiB batch limit, and from then on every commit failed
+/// (after its own batch was already durable).
+#[test]
+fn offset_snapshots_with_long_keys_fit_the_batch_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = MockClock::new(0);
+    let topic = "t".repeat(249);
+    let build = || {
+        Stream::builder()
+            .dir(dir.path())
+            .clock(clock.clone())
+            .offsets_segment_bytes(4096)
+            .build()
+            .unwrap()
+    };
+    let s = build();
+    s.create_topic(
+        &topic,
+        TopicConfig::builder().partitions(8).build().unwrap(),
+    )
+    .unwrap();
+    for p in 0..8 {
+        s.append(&topic, p, &[Record::new("x")]).unwrap();
+    }
+    let offsets: Vec<(String, u32, i64)> = (0..8).map(|p| (topic.clone(), p, 1)).collect();
+    for g in 0..60 {
+        let group = format!("{g:04}{}", "g".repeat(2048));
+        s.commit(&group, &offsets)
+            .unwrap_or_else(|e| panic!("commit {g}: {e}"));
+    }
+    drop(s);
+    let s = build();
+    assert_eq!(s.committed_groups().len(), 60);
+}
