@@ -151,7 +151,7 @@
 //! whole trace on one thread, independent of timing.)
 //!
 //! Three traces since S3-FIFO (`--quick`: capacity 20k, 2M-key streams;
-//! `trace_hit_ratio`, deterministic): **zipf** (as above), **scan** (every
+//! `trace_hit_ratio`, independent of load, ±0.001 between processes): **zipf** (as above), **scan** (every
 //! other key from a loop over 2× the capacity, the rest Zipf), **one-hit**
 //! (every other key new, the rest Zipf):
 //!

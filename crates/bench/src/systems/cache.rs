@@ -28,8 +28,9 @@
 //!   moves a little with load.
 //! - `trace_hit_ratio`: hits / reads of a fixed replay on one thread — a
 //!   fresh cache, the whole stream once to warm up, then once counted.
-//!   It does not depend on timing or load (moka's, whose maintenance is
-//!   deferred, can move in the third decimal); compare policies with this.
+//!   It does not depend on timing or load; it can still move by ±0.001
+//!   between processes (per-process random hash seeds change the sharding;
+//!   moka's maintenance is deferred). Compare policies with this.
 //! - `bytes_per_entry`: heap in use (glibc `mallinfo2`: `uordblks + hblkhd`,
 //!   all arenas) after filling a fresh cache of the benchmark's capacity with
 //!   distinct `u64` keys and values, minus before, divided by the entries
