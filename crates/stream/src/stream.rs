@@ -15,7 +15,7 @@ use crate::group::{GroupConfig, GroupCoordinator};
 use crate::log::{AppendInfo, FetchedBatches, PartitionLog};
 use crate::metrics::StreamStats;
 use crate::offsets::{OFFSETS_DIR, OffsetStore};
-use crate::topic::{Topic, TopicConfig, valid_topic_name};
+use crate::topic::{CONFIG_FILE, Topic, TopicConfig, valid_topic_name};
 
 /// Where to start reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,6 +156,11 @@ impl Stream {
             if !entry.file_type()?.is_dir() || name == OFFSETS_DIR || !valid_topic_name(&name) {
                 continue;
             }
+            // No config: a `create_topic` or `delete_topic` cut short by a crash; the topic was
+            // never acknowledged (or was being deleted). `create_topic` clears it.
+            if !entry.path().join(CONFIG_FILE).exists() {
+                continue;
+            }
             let topic = Topic::open(&entry.path(), &name, &clock)?;
             for log in topic.logs() {
                 max_pid = max_pid.max(log.max_producer_id().unwrap_or(-1));
@@ -202,7 +207,13 @@ impl Stream {
         if topics.contains_key(name) {
             return Err(StreamError::TopicExists(name.to_string()));
         }
-        let topic = Topic::create(&self.inner.dir.join(name), name, config, &self.inner.clock)?;
+        let dir = self.inner.dir.join(name);
+        if dir.exists() {
+            // Left by a crash inside `create_topic`/`delete_topic` (open skipped it): its old
+            // partitions must not reappear in the new topic.
+            std::fs::remove_dir_all(&dir)?;
+        }
+        let topic = Topic::create(&dir, name, config, &self.inner.clock)?;
         topics.insert(name.to_string(), Arc::new(topic));
         Ok(())
     }
@@ -219,7 +230,13 @@ impl Stream {
             .remove(name)
             .ok_or_else(|| StreamError::UnknownTopic(name.to_string()))?;
         drop(topic);
-        std::fs::remove_dir_all(self.inner.dir.join(name))?;
+        let dir = self.inner.dir.join(name);
+        // Config first: a crash part-way leaves a directory that open skips, never a topic
+        // with some of its partitions gone.
+        std::fs::remove_file(dir.join(CONFIG_FILE))?;
+        crate::log::sync_dir(&dir)?;
+        std::fs::remove_dir_all(&dir)?;
+        crate::log::sync_dir(&self.inner.dir)?;
         Ok(())
     }
 

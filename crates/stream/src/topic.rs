@@ -248,7 +248,7 @@ pub struct Topic {
     partitions: Vec<Arc<PartitionLog>>,
 }
 
-const CONFIG_FILE: &str = "topic.conf";
+pub(crate) const CONFIG_FILE: &str = "topic.conf";
 
 /// Kafka's rule: 1–249 of `[A-Za-z0-9._-]`, not `.` or `..`.
 pub(crate) fn valid_topic_name(name: &str) -> bool {

@@ -578,3 +578,28 @@ fn offset_snapshots_with_long_keys_fit_the_batch_limit() {
     let s = build();
     assert_eq!(s.committed_groups().len(), 60);
 }
+
+/// A crash inside `create_topic` (directory made, `topic.conf` not yet renamed into place)
+/// left a directory that made every later `Stream::open` fail: the topic was never
+/// acknowledged, so opening must skip it.
+#[test]
+fn a_topic_directory_without_its_config_does_not_brick_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = MockClock::new(0);
+    {
+        let s = stream(dir.path(), &clock);
+        s.create_topic("kept", TopicConfig::default()).unwrap();
+        s.append("kept", 0, &[Record::new("x")]).unwrap();
+    }
+    let orphan = dir.path().join("half-made");
+    std::fs::create_dir(&orphan).unwrap();
+    std::fs::write(orphan.join("topic.conf.tmp"), "partitions=").unwrap();
+    let s = stream(dir.path(), &clock);
+    assert_eq!(s.log("kept", 0).unwrap().log_end_offset(), 1);
+    assert!(matches!(
+        s.log("half-made", 0),
+        Err(StreamError::UnknownTopic(_))
+    ));
+    s.create_topic("half-made", TopicConfig::default()).unwrap();
+    s.append("half-made", 0, &[Record::new("y")]).unwrap();
+}
