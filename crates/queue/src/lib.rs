@@ -118,8 +118,11 @@
 //! between runs; quiet full runs are the lead's). Keel/crossbeam-channel
 //! bounded, capacity 1024, `u64`, after the two changes above, medians of
 //! five quick runs: 1→1 0.97×, 2→1 0.91×, 1→2 1.00×, 2→2 0.96× (single runs
-//! ranged 0.58–1.69×). Before them, one run at load 3.5: 0.92×, 0.81×, —,
-//! 1.05×.
+//! ranged 0.58–1.69×). With the producers' blocked-time counter moved off
+//! the `high_watermark` line as well, five more quick runs at load 5.2–7.0:
+//! 0.99×, 0.99×, 0.86×, 1.08× (single runs 0.45–1.64×). Before all three
+//! changes, one run at load 3.5: 0.92×, 0.81×, —, 1.05×. Priority stayed at
+//! 2.0–3.0× the mutex heap in the same conditions (one outlier 0.98×).
 //!
 //! **Backpressure policies.**
 //! - `Block` (default): lossless; producers slow to consumer speed. Use when
