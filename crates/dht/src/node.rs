@@ -284,6 +284,9 @@ impl Node {
     }
 }
 
+/// The longest [`NodeHandle::shutdown`] waits for tasks and the storage thread.
+const SHUTDOWN_BOUND: Duration = Duration::from_secs(5);
+
 /// A running node.
 #[derive(Debug)]
 pub struct NodeHandle {
@@ -308,11 +311,35 @@ impl NodeHandle {
         self.inner.stats()
     }
 
-    /// Stops accepting connections and the background tasks, closes open connections.
+    /// Stops accepting connections and the background tasks, closes open connections,
+    /// and releases the store: once every task holding the node has ended, the storage
+    /// writer thread is joined, so the data directory can be opened again at once.
+    /// Every step is bounded ([`SHUTDOWN_BOUND`] in all); past it the store is released
+    /// later, when the last straggling task ends.
     pub async fn shutdown(self) {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_BOUND;
         let _ = self.stop.send(true);
         for t in self.tasks {
-            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+            let _ = tokio::time::timeout_at(deadline, t).await;
+        }
+        // Connection and request tasks hold the node too; they end on the stop signal
+        // or within the RPC timeout.
+        while Arc::strong_count(&self.inner) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let writer = self.inner.store.take_writer();
+        drop(self.inner);
+        if let Some(writer) = writer {
+            let join = tokio::task::spawn_blocking(move || {
+                // Ends as soon as the last `Store` (its job sender) is dropped.
+                while !writer.is_finished() && std::time::Instant::now() < deadline.into_std() {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                if writer.is_finished() {
+                    let _ = writer.join();
+                }
+            });
+            let _ = tokio::time::timeout_at(deadline, join).await;
         }
     }
 
@@ -459,8 +486,10 @@ async fn serve(mut socket: TcpStream, inner: Arc<Inner>, mut stop: watch::Receiv
             Reply::err(format!("Protocol error: {e}")).encode(conn.protocol, &mut out);
         }
         if !out.is_empty() {
-            if socket.write_all(&out).await.is_err() {
-                return;
+            // A client that never reads must not pin the connection past a stop.
+            tokio::select! {
+                () = stop_signal(&mut stop) => return,
+                wrote = socket.write_all(&out) => if wrote.is_err() { return },
             }
             out.clear();
         }

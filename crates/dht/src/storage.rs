@@ -69,6 +69,8 @@ pub(crate) struct Store {
     db: Arc<Database>,
     jobs: mpsc::SyncSender<Job>,
     pub(crate) counters: Arc<StoreCounters>,
+    /// The writer thread; taken by [`Store::take_writer`] so shutdown can join it.
+    writer: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 /// The storage key: partition (big-endian u16) ‖ user key.
@@ -113,11 +115,25 @@ impl Store {
         let counters = Arc::new(StoreCounters::default());
         let writer_db = Arc::clone(&db);
         let writer_counters = Arc::clone(&counters);
-        std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("keel-dht-writer".into())
             .spawn(move || writer(&writer_db, &rx, &writer_counters))
             .map_err(DhtError::Io)?;
-        Ok(Self { db, jobs, counters })
+        Ok(Self {
+            db,
+            jobs,
+            counters,
+            writer: Arc::new(std::sync::Mutex::new(Some(handle))),
+        })
+    }
+
+    /// The writer thread's handle (once). It ends, dropping its database handle, when the
+    /// last `Store` clone is gone.
+    pub(crate) fn take_writer(&self) -> Option<std::thread::JoinHandle<()>> {
+        self.writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 
     async fn submit<R: Send + 'static>(
