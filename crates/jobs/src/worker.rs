@@ -707,8 +707,21 @@ async fn run_job<S: Store>(shared: Arc<Shared<S>>, lease: Lease, permit: OwnedSe
                 permanent: true,
             }
         }
-        Some(h) => match (h.spawn)(job.payload, ctx) {
-            Err(e) => {
+        // The handler closure runs here, synchronously, before its future is spawned: a
+        // panic in it (or in a payload's `Deserialize`) must not unwind this supervisor,
+        // which would leave the job leased until expiry and its in-flight entry leaked.
+        Some(h) => match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            (h.spawn)(job.payload, ctx)
+        })) {
+            Err(panic) => {
+                shared.metrics.add(WorkerEvent::Panicked, 1);
+                Outcome::Failed {
+                    kind: FailureKind::Panic,
+                    message: format!("handler panicked: {}", panic_message(panic)),
+                    permanent: false,
+                }
+            }
+            Ok(Err(e)) => {
                 shared.metrics.add(WorkerEvent::BadPayload, 1);
                 Outcome::Failed {
                     kind: FailureKind::BadPayload,
@@ -716,7 +729,7 @@ async fn run_job<S: Store>(shared: Arc<Shared<S>>, lease: Lease, permit: OwnedSe
                     permanent: true,
                 }
             }
-            Ok(task) => {
+            Ok(Ok(task)) => {
                 supervise(
                     &shared,
                     task,

@@ -335,6 +335,43 @@ async fn blocking_handler_panics_are_contained_too() {
     assert_eq!(report.stats.panicked, 2);
 }
 
+/// A handler closure that panics *before* returning its future (e.g. an `unwrap` on a
+/// field in the closure body) used to unwind the job's supervisor task: the panic was
+/// not recorded, the job sat `Running` until its lease expired, and its entry in the
+/// pool's in-flight map leaked (so `running()` never went back to 0).
+#[tokio::test(start_paused = true)]
+async fn a_handler_that_panics_before_returning_its_future_is_recorded_as_a_panic() {
+    let store = store();
+    let id = store
+        .enqueue(NewJob::from_job(&Crash).unwrap())
+        .await
+        .unwrap()
+        .id;
+    #[allow(unreachable_code)]
+    let pool = WorkerPool::builder(Arc::clone(&store))
+        .queue("default", 1)
+        .handler(
+            |_: Crash, _| -> std::future::Ready<Result<(), HandlerError>> {
+                panic!("sync part exploded")
+            },
+        )
+        .build()
+        .unwrap()
+        .start();
+    wait_until("dead", || store.stats().dead == 1).await;
+    let job = store.get(id).await.unwrap().unwrap();
+    assert_eq!(job.errors.len(), 2);
+    assert!(
+        job.errors
+            .iter()
+            .all(|e| e.kind == FailureKind::Panic && e.message.contains("sync part exploded"))
+    );
+    wait_until("in-flight map empty", || pool.running() == 0).await;
+    let report = pool.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(report.stats.panicked, 2);
+    assert_eq!(report.released, 0);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_run_past_its_timeout_fails_with_timeout() {
     let store = store();
