@@ -160,6 +160,8 @@ struct Writer {
     producers: ProducerTable,
     last_sync_ms: i64,
     unsynced: bool,
+    /// Clock reading of the last idle-producer expiry.
+    last_expire_ms: i64,
 }
 
 /// An append-only, segmented, crash-recovering log of one partition.
@@ -232,6 +234,7 @@ impl PartitionLog {
                 producers,
                 last_sync_ms: clock.now_ms(),
                 unsynced: false,
+                last_expire_ms: clock.now_ms(),
             }),
             counters,
             config,
@@ -324,6 +327,13 @@ impl PartitionLog {
         }
         self.view.write().active_mut().push(&h, position, Some(now));
         w.producers.record(&h, now);
+        // Expire idle producers at most once per TTL (a roll also does): between rolls the
+        // table would otherwise keep every producer id ever seen.
+        let ttl = millis(self.config.producer_state_ttl);
+        if now.saturating_sub(w.last_expire_ms) >= ttl {
+            w.producers.expire(now.saturating_sub(ttl));
+            w.last_expire_ms = now;
+        }
         self.counters.batches.fetch_add(1, Ordering::Relaxed);
         self.counters
             .records

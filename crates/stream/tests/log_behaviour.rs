@@ -603,3 +603,31 @@ fn a_topic_directory_without_its_config_does_not_brick_the_stream() {
     s.create_topic("half-made", TopicConfig::default()).unwrap();
     s.append("half-made", 0, &[Record::new("y")]).unwrap();
 }
+
+/// Idle idempotent producers were only expired when the segment rolled; a partition that
+/// rolls rarely (64 MiB / 7 days by default) kept every producer id it ever saw. They now
+/// expire on append once a TTL has passed, so the table holds only recently active ids.
+#[test]
+fn idle_producer_ids_expire_without_a_segment_roll() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = MockClock::new(0);
+    let cfg = TopicConfig::builder()
+        .durability(Durability::Never)
+        .producer_state_ttl(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let log = PartitionLog::open(dir.path(), cfg, Arc::new(clock.clone())).unwrap();
+    for pid in 0..200 {
+        let info = ProducerInfo {
+            producer_id: pid,
+            producer_epoch: 0,
+            base_sequence: 0,
+        };
+        let raw = encode_batch(&[Record::new("x")], clock.now_ms(), Some(info)).unwrap();
+        log.append_batch(raw, false).unwrap();
+        clock.advance(Duration::from_secs(1));
+    }
+    assert_eq!(log.segment_count(), 1);
+    assert!(log.producer_count() <= 21, "{}", log.producer_count());
+    assert!(log.producer_count() >= 10, "{}", log.producer_count());
+}
