@@ -225,6 +225,12 @@ impl BatchHeader {
                 "negative offset delta, count or base offset",
             ));
         }
+        if h.base_offset
+            .checked_add(i64::from(h.last_offset_delta))
+            .is_none()
+        {
+            return Err(StreamError::CorruptBatch("last offset overflows"));
+        }
         Ok(h)
     }
 
@@ -467,8 +473,13 @@ pub fn decode_batch(batch: &Bytes) -> Result<Vec<StoredRecord>, StreamError> {
         if pos != end {
             return Err(bad("record length does not match its fields"));
         }
+        let offset = h
+            .base_offset
+            .checked_add(i64::from(off_delta))
+            .filter(|&o| o >= 0)
+            .ok_or(bad("record offset out of range"))?;
         out.push(StoredRecord {
-            offset: h.base_offset + i64::from(off_delta),
+            offset,
             timestamp: h.base_timestamp.wrapping_add(ts_delta),
             key,
             value,
@@ -586,6 +597,22 @@ mod tests {
             bad[i] ^= 0x40;
             assert!(validate_batch(&bad).is_err(), "flip at {i} undetected");
         }
+    }
+
+    /// `decode_batch` and `BatchHeader::last_offset` are public: a crafted base offset near
+    /// `i64::MAX` overflowed (a panic in debug builds) instead of being a typed error.
+    #[test]
+    fn a_base_offset_near_i64_max_is_an_error_not_an_overflow() {
+        let mut raw = encode_batch(&[Record::new("a"), Record::new("b")], 1, None).unwrap();
+        set_base_offset(&mut raw, i64::MAX);
+        assert!(matches!(
+            BatchHeader::parse(&raw),
+            Err(StreamError::CorruptBatch(_))
+        ));
+        assert!(matches!(
+            decode_batch(&Bytes::from(raw)),
+            Err(StreamError::CorruptBatch(_))
+        ));
     }
 
     #[test]
