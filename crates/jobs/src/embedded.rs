@@ -113,7 +113,8 @@ impl RedbStoreBuilder {
     /// # Errors
     ///
     /// [`BuildError::Missing`] without a path; [`BuildError::Open`] when the file cannot
-    /// be opened (another process owns it, corruption, I/O) or a record does not decode;
+    /// be opened (another process owns it, corruption, I/O) or a record does not decode,
+    /// is stored under a key other than its id, or holds an id or token at or above 2^63;
     /// [`BuildError::Spawn`] when the thread cannot start.
     pub fn build(self) -> Result<RedbStore, BuildError> {
         let path = self.path.ok_or(BuildError::Missing("path"))?;
@@ -178,8 +179,8 @@ fn load(db: &Database) -> Result<Loaded, BoxError> {
     let get =
         |key: &str| -> Result<u64, BoxError> { Ok(meta_table.get(key)?.map_or(0, |v| v.value())) };
     let meta = Meta {
-        next_id: get("next_id")?,
-        next_token: get("next_token")?,
+        next_id: check_range("next id", get("next_id")?)?,
+        next_token: check_range("next fencing token", get("next_token")?)?,
         succeeded_total: get("succeeded_total")?,
     };
     let jobs = txn.open_table(JOBS)?;
@@ -188,6 +189,13 @@ fn load(db: &Database) -> Result<Loaded, BoxError> {
         let (key, value) = entry?;
         let record: JobRecord = serde_json::from_slice(value.value())
             .map_err(|e| format!("job {} does not decode: {e}", key.value()))?;
+        if record.id.0 != key.value() {
+            return Err(format!("job {} is stored under key {}", record.id.0, key.value()).into());
+        }
+        check_range("job id", record.id.0)?;
+        if let Some(token) = record.token() {
+            check_range("fencing token", token.0)?;
+        }
         records.push(record);
     }
     let mut paused = Vec::new();
@@ -202,8 +210,12 @@ fn load(db: &Database) -> Result<Loaded, BoxError> {
     let mut batches = Vec::new();
     for entry in txn.open_table(BATCHES)?.iter()? {
         let (key, value) = entry?;
-        let batch = serde_json::from_slice(value.value())
+        let batch: crate::BatchStatus = serde_json::from_slice(value.value())
             .map_err(|e| format!("batch {} does not decode: {e}", key.value()))?;
+        if batch.id.0 != key.value() {
+            return Err(format!("batch {} is stored under key {}", batch.id.0, key.value()).into());
+        }
+        check_range("batch id", batch.id.0)?;
         batches.push(batch);
     }
     Ok(Loaded {
@@ -213,6 +225,17 @@ fn load(db: &Database) -> Result<Loaded, BoxError> {
         cron_ticks,
         batches,
     })
+}
+
+/// Ids and tokens at or above this are refused at open: `+ 1` on them could overflow,
+/// and a live store needs 292 000 years at a million ids a second to get there.
+const MAX_STORED_COUNTER: u64 = 1 << 63;
+
+fn check_range(what: &str, value: u64) -> Result<u64, BoxError> {
+    if value >= MAX_STORED_COUNTER {
+        return Err(format!("stored {what} {value} is out of range").into());
+    }
+    Ok(value)
 }
 
 /// Writes one batch in one durable transaction; returns the number of job writes.

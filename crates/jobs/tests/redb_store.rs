@@ -201,3 +201,63 @@ async fn an_open_batch_survives_a_reopen_and_fires_once() {
         "ids stay unique"
     );
 }
+
+/// Rewrites the stored record of job `id` with `edit` applied to its JSON, directly in
+/// the redb file (what a corrupted or hand-edited file looks like to the next open).
+fn corrupt_job(path: &std::path::Path, id: u64, edit: impl FnOnce(&mut serde_json::Value)) {
+    use redb::ReadableTable;
+    const JOBS: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("jobs");
+    let db = redb::Database::create(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut jobs = txn.open_table(JOBS).unwrap();
+        let bytes = jobs.get(id).unwrap().unwrap().value().to_vec();
+        let mut record: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        edit(&mut record);
+        jobs.insert(id, serde_json::to_vec(&record).unwrap().as_slice())
+            .unwrap();
+    }
+    txn.commit().unwrap();
+}
+
+/// A record whose id is at the top of the u64 range used to panic the open with an
+/// arithmetic overflow (`id + 1` when computing the next id); the open must refuse the
+/// file with a typed error instead.
+#[tokio::test]
+async fn a_stored_job_id_out_of_range_is_a_typed_open_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.redb");
+    let clock = MockClock::new(Timestamp(1_000_000));
+    let id = {
+        let s = open(&path, &clock);
+        s.enqueue(NewJob::new("q", "k", json!(1))).await.unwrap().id
+    };
+    corrupt_job(&path, id.0, |r| r["id"] = json!(u64::MAX));
+    let err = RedbStore::builder()
+        .path(&path)
+        .clock(clock.clone())
+        .build()
+        .expect_err("an out-of-range id is refused");
+    assert!(matches!(err, BuildError::Open(_)), "{err:?}");
+}
+
+/// A record stored under a key that is not its id would be indexed under the wrong id
+/// (two records could claim one id); the open refuses it.
+#[tokio::test]
+async fn a_stored_job_under_the_wrong_key_is_a_typed_open_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jobs.redb");
+    let clock = MockClock::new(Timestamp(1_000_000));
+    let id = {
+        let s = open(&path, &clock);
+        s.enqueue(NewJob::new("q", "k", json!(1))).await.unwrap();
+        s.enqueue(NewJob::new("q", "k", json!(2))).await.unwrap().id
+    };
+    corrupt_job(&path, id.0, |r| r["id"] = json!(id.0 - 1));
+    let err = RedbStore::builder()
+        .path(&path)
+        .clock(clock.clone())
+        .build()
+        .expect_err("a mismatched key is refused");
+    assert!(matches!(err, BuildError::Open(_)), "{err:?}");
+}
