@@ -396,6 +396,8 @@ async fn anti_entropy_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
 
 /// Most requests of one connection executing at once.
 const MAX_INFLIGHT: usize = 1024;
+/// Reply bytes a connection buffers before it writes them and stops parsing requests.
+const MAX_PENDING_REPLY: usize = 1 << 20;
 
 /// Awaits the in-flight requests in arrival order and encodes their replies.
 async fn flush(
@@ -435,6 +437,7 @@ async fn serve(mut socket: TcpStream, inner: Arc<Inner>, mut stop: watch::Receiv
     loop {
         let mut used = 0;
         let mut protocol_error: Option<ProtocolError> = None;
+        let mut more = false;
         loop {
             match parse_request(&buf[used..], &limits) {
                 Ok(Some((args, n))) => {
@@ -467,6 +470,13 @@ async fn serve(mut socket: TcpStream, inner: Arc<Inner>, mut stop: watch::Receiv
                     if conn.closing {
                         break;
                     }
+                    if out.len() >= MAX_PENDING_REPLY {
+                        // Write what is pending before parsing more: a client that
+                        // pipelines and never reads then stalls on TCP backpressure
+                        // instead of growing this buffer.
+                        more = true;
+                        break;
+                    }
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -496,6 +506,9 @@ async fn serve(mut socket: TcpStream, inner: Arc<Inner>, mut stop: watch::Receiv
         if protocol_error.is_some() || conn.closing {
             let _ = socket.shutdown().await;
             return;
+        }
+        if more {
+            continue;
         }
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(16 * 1024);
