@@ -170,7 +170,7 @@ impl Stream {
         let stored = std::fs::read_to_string(dir.join(PRODUCER_ID_FILE))
             .ok()
             .and_then(|s| s.trim().parse().ok());
-        let next_pid = stored.unwrap_or(0).max(max_pid + 1);
+        let next_pid = stored.unwrap_or(0).max(max_pid.saturating_add(1));
         let offsets = OffsetStore::open(&dir, clock.clone(), offsets_segment_bytes)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -365,16 +365,20 @@ impl Stream {
     /// A new idempotent producer id (persisted, so ids never repeat after a restart).
     ///
     /// # Errors
-    /// [`StreamError::Io`] when the id file cannot be written.
+    /// [`StreamError::Io`] when the id file cannot be written, or when the ids are exhausted
+    /// (a client-supplied producer id of `i64::MAX` is in the log).
     pub fn init_producer_id(&self) -> Result<i64, StreamError> {
         let mut next = self.inner.next_producer_id.lock();
         let id = *next;
+        let following = id
+            .checked_add(1)
+            .ok_or_else(|| std::io::Error::other("producer ids exhausted"))?;
         let tmp = self.inner.dir.join("producer_id.tmp");
-        std::fs::write(&tmp, (id + 1).to_string())?;
+        std::fs::write(&tmp, following.to_string())?;
         std::fs::File::open(&tmp)?.sync_all()?;
         std::fs::rename(&tmp, self.inner.dir.join(PRODUCER_ID_FILE))?;
         crate::log::sync_dir(&self.inner.dir)?;
-        *next = id + 1;
+        *next = following;
         Ok(id)
     }
 

@@ -631,3 +631,30 @@ fn idle_producer_ids_expire_without_a_segment_roll() {
     assert!(log.producer_count() <= 21, "{}", log.producer_count());
     assert!(log.producer_count() >= 10, "{}", log.producer_count());
 }
+
+/// Producer ids in batch headers come from clients (a Kafka `Produce`): one carrying
+/// `i64::MAX` made the next `Stream::open` overflow computing the next id.
+#[test]
+fn a_producer_id_of_i64_max_in_the_log_does_not_break_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = MockClock::new(0);
+    {
+        let s = stream(dir.path(), &clock);
+        s.create_topic("t", TopicConfig::default()).unwrap();
+        let info = ProducerInfo {
+            producer_id: i64::MAX,
+            producer_epoch: 0,
+            base_sequence: 0,
+        };
+        let raw = encode_batch(&[Record::new("x")], 0, Some(info)).unwrap();
+        s.log("t", 0).unwrap().append_batch(raw, false).unwrap();
+    }
+    let s = Stream::builder()
+        .dir(dir.path())
+        .clock(clock.clone())
+        .build();
+    let s = s.unwrap();
+    assert_eq!(s.log("t", 0).unwrap().log_end_offset(), 1);
+    let r = s.init_producer_id();
+    assert!(r.is_ok() || matches!(r, Err(StreamError::Io(_))), "{r:?}");
+}
