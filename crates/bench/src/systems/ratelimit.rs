@@ -11,11 +11,18 @@
 //! - **keyed uniform 10k** / **keyed zipf 10k** — 10 000 keys (uniform, or Zipf s = 1.0),
 //!   100/s per key with bursts of 50, so decisions are a mix of allowed and denied. Every
 //!   contender walks the same seeded key array; thread `t` starts at offset `t × 7919`.
-//! - **redis** — Keel's `RedisLimiter` (GCRA Lua script, server `TIME`, one `EVALSHA`)
-//!   against `EVALSHA` of `return {1,0,0,0}` with the same keys and arguments, each over
+//! - **redis** — Keel's `RedisLimiter` (GCRA and fixed-window Lua scripts, server `TIME`,
+//!   one `EVALSHA`) against three peers: `EVALSHA` of `return {1,0,0,0}` with the same keys
+//!   and arguments (the floor, for information); what a user writes without Keel — a
+//!   one-second fixed window with `INCR` + `EXPIRE` in `MULTI/EXEC` (one round trip); and
+//!   redis-cell's `CL.THROTTLE` (native GCRA module) when `KEEL_REDIS_CELL` names its
+//!   built `libredis_cell.so` (loaded with `--loadmodule`; otherwise a note says why not). Each over
 //!   `threads` connection managers with 32 requests in flight per connection. The server
 //!   is started by `keel_testkit::RedisServer::start()`; if that fails the scenario is
 //!   skipped with a note.
+//!
+//! The keyed scenarios carry `bytes_per_key`: glibc heap in use after 1 000 000 (`--quick`:
+//! 200 000) distinct keys each made one decision, per key held, for Keel and governor.
 //!
 //! Keel limiters keep their allowed/denied counters (striped) and `metrics` facade handles
 //! on; governor keeps no counters. All limiters use their real quanta clock.
@@ -28,13 +35,16 @@ use std::time::{Duration, Instant};
 
 use governor::{Quota as GovernorQuota, RateLimiter as Governor};
 use keel_ratelimit::redis::{RedisAlgorithm, RedisLimiter};
-use keel_ratelimit::{Gcra, KeyedLimiter, Quota, RateLimiter, TokenBucket};
+use keel_ratelimit::{CleanupPolicy, Gcra, KeyedLimiter, Quota, RateLimiter, TokenBucket};
 
 use crate::harness::{Contender, Measurement, new_histogram, record, run_threads};
 use crate::workload::{uniform_keys, zipf_keys};
 use crate::{Config, Report};
 
 const KEYS: u64 = 10_000;
+/// Distinct keys for the `bytes_per_key` figure (full run / `--quick`).
+const SIZE_KEYS: u64 = 1_000_000;
+const SIZE_KEYS_QUICK: u64 = 200_000;
 const STREAM: usize = 1 << 16;
 
 fn nonzero(n: u32) -> anyhow::Result<NonZeroU32> {
@@ -106,12 +116,123 @@ fn direct_scenario(
     Ok(())
 }
 
+/// Heap bytes in use (glibc `mallinfo2`: `uordblks + hblkhd`), where available.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn heap_in_use() -> Option<usize> {
+    #[repr(C)]
+    struct Mallinfo2 {
+        arena: usize,
+        ordblks: usize,
+        smblks: usize,
+        hblks: usize,
+        hblkhd: usize,
+        usmblks: usize,
+        fsmblks: usize,
+        uordblks: usize,
+        fordblks: usize,
+        keepcost: usize,
+    }
+    unsafe extern "C" {
+        fn mallinfo2() -> Mallinfo2;
+    }
+    // SAFETY: `mallinfo2` takes no arguments, has no preconditions and returns a plain
+    // struct of counters by value.
+    let info = unsafe { mallinfo2() };
+    let _ = (info.arena, info.ordblks, info.smblks, info.hblks);
+    let _ = (info.usmblks, info.fsmblks, info.fordblks, info.keepcost);
+    Some(info.uordblks + info.hblkhd)
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn heap_in_use() -> Option<usize> {
+    None
+}
+
+/// Heap bytes per key of a keyed limiter built by `build` after `n` distinct keys each
+/// made one decision; `len` is the number of keys it holds.
+fn bytes_per_key<L>(
+    n: u64,
+    build: impl FnOnce() -> L,
+    check: impl Fn(&L, u64),
+    len: impl Fn(&L) -> usize,
+) -> Option<f64> {
+    let before = heap_in_use()?;
+    let limiter = build();
+    for k in 0..n {
+        check(&limiter, k);
+    }
+    let held = len(&limiter).max(1);
+    let after = heap_in_use()?;
+    drop(limiter);
+    Some(after.saturating_sub(before) as f64 / held as f64)
+}
+
+/// Bytes per key (Keel GCRA, Keel token bucket, governor) with `n` active keys.
+fn key_sizes(n: u64) -> anyhow::Result<[Option<f64>; 3]> {
+    let (quota, gquota) = quotas(100, 50)?;
+    let gcra = bytes_per_key(
+        n,
+        || {
+            KeyedLimiter::<u64, Gcra>::builder()
+                .quota(quota)
+                .cleanup(CleanupPolicy::manual())
+                .build()
+        },
+        |l, k| {
+            if let Ok(l) = l {
+                l.check(&k);
+            }
+        },
+        |l| l.as_ref().map_or(0, |l| l.len()),
+    );
+    let bucket = bytes_per_key(
+        n,
+        || {
+            KeyedLimiter::<u64, TokenBucket>::builder()
+                .quota(quota)
+                .cleanup(CleanupPolicy::manual())
+                .build()
+        },
+        |l, k| {
+            if let Ok(l) = l {
+                l.check(&k);
+            }
+        },
+        |l| l.as_ref().map_or(0, |l| l.len()),
+    );
+    let governor = bytes_per_key(
+        n,
+        || Governor::keyed(gquota),
+        |l, k| {
+            let _ = l.check_key(&k);
+        },
+        |l| l.len(),
+    );
+    Ok([gcra, bucket, governor])
+}
+
+/// Adds `bytes_per_key` to every measurement of `run`, when it was measured.
+fn with_size<'a>(
+    mut run: impl FnMut(usize, Duration) -> Measurement + 'a,
+    bytes: Option<f64>,
+) -> impl FnMut(usize, Duration) -> Measurement + 'a {
+    move |threads, duration| {
+        let m = run(threads, duration);
+        match bytes {
+            Some(b) => m.with_extra("bytes_per_key", b),
+            None => m,
+        }
+    }
+}
+
 fn keyed_scenario(
     cfg: &Config,
     report: &mut Report,
     name: &str,
     keys: &[u64],
+    sizes: [Option<f64>; 3],
 ) -> anyhow::Result<()> {
+    let [gcra_size, bucket_size, governor_size] = sizes;
     for &threads in &cfg.threads {
         let (quota, gquota) = quotas(100, 50)?;
         let gcra = KeyedLimiter::<u64, Gcra>::new(quota);
@@ -124,15 +245,18 @@ fn keyed_scenario(
             &mut [
                 Contender::keel(
                     "keel-gcra keyed",
-                    decisions(keys, |k| gcra.check(&k).allowed),
+                    with_size(decisions(keys, |k| gcra.check(&k).allowed), gcra_size),
                 ),
                 Contender::keel(
                     "keel-token-bucket keyed",
-                    decisions(keys, |k| bucket.check(&k).allowed),
+                    with_size(decisions(keys, |k| bucket.check(&k).allowed), bucket_size),
                 ),
                 Contender::peer(
                     "governor keyed (dashmap)",
-                    decisions(keys, |k| governor.check_key(&k).is_ok()),
+                    with_size(
+                        decisions(keys, |k| governor.check_key(&k).is_ok()),
+                        governor_size,
+                    ),
                 ),
             ],
         );
@@ -194,8 +318,34 @@ where
     })
 }
 
+/// Where `--loadmodule` finds redis-cell (`libredis_cell.so`), if it was built.
+pub const REDIS_CELL_ENV: &str = "KEEL_REDIS_CELL";
+
+/// A private server, with redis-cell loaded when `KEEL_REDIS_CELL` names its module and it
+/// loads; the second value says why redis-cell is absent.
+fn start_redis() -> std::io::Result<(keel_testkit::RedisServer, Option<String>)> {
+    match std::env::var(REDIS_CELL_ENV) {
+        Ok(path) if !path.is_empty() => {
+            match keel_testkit::RedisServer::start_with_args(["--loadmodule", path.as_str()]) {
+                Ok(server) => Ok((server, None)),
+                Err(e) => {
+                    let why = format!("redis-cell peer skipped: {path} did not load ({e})");
+                    Ok((keel_testkit::RedisServer::start()?, Some(why)))
+                }
+            }
+        }
+        _ => Ok((
+            keel_testkit::RedisServer::start()?,
+            Some(format!(
+                "redis-cell peer skipped: set {REDIS_CELL_ENV}=/path/to/libredis_cell.so \
+                 (cargo build --release of the `redis-cell` crate's source)"
+            )),
+        )),
+    }
+}
+
 fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> anyhow::Result<()> {
-    let server = match keel_testkit::RedisServer::start() {
+    let (server, no_cell) = match start_redis() {
         Ok(server) => server,
         Err(e) => {
             report.note(format!(
@@ -204,44 +354,56 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
             return Ok(());
         }
     };
+    if let Some(why) = &no_cell {
+        report.note(why.clone());
+    }
+    let with_cell = no_cell.is_none();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     let url = server.url();
     // 1 000 keys' worth of quota per second each, so both allowed and denied happen.
-    let quota = Quota::per_second(1_000)?.with_burst(100)?;
+    let (per_second, burst) = (1_000u32, 100u32);
+    let quota = Quota::per_second(per_second)?.with_burst(burst)?;
     let trivial = redis::Script::new("return {1, 0, 0, 0}");
     for &connections in &cfg.threads {
         if !cfg.selected(&redis_name(connections)) {
             continue;
         }
         let mut keel = Vec::new();
+        let mut keel_window = Vec::new();
         let mut raw = Vec::new();
         for _ in 0..connections {
-            let keel_limiter = runtime.block_on(
-                RedisLimiter::builder()
-                    .algorithm(RedisAlgorithm::Gcra)
-                    .quota(quota)
-                    .url(url.as_str())
-                    .prefix("bench")
-                    .timeout(Duration::from_secs(2))
-                    .build(),
-            )?;
-            keel.push(keel_limiter);
+            for (algorithm, into) in [
+                (RedisAlgorithm::Gcra, &mut keel),
+                (RedisAlgorithm::FixedWindow, &mut keel_window),
+            ] {
+                into.push(
+                    runtime.block_on(
+                        RedisLimiter::builder()
+                            .algorithm(algorithm)
+                            .quota(quota)
+                            .url(url.as_str())
+                            .prefix("bench")
+                            .timeout(Duration::from_secs(2))
+                            .build(),
+                    )?,
+                );
+            }
             let client = redis::Client::open(url.as_str())?;
             raw.push(runtime.block_on(client.get_connection_manager())?);
         }
         let tasks = connections * IN_FLIGHT_PER_CONNECTION;
-        let (keel, raw) = (Arc::new(keel), Arc::new(raw));
+        let (keel, keel_window, raw) = (Arc::new(keel), Arc::new(keel_window), Arc::new(raw));
         let name = redis_name(connections);
-        let keel_run = {
-            let (keel, keys) = (keel.clone(), keys.clone());
+        let keel_run = |limiters: Arc<Vec<RedisLimiter>>| {
+            let keys = keys.clone();
             let runtime = &runtime;
             move |_threads: usize, duration: Duration| {
-                let (keel, keys) = (keel.clone(), keys.clone());
+                let (limiters, keys) = (limiters.clone(), keys.clone());
                 async_closed_loop(runtime, tasks, duration, move |t, i| {
-                    let limiter = keel[t % keel.len()].clone();
+                    let limiter = limiters[t % limiters.len()].clone();
                     let key = keys[(t * 7919 + i as usize) & (STREAM - 1)];
                     async move {
                         limiter
@@ -276,15 +438,67 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
                 })
             }
         };
-        report.compare(
-            cfg,
-            &name,
-            connections,
-            &mut [
-                Contender::keel("keel-redis-gcra", keel_run),
-                Contender::peer("raw evalsha (trivial)", raw_run),
-            ],
-        );
+        // What a user writes without Keel: a fixed window of one second, `INCR` + `EXPIRE`
+        // in `MULTI/EXEC` (pipelined: one round trip), the window picked by the client's
+        // clock, allowed while the count is within the limit.
+        let incr_run = {
+            let (raw, keys) = (raw.clone(), keys.clone());
+            let runtime = &runtime;
+            move |_threads: usize, duration: Duration| {
+                let (raw, keys) = (raw.clone(), keys.clone());
+                async_closed_loop(runtime, tasks, duration, move |t, i| {
+                    let mut connection = raw[t % raw.len()].clone();
+                    let key = keys[(t * 7919 + i as usize) & (STREAM - 1)];
+                    async move {
+                        let window = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs());
+                        let reply: redis::RedisResult<(i64,)> = redis::pipe()
+                            .atomic()
+                            .incr(format!("incr:user:{key}:{window}"), 1)
+                            .expire(format!("incr:user:{key}:{window}"), 2)
+                            .ignore()
+                            .query_async(&mut connection)
+                            .await;
+                        reply.is_ok_and(|(count,)| count <= i64::from(per_second))
+                    }
+                })
+            }
+        };
+        // redis-cell: `CL.THROTTLE key max_burst count period 1` allows `max_burst + 1` at
+        // once, so `burst - 1` gives the same GCRA as Keel's quota.
+        let cell_run = {
+            let (raw, keys) = (raw.clone(), keys.clone());
+            let runtime = &runtime;
+            move |_threads: usize, duration: Duration| {
+                let (raw, keys) = (raw.clone(), keys.clone());
+                async_closed_loop(runtime, tasks, duration, move |t, i| {
+                    let mut connection = raw[t % raw.len()].clone();
+                    let key = keys[(t * 7919 + i as usize) & (STREAM - 1)];
+                    async move {
+                        let reply: redis::RedisResult<Vec<i64>> = redis::cmd("CL.THROTTLE")
+                            .arg(format!("cell:user:{key}"))
+                            .arg(burst - 1)
+                            .arg(per_second)
+                            .arg(1)
+                            .arg(1)
+                            .query_async(&mut connection)
+                            .await;
+                        reply.is_ok_and(|r| r.first() == Some(&0))
+                    }
+                })
+            }
+        };
+        let mut contenders = vec![
+            Contender::keel("keel-redis-gcra", keel_run(keel.clone())),
+            Contender::keel("keel-redis-fixed-window", keel_run(keel_window.clone())),
+            Contender::peer("raw evalsha (trivial)", raw_run),
+            Contender::peer("incr+expire multi/exec", incr_run),
+        ];
+        if with_cell {
+            contenders.push(Contender::peer("redis-cell CL.THROTTLE", cell_run));
+        }
+        report.compare(cfg, &name, connections, &mut contenders);
     }
     drop(server);
     Ok(())
@@ -312,11 +526,30 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
     }
     let uniform = uniform_keys(KEYS, STREAM, 0x5eed_0001);
     let zipf = zipf_keys(KEYS, 1.0, STREAM, 0x5eed_0002);
-    if cfg.selected("keyed uniform 10k") {
-        keyed_scenario(cfg, report, "keyed uniform 10k", &uniform)?;
+    let keyed = ["keyed uniform 10k", "keyed zipf 10k"];
+    let sizes = if keyed.iter().any(|s| cfg.selected(s)) {
+        let n = if cfg.quick {
+            SIZE_KEYS_QUICK
+        } else {
+            SIZE_KEYS
+        };
+        let sizes = key_sizes(n)?;
+        if sizes.iter().all(Option::is_none) {
+            report.note("bytes_per_key not measured: needs glibc's mallinfo2");
+        } else {
+            report.note(format!(
+                "bytes_per_key = glibc heap in use (mallinfo2) after {n} distinct u64 keys each made one decision on a fresh keyed limiter (Keel: manual cleanup, so all are held), per key held"
+            ));
+        }
+        sizes
+    } else {
+        [None; 3]
+    };
+    if cfg.selected(keyed[0]) {
+        keyed_scenario(cfg, report, keyed[0], &uniform, sizes)?;
     }
-    if cfg.selected("keyed zipf 10k") {
-        keyed_scenario(cfg, report, "keyed zipf 10k", &zipf)?;
+    if cfg.selected(keyed[1]) {
+        keyed_scenario(cfg, report, keyed[1], &zipf, sizes)?;
     }
     // Starting a redis-server is the expensive part: only when a connection count is selected.
     if cfg.threads.iter().any(|&c| cfg.selected(&redis_name(c))) {
