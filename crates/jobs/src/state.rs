@@ -167,6 +167,16 @@ impl State {
         self.queues.get_mut(name).expect("inserted above")
     }
 
+    /// Drops a queue's index once it holds no job, so state does not grow with every
+    /// queue name ever used.
+    fn prune_queue(&mut self, name: &str) {
+        if self.queues.get(name).is_some_and(|q| {
+            q.ready.is_empty() && q.scheduled.is_empty() && q.counts == QueueCounts::default()
+        }) {
+            self.queues.remove(name);
+        }
+    }
+
     fn insert_pending(&mut self, record: &JobRecord, now: Timestamp) {
         let retrying = !record.errors.is_empty();
         let q = self.queue(&record.queue);
@@ -590,6 +600,7 @@ impl State {
             self.jobs.insert(id, record);
         } else {
             fx.changes.push(Change::Delete(id));
+            self.prune_queue(&record.queue);
         }
         Ok(())
     }
@@ -659,6 +670,7 @@ impl State {
                 if let Some(batch) = record.batch {
                     self.batch_member_done(batch, false, now, fx);
                 }
+                self.prune_queue(&record.queue);
                 CancelOutcome::Cancelled
             }
         }
@@ -743,6 +755,7 @@ impl State {
         };
         self.release_unique(&record);
         fx.changes.push(Change::Delete(id));
+        self.prune_queue(&record.queue);
         Ok(())
     }
 

@@ -236,7 +236,7 @@ pub trait Store: Send + Sync + 'static {
     /// One job.
     fn get(&self, id: JobId) -> impl Future<Output = Result<Option<JobRecord>, JobsError>> + Send;
 
-    /// Jobs per state, per queue.
+    /// Jobs per state, per queue. A queue that holds no job (and is not paused) is absent.
     fn counts(
         &self,
     ) -> impl Future<Output = Result<BTreeMap<String, QueueCounts>, JobsError>> + Send;

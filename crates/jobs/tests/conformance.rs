@@ -850,6 +850,57 @@ async fn batch_members_cancelled_or_retried_keep_the_count_right<S: Store>(h: Ha
     ));
 }
 
+/// Per-queue index state must not outlive the queue's last job: with queue names chosen
+/// at run time (one per tenant, per import, ...) the store's memory and `counts()` used to
+/// grow by one entry per name ever used, forever.
+async fn a_queue_whose_jobs_are_all_gone_leaves_no_state_behind<S: Store>(h: Harness<S>) {
+    let s = &h.store;
+    for n in 0..50 {
+        let queue = format!("tenant-{n}");
+        let done = s.enqueue(job(&queue, n)).await.expect("enqueue").id;
+        let cancelled = s.enqueue(job(&queue, n)).await.expect("enqueue").id;
+        let dead = s
+            .enqueue(job(&queue, n).with_max_attempts(1))
+            .await
+            .expect("enqueue")
+            .id;
+        let mut leases = s.fetch(&queue, 2, LEASE).await.expect("fetch");
+        assert_eq!(
+            s.cancel(cancelled).await.expect("cancel"),
+            CancelOutcome::Running
+        );
+        for lease in leases.drain(..) {
+            if lease.job.id == done {
+                s.complete(lease.job.id, lease.token)
+                    .await
+                    .expect("complete");
+            } else {
+                s.release(lease.job.id, lease.token).await.expect("release");
+            }
+        }
+        assert_eq!(
+            s.cancel(cancelled).await.expect("cancel"),
+            CancelOutcome::Cancelled
+        );
+        let lease = s.fetch(&queue, 1, LEASE).await.expect("fetch").remove(0);
+        assert_eq!(lease.job.id, dead);
+        let failure = Failure {
+            kind: FailureKind::Error,
+            message: "boom".into(),
+            retry_at: None,
+        };
+        s.fail(dead, lease.token, failure).await.expect("fail");
+        assert_eq!(s.counts().await.expect("counts")[&queue].dead, 1);
+        s.delete(dead).await.expect("delete");
+    }
+    let counts = s.counts().await.expect("counts");
+    assert!(
+        counts.is_empty(),
+        "{} queues left: {counts:?}",
+        counts.len()
+    );
+}
+
 macro_rules! conformance {
     ($backend:ident) => {
         mod $backend {
@@ -892,6 +943,7 @@ macro_rules! conformance {
             case!(batch_with_a_dead_member_fires_on_failure_when_the_last_finishes);
             case!(batch_members_cancelled_or_retried_keep_the_count_right);
             case!(dead_jobs_group_by_error_and_bulk_retry_or_delete_per_queue);
+            case!(a_queue_whose_jobs_are_all_gone_leaves_no_state_behind);
         }
     };
 }
