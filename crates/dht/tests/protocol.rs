@@ -93,3 +93,36 @@ async fn a_pipeline_sees_its_own_writes_in_order() {
     );
     node.shutdown().await;
 }
+
+/// Redis 7 refuses a relative expiry whose deadline overflows a signed 64-bit millisecond
+/// time; a node that stored one answered `TTL` with an arithmetic overflow.
+#[tokio::test]
+async fn set_px_past_i64_deadline_is_an_invalid_expire_time_and_ttl_never_overflows() {
+    let (node, _dir) = default_node().await;
+    let send = b"SET k v PX 9223372036854775807\r\nSET k v EX 9223372036854775\r\n\
+SET k v PXAT 9223372036854775807\r\nPTTL k\r\nTTL k\r\nSELECT x\r\nDBSIZE x\r\nQUIT\r\n";
+    let got = exchange(node.addr(), send, 4096).await;
+    let got = String::from_utf8_lossy(&got);
+    let lines: Vec<&str> = got.split("\r\n").collect();
+    assert_eq!(
+        lines[0], "-ERR invalid expire time in 'set' command",
+        "{got}"
+    );
+    assert_eq!(
+        lines[1], "-ERR invalid expire time in 'set' command",
+        "{got}"
+    );
+    assert_eq!(lines[2], "+OK", "{got}");
+    let pttl: i64 = lines[3].trim_start_matches(':').parse().expect(&got);
+    let ttl: i64 = lines[4].trim_start_matches(':').parse().expect(&got);
+    assert!(pttl > 0 && ttl > 0 && ttl <= pttl / 1000 + 1, "{got}");
+    assert_eq!(
+        lines[5], "-ERR value is not an integer or out of range",
+        "{got}"
+    );
+    assert_eq!(
+        lines[6], "-ERR wrong number of arguments for 'dbsize' command",
+        "{got}"
+    );
+    node.shutdown().await;
+}

@@ -26,6 +26,7 @@ pub(crate) fn execute(
         "ECHO" => Reply::wrong_arity("echo"),
         "SELECT" if args.len() != 2 => Reply::wrong_arity("select"),
         "SELECT" if args[1] == b"0" => Reply::ok(),
+        "SELECT" if crate::mutation::parse_i64(&args[1]).is_none() => Reply::not_integer(),
         "SELECT" => Reply::err("DB index is out of range"),
         "QUIT" => {
             conn.closing = true;

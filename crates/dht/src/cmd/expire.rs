@@ -105,7 +105,7 @@ pub(crate) async fn execute_ttl(
     let ms = i64::try_from(at.saturating_sub(now)).unwrap_or(i64::MAX);
     let at = i64::try_from(at).unwrap_or(i64::MAX);
     Reply::Integer(match name {
-        "TTL" => (ms + 999) / 1000,
+        "TTL" => ms.saturating_add(999) / 1000,
         "PTTL" => ms,
         "EXPIRETIME" => at / 1000,
         _ => at,

@@ -170,6 +170,7 @@ pub(crate) async fn execute(
             }
             Reply::Array(out)
         }
+        "DBSIZE" if args.len() != 1 => Reply::wrong_arity("dbsize"),
         "DBSIZE" => {
             let mut n = 0i64;
             for p in 0..inner.cluster.partitions() {

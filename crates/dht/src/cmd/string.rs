@@ -42,7 +42,9 @@ pub(crate) fn parse_set(args: &Request, now_ms: u64) -> Result<Mutation, Reply> 
                     b"PX" => now_ms.checked_add(n),
                     b"EXAT" => n.checked_mul(1000),
                     _ => Some(n),
-                };
+                }
+                // Deadlines are signed 64-bit milliseconds, as in Redis.
+                .filter(|&t| i64::try_from(t).is_ok());
                 expiry = Expiry::At(at.ok_or_else(invalid)?);
                 expiry_set = true;
                 i += 1;
