@@ -12,6 +12,9 @@ use tempfile::TempDir;
 use crate::skip::Lookup;
 use crate::spawner;
 
+/// Set to `1` to turn "nats-server not found, skipping" into a test failure (CI does).
+pub const REQUIRE_NATS_ENV: &str = "KEEL_REQUIRE_NATS";
+
 /// Overrides where the `nats-server` binary is looked up.
 pub const NATS_SERVER_ENV: &str = "KEEL_NATS_SERVER";
 
@@ -163,9 +166,14 @@ mod tests {
 
     #[test]
     fn starts_and_greets_or_skips_visibly() {
-        if find_nats_server().is_none() {
-            crate::skip::print_skip(
-                "nats::starts_and_greets_or_skips_visibly: nats-server not installed, skipping",
+        let lookup = lookup_nats_server();
+        if lookup.found.is_none() {
+            crate::skip::skip_or_fail(
+                "nats::starts_and_greets_or_skips_visibly",
+                &lookup,
+                REQUIRE_NATS_ENV,
+                crate::skip::required(REQUIRE_NATS_ENV),
+                "apt-get install nats-server",
             );
             return;
         }
