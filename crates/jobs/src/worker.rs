@@ -160,6 +160,8 @@ type Spawner = dyn Fn(serde_json::Value, JobContext) -> Result<JoinHandle<Handle
 struct Handler {
     spawn: Box<Spawner>,
     backoff: Backoff,
+    /// Runs on the blocking pool: an abort cannot stop it.
+    blocking: bool,
 }
 
 /// Pool settings.
@@ -223,6 +225,7 @@ impl<S: Store> WorkerPoolBuilder<S> {
             Handler {
                 spawn: Box::new(spawn),
                 backoff: J::options().backoff,
+                blocking: false,
             },
         )
     }
@@ -247,6 +250,7 @@ impl<S: Store> WorkerPoolBuilder<S> {
             Handler {
                 spawn: Box::new(spawn),
                 backoff: J::options().backoff,
+                blocking: true,
             },
         )
     }
@@ -378,7 +382,8 @@ struct Shared<S> {
     rng: Mutex<SmallRng>,
     metrics: WorkerMetrics,
     /// Running jobs by lease token: what shutdown must abort and release.
-    inflight: Mutex<HashMap<FencingToken, (JobId, AbortHandle)>>,
+    /// Per running job: its id, its supervisor task, and whether its handler is blocking.
+    inflight: Mutex<HashMap<FencingToken, (JobId, AbortHandle, bool)>>,
     idle: Notify,
     shutdown: watch::Sender<bool>,
 }
@@ -515,7 +520,9 @@ impl<S: Store> RunningPool<S> {
 
     /// Graceful shutdown: stop fetching, let running jobs finish for up to `deadline`,
     /// then abort the rest and release their leases so another worker takes them at once
-    /// (their attempt does not count).
+    /// (their attempt does not count). A [blocking](WorkerPoolBuilder::blocking_handler)
+    /// run still going at the deadline cannot be stopped, so its lease is not released:
+    /// its heartbeats stop and another worker takes the job once the lease runs out.
     pub async fn shutdown(mut self, deadline: Duration) -> ShutdownReport {
         let shared = Arc::clone(&self.shared);
         shared.shutdown.send_replace(true);
@@ -534,11 +541,17 @@ impl<S: Store> RunningPool<S> {
                 break;
             }
         }
-        let leftovers: Vec<(FencingToken, (JobId, AbortHandle))> =
+        let leftovers: Vec<(FencingToken, (JobId, AbortHandle, bool))> =
             shared.inflight.lock().drain().collect();
         let mut released = 0;
-        for (token, (id, abort)) in leftovers {
+        for (token, (id, abort, blocking)) in leftovers {
             abort.abort();
+            if blocking {
+                // Its thread cannot be stopped and may still be running the job: releasing
+                // would let another worker start it now, two runs at once on a valid lease.
+                // Heartbeats stop with the supervisor, so the lease runs out instead.
+                continue;
+            }
             match shared.store.release(id, token).await {
                 Ok(()) => {
                     released += 1;
@@ -654,9 +667,13 @@ async fn fetch_loop<S: Store>(
 fn spawn_job<S: Store>(shared: &Arc<Shared<S>>, lease: Lease, permit: OwnedSemaphorePermit) {
     let token = lease.token;
     let id = lease.job.id;
+    let blocking = shared
+        .handlers
+        .get(&lease.job.kind)
+        .is_some_and(|h| h.blocking);
     let mut inflight = shared.inflight.lock();
     let task = tokio::spawn(run_job(Arc::clone(shared), lease, permit));
-    inflight.insert(token, (id, task.abort_handle()));
+    inflight.insert(token, (id, task.abort_handle(), blocking));
 }
 
 /// Aborts the handler's task when the supervisor is dropped (shutdown abort) or leaves

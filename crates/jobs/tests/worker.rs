@@ -437,6 +437,52 @@ async fn heartbeats_keep_a_long_job_leased_past_its_lease() {
     assert_eq!(report.stats.lost_leases, 0);
 }
 
+/// A blocking run cannot be stopped: shutdown used to release its lease anyway, so
+/// another worker could start the job while this one was still executing it — two runs
+/// at once with no expired lease. Shutdown must leave such a lease to run out instead.
+///
+/// Real time (tokio does not auto-advance a paused clock while a blocking task runs); the
+/// only wait is the 200 ms shutdown deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_does_not_release_a_blocking_run_that_is_still_executing() {
+    let store = store();
+    let id = Producer::new(Arc::clone(&store))
+        .enqueue(&Work {
+            n: 1,
+            sleep_ms: 0,
+            fail_times: 0,
+        })
+        .await
+        .unwrap()
+        .id;
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+    let (finish_tx, finish_rx) = std::sync::mpsc::channel::<()>();
+    let finish_rx = parking_lot::Mutex::new(finish_rx);
+    let started_tx = parking_lot::Mutex::new(started_tx);
+    let pool = WorkerPool::builder(Arc::clone(&store))
+        .queue("default", 1)
+        .blocking_handler(move |_: Work, _| {
+            let _ = started_tx.lock().send(());
+            // Bounded: the test releases it right after shutdown.
+            let _ = finish_rx
+                .lock()
+                .recv_timeout(std::time::Duration::from_secs(30));
+            Ok(())
+        })
+        .build()
+        .unwrap()
+        .start();
+    tokio::task::spawn_blocking(move || started_rx.recv_timeout(Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .expect("handler started");
+    let report = pool.shutdown(Duration::from_millis(200)).await;
+    let job = store.get(id).await.unwrap().unwrap();
+    let _ = finish_tx.send(());
+    assert_eq!(report.released, 0);
+    assert_eq!(job.state(store.now()), JobState::Running);
+}
+
 #[tokio::test(start_paused = true)]
 async fn graceful_shutdown_finishes_short_jobs_and_releases_long_ones_for_another_worker() {
     let store = store();
