@@ -18,11 +18,17 @@
 //!   `redis-server` has no AOF (memory). A second Keel row, `keel fsync/batch`, uses
 //!   `Durability::EveryBatch` + `Acks::Durable` (an fsync per batch) — stricter than the peer,
 //!   so its ratio is a floor, not a like-for-like figure.
-//! - **produce → consume** (100 B, Keel only): a producer thread and a consumer thread
-//!   polling the log; latency is the time from send to the consumer reading the record.
+//! - **produce → consume** (100 B and 1 KB, page-cache durability as above): a producer and
+//!   a consumer running at once; throughput is records consumed per second of the round,
+//!   latency is send → the consumer reading the record (one in 32 timed, from a send
+//!   timestamp carried in the payload). Keel: a producer thread and a thread polling
+//!   `Log::read`. JetStream: acked publishes (256 outstanding) and a pull consumer
+//!   (`AckPolicy::None`, `messages()`), fresh per round on its own subject. Redis Streams:
+//!   `XADD` pipelined 64 at a time on one connection, `XREADGROUP … NOACK COUNT 512 BLOCK 100`
+//!   on another, a fresh stream and group per round (deleted afterwards). No side acks
+//!   per consumed message.
 //!
-//! Not here yet: the broker-over-TCP scenarios, consumption on the peers (JetStream pull
-//! consumers, Redis `XREADGROUP`).
+//! Not here yet: the broker-over-TCP scenarios.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -217,6 +223,200 @@ fn nats_publish(
     })
 }
 
+/// Nanoseconds since `origin`, written into the first 8 bytes of an end-to-end payload.
+fn stamp(buf: &mut [u8], origin: Instant) {
+    buf[..8].copy_from_slice(&(origin.elapsed().as_nanos() as u64).to_le_bytes());
+}
+
+/// Send → read latency of a payload stamped by [`stamp`].
+fn since_stamp(payload: &[u8], origin: Instant) -> Duration {
+    let sent = u64::from_le_bytes(payload[..8].try_into().expect("8 bytes"));
+    let now = origin.elapsed().as_nanos() as u64;
+    Duration::from_nanos(now.saturating_sub(sent))
+}
+
+/// JetStream produce → consume: acked publishes (up to 256 outstanding) while a pull consumer
+/// (`AckPolicy::None`, fresh per round, filtered to the round's own subject) reads them;
+/// latency = publish → the consumer receiving the message (one in 32 timed).
+fn nats_end_to_end(
+    side: &NatsSide,
+    round: u64,
+    payload_len: usize,
+    duration: Duration,
+) -> Measurement {
+    use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+    use futures::StreamExt;
+    let subject = format!("bench.e2e.{payload_len}.{round}");
+    side.rt.block_on(async {
+        let stream = side.js.get_stream("BENCH").await.expect("stream");
+        let consumer = stream
+            .create_consumer(pull::Config {
+                filter_subject: subject.clone(),
+                ack_policy: AckPolicy::None,
+                deliver_policy: DeliverPolicy::All,
+                ..Default::default()
+            })
+            .await
+            .expect("consumer");
+        let mut messages = consumer.messages().await.expect("messages");
+        let origin = Instant::now();
+        let produced = std::sync::Arc::new(AtomicU64::new(u64::MAX));
+        let target = produced.clone();
+        let reader = tokio::spawn(async move {
+            let mut hist = new_histogram();
+            let mut read = 0u64;
+            while read < target.load(Ordering::Acquire) {
+                let next = tokio::time::timeout(WAIT, messages.next()).await;
+                let Ok(Some(Ok(msg))) = next else {
+                    panic!("jetstream consumer stalled after {read} messages");
+                };
+                if read % 32 == 0 {
+                    record(&mut hist, since_stamp(&msg.payload, origin));
+                }
+                read += 1;
+            }
+            (read, hist)
+        });
+        let mut window = VecDeque::with_capacity(256);
+        let mut buf = vec![0u8; payload_len.max(8)];
+        let start = Instant::now();
+        let mut sent = 0u64;
+        while start.elapsed() < duration {
+            stamp(&mut buf, origin);
+            let ack = side
+                .js
+                .publish(subject.clone(), Bytes::copy_from_slice(&buf))
+                .await
+                .expect("publish");
+            window.push_back(ack);
+            sent += 1;
+            if window.len() >= 256 {
+                window.pop_front().expect("non-empty").await.expect("ack");
+            }
+        }
+        for ack in window {
+            ack.await.expect("ack");
+        }
+        produced.store(sent, Ordering::Release);
+        let (read, hist) = tokio::time::timeout(WAIT, reader)
+            .await
+            .expect("consumer finished")
+            .expect("consumer task");
+        let mut m = Measurement::new();
+        m.ops = read;
+        m.elapsed = start.elapsed();
+        m.latency = hist;
+        m
+    })
+}
+
+/// The records of one `XREADGROUP` reply (RESP2: `[[key, [[id, [field, value]], …]]]`), as the
+/// value of each entry's first field.
+fn xread_values(reply: redis::Value) -> Vec<Vec<u8>> {
+    use redis::Value;
+    let mut out = Vec::new();
+    let Value::Array(streams) = reply else {
+        return out;
+    };
+    for s in streams {
+        let Value::Array(mut kv) = s else { continue };
+        let Some(Value::Array(entries)) = kv.pop() else {
+            continue;
+        };
+        for e in entries {
+            let Value::Array(mut e) = e else { continue };
+            if let Some(Value::Array(mut fields)) = e.pop()
+                && let Some(Value::BulkString(v)) = fields.pop()
+            {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+/// Redis Streams produce → consume: `XADD` pipelined 64 at a time on one connection while
+/// another connection reads with `XREADGROUP … NOACK COUNT 512 BLOCK 100` (a fresh stream and
+/// group per round, deleted after it); latency = send → read (one in 32 timed).
+fn redis_end_to_end(
+    producer: &mut redis::Connection,
+    consumer: &mut redis::Connection,
+    round: u64,
+    payload_len: usize,
+    duration: Duration,
+) -> Measurement {
+    let key = format!("e2e.{payload_len}.{round}");
+    redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&key)
+        .arg("g")
+        .arg("$")
+        .arg("MKSTREAM")
+        .query::<()>(producer)
+        .expect("XGROUP CREATE");
+    let origin = Instant::now();
+    let produced = AtomicU64::new(u64::MAX);
+    let mut m = Measurement::new();
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut hist = new_histogram();
+            let mut read = 0u64;
+            let deadline = Instant::now() + duration + WAIT;
+            while read < produced.load(Ordering::Acquire) {
+                assert!(
+                    Instant::now() < deadline,
+                    "redis consumer stalled after {read}"
+                );
+                let reply: redis::Value = redis::cmd("XREADGROUP")
+                    .arg("GROUP")
+                    .arg("g")
+                    .arg("c")
+                    .arg("COUNT")
+                    .arg(512)
+                    .arg("BLOCK")
+                    .arg(100)
+                    .arg("NOACK")
+                    .arg("STREAMS")
+                    .arg(&key)
+                    .arg(">")
+                    .query(consumer)
+                    .expect("XREADGROUP");
+                for v in xread_values(reply) {
+                    if read % 32 == 0 {
+                        record(&mut hist, since_stamp(&v, origin));
+                    }
+                    read += 1;
+                }
+            }
+            (read, hist)
+        });
+        let mut buf = vec![0u8; payload_len.max(8)];
+        let start = Instant::now();
+        let mut sent = 0u64;
+        while start.elapsed() < duration {
+            let mut pipe = redis::pipe();
+            for _ in 0..PIPELINE {
+                stamp(&mut buf, origin);
+                pipe.cmd("XADD")
+                    .arg(&key)
+                    .arg("*")
+                    .arg("v")
+                    .arg(&buf[..])
+                    .ignore();
+            }
+            pipe.query::<()>(producer).expect("XADD pipeline");
+            sent += PIPELINE as u64;
+        }
+        produced.store(sent, Ordering::Release);
+        let (read, hist) = reader.join().expect("redis consumer");
+        m.ops = read;
+        m.elapsed = start.elapsed();
+        m.latency = hist;
+    });
+    let _ = redis::cmd("DEL").arg(&key).query::<()>(producer);
+    m
+}
+
 /// Producer thread and consumer thread on one topic; latency = send → read.
 fn keel_end_to_end(side: &KeelSide, payload_len: usize, duration: Duration) -> Measurement {
     let log = side.stream.log("bench", 0).expect("partition");
@@ -243,9 +443,7 @@ fn keel_end_to_end(side: &KeelSide, payload_len: usize, duration: Duration) -> M
                     read += 1;
                     if r.offset % 32 == 0 {
                         let v = r.value.expect("value");
-                        let sent = u64::from_le_bytes(v[..8].try_into().expect("8 bytes"));
-                        let now = origin.elapsed().as_nanos() as u64;
-                        record(&mut hist, Duration::from_nanos(now.saturating_sub(sent)));
+                        record(&mut hist, since_stamp(&v, origin));
                     }
                 }
                 at = f.next_offset();
@@ -256,7 +454,7 @@ fn keel_end_to_end(side: &KeelSide, payload_len: usize, duration: Duration) -> M
         let mut buf = vec![0u8; payload_len.max(8)];
         while start.elapsed() < duration {
             for _ in 0..32 {
-                buf[..8].copy_from_slice(&(origin.elapsed().as_nanos() as u64).to_le_bytes());
+                stamp(&mut buf, origin);
                 side.producer
                     .send("bench", Record::new(buf.clone()))
                     .expect("send");
@@ -338,17 +536,44 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
         }
         report.compare(cfg, &scenario, 1, &mut contenders);
     }
-    let scenario = "produce -> consume 100 B (keel)";
-    if cfg.selected(scenario) {
-        let side = keel_side("e2e", Durability::Never, Acks::Leader)?;
-        report.compare(
-            cfg,
-            scenario,
-            2,
-            &mut [Contender::keel("keel (page cache)", |_, d| {
-                keel_end_to_end(&side, 100, d)
-            })],
-        );
+    let mut con2 = match &redis {
+        Some(server) => Some(redis::Client::open(server.url())?.get_connection()?),
+        None => None,
+    };
+    report.note(
+        "produce -> consume: no per-message consumer ack on any side (keel reads the log, \
+         jetstream pull consumer with AckPolicy::None, redis XREADGROUP NOACK); \
+         throughput = records consumed / round time; latency = send -> consumer read, 1 in 32 timed",
+    );
+    for (len, label) in SIZES {
+        let scenario = format!("produce -> consume {label}, page-cache durability");
+        if !cfg.selected(&scenario) {
+            continue;
+        }
+        let side = keel_side(&format!("e2e{len}"), Durability::Never, Acks::Leader)?;
+        let mut contenders = vec![Contender::keel("keel (page cache)", |_, d| {
+            keel_end_to_end(&side, len, d)
+        })];
+        if let Some(side) = nats.as_ref() {
+            let mut round = 0u64;
+            contenders.push(Contender::peer(
+                "nats jetstream (file) pull",
+                move |_, d| {
+                    round += 1;
+                    nats_end_to_end(side, round, len, d)
+                },
+            ));
+        }
+        if let (Some(p), Some(c)) = (con.as_mut(), con2.as_mut()) {
+            contenders.push(Contender::peer("redis streams XADD x64 / XREADGROUP", {
+                let mut round = 0u64;
+                move |_, d| {
+                    round += 1;
+                    redis_end_to_end(p, c, round, len, d)
+                }
+            }));
+        }
+        report.compare(cfg, &scenario, 2, &mut contenders);
     }
     report.note("Kafka's published single-producer figure for reference: 821k records/s (100 B, 2014 hardware, 3 async replicas)");
     Ok(())
