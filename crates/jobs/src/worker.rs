@@ -160,8 +160,6 @@ type Spawner = dyn Fn(serde_json::Value, JobContext) -> Result<JoinHandle<Handle
 struct Handler {
     spawn: Box<Spawner>,
     backoff: Backoff,
-    /// Runs on the blocking pool: an abort cannot stop it.
-    blocking: bool,
 }
 
 /// Pool settings.
@@ -225,7 +223,6 @@ impl<S: Store> WorkerPoolBuilder<S> {
             Handler {
                 spawn: Box::new(spawn),
                 backoff: J::options().backoff,
-                blocking: false,
             },
         )
     }
@@ -250,7 +247,6 @@ impl<S: Store> WorkerPoolBuilder<S> {
             Handler {
                 spawn: Box::new(spawn),
                 backoff: J::options().backoff,
-                blocking: true,
             },
         )
     }
@@ -371,6 +367,12 @@ impl<S: Store> WorkerPoolBuilder<S> {
     }
 }
 
+/// How long shutdown waits for aborted runs to actually stop before releasing them.
+const ABORT_GRACE: Duration = Duration::from_millis(100);
+
+/// The handler task of a run, set by its supervisor when it spawns it.
+type HandlerSlot = Arc<std::sync::OnceLock<AbortHandle>>;
+
 /// Longest lease, heartbeat, poll or timeout setting (about 100 years would overflow
 /// nothing, but a year is already a mistake).
 const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
@@ -382,8 +384,8 @@ struct Shared<S> {
     rng: Mutex<SmallRng>,
     metrics: WorkerMetrics,
     /// Running jobs by lease token: what shutdown must abort and release.
-    /// Per running job: its id, its supervisor task, and whether its handler is blocking.
-    inflight: Mutex<HashMap<FencingToken, (JobId, AbortHandle, bool)>>,
+    /// Per running job: its id, its supervisor task, and its handler task once spawned.
+    inflight: Mutex<HashMap<FencingToken, (JobId, AbortHandle, HandlerSlot)>>,
     idle: Notify,
     shutdown: watch::Sender<bool>,
 }
@@ -520,9 +522,10 @@ impl<S: Store> RunningPool<S> {
 
     /// Graceful shutdown: stop fetching, let running jobs finish for up to `deadline`,
     /// then abort the rest and release their leases so another worker takes them at once
-    /// (their attempt does not count). A [blocking](WorkerPoolBuilder::blocking_handler)
-    /// run still going at the deadline cannot be stopped, so its lease is not released:
-    /// its heartbeats stop and another worker takes the job once the lease runs out.
+    /// (their attempt does not count). A run whose handler has not actually stopped within
+    /// a short grace after the abort (a [blocking](WorkerPoolBuilder::blocking_handler)
+    /// run, or an async one stuck in synchronous work) is not released — another worker
+    /// would run the job concurrently — its heartbeats stop and its lease runs out instead.
     pub async fn shutdown(mut self, deadline: Duration) -> ShutdownReport {
         let shared = Arc::clone(&self.shared);
         shared.shutdown.send_replace(true);
@@ -541,15 +544,31 @@ impl<S: Store> RunningPool<S> {
                 break;
             }
         }
-        let leftovers: Vec<(FencingToken, (JobId, AbortHandle, bool))> =
+        let leftovers: Vec<(FencingToken, (JobId, AbortHandle, HandlerSlot))> =
             shared.inflight.lock().drain().collect();
+        for (_, (_, supervisor, handler)) in &leftovers {
+            supervisor.abort();
+            if let Some(h) = handler.get() {
+                h.abort();
+            }
+        }
+        // An abort is a request: a handler is only gone once its task has finished (an
+        // async handler at its next await; a blocking one never before it returns).
+        // Releasing earlier would let another worker start the job while this run still
+        // executes it — two runs on a valid lease. Wait a short, bounded grace; a run
+        // still going after it keeps its lease (heartbeats have stopped, so it runs out).
+        let stopped = |(supervisor, handler): (&AbortHandle, &HandlerSlot)| {
+            supervisor.is_finished() && handler.get().is_none_or(AbortHandle::is_finished)
+        };
+        let grace = tokio::time::Instant::now() + ABORT_GRACE;
+        while !leftovers.iter().all(|(_, (_, s, h))| stopped((s, h)))
+            && tokio::time::Instant::now() < grace
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         let mut released = 0;
-        for (token, (id, abort, blocking)) in leftovers {
-            abort.abort();
-            if blocking {
-                // Its thread cannot be stopped and may still be running the job: releasing
-                // would let another worker start it now, two runs at once on a valid lease.
-                // Heartbeats stop with the supervisor, so the lease runs out instead.
+        for (token, (id, supervisor, handler)) in leftovers {
+            if !stopped((&supervisor, &handler)) {
                 continue;
             }
             match shared.store.release(id, token).await {
@@ -667,13 +686,15 @@ async fn fetch_loop<S: Store>(
 fn spawn_job<S: Store>(shared: &Arc<Shared<S>>, lease: Lease, permit: OwnedSemaphorePermit) {
     let token = lease.token;
     let id = lease.job.id;
-    let blocking = shared
-        .handlers
-        .get(&lease.job.kind)
-        .is_some_and(|h| h.blocking);
+    let slot = HandlerSlot::default();
     let mut inflight = shared.inflight.lock();
-    let task = tokio::spawn(run_job(Arc::clone(shared), lease, permit));
-    inflight.insert(token, (id, task.abort_handle(), blocking));
+    let task = tokio::spawn(run_job(
+        Arc::clone(shared),
+        lease,
+        permit,
+        Arc::clone(&slot),
+    ));
+    inflight.insert(token, (id, task.abort_handle(), slot));
 }
 
 /// Aborts the handler's task when the supervisor is dropped (shutdown abort) or leaves
@@ -696,7 +717,12 @@ enum Outcome {
     LostLease,
 }
 
-async fn run_job<S: Store>(shared: Arc<Shared<S>>, lease: Lease, permit: OwnedSemaphorePermit) {
+async fn run_job<S: Store>(
+    shared: Arc<Shared<S>>,
+    lease: Lease,
+    permit: OwnedSemaphorePermit,
+    slot: HandlerSlot,
+) {
     let job = lease.job;
     let (id, token) = (job.id, lease.token);
     let started = shared.store.now();
@@ -747,6 +773,7 @@ async fn run_job<S: Store>(shared: Arc<Shared<S>>, lease: Lease, permit: OwnedSe
                 }
             }
             Ok(Ok(task)) => {
+                let _ = slot.set(task.abort_handle());
                 supervise(
                     &shared,
                     task,

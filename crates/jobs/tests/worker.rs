@@ -483,6 +483,51 @@ async fn shutdown_does_not_release_a_blocking_run_that_is_still_executing() {
     assert_eq!(job.state(store.now()), JobState::Running);
 }
 
+/// An abort of an async handler only takes effect at its next await: one stuck in
+/// synchronous work (a sync client call inside `async`) keeps running. Shutdown used to
+/// release its lease right after requesting the abort, so another worker could start the
+/// job while it still ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_does_not_release_an_async_run_that_has_not_stopped() {
+    let store = store();
+    let id = Producer::new(Arc::clone(&store))
+        .enqueue(&Work {
+            n: 1,
+            sleep_ms: 0,
+            fail_times: 0,
+        })
+        .await
+        .unwrap()
+        .id;
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+    let (finish_tx, finish_rx) = std::sync::mpsc::channel::<()>();
+    let finish_rx = Arc::new(parking_lot::Mutex::new(finish_rx));
+    let started_tx = parking_lot::Mutex::new(started_tx);
+    let pool = WorkerPool::builder(Arc::clone(&store))
+        .queue("default", 1)
+        .handler(move |_: Work, _| {
+            let _ = started_tx.lock().send(());
+            let finish_rx = Arc::clone(&finish_rx);
+            async move {
+                // Blocks this runtime thread; bounded, the test ends it after shutdown.
+                let _ = finish_rx.lock().recv_timeout(Duration::from_secs(30));
+                Ok(())
+            }
+        })
+        .build()
+        .unwrap()
+        .start();
+    tokio::task::spawn_blocking(move || started_rx.recv_timeout(Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .expect("handler started");
+    let report = pool.shutdown(Duration::from_millis(200)).await;
+    let job = store.get(id).await.unwrap().unwrap();
+    let _ = finish_tx.send(());
+    assert_eq!(report.released, 0);
+    assert_eq!(job.state(store.now()), JobState::Running);
+}
+
 #[tokio::test(start_paused = true)]
 async fn graceful_shutdown_finishes_short_jobs_and_releases_long_ones_for_another_worker() {
     let store = store();
