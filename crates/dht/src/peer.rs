@@ -87,6 +87,11 @@ impl Peer {
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
         }
+        // A call queued behind a failed attempt: fail now instead of paying another
+        // full timeout (N queued calls would otherwise wait N timeouts in turn).
+        if self.is_down() {
+            return Err(PeerError::Down);
+        }
         let client = self
             .client
             .as_ref()
@@ -127,6 +132,8 @@ impl Peer {
                     Ok(Err(e)) => Err(PeerError::Io(e.to_string())),
                 }
             }
+            // Marked down by another call meanwhile: its window stands as it is.
+            Err(PeerError::Down) => return Err(PeerError::Down),
             Err(e) => Err(e),
         };
         if result.is_err() {
@@ -136,5 +143,45 @@ impl Peer {
             *self.down_until.lock() = None;
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Calls queued behind a connection attempt to a silent peer must not each pay a
+    /// full timeout in turn once the first has marked the peer down.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_calls_to_a_silent_peer_fail_together_not_one_timeout_each() {
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap().to_string();
+        let hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = silent.accept().await {
+                held.push(s);
+            }
+        });
+        let peer = std::sync::Arc::new(Peer::new(
+            addr,
+            Duration::from_millis(200),
+            Duration::from_secs(60),
+        ));
+        let calls: Vec<_> = (0..20)
+            .map(|_| {
+                let peer = std::sync::Arc::clone(&peer);
+                tokio::spawn(async move { peer.call(&redis::cmd("PING")).await })
+            })
+            .collect();
+        // One timeout (200 ms) is the expected cost; 20 serial timeouts would be 4 s.
+        let all = tokio::time::timeout(Duration::from_secs(2), async {
+            for c in calls {
+                assert!(c.await.unwrap().is_err());
+            }
+        })
+        .await;
+        assert!(all.is_ok(), "queued calls paid one timeout each");
+        assert!(peer.is_down());
+        hold.abort();
     }
 }
