@@ -170,14 +170,51 @@ pub(crate) fn decode_reply(bytes: &[u8]) -> Reply {
     }
 }
 
-/// Parses a decimal `i64` argument.
+/// Parses a decimal `i64` argument as strictly as Redis's `string2ll`: an optional `-`,
+/// then digits without leading zeros (`0` alone is fine); no `+`, no `-0`, no spaces.
 pub(crate) fn parse_i64(arg: &[u8]) -> Option<i64> {
+    let digits = arg.strip_prefix(b"-").unwrap_or(arg);
+    match digits {
+        [] | [b'0', _, ..] => return None,
+        [b'0'] if digits.len() != arg.len() => return None,
+        _ => {}
+    }
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
     std::str::from_utf8(arg).ok()?.parse().ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_parse_as_strictly_as_redis() {
+        for ok in [
+            "0",
+            "5",
+            "-5",
+            "9223372036854775807",
+            "-9223372036854775808",
+        ] {
+            assert_eq!(parse_i64(ok.as_bytes()), ok.parse().ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "-",
+            "+5",
+            "05",
+            "-0",
+            "-05",
+            " 5",
+            "5 ",
+            "1e3",
+            "9223372036854775808",
+        ] {
+            assert_eq!(parse_i64(bad.as_bytes()), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn replies_round_trip_and_garbage_is_an_error() {
