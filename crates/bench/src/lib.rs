@@ -51,10 +51,12 @@
 //! - [`harness`]: [`Config`], [`Measurement`], [`Contender`], [`harness::run_threads`].
 //! - [`report`]: [`Report`] — interleaving, medians, ratios, the table and the JSON.
 //! - [`workload`]: seeded Zipf and uniform key streams.
+//! - [`heap`]: heap bytes in use, for the per-entry / per-key memory figures.
 //! - [`systems`]: one module per system, behind its cargo feature.
 
 pub mod cli;
 pub mod harness;
+pub mod heap;
 pub mod report;
 pub mod systems;
 pub mod workload;

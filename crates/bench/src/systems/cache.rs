@@ -185,52 +185,6 @@ impl Drop for Counts<'_> {
     }
 }
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-mod heap {
-    /// glibc's `struct mallinfo2` (glibc ≥ 2.33).
-    #[repr(C)]
-    struct Mallinfo2 {
-        arena: usize,
-        ordblks: usize,
-        smblks: usize,
-        hblks: usize,
-        hblkhd: usize,
-        usmblks: usize,
-        fsmblks: usize,
-        uordblks: usize,
-        fordblks: usize,
-        keepcost: usize,
-    }
-
-    unsafe extern "C" {
-        fn mallinfo2() -> Mallinfo2;
-    }
-
-    /// Bytes the allocator has handed out and not yet had back.
-    pub(super) fn in_use() -> Option<usize> {
-        // SAFETY: `mallinfo2` takes no arguments, has no preconditions and
-        // returns a plain struct of counters by value.
-        let info = unsafe { mallinfo2() };
-        let _ = (
-            info.arena,
-            info.ordblks,
-            info.smblks,
-            info.hblks,
-            info.usmblks,
-            info.fsmblks,
-        );
-        let _ = (info.fordblks, info.keepcost);
-        Some(info.uordblks + info.hblkhd)
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-mod heap {
-    pub(super) fn in_use() -> Option<usize> {
-        None
-    }
-}
-
 /// Heap bytes per entry of a cache built by `build` and filled to
 /// `capacity` with distinct keys; `len` reports the entries it holds.
 fn bytes_per_entry<C>(
@@ -239,13 +193,13 @@ fn bytes_per_entry<C>(
     fill: impl Fn(&C, u64),
     len: impl Fn(&C) -> u64,
 ) -> Option<f64> {
-    let before = heap::in_use()?;
+    let before = crate::heap::in_use()?;
     let cache = build();
     for k in 0..capacity {
         fill(&cache, k);
     }
     let entries = len(&cache).max(1);
-    let after = heap::in_use()?;
+    let after = crate::heap::in_use()?;
     let per = after.saturating_sub(before) as f64 / entries as f64;
     drop(cache);
     Some(per)

@@ -116,38 +116,6 @@ fn direct_scenario(
     Ok(())
 }
 
-/// Heap bytes in use (glibc `mallinfo2`: `uordblks + hblkhd`), where available.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn heap_in_use() -> Option<usize> {
-    #[repr(C)]
-    struct Mallinfo2 {
-        arena: usize,
-        ordblks: usize,
-        smblks: usize,
-        hblks: usize,
-        hblkhd: usize,
-        usmblks: usize,
-        fsmblks: usize,
-        uordblks: usize,
-        fordblks: usize,
-        keepcost: usize,
-    }
-    unsafe extern "C" {
-        fn mallinfo2() -> Mallinfo2;
-    }
-    // SAFETY: `mallinfo2` takes no arguments, has no preconditions and returns a plain
-    // struct of counters by value.
-    let info = unsafe { mallinfo2() };
-    let _ = (info.arena, info.ordblks, info.smblks, info.hblks);
-    let _ = (info.usmblks, info.fsmblks, info.fordblks, info.keepcost);
-    Some(info.uordblks + info.hblkhd)
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn heap_in_use() -> Option<usize> {
-    None
-}
-
 /// Heap bytes per key of a keyed limiter built by `build` after `n` distinct keys each
 /// made one decision; `len` is the number of keys it holds.
 fn bytes_per_key<L>(
@@ -156,13 +124,13 @@ fn bytes_per_key<L>(
     check: impl Fn(&L, u64),
     len: impl Fn(&L) -> usize,
 ) -> Option<f64> {
-    let before = heap_in_use()?;
+    let before = crate::heap::in_use()?;
     let limiter = build();
     for k in 0..n {
         check(&limiter, k);
     }
     let held = len(&limiter).max(1);
-    let after = heap_in_use()?;
+    let after = crate::heap::in_use()?;
     drop(limiter);
     Some(after.saturating_sub(before) as f64 / held as f64)
 }
