@@ -28,7 +28,16 @@
 //!   on another, a fresh stream and group per round (deleted afterwards). No side acks
 //!   per consumed message.
 //!
-//! Not here yet: the broker-over-TCP scenarios.
+//! - **broker produce** (100 B and 1 KB, over TCP): `keel-stream-broker` started in-process
+//!   on 127.0.0.1:0 over a scratch directory with `Durability::Never` (page cache, the match
+//!   for JetStream file storage's interval fsync), driven by its blocking
+//!   [`keel_stream_broker::client::Client`]: produce requests of one 64-record v2 batch,
+//!   `acks=-1`, one in flight; latency is the request round trip. Beside it JetStream's
+//!   acked publish as above (one message per publish, 256 outstanding).
+//! - **broker fetch** (Keel only): 1 MiB fetch requests over a pre-filled partition
+//!   (20k records), wrapping to the start; throughput is records decoded by the client.
+//!
+//! Not here yet: a JetStream peer for broker fetch; broker produce → consume latency.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -471,6 +480,99 @@ fn keel_end_to_end(side: &KeelSide, payload_len: usize, duration: Duration) -> M
     m
 }
 
+/// Records per produce request to the broker (one v2 batch), like Redis's pipeline depth.
+const BROKER_BATCH: usize = 64;
+
+/// The Keel broker on 127.0.0.1:0 over a scratch directory, on its own 1-worker runtime.
+struct BrokerSide {
+    _dir: Scratch,
+    rt: tokio::runtime::Runtime,
+    handle: Option<keel_stream_broker::BrokerHandle>,
+    client: keel_stream_broker::client::Client,
+}
+
+impl Drop for BrokerSide {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            self.rt.block_on(h.shutdown());
+        }
+    }
+}
+
+fn broker_side(tag: &str, durability: Durability) -> anyhow::Result<BrokerSide> {
+    let dir = Scratch::new(tag)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let handle = rt.block_on(
+        keel_stream_broker::Broker::builder()
+            .listen("127.0.0.1:0".parse()?)
+            .data_dir(&dir.0)
+            .durability(durability)
+            .build()?
+            .start(),
+    )?;
+    let mut client = keel_stream_broker::client::Client::connect(handle.local_addr())?;
+    client.create_topic("bench", 1)?;
+    Ok(BrokerSide {
+        _dir: dir,
+        rt,
+        handle: Some(handle),
+        client,
+    })
+}
+
+fn broker_batch(payload: &Bytes) -> Bytes {
+    let recs = vec![Record::new(payload.clone()); BROKER_BATCH];
+    Bytes::from(keel_stream::batch::encode_batch(&recs, 0, None).expect("encode batch"))
+}
+
+/// Blocking produce requests (acks=-1), one in flight; latency = request round trip.
+fn broker_produce(side: &mut BrokerSide, batch: &Bytes, duration: Duration) -> Measurement {
+    let mut m = Measurement::new();
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while start.elapsed() < duration {
+        let t = Instant::now();
+        side.client
+            .produce("bench", 0, batch.clone(), -1)
+            .expect("produce");
+        record(&mut m.latency, t.elapsed());
+        sent += BROKER_BATCH as u64;
+    }
+    m.ops = sent;
+    m.elapsed = start.elapsed();
+    m
+}
+
+/// Fetch requests (1 MiB) over a pre-filled partition, wrapping to offset 0 at the end;
+/// throughput = records decoded by the client; latency = request round trip.
+fn broker_fetch(side: &mut BrokerSide, duration: Duration) -> Measurement {
+    let mut m = Measurement::new();
+    let start = Instant::now();
+    let mut read = 0u64;
+    let mut at = 0i64;
+    while start.elapsed() < duration {
+        let t = Instant::now();
+        let (bytes, hw) = side.client.fetch("bench", 0, at, 1 << 20).expect("fetch");
+        record(&mut m.latency, t.elapsed());
+        for b in keel_stream::batch::split_batches(&bytes) {
+            let recs = keel_stream::batch::decode_batch(&b.expect("batch")).expect("decode");
+            read += recs.len() as u64;
+            if let Some(last) = recs.last() {
+                at = last.offset + 1;
+            }
+        }
+        if at >= hw {
+            at = 0;
+        }
+    }
+    m.ops = read;
+    m.elapsed = start.elapsed();
+    m
+}
+
 /// Runs the stream scenarios.
 ///
 /// # Errors
@@ -575,6 +677,53 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
         }
         report.compare(cfg, &scenario, 2, &mut contenders);
     }
+    for (len, label) in SIZES {
+        let scenario = format!("broker produce {label} acks=all over TCP, page-cache durability");
+        if !cfg.selected(&scenario) {
+            continue;
+        }
+        let payload = Bytes::from(vec![b'x'; len]);
+        let batch = broker_batch(&payload);
+        let mut broker = broker_side(&format!("broker{len}"), Durability::Never)?;
+        let mut contenders = vec![Contender::keel("keel broker (page cache) x64", |_, d| {
+            broker_produce(&mut broker, &batch, d)
+        })];
+        if let Some(side) = nats.as_ref() {
+            let p = payload.clone();
+            let subject = format!("bench.broker.{len}");
+            contenders.push(Contender::peer("nats jetstream (file)", move |_, d| {
+                nats_publish(side, &subject, &p, d)
+            }));
+        }
+        report.compare(cfg, &scenario, 1, &mut contenders);
+    }
+    for (len, label) in SIZES {
+        let scenario = format!("broker fetch {label} over TCP (keel)");
+        if !cfg.selected(&scenario) {
+            continue;
+        }
+        let payload = Bytes::from(vec![b'x'; len]);
+        let batch = broker_batch(&payload);
+        let mut broker = broker_side(&format!("fetch{len}"), Durability::Never)?;
+        for _ in 0..(20_000 / BROKER_BATCH) {
+            broker.client.produce("bench", 0, batch.clone(), -1)?;
+        }
+        report.compare(
+            cfg,
+            &scenario,
+            1,
+            &mut [Contender::keel("keel broker 1 MiB fetches", |_, d| {
+                broker_fetch(&mut broker, d)
+            })],
+        );
+    }
+    report.note(
+        "broker: keel-stream-broker in-process on 127.0.0.1:0 (temp dir, Durability::Never: \
+         written to the page cache, fsync left to the OS — the match for JetStream file storage, \
+         which fsyncs on its own interval), driven by its blocking client: one produce request \
+         of 64 records (one v2 batch) in flight, acks=-1; jetstream: one message per acked publish, \
+         256 outstanding. Broker fetch has no peer row yet (no JetStream fetch-over-TCP scenario)",
+    );
     report.note("Kafka's published single-producer figure for reference: 821k records/s (100 B, 2014 hardware, 3 async replicas)");
     Ok(())
 }
