@@ -140,8 +140,11 @@
 //!   broker never decompresses), but `ListOffsets` by time inside a compressed batch falls
 //!   back to the batch's first offset.
 //! - No transactions (`transactional.id` is refused), no fetch sessions (always full
-//!   fetches), no SASL/TLS, no ACLs, no compaction yet (`cleanup.policy=compact` is refused
-//!   with `INVALID_CONFIG` until keel-stream's log compacts).
+//!   fetches), no SASL/TLS, no ACLs.
+//! - `cleanup.policy=compact` (and `compact,delete`) topics are compacted by key by the
+//!   housekeeping tick, on keel-stream's `PartitionLog::compact`, each time a segment has
+//!   been sealed since the last pass; tombstones live `delete.retention.ms`. Offsets never
+//!   move. A compact-only topic is never trimmed by `retention.ms`/`retention.bytes`.
 //! - An unknown API key or an unsupported version of an API other than `ApiVersions` closes
 //!   the connection with a log line (what Kafka does); the client was told our ranges.
 //!

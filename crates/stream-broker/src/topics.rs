@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use keel_stream::{Clock, Durability, PartitionLog, TopicConfig};
@@ -19,8 +20,34 @@ const SETTINGS_FILE: &str = "topic.settings";
 /// What happens to old data: Kafka's `cleanup.policy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CleanupPolicy {
-    /// Delete whole segments past the retention time or size.
+    /// `delete`: whole segments past the retention time or size are deleted.
     Delete,
+    /// `compact`: sealed segments keep only the latest record per key (tombstones expire
+    /// after `delete.retention.ms`); nothing is deleted by age or size — a changelog topic.
+    Compact,
+    /// `compact,delete`: both — compacted, and whole segments past retention deleted.
+    CompactDelete,
+}
+
+impl CleanupPolicy {
+    /// Kafka's spelling of the policy.
+    pub fn as_kafka(self) -> &'static str {
+        match self {
+            Self::Delete => "delete",
+            Self::Compact => "compact",
+            Self::CompactDelete => "compact,delete",
+        }
+    }
+
+    /// Whether sealed segments are compacted by key.
+    pub fn compacts(self) -> bool {
+        matches!(self, Self::Compact | Self::CompactDelete)
+    }
+
+    /// Whether retention by time and size deletes whole segments.
+    pub fn deletes(self) -> bool {
+        matches!(self, Self::Delete | Self::CompactDelete)
+    }
 }
 
 /// One topic's settings, with Kafka's config names.
@@ -38,6 +65,9 @@ pub struct TopicSettings {
     pub max_message_bytes: usize,
     /// `cleanup.policy`.
     pub cleanup: CleanupPolicy,
+    /// `delete.retention.ms`: how long a compacted topic keeps a tombstone (Kafka's default,
+    /// one day), so a consumer that is behind still sees the delete.
+    pub delete_retention_ms: u64,
     /// When appends are fsynced (`flush.messages=1` → every batch, `flush.ms=N` → interval).
     pub durability: Durability,
 }
@@ -51,6 +81,7 @@ impl Default for TopicSettings {
             retention_bytes: None,
             max_message_bytes: 1 << 20,
             cleanup: CleanupPolicy::Delete,
+            delete_retention_ms: 24 * 3600 * 1000,
             durability: Durability::EveryBatch,
         }
     }
@@ -96,18 +127,18 @@ impl TopicSettings {
                 self.max_message_bytes =
                     usize::try_from(num(value)?).map_err(|_| invalid(name, "must be positive"))?
             }
-            "cleanup.policy" => match value.trim() {
-                "delete" => self.cleanup = CleanupPolicy::Delete,
-                // keel-stream's PartitionLog has no compaction yet; accepting the setting and
-                // not compacting would silently keep every old value.
-                "compact" | "compact,delete" | "delete,compact" => {
-                    return Err(invalid(
-                        name,
-                        "compaction is not available in this broker yet",
-                    ));
+            "cleanup.policy" => {
+                self.cleanup = match value.trim() {
+                    "delete" => CleanupPolicy::Delete,
+                    "compact" => CleanupPolicy::Compact,
+                    "compact,delete" | "delete,compact" => CleanupPolicy::CompactDelete,
+                    _ => return Err(invalid(name, "must be delete, compact or compact,delete")),
                 }
-                _ => return Err(invalid(name, "must be delete or compact")),
-            },
+            }
+            "delete.retention.ms" => {
+                self.delete_retention_ms =
+                    u64::try_from(num(value)?).map_err(|_| invalid(name, "must not be negative"))?
+            }
             "flush.messages" => match num(value)? {
                 1 => self.durability = Durability::EveryBatch,
                 v if v > 1 || v == i64::MAX => self.durability = Durability::Never,
@@ -146,7 +177,8 @@ impl TopicSettings {
             Durability::Never => (i64::MAX.to_string(), i64::MAX.to_string()),
         };
         vec![
-            ("cleanup.policy", "delete".to_string()),
+            ("cleanup.policy", self.cleanup.as_kafka().to_string()),
+            ("delete.retention.ms", self.delete_retention_ms.to_string()),
             ("segment.bytes", self.segment_bytes.to_string()),
             ("retention.ms", opt(self.retention_ms)),
             ("retention.bytes", opt(self.retention_bytes)),
@@ -165,6 +197,7 @@ impl TopicSettings {
         let mut s = format!("partitions={}\ndurability={d}\n", self.partitions);
         for (k, v) in self.to_configs() {
             if !k.starts_with("flush.") {
+                // "compact,delete" holds a comma, which the line format keeps as it is.
                 s.push_str(&format!("{k}={v}\n"));
             }
         }
@@ -193,13 +226,22 @@ impl TopicSettings {
 
     /// The keel-stream config, with keel-stream's own error.
     pub(crate) fn stream_config(&self) -> Result<TopicConfig, keel_stream::BuildError> {
+        // A compact-only topic keeps its data however old or large (Kafka's rule): retention
+        // deletes segments only when the policy includes `delete`.
+        let deletes = self.cleanup.deletes();
         TopicConfig::builder()
             .partitions(self.partitions)
             .segment_bytes(self.segment_bytes)
-            .retention(self.retention_ms.map(Duration::from_millis))
-            .retention_bytes(self.retention_bytes)
+            .retention(
+                self.retention_ms
+                    .filter(|_| deletes)
+                    .map(Duration::from_millis),
+            )
+            .retention_bytes(self.retention_bytes.filter(|_| deletes))
             .max_batch_bytes(self.max_message_bytes)
             .durability(self.durability)
+            .compact(self.cleanup.compacts())
+            .tombstone_retention(Duration::from_millis(self.delete_retention_ms))
             .build()
     }
 }
@@ -209,6 +251,11 @@ impl TopicSettings {
 pub(crate) struct TopicEntry {
     pub(crate) name: String,
     pub(crate) logs: Vec<Arc<PartitionLog>>,
+    /// Whether housekeeping compacts this topic's sealed segments.
+    compacts: bool,
+    /// Per partition: the segment count at its last compaction, so housekeeping compacts a
+    /// partition again only after a segment was sealed since (each pass reads the whole log).
+    compacted_at_segments: Vec<AtomicUsize>,
 }
 
 impl TopicEntry {
@@ -331,12 +378,21 @@ impl TopicRegistry {
         Ok(())
     }
 
-    /// Retention and interval fsyncs for every partition (the broker's housekeeping tick).
+    /// Retention, compaction and interval fsyncs for every partition (the broker's
+    /// housekeeping tick). A compacted partition is compacted again only once a segment was
+    /// sealed since its last pass.
     pub(crate) fn housekeeping(&self) {
         for t in self.all() {
-            for log in &t.logs {
+            for (log, compacted_at) in t.logs.iter().zip(&t.compacted_at_segments) {
                 if let Err(e) = log.enforce_retention().and_then(|_| log.flush_if_due()) {
                     log::warn!("housekeeping of topic {} failed: {e}", t.name);
+                }
+                let segments = log.segment_count();
+                if t.compacts && segments > 1 && compacted_at.load(Ordering::Relaxed) != segments {
+                    match log.compact() {
+                        Ok(_) => compacted_at.store(segments, Ordering::Relaxed),
+                        Err(e) => log::warn!("compaction of topic {} failed: {e}", t.name),
+                    }
                 }
             }
         }
@@ -358,6 +414,8 @@ fn open_logs(
         .collect::<Result<Vec<_>, _>>()?;
     Ok(TopicEntry {
         name: name.to_string(),
+        compacted_at_segments: logs.iter().map(|_| AtomicUsize::new(0)).collect(),
+        compacts: settings.cleanup.compacts(),
         logs,
     })
 }
@@ -376,12 +434,92 @@ mod tests {
         assert_eq!(TopicSettings::from_text(&s.to_text()).unwrap(), s);
         assert!(s.apply("retention.ms", "0").is_err());
         assert!(s.apply("segment.bytes", "x").is_err());
-        assert!(s.apply("cleanup.policy", "compact").is_err());
+        assert!(s.apply("cleanup.policy", "compacted").is_err());
+        assert!(s.apply("delete.retention.ms", "-5").is_err());
         assert!(s.apply("no.such.config", "1").is_err());
         s.apply("partitions", "0").unwrap();
         assert!(
             s.log_config().is_err(),
             "zero partitions is rejected by keel-stream"
+        );
+    }
+
+    #[test]
+    fn cleanup_policies_round_trip_and_compact_only_keeps_data_past_retention() {
+        for (text, policy) in [
+            ("delete", CleanupPolicy::Delete),
+            ("compact", CleanupPolicy::Compact),
+            ("compact,delete", CleanupPolicy::CompactDelete),
+            ("delete,compact", CleanupPolicy::CompactDelete),
+        ] {
+            let mut s = TopicSettings::default();
+            s.apply("cleanup.policy", text).unwrap();
+            s.apply("delete.retention.ms", "60000").unwrap();
+            assert_eq!(s.cleanup, policy);
+            assert_eq!(TopicSettings::from_text(&s.to_text()).unwrap(), s);
+            let reported = s.to_configs();
+            assert!(reported.contains(&("cleanup.policy", policy.as_kafka().to_string())));
+            assert!(reported.contains(&("delete.retention.ms", "60000".to_string())));
+            assert!(s.log_config().is_ok());
+        }
+    }
+
+    #[test]
+    fn housekeeping_compacts_a_compacted_topic_to_the_latest_value_per_key() {
+        use keel_stream::{MockClock, Record};
+        let dir = tempfile::tempdir().unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(MockClock::new(1_000));
+        let registry = TopicRegistry::open(dir.path(), clock, 16).unwrap();
+        let mut settings = TopicSettings::default();
+        settings.apply("cleanup.policy", "compact").unwrap();
+        settings.apply("segment.bytes", "4096").unwrap();
+        settings.apply("flush.messages", "1").unwrap();
+        let topic = registry.create("changelog", settings).unwrap();
+        let log = topic.partition(0).unwrap().clone();
+        // 10 keys written 40 times each, in batches of one: many sealed segments.
+        for round in 0..40 {
+            for key in 0..10 {
+                let record = Record::keyed(format!("k{key}"), format!("v{round}"));
+                log.append(std::slice::from_ref(&record)).unwrap();
+            }
+        }
+        assert!(log.segment_count() > 3, "segments: {}", log.segment_count());
+        let end = log.log_end_offset();
+        registry.housekeeping();
+        let mut latest = BTreeMap::new();
+        let mut seen = 0;
+        let mut offset = log.log_start_offset();
+        while offset < end {
+            let fetched = log.read(offset, 1 << 20).unwrap();
+            let records = fetched.records().unwrap();
+            if records.is_empty() {
+                offset = fetched.next_offset();
+                continue;
+            }
+            for r in records {
+                seen += 1;
+                let key = String::from_utf8(r.key.clone().unwrap().to_vec()).unwrap();
+                let value = String::from_utf8(r.value.clone().unwrap().to_vec()).unwrap();
+                latest.insert(key, value);
+                offset = r.offset + 1;
+            }
+        }
+        assert!(
+            seen < 400,
+            "compaction removed superseded records: {seen} of 400 left"
+        );
+        assert_eq!(latest.len(), 10, "every key is still there");
+        assert!(
+            latest.values().all(|v| v == "v39"),
+            "latest values kept: {latest:?}"
+        );
+        assert_eq!(log.log_end_offset(), end, "offsets never move");
+        // A second tick with no newly sealed segment does not rewrite anything again.
+        let again = topic.compacted_at_segments[0].load(Ordering::Relaxed);
+        registry.housekeeping();
+        assert_eq!(
+            topic.compacted_at_segments[0].load(Ordering::Relaxed),
+            again
         );
     }
 

@@ -211,6 +211,11 @@ fn create_topics_metadata_and_bad_topic_settings() {
     );
     assert_eq!(
         create(&mut c, "compacted", 1, &[("cleanup.policy", "compact")]),
+        0,
+        "a changelog topic is accepted"
+    );
+    assert_eq!(
+        create(&mut c, "badpolicy", 1, &[("cleanup.policy", "compacted")]),
         ResponseError::InvalidConfig.code()
     );
     assert_eq!(
@@ -241,8 +246,8 @@ fn create_topics_metadata_and_bad_topic_settings() {
         .iter()
         .map(|t| t.name.as_ref().unwrap().0.as_str())
         .collect();
-    assert_eq!(names, vec!["orders"]);
-    assert_eq!(md.topics[0].partitions.len(), 3);
+    assert_eq!(names, vec!["compacted", "orders"]);
+    assert_eq!(md.topics[1].partitions.len(), 3);
     // Auto-create is off by default: an unknown topic is an error, not a new topic.
     let md = c.call(
         &MetadataRequest::default()
@@ -257,7 +262,11 @@ fn create_topics_metadata_and_bad_topic_settings() {
         ResponseError::UnknownTopicOrPartition.code()
     );
     let r = c.call(
-        &DeleteTopicsRequest::default().with_topic_names(vec![name("orders"), name("nope")]),
+        &DeleteTopicsRequest::default().with_topic_names(vec![
+            name("orders"),
+            name("nope"),
+            name("compacted"),
+        ]),
         4,
     );
     assert_eq!(r.responses[0].error_code, 0);
@@ -265,6 +274,7 @@ fn create_topics_metadata_and_bad_topic_settings() {
         r.responses[1].error_code,
         ResponseError::UnknownTopicOrPartition.code()
     );
+    assert_eq!(r.responses[2].error_code, 0);
     let md = c.call(&MetadataRequest::default().with_topics(None), 9);
     assert!(md.topics.is_empty());
 }
