@@ -392,11 +392,9 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
                     let key = keys[(t * 7919 + i as usize) & (STREAM - 1)];
                     let trivial = trivial.clone();
                     async move {
-                        // The same key shape and arguments Keel sends.
+                        // The same key shape and arguments Keel's GCRA sends (cost, now).
                         let reply: redis::RedisResult<Vec<i64>> = trivial
                             .key(format!("bench:{{user:{key}}}:gcra"))
-                            .arg(10_000u64)
-                            .arg(1_000_000u64)
                             .arg(1u32)
                             .arg("")
                             .invoke_async(&mut connection)
