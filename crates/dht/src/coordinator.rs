@@ -15,8 +15,9 @@
 //! A write is executed by the key's *write coordinator*, the first owner in the preference
 //! list that this node does not believe down (forwarded with `DHT.R.MUTATE` if that is
 //! another node; on failure the next owner is tried). The coordinator applies the
-//! [`Mutation`] to its own durable set (counts as one ack), sends the resulting set to
-//! the other owners, and replies once **W** owners (itself included) have it on disk. An
+//! [`Mutation`] to its own set and, without waiting for that commit's fsync, sends the
+//! resulting set to the other owners; it replies once **W** owners (itself included, once
+//! its commit is durable) have it on disk. An
 //! owner that is down or fails gets a **hint**: the coordinator stores the set durably
 //! for it and a background task hands it over when the node answers again (**hinted
 //! handoff**). Hints do not count towards W (a strict quorum among the preference list;
@@ -37,6 +38,7 @@ use crate::node::Inner;
 use crate::peer::PeerError;
 use crate::reply::Reply;
 use crate::resp::Request;
+use crate::storage::Committed;
 use crate::version::SiblingSet;
 
 /// Read and write quorums for one request.
@@ -188,38 +190,47 @@ impl Inner {
         let me = self.cluster.me.clone();
         let result = self
             .store
-            .mutate(p, &key, move |set| {
+            .mutate(p, &key, move |set, dot_floor| {
                 let (reply, write) = mutation.apply(set, now);
-                let version = write.map(|w| mutation.version(&me, set, w, now));
+                let version = write.map(|w| mutation.version(&me, dot_floor, set, w, now));
                 let wrote = version.is_some();
                 (version, (reply, wrote))
             })
             .await;
-        let (set, (reply, wrote)) = match result {
+        let (set, (reply, wrote), committed) = match result {
             Ok(r) => r,
             Err(e) => return storage_error(e),
         };
         if !wrote {
-            return reply;
+            // The reply may rest on a write applied earlier in the same open transaction.
+            return match committed.wait().await {
+                Ok(()) => reply,
+                Err(e) => storage_error(e),
+            };
         }
         self.metrics.writes.inc();
         // A cluster smaller than N has fewer owners: the quorum is capped at their number.
         let w = w.min(self.cluster.owners(p).count()).max(1);
-        let acks = self.replicate(p, &key, set, w.saturating_sub(1)).await;
-        if acks + 1 >= w {
+        // The local commit and the replica writes run in parallel (one fsync of latency,
+        // not two); the reply still waits for W owners with the write on disk.
+        let acks = self.replicate(p, &key, set, committed, w).await;
+        if acks >= w {
             reply
         } else {
             self.metrics.quorum_failures.inc();
-            Reply::err(format!("dht: write reached {} of w={w} replicas", acks + 1))
+            Reply::err(format!("dht: write reached {acks} of w={w} replicas"))
         }
     }
 
-    /// Sends `set` to the other owners; returns once `need` acked (or all finished).
+    /// Sends `set` to the other owners while this node's own commit completes; returns
+    /// once `need` owners (this one included, once `committed` resolves) have it on disk,
+    /// or all have answered.
     async fn replicate(
         self: &Arc<Self>,
         p: u16,
         key: &[u8],
         set: SiblingSet,
+        committed: Committed,
         need: usize,
     ) -> usize {
         let others: Vec<String> = self
@@ -228,7 +239,7 @@ impl Inner {
             .filter(|o| *o != self.cluster.me)
             .map(str::to_owned)
             .collect();
-        let (tx, mut rx) = mpsc::channel::<bool>(others.len().max(1));
+        let (tx, mut rx) = mpsc::channel::<bool>(others.len() + 1);
         let set = Arc::new(set);
         for owner in others {
             let this = Arc::clone(self);
@@ -240,6 +251,10 @@ impl Inner {
                 let _ = tx.send(ok).await;
             });
         }
+        let local = tx.clone();
+        tokio::spawn(async move {
+            let _ = local.send(committed.wait().await.is_ok()).await;
+        });
         drop(tx);
         let mut acks = 0;
         while acks < need {

@@ -64,10 +64,11 @@
 //!   placed on a [`keel_ring::Ring`] with virtual nodes; a partition's preference list is
 //!   the first N distinct nodes. Membership is static (every node gets the same seeds).
 //! - **Writes** go to the key's *write coordinator*, the first owner not believed down;
-//!   it applies the write in one storage job (atomic read-modify-write), creates a new
-//!   version with a fresh dot, fsyncs, sends the set to the other owners and answers after
-//!   W durable acks. Failed or down owners get a durable **hint** that a background task
-//!   delivers when the node answers again.
+//!   it applies the write in one storage job (atomic read-modify-write) and creates a new
+//!   version with a fresh dot (never reused, even across restarts); while its own fsync
+//!   runs it already sends the set to the other owners, and it answers after W durable
+//!   acks (its own commit included only once durable). Failed or down owners get a durable
+//!   **hint** that a background task delivers when the node answers again.
 //! - **Reads** ask R owners (this node first when it is one), answer with the merge of
 //!   their replies (siblings unioned, obsolete versions dropped) and **repair** every asked
 //!   replica that was stale; the others catch up by handoff and anti-entropy.
@@ -87,7 +88,7 @@
 //! |---|---|
 //! | placement of a key | O(1): hash + table lookup (tables rebuilt in O(Q·log V) on start) |
 //! | GET | R replica reads (one local when this node owns the key), O(log K) each |
-//! | SET | ≤ 1 forward + 1 fsync (shared by the batch) + N−1 parallel RPCs, answer after W |
+//! | SET | ≤ 1 forward + the local fsync (shared by the batch) in parallel with N−1 replica RPCs (each one fsync, shared by their batch), answer after W |
 //! | sibling merge | O(S²) for S siblings (S ≤ 16) |
 //! | SCAN / DBSIZE | one partition range per step / all Q partitions |
 //!
@@ -101,7 +102,8 @@
 //!   instead of being acknowledged on stand-in nodes (Dynamo's sloppy quorum would accept it).
 //! - redb fsyncs every commit; group commit keeps that affordable under concurrency but a
 //!   lone client pays one fsync per write.
-//! - Siblings are capped at [`MAX_SIBLINGS`] per key (the oldest is dropped and counted).
+//! - Siblings are capped at [`MAX_SIBLINGS`] per key: past it the oldest by
+//!   `(timestamp, dot)` is dropped on every replica alike and counted (`siblings_dropped`).
 //!
 //! ## CAP stance and consistency levels
 //! AP by default: during a partition any side with W owners of a key accepts writes to it,

@@ -109,16 +109,19 @@ impl Mutation {
         }
     }
 
-    /// Builds the new version for `write`, coordinated by `node`.
+    /// Builds the new version for `write`, coordinated by `node`, with a dot counter of
+    /// at least `dot_floor` (the store's node-wide floor).
     pub(crate) fn version(
         &self,
         node: &str,
+        dot_floor: u64,
         set: &SiblingSet,
         write: Write,
         now_ms: u64,
     ) -> Sibling {
-        Sibling::new_write(
+        Sibling::new_write_with_floor(
             node,
+            dot_floor,
             &self.context(set),
             set,
             write.value,

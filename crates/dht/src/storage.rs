@@ -15,6 +15,25 @@
 //! many writes share one fsync; alone, a write pays one. The single writer also makes every
 //! read-modify-write on a key (merge a replica's version, `INCR`) atomic without a lock.
 //!
+//! A coordinator does not wait for its own commit before replicating:
+//! [`Store::mutate`] hands back the new set as soon as the job has been *applied* in the
+//! open transaction, together with a [`Committed`] to await, so the local fsync and the
+//! replicas' fsyncs run in parallel (one fsync of latency per write instead of two). The
+//! coordinator still answers only after W owners — its own commit counted only once it
+//! resolves — have the write on disk.
+//!
+//! # Dots are never reused
+//!
+//! Sending a version before it is committed means a node can crash with one of its dots on
+//! another replica but not on its own disk; and the [`MAX_SIBLINGS`](crate::MAX_SIBLINGS)
+//! bound can drop a node's newest sibling of a key. Either way the key's stored context
+//! no longer shows the dot, and a counter derived from it alone would hand the same dot to
+//! a different write — which every replica holding the old one then treats as already seen
+//! (the write is hidden). So the writer also keeps a node-wide floor: every dot it issues
+//! is above every dot it issued before, and each time the store opens it durably bumps an
+//! *incarnation* number and starts the floor at `incarnation << 32`, above anything a
+//! previous run could have sent.
+//!
 //! Reads use redb's MVCC read transactions on the caller's thread: they see only
 //! committed data and never wait for the writer.
 
@@ -31,6 +50,8 @@ use crate::version::{Sibling, SiblingSet};
 
 const DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("data");
 const HINTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hints");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const INCARNATION: &str = "incarnation";
 
 /// Most jobs applied in one transaction.
 pub(crate) const MAX_BATCH: usize = 512;
@@ -44,6 +65,23 @@ struct Tables<'t> {
     data: redb::Table<'t, &'static [u8], &'static [u8]>,
     hints: redb::Table<'t, &'static [u8], &'static [u8]>,
     siblings_dropped: u64,
+    /// The smallest dot counter this node may issue next (see the module docs).
+    next_dot: u64,
+}
+
+/// Resolves when the transaction that applied a job has committed (or failed).
+#[derive(Debug)]
+pub(crate) struct Committed(oneshot::Receiver<Result<(), Arc<DhtError>>>);
+
+impl Committed {
+    /// Waits for the commit.
+    pub(crate) async fn wait(self) -> Result<(), DhtError> {
+        match self.0.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(DhtError::Storage(e.to_string().into())),
+            Err(_) => Err(DhtError::StorageClosed),
+        }
+    }
 }
 
 /// A hint waiting for its target node.
@@ -105,19 +143,29 @@ impl Store {
     pub(crate) fn open(dir: &Path) -> Result<Self, DhtError> {
         std::fs::create_dir_all(dir).map_err(DhtError::Io)?;
         let db = Arc::new(Database::create(dir.join("keel-dht.redb"))?);
-        {
+        let incarnation = {
             let tx = db.begin_write()?;
             tx.open_table(DATA)?;
             tx.open_table(HINTS)?;
+            let incarnation = {
+                let mut meta = tx.open_table(META)?;
+                let previous = meta
+                    .get(INCARNATION)?
+                    .map_or(0, |v| v.value().saturating_add(1));
+                meta.insert(INCARNATION, previous)?;
+                previous
+            };
             tx.commit()?;
-        }
+            incarnation
+        };
+        let first_dot = incarnation.saturating_mul(1 << 32).max(1);
         let (jobs, rx) = mpsc::sync_channel::<Job>(QUEUE);
         let counters = Arc::new(StoreCounters::default());
         let writer_db = Arc::clone(&db);
         let writer_counters = Arc::clone(&counters);
         let handle = std::thread::Builder::new()
             .name("keel-dht-writer".into())
-            .spawn(move || writer(&writer_db, &rx, &writer_counters))
+            .spawn(move || writer(&writer_db, &rx, &writer_counters, first_dot))
             .map_err(DhtError::Io)?;
         Ok(Self {
             db,
@@ -147,6 +195,43 @@ impl Store {
                 let _ = tx.send(committed.map(|()| out));
             }) as Finish)
         });
+        self.enqueue(job).await?;
+        match rx.await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(DhtError::Storage(e.to_string().into())),
+            Err(_) => Err(DhtError::StorageClosed),
+        }
+    }
+
+    /// Like [`Store::submit`], but hands back the job's result as soon as it has been
+    /// applied in the writer's open transaction, with a [`Committed`] for its commit.
+    async fn submit_early<R: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Tables<'_>) -> Result<R, DhtError> + Send + 'static,
+    ) -> Result<(R, Committed), DhtError> {
+        let (applied_tx, applied_rx) = oneshot::channel();
+        let (committed_tx, committed_rx) = oneshot::channel();
+        let job: Job = Box::new(move |tables| match job(tables) {
+            Ok(out) => {
+                let _ = applied_tx.send(Ok(out));
+                Ok(Box::new(move |committed: Result<(), Arc<DhtError>>| {
+                    let _ = committed_tx.send(committed);
+                }) as Finish)
+            }
+            Err(e) => {
+                let _ = applied_tx.send(Err(e.to_string()));
+                Err(e)
+            }
+        });
+        self.enqueue(job).await?;
+        match applied_rx.await {
+            Ok(Ok(r)) => Ok((r, Committed(committed_rx))),
+            Ok(Err(e)) => Err(DhtError::Storage(e.into())),
+            Err(_) => Err(DhtError::StorageClosed),
+        }
+    }
+
+    async fn enqueue(&self, job: Job) -> Result<(), DhtError> {
         let jobs = self.jobs.clone();
         // A full queue blocks the sender: do that off the async workers.
         match jobs.try_send(job) {
@@ -159,11 +244,7 @@ impl Store {
             }
             Err(mpsc::TrySendError::Disconnected(_)) => return Err(DhtError::StorageClosed),
         }
-        match rx.await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(DhtError::Storage(e.to_string().into())),
-            Err(_) => Err(DhtError::StorageClosed),
-        }
+        Ok(())
     }
 
     /// The stored set for a key (empty when absent).
@@ -186,7 +267,13 @@ impl Store {
         let skey = storage_key(partition, key);
         self.submit(move |t| {
             let mut current = read(&t.data, &skey)?;
-            if current.merge(&set) {
+            let mut changed = false;
+            for s in set.siblings() {
+                let (c, dropped) = current.insert(s.clone());
+                changed |= c;
+                t.siblings_dropped += dropped as u64;
+            }
+            if changed {
                 t.data
                     .insert(skey.as_slice(), current.encode().as_slice())?;
             }
@@ -196,28 +283,33 @@ impl Store {
     }
 
     /// Atomically reads the stored set, lets `f` decide on a new version, stores it.
-    /// Returns the stored set afterwards and `f`'s result.
+    /// `f` gets the set and the smallest dot counter it may issue (the node-wide floor,
+    /// see the module docs). Returns, once applied (not yet committed), the stored set
+    /// afterwards, `f`'s result and the commit to wait for before acknowledging.
     pub(crate) async fn mutate<R: Send + 'static>(
         &self,
         partition: u16,
         key: &[u8],
-        f: impl FnOnce(&SiblingSet) -> (Option<Sibling>, R) + Send + 'static,
-    ) -> Result<(SiblingSet, R), DhtError> {
+        f: impl FnOnce(&SiblingSet, u64) -> (Option<Sibling>, R) + Send + 'static,
+    ) -> Result<(SiblingSet, R, Committed), DhtError> {
         let skey = storage_key(partition, key);
-        self.submit(move |t| {
-            let mut current = read(&t.data, &skey)?;
-            let (new, out) = f(&current);
-            if let Some(new) = new {
-                let (changed, dropped) = current.insert(new);
-                t.siblings_dropped += dropped as u64;
-                if changed {
-                    t.data
-                        .insert(skey.as_slice(), current.encode().as_slice())?;
+        let ((set, out), committed) = self
+            .submit_early(move |t| {
+                let mut current = read(&t.data, &skey)?;
+                let (new, out) = f(&current, t.next_dot);
+                if let Some(new) = new {
+                    t.next_dot = t.next_dot.max(new.dot.1.saturating_add(1));
+                    let (changed, dropped) = current.insert(new);
+                    t.siblings_dropped += dropped as u64;
+                    if changed {
+                        t.data
+                            .insert(skey.as_slice(), current.encode().as_slice())?;
+                    }
                 }
-            }
-            Ok((current, out))
-        })
-        .await
+                Ok((current, out))
+            })
+            .await?;
+        Ok((set, out, committed))
     }
 
     /// Stores (merges) a hint for `target`, durably.
@@ -340,7 +432,9 @@ fn read(
     }
 }
 
-fn writer(db: &Database, rx: &mpsc::Receiver<Job>, counters: &StoreCounters) {
+fn writer(db: &Database, rx: &mpsc::Receiver<Job>, counters: &StoreCounters, first_dot: u64) {
+    // Survives failed transactions on purpose: a dot handed out once is never reused.
+    let mut next_dot = first_dot;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -358,6 +452,7 @@ fn writer(db: &Database, rx: &mpsc::Receiver<Job>, counters: &StoreCounters) {
                     data: tx.open_table(DATA)?,
                     hints: tx.open_table(HINTS)?,
                     siblings_dropped: 0,
+                    next_dot,
                 };
                 for job in batch {
                     match job(&mut tables) {
@@ -366,12 +461,16 @@ fn writer(db: &Database, rx: &mpsc::Receiver<Job>, counters: &StoreCounters) {
                         // writer drop its reply); a storage error fails the transaction,
                         // and with it every job in the batch.
                         Err(DhtError::Corrupt(_)) => {}
-                        Err(e) => return Err(e),
+                        Err(e) => {
+                            next_dot = tables.next_dot;
+                            return Err(e);
+                        }
                     }
                 }
                 counters
                     .siblings_dropped
                     .fetch_add(tables.siblings_dropped, Ordering::Relaxed);
+                next_dot = tables.next_dot;
             }
             tx.commit()?;
             Ok(())
@@ -384,6 +483,120 @@ fn writer(db: &Database, rx: &mpsc::Receiver<Job>, counters: &StoreCounters) {
                 let e = Arc::new(e);
                 finishes.into_iter().for_each(|f| f(Err(Arc::clone(&e))));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::version::{MAX_SIBLINGS, VersionVector};
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    }
+
+    /// A blind write coordinated by `node`, as the coordinator makes it.
+    fn blind(
+        node: &'static str,
+        value: &'static str,
+        t: u64,
+    ) -> impl FnOnce(&SiblingSet, u64) -> (Option<Sibling>, ()) + Send + 'static {
+        move |set, floor| {
+            let s = Sibling::new_write_with_floor(
+                node,
+                floor,
+                &set.context(),
+                set,
+                Some(value.into()),
+                None,
+                t,
+            );
+            (Some(s), ())
+        }
+    }
+
+    async fn write(
+        store: &Store,
+        key: &[u8],
+        f: impl FnOnce(&SiblingSet, u64) -> (Option<Sibling>, ()) + Send + 'static,
+    ) -> SiblingSet {
+        let (set, (), committed) = store.mutate(0, key, f).await.unwrap();
+        committed.wait().await.unwrap();
+        set
+    }
+
+    fn close(store: Store) {
+        let writer = store.take_writer().unwrap();
+        drop(store);
+        writer.join().unwrap();
+    }
+
+    /// The sibling cap used to drop a node's only dot for a key; the node's next write then
+    /// reused that dot, and every replica still holding the dropped version took the new
+    /// write for one it had already seen: an acknowledged write, hidden for good.
+    #[test]
+    fn a_write_after_the_sibling_cap_dropped_its_nodes_last_dot_is_not_hidden() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        runtime().block_on(async {
+            let first = write(&store, b"k", blind("a", "v1", 1)).await;
+            // MAX_SIBLINGS newer writes through other coordinators, concurrent with v1.
+            for i in 0..MAX_SIBLINGS {
+                let mut s = SiblingSet::new();
+                let node = format!("b{i}");
+                s.insert(Sibling::new_write(
+                    &node,
+                    &VersionVector::new(),
+                    &SiblingSet::new(),
+                    Some(node.clone().into_bytes()),
+                    None,
+                    100 + i as u64,
+                ));
+                store.merge(0, b"k", s).await.unwrap();
+            }
+            let capped = store.get(0, b"k").unwrap();
+            assert_eq!(capped.siblings().len(), MAX_SIBLINGS);
+            assert!(
+                capped.siblings().iter().all(|s| s.dot.0 != "a"),
+                "v1 dropped"
+            );
+            assert_eq!(store.counters.siblings_dropped.load(Ordering::Relaxed), 1);
+
+            let after = write(&store, b"k", blind("a", "v2", 200)).await;
+            let v2 = after.current(0).unwrap().clone();
+            assert_eq!(v2.value.as_deref(), Some(&b"v2"[..]));
+            // A replica that missed the 16 writes still holds v1.
+            let mut replica = first.clone();
+            replica.merge(&after);
+            assert_eq!(replica.current(0), Some(&v2), "v2 hidden by v1's dot");
+            store.merge(0, b"k", first).await.unwrap();
+            assert_eq!(store.get(0, b"k").unwrap().current(0), Some(&v2));
+        });
+        close(store);
+    }
+
+    /// A coordinator sends a version before its own commit; if it crashes in between, the
+    /// dot lives on a replica only. The next run must not hand that dot out again.
+    #[test]
+    fn dots_issued_after_a_restart_are_above_every_dot_of_the_previous_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut last = 0;
+        for _ in 0..3 {
+            let store = Store::open(dir.path()).unwrap();
+            runtime().block_on(async {
+                for key in [&b"x"[..], b"y"] {
+                    let set = write(&store, key, blind("a", "v", 1)).await;
+                    let dot = set.siblings()[0].dot.1;
+                    assert!(dot > last, "dot {dot} reused (last {last})");
+                    last = dot;
+                }
+            });
+            // The next run sees a fresh key: only the floor keeps its dot new.
+            runtime().block_on(store.flush()).unwrap();
+            close(store);
         }
     }
 }

@@ -119,8 +119,36 @@ pub struct Sibling {
 impl Sibling {
     /// A new version written by `node` with the causal `context` it saw; `existing` is
     /// the coordinator's stored set for the key (its counters must not be reused).
+    ///
+    /// The version's timestamp is `written_at_ms`, raised when needed to one more than
+    /// every version in `existing`: what its coordinator held is never *newer* than it,
+    /// so it wins the read rule there and the [`MAX_SIBLINGS`] bound never drops it on
+    /// the node that acknowledged it.
     pub fn new_write(
         node: &str,
+        context: &VersionVector,
+        existing: &SiblingSet,
+        value: Option<Vec<u8>>,
+        expires_at_ms: Option<u64>,
+        written_at_ms: u64,
+    ) -> Self {
+        Self::new_write_with_floor(
+            node,
+            0,
+            context,
+            existing,
+            value,
+            expires_at_ms,
+            written_at_ms,
+        )
+    }
+
+    /// [`Sibling::new_write`] whose dot counter is at least `floor`: the node-wide
+    /// counter that keeps a node from ever issuing the same dot twice, even when the
+    /// key's stored set no longer shows the dot it issued last (see `storage.rs`).
+    pub(crate) fn new_write_with_floor(
+        node: &str,
+        floor: u64,
         context: &VersionVector,
         existing: &SiblingSet,
         value: Option<Vec<u8>>,
@@ -131,13 +159,15 @@ impl Sibling {
             .context()
             .get(node)
             .max(context.get(node))
-            .saturating_add(1);
+            .saturating_add(1)
+            .max(floor);
+        let newest = existing.siblings.iter().map(|s| s.written_at_ms).max();
         Sibling {
             dot: (node.to_owned(), counter),
             vv: context.clone(),
             value,
             expires_at_ms,
-            written_at_ms,
+            written_at_ms: newest.map_or(written_at_ms, |t| written_at_ms.max(t.saturating_add(1))),
         }
     }
 
@@ -158,9 +188,17 @@ pub struct SiblingSet {
     siblings: Vec<Sibling>,
 }
 
-/// Most siblings kept per key. Past this, the oldest (by timestamp) concurrent sibling is
-/// dropped — the one place a bounded memory rule overrides "keep all concurrent writes";
-/// `DHT.STATS` counts it (`siblings_dropped`).
+/// Most siblings kept per key.
+///
+/// Past this, the sibling that is oldest by `(written_at_ms, dot)` is dropped — the one
+/// place a bounded memory rule overrides "keep all concurrent writes"; `DHT.STATS` counts
+/// it (`siblings_dropped`). The rule is a total order, so every replica drops the same
+/// ones whatever order the versions arrive in and replicas still converge (to the 16
+/// newest concurrent versions). A new write is never dropped by its own coordinator (its
+/// timestamp is above everything that node held, see [`Sibling::new_write`]) and dots are
+/// never reused after a drop, so a dropped version cannot hide a later write. Reaching
+/// the bound needs 17 writes that are pairwise concurrent, i.e. made with stale contexts
+/// (`DHT.PUT`) or through different coordinators during failures.
 pub const MAX_SIBLINGS: usize = 16;
 
 impl SiblingSet {
@@ -222,7 +260,7 @@ impl SiblingSet {
                 .siblings
                 .iter()
                 .enumerate()
-                .min_by_key(|(_, s)| s.written_at_ms)
+                .min_by(|(_, a), (_, b)| (a.written_at_ms, &a.dot).cmp(&(b.written_at_ms, &b.dot)))
                 .map(|(i, _)| i)
                 .unwrap_or(0);
             self.siblings.remove(oldest);
