@@ -45,8 +45,9 @@ pub struct QueueStats {
     /// The bound.
     pub capacity: usize,
     /// The deepest the queue has been. Exact for LIFO/priority and whenever the
-    /// queue filled up; on the FIFO ring it is sampled every 32 slots (reading
-    /// the consumer's index on every push would cost a cache miss per message).
+    /// queue filled up; on the FIFO ring it is sampled once per lap, when a
+    /// push takes slot 0 (reading the consumer's index on every push would
+    /// cost a cache miss per message, on both sides).
     pub high_watermark: usize,
     /// Items accepted into the queue (a permit's item once it is sent).
     pub pushed: u64,

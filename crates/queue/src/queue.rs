@@ -298,40 +298,55 @@ impl<T> Shared<T> {
         }
     }
 
-    /// Retries `attempt`, spinning briefly and then parking on `queue` until
-    /// `may_proceed`, closing or the deadline.
+    /// Retries `attempt` (which the caller has just tried once), spinning
+    /// briefly and then parking on `queue` until `may_proceed`, closing or the
+    /// deadline.
+    ///
+    /// While it spins, a retry is made only when `worth_retrying` says so: a
+    /// producer blocked on a full ring waits for a burst of free slots instead
+    /// of taking each slot the moment a consumer frees it (see
+    /// `Ring::has_room`). Once it yields, any progress is worth a retry.
     fn block_on<R>(
         &self,
         queue: &WaitQueue,
         may_proceed: impl Fn() -> Readiness,
+        worth_retrying: impl Fn() -> bool,
         deadline: Option<&Deadline>,
         mut attempt: impl FnMut() -> Step<R>,
     ) -> Result<R, Blocked> {
         let mut snooze = Snooze::new();
         let mut busy_yields = 0;
         loop {
-            match attempt() {
-                Step::Ready(value) => return Ok(value),
-                Step::Closed => return Err(Blocked::Closed),
-                Step::NotYet => {}
-            }
             if snooze.snooze() {
-                continue;
-            }
-            // A producer is between claim and publish (nanoseconds, unless it
-            // was preempted): give it the CPU a few times before parking.
-            if busy_yields < BUSY_YIELDS && self.head_is_busy() {
+                if snooze.spinning() && !worth_retrying() {
+                    continue;
+                }
+            } else if busy_yields < BUSY_YIELDS && self.head_is_busy() {
+                // A producer is between claim and publish (nanoseconds, unless
+                // it was preempted): give it the CPU a few times before parking.
                 busy_yields += 1;
                 yield_now();
-                continue;
-            }
-            if queue.wait(&may_proceed, deadline) == Wake::TimedOut {
+            } else if queue.wait(&may_proceed, deadline) == Wake::TimedOut {
                 return match attempt() {
                     Step::Ready(value) => Ok(value),
                     Step::Closed => Err(Blocked::Closed),
                     Step::NotYet => Err(Blocked::TimedOut),
                 };
             }
+            match attempt() {
+                Step::Ready(value) => return Ok(value),
+                Step::Closed => return Err(Blocked::Closed),
+                Step::NotYet => {}
+            }
+        }
+    }
+
+    /// While spinning, is a blocked producer's retry worth making? On the
+    /// ring only once a burst of slots is free; elsewhere always.
+    fn producer_worth_retrying(&self) -> bool {
+        match &self.flavor {
+            Flavor::Ring(ring) => ring.has_room_for_burst(),
+            Flavor::Locked(_) => true,
         }
     }
 
@@ -395,6 +410,7 @@ impl<T> Shared<T> {
         let outcome = self.block_on(
             &self.waiters.producers,
             || self.producer_readiness(),
+            || self.producer_worth_retrying(),
             wait.deadline(),
             || {
                 let Some(item) = slot.take() else {
@@ -467,6 +483,7 @@ impl<T> Shared<T> {
         let outcome = self.block_on(
             &self.waiters.producers,
             || self.producer_readiness(),
+            || self.producer_worth_retrying(),
             wait.deadline(),
             || match self.raw_reserve() {
                 Ok(reservation) => Step::Ready(reservation),
@@ -507,6 +524,7 @@ impl<T> Shared<T> {
         let outcome = self.block_on(
             &self.waiters.consumers,
             || self.consumer_readiness(),
+            || true,
             wait.deadline(),
             || match self.raw_pop() {
                 TryPop::Item(item) => Step::Ready(item),
@@ -559,24 +577,27 @@ impl<T> Shared<T> {
     pub(crate) fn shutdown(&self, grace: Duration) -> Vec<T> {
         let wait = self.wait_for(grace);
         self.close();
-        let _ = self.block_on(
-            &self.waiters.producers,
-            || {
-                if self.len() == 0 {
-                    Readiness::Ready
-                } else {
-                    Readiness::Park
-                }
-            },
-            wait.deadline(),
-            || {
-                if self.len() == 0 {
-                    Step::Ready(())
-                } else {
-                    Step::NotYet
-                }
-            },
-        );
+        if self.len() > 0 {
+            let _ = self.block_on(
+                &self.waiters.producers,
+                || {
+                    if self.len() == 0 {
+                        Readiness::Ready
+                    } else {
+                        Readiness::Park
+                    }
+                },
+                || true,
+                wait.deadline(),
+                || {
+                    if self.len() == 0 {
+                        Step::Ready(())
+                    } else {
+                        Step::NotYet
+                    }
+                },
+            );
+        }
         self.drain()
     }
 

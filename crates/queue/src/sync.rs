@@ -151,19 +151,22 @@ impl Spin {
     }
 }
 
-/// The busy-wait of a blocked push or pop before it registers and parks:
-/// crossbeam's [`Backoff`](crossbeam_utils::Backoff) (spin 2^0..2^6 hints,
-/// then `yield_now` until its budget is spent), the same schedule
-/// crossbeam-channel's bounded flavor uses before it blocks. Under loom there
-/// is no busy-wait (it would only multiply the explored schedules), so the
-/// models go straight to the register/re-check/park protocol.
+/// The busy-wait of a blocked push or pop before it registers and parks, on
+/// crossbeam-channel's schedule (its `Backoff`): seven spin steps of 2^0..2^6
+/// `spin_loop` hints, then four `yield_now`s, then the caller parks. Unlike
+/// `Backoff` it says which phase it is in, so a blocked producer can ask for
+/// more room while it spins (see `Shared::block_on`). Under loom there is no
+/// busy-wait (it would only multiply the explored schedules), so the models go
+/// straight to the register/re-check/park protocol.
 #[derive(Debug, Default)]
 pub(crate) struct Snooze {
-    #[cfg(not(loom))]
-    backoff: crossbeam_utils::Backoff,
+    step: u32,
 }
 
 impl Snooze {
+    const SPIN_STEPS: u32 = 7;
+    const YIELD_STEPS: u32 = 4;
+
     pub(crate) fn new() -> Self {
         Self::default()
     }
@@ -171,18 +174,23 @@ impl Snooze {
     /// Waits a little and returns `true`, or returns `false` once the budget
     /// is spent and the caller should park.
     pub(crate) fn snooze(&mut self) -> bool {
-        #[cfg(loom)]
-        {
-            false
+        if cfg!(loom) || self.step >= Self::SPIN_STEPS + Self::YIELD_STEPS {
+            return false;
         }
-        #[cfg(not(loom))]
-        {
-            if self.backoff.is_completed() {
-                return false;
+        if self.step < Self::SPIN_STEPS {
+            for _ in 0..(1u32 << self.step) {
+                spin_hint();
             }
-            self.backoff.snooze();
-            true
+        } else {
+            yield_now();
         }
+        self.step += 1;
+        true
+    }
+
+    /// `true` while the waits so far were spins only (no yield yet).
+    pub(crate) fn spinning(&self) -> bool {
+        self.step < Self::SPIN_STEPS
     }
 }
 
