@@ -12,7 +12,7 @@ use crossbeam_utils::CachePadded;
 use crate::error::{BuildError, PopError, PushError, ReserveError};
 use crate::flavors::locked::Locked;
 use crate::flavors::ring::Ring;
-use crate::flavors::{Counts, Reservation, TryPop};
+use crate::flavors::{Counts, Probe, Reservation, TryPop};
 use crate::metrics::QueueStats;
 use crate::policy::{Backpressure, Strategy};
 use crate::priority::Compare;
@@ -186,10 +186,10 @@ impl<T> Shared<T> {
         Ok(())
     }
 
-    /// One non-blocking attempt to dequeue.
-    fn raw_pop(&self) -> TryPop<T> {
+    /// One non-blocking attempt to dequeue (`probe` matters on the ring only).
+    fn raw_pop(&self, probe: Probe) -> TryPop<T> {
         match &self.flavor {
-            Flavor::Ring(ring) => ring.try_pop(&self.waiters),
+            Flavor::Ring(ring) => ring.try_pop(&self.waiters, probe),
             Flavor::Locked(locked) => locked.try_pop(&self.waiters),
         }
     }
@@ -312,14 +312,18 @@ impl<T> Shared<T> {
         may_proceed: impl Fn() -> Readiness,
         worth_retrying: impl Fn() -> bool,
         deadline: Option<&Deadline>,
-        mut attempt: impl FnMut() -> Step<R>,
+        mut attempt: impl FnMut(Probe) -> Step<R>,
     ) -> Result<R, Blocked> {
         let mut snooze = Snooze::new();
         let mut busy_yields = 0;
         loop {
+            let mut probe = Probe::Exact;
             if snooze.snooze() {
-                if snooze.spinning() && !worth_retrying() {
-                    continue;
+                if snooze.spinning() {
+                    if !worth_retrying() {
+                        continue;
+                    }
+                    probe = Probe::Quick;
                 }
             } else if busy_yields < BUSY_YIELDS && self.head_is_busy() {
                 // A producer is between claim and publish (nanoseconds, unless
@@ -327,13 +331,13 @@ impl<T> Shared<T> {
                 busy_yields += 1;
                 yield_now();
             } else if queue.wait(&may_proceed, deadline) == Wake::TimedOut {
-                return match attempt() {
+                return match attempt(Probe::Exact) {
                     Step::Ready(value) => Ok(value),
                     Step::Closed => Err(Blocked::Closed),
                     Step::NotYet => Err(Blocked::TimedOut),
                 };
             }
-            match attempt() {
+            match attempt(probe) {
                 Step::Ready(value) => return Ok(value),
                 Step::Closed => return Err(Blocked::Closed),
                 Step::NotYet => {}
@@ -412,7 +416,7 @@ impl<T> Shared<T> {
             || self.producer_readiness(),
             || self.producer_worth_retrying(),
             wait.deadline(),
-            || {
+            |_| {
                 let Some(item) = slot.take() else {
                     return Step::Ready(());
                 };
@@ -470,7 +474,7 @@ impl<T> Shared<T> {
                         self.counters.rejected.fetch_add(1, Ordering::Relaxed);
                         return Err(ReserveError::Full);
                     }
-                    TryPop::Item(_) | TryPop::Empty => {}
+                    TryPop::Item(_) | TryPop::Empty | TryPop::Unpublished => {}
                 }
             },
             Backpressure::Block => {}
@@ -485,7 +489,7 @@ impl<T> Shared<T> {
             || self.producer_readiness(),
             || self.producer_worth_retrying(),
             wait.deadline(),
-            || match self.raw_reserve() {
+            |_| match self.raw_reserve() {
                 Ok(reservation) => Step::Ready(reservation),
                 Err(ReserveError::Full) => Step::NotYet,
                 Err(ReserveError::Closed) => Step::Closed,
@@ -506,31 +510,38 @@ impl<T> Shared<T> {
 
     /// One non-blocking pop; `Busy` and `Held` are reported as `Empty`.
     pub(crate) fn try_pop(&self) -> Result<T, PopError> {
-        match self.raw_pop() {
+        match self.raw_pop(Probe::Exact) {
             TryPop::Item(item) => Ok(item),
             TryPop::Closed => Err(PopError::Closed),
-            TryPop::Empty | TryPop::Busy | TryPop::Held => Err(PopError::Empty),
+            TryPop::Empty | TryPop::Busy | TryPop::Held | TryPop::Unpublished => {
+                Err(PopError::Empty)
+            }
         }
     }
 
+    /// A pop that may wait. Until it stops spinning it probes the ring
+    /// quickly (the head slot's stamp only, see [`Probe::Quick`]); from the
+    /// yields on, and after every park, exactly, so `Closed` is seen.
     pub(crate) fn pop(&self, wait: Wait) -> Result<T, PopError> {
-        match self.try_pop() {
-            Err(PopError::Empty) => {}
-            other => return other,
-        }
         if let Wait::No = wait {
-            return Err(PopError::Empty);
+            return self.try_pop();
+        }
+        let attempt = |probe| match self.raw_pop(probe) {
+            TryPop::Item(item) => Step::Ready(item),
+            TryPop::Closed => Step::Closed,
+            TryPop::Empty | TryPop::Busy | TryPop::Held | TryPop::Unpublished => Step::NotYet,
+        };
+        match attempt(Probe::Quick) {
+            Step::Ready(item) => return Ok(item),
+            Step::Closed => return Err(PopError::Closed),
+            Step::NotYet => {}
         }
         let outcome = self.block_on(
             &self.waiters.consumers,
             || self.consumer_readiness(),
             || true,
             wait.deadline(),
-            || match self.raw_pop() {
-                TryPop::Item(item) => Step::Ready(item),
-                TryPop::Closed => Step::Closed,
-                TryPop::Empty | TryPop::Busy | TryPop::Held => Step::NotYet,
-            },
+            attempt,
         );
         match outcome {
             Ok(item) => Ok(item),
@@ -589,7 +600,7 @@ impl<T> Shared<T> {
                 },
                 || true,
                 wait.deadline(),
-                || {
+                |_| {
                     if self.len() == 0 {
                         Step::Ready(())
                     } else {

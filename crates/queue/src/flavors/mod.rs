@@ -30,6 +30,22 @@ pub(crate) enum TryPop<T> {
     /// ring the head slot, on the locked flavor every slot. Nothing can be
     /// evicted until a permit is sent or dropped.
     Held,
+    /// Ring, quick probe only ([`Probe::Quick`]): the head slot is not
+    /// published, and why (empty, closed, busy, held) was not looked up.
+    Unpublished,
+}
+
+/// How much a pop on the ring may find out when the head slot is not ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Probe {
+    /// Say exactly why: read `tail` (after a `SeqCst` fence) and the permit
+    /// marks. `try_pop`, eviction, and a blocked pop once it stops spinning.
+    Exact,
+    /// Only look at the head slot's stamp ([`TryPop::Unpublished`] if it is
+    /// not published): what a blocked pop does while it spins, so that
+    /// waiting on an empty ring reads neither `tail` nor anything else the
+    /// producer writes except the slot it is about to fill.
+    Quick,
 }
 
 /// What a permit holds until it is sent or dropped.

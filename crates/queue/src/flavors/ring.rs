@@ -31,7 +31,7 @@ use std::mem::MaybeUninit;
 use crossbeam_utils::{Backoff, CachePadded};
 
 use crate::error::{BuildError, PushError, ReserveError};
-use crate::flavors::{Counts, Reservation, TryPop};
+use crate::flavors::{Counts, Probe, Reservation, TryPop};
 use crate::sync::{AtomicBool, AtomicUsize, Ordering, UnsafeCell, fence, spin_hint, yield_now};
 use crate::waiters::{Readiness, Waiters};
 
@@ -301,8 +301,11 @@ impl<T> Ring<T> {
         }
     }
 
-    /// Takes the head item, skipping tombstones.
-    fn take_head(&self) -> TryPop<T> {
+    /// Takes the head item, skipping tombstones. With [`Probe::Quick`] an
+    /// unpublished head slot is [`TryPop::Unpublished`], without reading
+    /// `tail`: on an empty ring that read (and its fence) is a cache miss for
+    /// the consumer and another for the producer's next CAS on `tail`.
+    fn take_head(&self, probe: Probe) -> TryPop<T> {
         let backoff = Backoff::new();
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
@@ -359,6 +362,9 @@ impl<T> Ring<T> {
                     }
                 }
             } else if stamp == head {
+                if probe == Probe::Quick {
+                    return TryPop::Unpublished;
+                }
                 fence(Ordering::SeqCst);
                 let tail = self.tail.load(Ordering::Relaxed);
                 if tail & !self.mark_bit == head {
@@ -447,7 +453,11 @@ impl<T> Ring<T> {
         let tail = self.tail.load(Ordering::Relaxed);
         let head = self.head.load(Ordering::Relaxed);
         tail & self.mark_bit != 0
-            || self.cap - (self.count(tail).wrapping_sub(self.count(head))).min(self.cap)
+            || self.cap
+                - self
+                    .count(tail)
+                    .saturating_sub(self.count(head))
+                    .min(self.cap)
                 >= self.burst
     }
 
@@ -518,13 +528,15 @@ impl<T> Ring<T> {
                 // A permit holds the head: nothing can be evicted past it
                 // (a ring frees slots in order) for as long as it lives.
                 TryPop::Held => return Err(PushError::Full(item)),
+                // Eviction probes exactly.
+                TryPop::Unpublished => yield_now(),
             }
         }
     }
 
     /// One attempt to dequeue.
-    pub(crate) fn try_pop(&self, waiters: &Waiters) -> TryPop<T> {
-        let popped = self.take_head();
+    pub(crate) fn try_pop(&self, waiters: &Waiters, probe: Probe) -> TryPop<T> {
+        let popped = self.take_head(probe);
         if let TryPop::Item(_) = popped {
             waiters.producers.notify_one_if_waiting();
         }
@@ -534,7 +546,7 @@ impl<T> Ring<T> {
     /// Appends up to `max - batch.len()` items that are there now.
     pub(crate) fn pop_more(&self, batch: &mut Vec<T>, max: usize, waiters: &Waiters) {
         while batch.len() < max {
-            match self.try_pop(waiters) {
+            match self.try_pop(waiters, Probe::Quick) {
                 TryPop::Item(item) => batch.push(item),
                 _ => break,
             }
@@ -543,7 +555,7 @@ impl<T> Ring<T> {
 
     /// Takes the head item for `DropOldest` (counted as evicted, not popped).
     pub(crate) fn evict_one(&self) -> TryPop<T> {
-        let taken = self.take_head();
+        let taken = self.take_head(Probe::Exact);
         if let TryPop::Item(_) = taken {
             self.evicted.fetch_add(1, Ordering::Relaxed);
         }
@@ -668,7 +680,7 @@ mod tests {
             ));
             for i in 0..3 {
                 assert!(
-                    matches!(ring.try_pop(&waiters), TryPop::Item(s) if s == format!("{lap}-{i}"))
+                    matches!(ring.try_pop(&waiters, Probe::Exact), TryPop::Item(s) if s == format!("{lap}-{i}"))
                 );
             }
         }
@@ -679,13 +691,16 @@ mod tests {
         let Ok(Reservation::Ring(middle)) = ring.try_reserve() else {
             panic!("reserve")
         };
-        assert!(matches!(ring.try_pop(&waiters), TryPop::Held));
+        assert!(matches!(ring.try_pop(&waiters, Probe::Exact), TryPop::Held));
         ring.release(head, &waiters); // a tombstone at the head: skipped at once
         assert_eq!(ring.len(), 1);
         ring.close();
         ring.release(middle, &waiters); // a tombstone behind an item
-        assert!(matches!(ring.try_pop(&waiters), TryPop::Item(s) if s == "a"));
-        assert!(matches!(ring.try_pop(&waiters), TryPop::Closed));
+        assert!(matches!(ring.try_pop(&waiters, Probe::Exact), TryPop::Item(s) if s == "a"));
+        assert!(matches!(
+            ring.try_pop(&waiters, Probe::Exact),
+            TryPop::Closed
+        ));
         let ring = Ring::<String>::new(4).unwrap();
         ring.try_push("left".into(), &waiters).unwrap();
         let Ok(Reservation::Ring(claim)) = ring.try_reserve() else {
