@@ -14,6 +14,13 @@
 //! the hot path. One more bit in `tail` marks the ring closed: closing is a single
 //! `fetch_or`, after which every claim fails, so no push can slip in after close.
 //!
+//! Waiting is where the cost is: on a full or empty ring every probe by the
+//! waiting side takes a line the working side must take back. So a blocked
+//! producer retries only once a burst of slots is free
+//! ([`Ring::has_room_for_burst`]), a blocked consumer probes only the head
+//! slot's stamp while it spins ([`Probe::Quick`]), and the depth sample that
+//! reads `head` is taken once per lap (see the crate docs for the figures).
+//!
 //! A claimed slot may be *cancelled* (a [`Permit`](crate::Permit) dropped unused):
 //! it is published holding no value, a tombstone that consumers skip.
 //!
