@@ -65,7 +65,8 @@
 //! | `clock.rs` | [`Clock`], [`SystemClock`], [`MockClock`], [`Timestamp`] (wall-clock ms: it outlives processes) |
 //! | `metrics.rs` | [`JobsStats`] (store) and [`WorkerStats`] (pool) snapshots, and the `metrics` facade |
 //! | [`error`] | [`BuildError`], [`InvalidJob`], [`JobsError`] |
-//! | `bin/keel-jobs-worker.rs` | a worker/producer *process* on the embedded store, used by the kill -9 tests |
+//! | `redis/` | `RedisStore` (`redis` feature): the store on a Redis server shared by many processes — one Lua script round trip per call, key layout, global concurrency and rate limits (`GlobalLimits`), `BLPOP` wake-up; see its module docs |
+//! | `bin/keel-jobs-worker.rs` | a worker/producer *process* on the embedded store or Redis (`--redis URL`), used by the kill -9 tests |
 //!
 //! Tests: `tests/conformance.rs` (one suite, run against every store), `tests/worker.rs`
 //! (pool behaviour on tokio's paused clock), `tests/redb_store.rs` (reopen, recovery, group
@@ -191,9 +192,10 @@
 //!
 //! ## Not built yet (issue 12 continues)
 //!
-//! Global (cross-process) concurrency and rate limits, the Postgres backend (SKIP LOCKED,
-//! LISTEN/NOTIFY, transactional enqueue) and the Redis backend (Lua), the web dashboard,
-//! and the `keel-bench jobs` comparison with apalis.
+//! The Postgres backend (SKIP LOCKED, LISTEN/NOTIFY, transactional enqueue), the web
+//! dashboard, and the `keel-bench jobs` comparison with apalis. (The Redis backend, with
+//! cross-process concurrency and rate limits, is built: `redis/mod.rs`, tests
+//! `tests/redis_store.rs` and `tests/redis_kill9.rs`, and the conformance suite.)
 //!
 //! ## Interview questions
 //!
@@ -237,6 +239,8 @@ mod memory;
 mod metrics;
 mod periodic;
 mod producer;
+#[cfg(feature = "redis")]
+mod redis;
 mod state;
 mod store;
 mod worker;
@@ -255,6 +259,8 @@ pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use metrics::{JobsStats, WorkerStats};
 pub use periodic::{Periodic, PeriodicBuilder, PeriodicHandle};
 pub use producer::Producer;
+#[cfg(feature = "redis")]
+pub use redis::{GlobalLimits, MAX_FETCH, RedisStore, RedisStoreBuilder};
 pub use store::{
     CancelOutcome, Enqueued, FailOutcome, Failure, FailureGroup, Lease, ListFilter, QueueCounts,
     Store,

@@ -1,5 +1,5 @@
 //! The storage conformance suite: one set of behaviour tests, run against every backend
-//! (`memory`, `redb`). A new backend adds one `conformance!` line.
+//! (`memory`, `redb`, `redis` with the `redis` feature). A new backend adds one `conformance!` line.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +47,54 @@ fn redb(keep_completed: bool) -> Harness<RedbStore> {
         store: Arc::new(store),
         clock,
         _guard: Some(dir),
+    }
+}
+
+/// One private redis-server for the whole test binary (killed with it); every harness gets
+/// its own key prefix on it, which is also what lets stores share a server in production.
+#[cfg(feature = "redis")]
+fn redis(keep_completed: bool) -> Option<Harness<keel_jobs::RedisStore>> {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SERVER: OnceLock<Option<keel_testkit::RedisServer>> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let server = SERVER
+        .get_or_init(|| keel_testkit::redis_or_skip("conformance (redis)"))
+        .as_ref()?;
+    let clock = MockClock::new(T0);
+    let build = keel_jobs::RedisStore::builder()
+        .url(server.url())
+        .prefix(format!(
+            "conformance:{}:",
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ))
+        .clock(clock.clone())
+        .keep_completed(keep_completed)
+        .build();
+    let store = tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(build))
+        .expect("connect to the private redis-server");
+    Some(Harness {
+        store: Arc::new(store),
+        clock,
+        _guard: None,
+    })
+}
+
+/// A backend constructor returns a harness, or `None` when its server is not installed
+/// (the skip was printed).
+trait IntoHarness<S> {
+    fn into_harness(self) -> Option<Harness<S>>;
+}
+
+impl<S> IntoHarness<S> for Harness<S> {
+    fn into_harness(self) -> Option<Harness<S>> {
+        Some(self)
+    }
+}
+
+impl<S> IntoHarness<S> for Option<Harness<S>> {
+    fn into_harness(self) -> Option<Harness<S>> {
+        self
     }
 }
 
@@ -911,9 +959,14 @@ macro_rules! conformance {
                 ($name:ident, $keep:expr) => {
                     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                     async fn $name() {
+                        let Some(harness) =
+                            super::IntoHarness::into_harness(super::$backend($keep))
+                        else {
+                            return;
+                        };
                         tokio::time::timeout(
                             std::time::Duration::from_secs(120),
-                            super::$name(super::$backend($keep)),
+                            super::$name(harness),
                         )
                         .await
                         .expect("test finished within its bound");
@@ -950,3 +1003,5 @@ macro_rules! conformance {
 
 conformance!(memory);
 conformance!(redb);
+#[cfg(feature = "redis")]
+conformance!(redis);

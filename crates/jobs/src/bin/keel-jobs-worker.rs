@@ -1,5 +1,5 @@
-//! A worker *process* on the embedded store, for the kill -9 tests (`tests/kill9.rs`) and
-//! for trying the crate by hand.
+//! A worker *process* on the embedded store (or on Redis), for the kill -9 tests
+//! (`tests/kill9.rs`, `tests/redis_kill9.rs`) and for trying the crate by hand.
 //!
 //! ```text
 //! keel-jobs-worker enqueue STORE COUNT BATCH    enqueue jobs {"n": 0..COUNT} in batches;
@@ -7,6 +7,10 @@
 //! keel-jobs-worker work STORE LOG CONCURRENCY   run jobs until none is unfinished; every run
 //!                                               appends "n id attempt token" to LOG first
 //! ```
+//!
+//! STORE is a redb file path, or `--redis URL` (with the `redis` feature; key prefix
+//! `$KEEL_JOBS_PREFIX`, default `keel:jobs:`; leases of 2 s so a killed worker's jobs come
+//! back quickly).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -32,7 +36,17 @@ impl Job for Numbered {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    if args.get(2).map(String::as_str) == Some("--redis") && args.len() > 3 {
+        let url = args.remove(3);
+        args[2] = url;
+        let result = redis_main(&args);
+        if let Err(e) = result {
+            eprintln!("keel-jobs-worker: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let result = match args.get(1).map(String::as_str) {
         Some("enqueue") if args.len() == 5 => enqueue(&args[2], parse(&args[3]), parse(&args[4])),
         Some("work") if args.len() == 5 => work(&args[2], &args[3], parse(&args[4])),
@@ -71,10 +85,47 @@ fn open(path: &str) -> Result<Arc<RedbStore>> {
     ))
 }
 
+#[cfg(feature = "redis")]
+fn redis_main(args: &[String]) -> Result<()> {
+    let url = args[2].clone();
+    let rt = runtime()?;
+    let prefix = std::env::var("KEEL_JOBS_PREFIX").unwrap_or_else(|_| "keel:jobs:".to_owned());
+    let store = Arc::new(
+        rt.block_on(
+            keel_jobs::RedisStore::builder()
+                .url(url)
+                .prefix(prefix)
+                .keep_completed(true)
+                .build(),
+        )?,
+    );
+    let lease = Duration::from_secs(2);
+    match args.get(1).map(String::as_str) {
+        Some("enqueue") if args.len() == 5 => {
+            enqueue_into(&rt, &store, parse(&args[3]), parse(&args[4]))
+        }
+        Some("work") if args.len() == 5 => work_on(&rt, store, &args[3], parse(&args[4]), lease),
+        _ => Err("usage: keel-jobs-worker enqueue|work --redis URL ...".into()),
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_main(_args: &[String]) -> Result<()> {
+    Err("built without the `redis` feature".into())
+}
+
 fn enqueue(path: &str, count: u64, batch: u64) -> Result<()> {
-    let store = open(path)?;
+    enqueue_into(&runtime()?, &open(path)?, count, batch)
+}
+
+fn enqueue_into<S: Store>(
+    rt: &tokio::runtime::Runtime,
+    store: &Arc<S>,
+    count: u64,
+    batch: u64,
+) -> Result<()> {
     let batch = batch.max(1);
-    runtime()?.block_on(async {
+    rt.block_on(async {
         let mut stdout = std::io::stdout().lock();
         let mut start = 0;
         while start < count {
@@ -92,18 +143,33 @@ fn enqueue(path: &str, count: u64, batch: u64) -> Result<()> {
 }
 
 fn work(path: &str, log: &str, concurrency: usize) -> Result<()> {
-    let store = open(path)?;
+    work_on(
+        &runtime()?,
+        open(path)?,
+        log,
+        concurrency,
+        Duration::from_secs(30),
+    )
+}
+
+fn work_on<S: Store>(
+    rt: &tokio::runtime::Runtime,
+    store: Arc<S>,
+    log: &str,
+    concurrency: usize,
+    lease: Duration,
+) -> Result<()> {
     let log = Arc::new(
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)?,
     );
-    runtime()?.block_on(async {
+    rt.block_on(async {
         let pool = WorkerPool::builder(Arc::clone(&store))
             .queue("default", concurrency)
-            .lease(Duration::from_secs(30))
-            .heartbeat(Duration::from_secs(5))
+            .lease(lease)
+            .heartbeat(lease / 6)
             .poll_interval(Duration::from_millis(20))
             .handler(move |job: Numbered, ctx: JobContext| {
                 let log = Arc::clone(&log);
