@@ -65,7 +65,7 @@ fn redis_workers_killed_mid_job_lose_nothing_and_every_duplicate_is_a_recovered_
     let mut workers: Vec<Child> = (0..3).map(|_| worker(&url, &log)).collect();
     let mut kills = 0;
     for round in 0..8u64 {
-        std::thread::sleep(Duration::from_millis(150 + round * 97 % 250));
+        std::thread::sleep(Duration::from_millis(120 + round * 53 % 150));
         let victim = (round % 3) as usize;
         if workers[victim].try_wait().unwrap().is_none() {
             workers[victim].kill().expect("SIGKILL");
