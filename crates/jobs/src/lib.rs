@@ -238,6 +238,8 @@ pub mod job;
 mod memory;
 mod metrics;
 mod periodic;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod producer;
 #[cfg(feature = "redis")]
 mod redis;
@@ -258,6 +260,8 @@ pub use keel_ratelimit::{Quota, quanta};
 pub use memory::{MemoryStore, MemoryStoreBuilder};
 pub use metrics::{JobsStats, WorkerStats};
 pub use periodic::{Periodic, PeriodicBuilder, PeriodicHandle};
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresStore, PostgresStoreBuilder, QueueLimits};
 pub use producer::Producer;
 #[cfg(feature = "redis")]
 pub use redis::{GlobalLimits, MAX_FETCH, RedisStore, RedisStoreBuilder};

@@ -1,5 +1,7 @@
 //! The storage conformance suite: one set of behaviour tests, run against every backend
-//! (`memory`, `redb`, `redis` with the `redis` feature). A new backend adds one `conformance!` line.
+//! (`memory`, `redb`, `redis` with the `redis` feature, `postgres` with the `postgres`
+//! feature — a private server from keel-testkit, one database per test). A new backend adds
+//! one `conformance!` line.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,6 +98,28 @@ impl<S> IntoHarness<S> for Option<Harness<S>> {
     fn into_harness(self) -> Option<Harness<S>> {
         self
     }
+}
+
+/// A fresh database on this process's private Postgres (keel-testkit), or a skip.
+#[cfg(feature = "postgres")]
+fn postgres(keep_completed: bool) -> Option<Harness<keel_jobs::PostgresStore>> {
+    tokio::task::block_in_place(|| {
+        let url = keel_testkit::shared_postgres_database_or_skip("conformance on postgres")?;
+        let clock = MockClock::new(T0);
+        let build = keel_jobs::PostgresStore::builder()
+            .url(url)
+            .clock(clock.clone())
+            .keep_completed(keep_completed)
+            .build();
+        let store = tokio::runtime::Handle::current()
+            .block_on(build)
+            .expect("open postgres store");
+        Some(Harness {
+            store: Arc::new(store),
+            clock,
+            _guard: None,
+        })
+    })
 }
 
 fn job(queue: &str, n: u64) -> NewJob {
@@ -1005,3 +1029,5 @@ conformance!(memory);
 conformance!(redb);
 #[cfg(feature = "redis")]
 conformance!(redis);
+#[cfg(feature = "postgres")]
+conformance!(postgres);

@@ -32,16 +32,24 @@
 //!
 //! - [`redis`]: [`RedisServer`], [`redis_or_skip`], [`redis_server_available`].
 //! - [`nats`]: [`NatsServer`] (`nats-server -js`, file storage in a temp dir).
+//! - [`postgres`]: [`PostgresServer`] (`initdb` into a temp dir, `postgres` on a free port,
+//!   run as the `postgres` user when the tests run as root), [`postgres_or_skip`], and
+//!   [`shared_postgres_database_or_skip`] (one server per test process, a database per test).
 //! - [`skip`]: finding a server binary ([`Lookup`]) and the skip-or-fail rule
 //!   ([`skip_or_fail`]) that every server helper (Redis today, Postgres and NATS next)
 //!   shares. A skip line goes straight to stderr, so it shows in a plain `cargo test`.
 //! - `spawner` (private): the long-lived thread that forks servers.
 
 pub mod nats;
+pub mod postgres;
 pub mod redis;
 pub mod skip;
 mod spawner;
 
 pub use crate::nats::NatsServer;
+pub use crate::postgres::{
+    PostgresServer, REQUIRE_POSTGRES_ENV, postgres_available, postgres_or_skip,
+    shared_postgres_database_or_skip,
+};
 pub use crate::redis::{REQUIRE_REDIS_ENV, RedisServer, redis_or_skip, redis_server_available};
 pub use crate::skip::{Lookup, skip_or_fail};
