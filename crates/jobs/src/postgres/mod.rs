@@ -93,9 +93,9 @@ use crate::store::Enqueued;
 use crate::{BuildError, FencingToken, InvalidJob, JobId, JobsError, Timestamp};
 
 pub use limits::QueueLimits;
+use listen::Wakeups;
 /// The client crate this backend speaks (for [`PostgresStore::enqueue_in`]'s transactions).
 pub use tokio_postgres;
-use listen::Wakeups;
 
 const COLS: &str = "id, queue, kind, payload, priority, attempt, max_attempts, run_at, \
     enqueued_at, timeout_ms, unique_key, tags, state, token, deadline, started_at, \
