@@ -49,8 +49,8 @@ pub(crate) enum Mutation {
     GetDelete,
     IncrBy(i64),
     Append(Vec<u8>),
-    /// `None` removes the TTL (`PERSIST`).
-    ExpireAt(Option<u64>),
+    /// `None` removes the TTL (`PERSIST`); the condition is `EXPIRE`'s `NX|XX|GT|LT`.
+    ExpireAt(Option<u64>, expire::ExpireCondition),
 }
 
 /// What applying a mutation does: the new value (`Some(None)` is a delete) and its TTL.
@@ -96,7 +96,7 @@ impl Mutation {
             ),
             Mutation::Delete => keyspace::apply_delete(set, current),
             Mutation::IncrBy(by) => counter::apply(*by, current),
-            Mutation::ExpireAt(at) => expire::apply(*at, current, now_ms),
+            Mutation::ExpireAt(at, condition) => expire::apply(*at, *condition, current, now_ms),
         }
     }
 

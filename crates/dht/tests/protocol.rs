@@ -20,7 +20,7 @@ async fn errors_have_redis_format() {
     let send =
         b"GET\r\nNOSUCH a b\r\nSET k v BOGUS\r\nSET k v EX 0\r\nINCR k\r\nSELECT 1\r\nHELLO 4\r\n";
     let want: &[u8] = b"-ERR wrong number of arguments for 'get' command\r\n\
--ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b'\r\n\
+-ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b' \r\n\
 -ERR syntax error\r\n\
 -ERR invalid expire time in 'set' command\r\n\
 :1\r\n\

@@ -62,15 +62,38 @@ fn hello(inner: &Arc<Inner>, conn: &mut Connection, args: &[Vec<u8>]) -> Reply {
         };
         i = 2;
     }
+    // Options are checked before anything changes, as Redis does.
+    let mut name = None;
     while i < args.len() {
+        let more = args.len() - i - 1;
         match args[i].to_ascii_uppercase().as_slice() {
-            b"AUTH" if i + 2 < args.len() => i += 3,
-            b"SETNAME" if i + 1 < args.len() => {
-                conn.name = Some(args[i + 1].clone());
+            // No password is configured: the `default` user accepts any password, and
+            // there is no other user.
+            b"AUTH" if more >= 2 => {
+                if args[i + 1] != b"default" {
+                    return Reply::Error(
+                        "WRONGPASS invalid username-password pair or user is disabled.".into(),
+                    );
+                }
+                i += 3;
+            }
+            b"SETNAME" if more >= 1 => {
+                if !valid_client_name(&args[i + 1]) {
+                    return bad_client_name();
+                }
+                name = Some(args[i + 1].clone());
                 i += 2;
             }
-            _ => return Reply::syntax(),
+            _ => {
+                return Reply::err(format!(
+                    "Syntax error in HELLO option '{}'",
+                    String::from_utf8_lossy(&args[i])
+                ));
+            }
         }
+    }
+    if let Some(name) = name {
+        conn.name = (!name.is_empty()).then_some(name);
     }
     let proto = match conn.protocol {
         Protocol::Resp2 => 2,
@@ -100,10 +123,8 @@ fn client(conn: &mut Connection, args: &[Vec<u8>]) -> Reply {
     };
     match sub.to_ascii_uppercase().as_slice() {
         b"SETNAME" if args.len() == 3 => {
-            if args[2].iter().any(|&b| b <= b' ' || b > b'~') {
-                return Reply::err(
-                    "Client names cannot contain spaces, newlines or special characters.",
-                );
+            if !valid_client_name(&args[2]) {
+                return bad_client_name();
             }
             conn.name = (!args[2].is_empty()).then(|| args[2].clone());
             Reply::ok()
@@ -129,4 +150,12 @@ fn client(conn: &mut Connection, args: &[Vec<u8>]) -> Reply {
             String::from_utf8_lossy(sub)
         )),
     }
+}
+
+fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&b| b > b' ' && b <= b'~')
+}
+
+fn bad_client_name() -> Reply {
+    Reply::err("Client names cannot contain spaces, newlines or special characters.")
 }

@@ -169,11 +169,11 @@ pub(crate) fn unknown(args: &Request) -> Reply {
     let shown: Vec<String> = args[1..]
         .iter()
         .take(8)
-        .map(|a| format!("'{}'", String::from_utf8_lossy(a)))
+        .map(|a| format!("'{}' ", String::from_utf8_lossy(a)))
         .collect();
     Reply::Error(format!(
         "ERR unknown command '{}', with args beginning with: {}",
         String::from_utf8_lossy(&args[0]),
-        shown.join(" ")
+        shown.concat()
     ))
 }
