@@ -155,17 +155,19 @@ impl Spin {
 /// crossbeam-channel's schedule (its `Backoff`): seven spin steps of 2^0..2^6
 /// `spin_loop` hints, then four `yield_now`s, then the caller parks. Unlike
 /// `Backoff` it says which phase it is in, so a blocked producer can ask for
-/// more room while it spins (see `Shared::block_on`). Under loom there is no
-/// busy-wait (it would only multiply the explored schedules), so the models go
-/// straight to the register/re-check/park protocol.
+/// more room while it spins and a blocked consumer can probe quickly (see
+/// `Shared::block_on`). Under loom it is two empty spin steps and no yield:
+/// enough for the models to take the spinning retries (the burst gate, the
+/// quick probe) and then the exact one before the register/re-check/park
+/// protocol, without multiplying the explored schedules.
 #[derive(Debug, Default)]
 pub(crate) struct Snooze {
     step: u32,
 }
 
 impl Snooze {
-    const SPIN_STEPS: u32 = 7;
-    const YIELD_STEPS: u32 = 4;
+    const SPIN_STEPS: u32 = if cfg!(loom) { 2 } else { 7 };
+    const YIELD_STEPS: u32 = if cfg!(loom) { 0 } else { 4 };
 
     pub(crate) fn new() -> Self {
         Self::default()
@@ -174,10 +176,14 @@ impl Snooze {
     /// Waits a little and returns `true`, or returns `false` once the budget
     /// is spent and the caller should park.
     pub(crate) fn snooze(&mut self) -> bool {
-        if cfg!(loom) || self.step >= Self::SPIN_STEPS + Self::YIELD_STEPS {
+        if self.step >= Self::SPIN_STEPS + Self::YIELD_STEPS {
             return false;
         }
-        if self.step < Self::SPIN_STEPS {
+        if cfg!(loom) {
+            // No scheduling point: a loom yield forces a switch, which would
+            // push the lost-wake-up interleavings past the models'
+            // preemption bound. The retries' own atomics are enough.
+        } else if self.step < Self::SPIN_STEPS {
             for _ in 0..(1u32 << self.step) {
                 spin_hint();
             }
@@ -188,7 +194,8 @@ impl Snooze {
         true
     }
 
-    /// `true` while the waits so far were spins only (no yield yet).
+    /// `true` while the next wait is a spin too: the retries made in this
+    /// phase may be gated and quick; the one after the last spin is exact.
     pub(crate) fn spinning(&self) -> bool {
         self.step < Self::SPIN_STEPS
     }

@@ -1,6 +1,13 @@
 //! Loom models of the blocking/wake-up protocol: every interleaving of the
 //! threads below is explored; a lost wake-up shows up as a deadlock, a lost
 //! or duplicated item as a failed assertion.
+//!
+//! Under loom a blocked push or pop takes two spinning retries (the burst
+//! gate, the quick probe) before its exact retry and the register/re-check/
+//! park protocol, so those paths are explored too. Checked by sabotage: the
+//! models fail (deadlock) without the ring push's consumer wake or without the
+//! registration fence, and fail (wrong result) if a quick probe's
+//! "unpublished" is taken for "closed".
 #![cfg(loom)]
 
 use keel_queue::{PopError, PushError, Queue, bounded};

@@ -719,6 +719,84 @@ mod tests {
         drop(ring); // three Strings freed by `Drop`
     }
 
+    /// A producer blocked on a full ring retries (while it spins) only once a
+    /// quarter of the ring is free, or the ring is closed; a one-slot ring
+    /// needs one free slot.
+    #[test]
+    fn a_full_ring_has_room_for_a_burst_once_a_quarter_is_free() {
+        let waiters = Waiters::default();
+        let ring = Ring::<u32>::new(8).unwrap(); // burst: 2 slots
+        assert!(ring.has_room_for_burst());
+        for i in 0..8 {
+            ring.try_push(i, &waiters).unwrap();
+        }
+        assert!(!ring.has_room_for_burst());
+        assert!(matches!(
+            ring.try_pop(&waiters, Probe::Exact),
+            TryPop::Item(0)
+        ));
+        assert!(!ring.has_room_for_burst(), "one free slot is not a burst");
+        assert!(matches!(
+            ring.try_pop(&waiters, Probe::Exact),
+            TryPop::Item(1)
+        ));
+        assert!(ring.has_room_for_burst());
+        ring.try_push(8, &waiters).unwrap();
+        ring.try_push(9, &waiters).unwrap();
+        assert!(!ring.has_room_for_burst());
+        ring.close();
+        assert!(ring.has_room_for_burst(), "closed: the retry must see it");
+
+        let one = Ring::<u32>::new(1).unwrap();
+        one.try_push(1, &waiters).unwrap();
+        assert!(!one.has_room_for_burst());
+        assert!(matches!(
+            one.try_pop(&waiters, Probe::Exact),
+            TryPop::Item(1)
+        ));
+        assert!(one.has_room_for_burst());
+    }
+
+    /// A quick probe looks at the head slot's stamp only: it takes a
+    /// published item like an exact one, but cannot tell empty, busy or
+    /// closed apart (that needs `tail`), which the exact probe does.
+    #[test]
+    fn a_quick_probe_takes_published_items_and_leaves_the_why_to_the_exact_one() {
+        let waiters = Waiters::default();
+        let ring = Ring::<u32>::new(4).unwrap();
+        assert!(matches!(
+            ring.try_pop(&waiters, Probe::Quick),
+            TryPop::Unpublished
+        ));
+        assert!(matches!(
+            ring.try_pop(&waiters, Probe::Exact),
+            TryPop::Empty
+        ));
+        ring.try_push(7, &waiters).unwrap();
+        assert!(matches!(
+            ring.try_pop(&waiters, Probe::Quick),
+            TryPop::Item(7)
+        ));
+        let Ok(Reservation::Ring(claim)) = ring.try_reserve() else {
+            panic!("reserve")
+        };
+        assert!(matches!(
+            ring.try_pop(&waiters, Probe::Quick),
+            TryPop::Unpublished
+        ));
+        assert!(matches!(ring.try_pop(&waiters, Probe::Exact), TryPop::Held));
+        ring.release(claim, &waiters);
+        ring.close();
+        assert!(matches!(
+            ring.try_pop(&waiters, Probe::Quick),
+            TryPop::Unpublished
+        ));
+        assert!(matches!(
+            ring.try_pop(&waiters, Probe::Exact),
+            TryPop::Closed
+        ));
+    }
+
     /// The per-slot cost the builder documents (`Queue::MAX_CAPACITY`): a
     /// `u64` slot is 16 bytes (four to a cache line, like crossbeam's), plus
     /// 2 bytes of permit marks kept apart.
