@@ -1,4 +1,5 @@
-//! Eviction policies: exact LRU (the default), SIEVE and S3-FIFO.
+//! Eviction policies: exact LRU (the default), SIEVE, S3-FIFO and
+//! W-TinyLFU.
 //!
 //! LRU and SIEVE keep entries on one arena list (head = newest); S3-FIFO
 //! uses a second list for its small queue (see `s3fifo.rs`). They differ in
@@ -8,6 +9,7 @@
 //! |---|---|---|---|
 //! | [`Policy::Lru`] | move the entry to the head | the tail (least recently used) | unlink + relink: ~6 index writes |
 //! | [`Policy::Sieve`] | set the entry's `visited` bit | a "hand" walks from the tail towards the head, clearing `visited` bits, and evicts the first unvisited entry; the hand stays where it stopped | one bit write |
+//! | [`Policy::TinyLfu`] | bump the entry's counter (0..=3) and count the key in the sketch | the window's oldest (0.5 % window) if the sketch saw it no more often than main's CLOCK victim, else that victim (the candidate moves to main) | one byte write + one sketch increment |
 //! | [`Policy::S3Fifo`] | bump the entry's counter (0..=3) | small queue's oldest if it is over 10 % of the capacity: out (hash to the ghost) unless read while in small, then it moves to main; otherwise main's hand, as SIEVE's but spending one counter unit per pass | one byte write |
 //!
 //! # SIEVE (Zhang et al., NSDI '24)
@@ -34,9 +36,16 @@
 //! and counts as an access: LRU moves it to the head, SIEVE sets its bit,
 //! S3-FIFO bumps its counter.
 //!
+//! # W-TinyLFU (Einziger, Friedman & Manes, 2017)
+//!
+//! A window FIFO takes new keys; leaving it, a key must beat main's victim
+//! on the frequency sketch's estimate to get in (see `tinylfu.rs` and
+//! `sketch.rs`). Scans and one-hit wonders are seen once and lose; the best
+//! hit ratio of the four on the benchmark's traces (crate docs).
+//!
 //! Iteration order is the list order: recency for LRU, insertion order for
 //! SIEVE (newest first); for S3-FIFO the small queue, then main, each newest
-//! first.
+//! first; for W-TinyLFU the window, then main.
 
 /// Which entry a full cache evicts. Chosen once, at build time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -49,4 +58,9 @@ pub enum Policy {
     /// S3-FIFO: small, main and ghost FIFO queues (SOSP '23); see
     /// the crate docs' policy section.
     S3Fifo,
+    /// W-TinyLFU: a 1 % window FIFO, a main CLOCK and a count-min
+    /// frequency sketch that admits a key to main only if it was seen more
+    /// often than main's victim (Caffeine's and moka's policy); see
+    /// `tinylfu.rs` and the crate docs' policy section.
+    TinyLfu,
 }

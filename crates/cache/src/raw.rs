@@ -20,6 +20,7 @@ use crate::listener::RemovalCause;
 use crate::policy::Policy;
 use crate::s3fifo::S3Fifo;
 use crate::timer_wheel::{TimerWheel, tick_of};
+use crate::tinylfu::{Choice, TinyLfu};
 
 /// Plain (unsynchronised) counters; the concurrent cache keeps one per shard
 /// under the shard lock, so counting costs no atomic operation.
@@ -43,6 +44,9 @@ pub(crate) struct RawCache<K, V, S> {
     hand: u32,
     /// S3-FIFO's queue weights and ghost (idle for the other policies).
     s3: S3Fifo,
+    /// W-TinyLFU's window weight and frequency sketch (`None` for the
+    /// other policies).
+    lfu: Option<TinyLfu>,
     weight: u64,
     max_weight: u64,
     hasher: S,
@@ -82,6 +86,12 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
             policy,
             hand: NIL,
             s3: S3Fifo::new(max_weight),
+            lfu: (policy == Policy::TinyLfu).then(|| {
+                // With a weigher the entry count is unknown: size the
+                // sketch for the weight, up to 64 Ki entries.
+                let entries = max_entries.map_or(max_weight.min(1 << 16), |n| n as u64);
+                TinyLfu::new(max_weight, entries)
+            }),
             weight: 0,
             max_weight,
             hasher,
@@ -102,7 +112,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
 
     /// Bytes held by the table and the arena (capacity), for size reports.
     pub(crate) fn allocated_bytes(&self) -> usize {
-        self.arena.allocated_bytes() + self.table.capacity() * (core::mem::size_of::<u32>() + 1)
+        self.arena.allocated_bytes()
+            + self.table.capacity() * (core::mem::size_of::<u32>() + 1)
+            + self.lfu.as_ref().map_or(0, |l| l.sketch.allocated_bytes())
     }
 
     #[inline]
@@ -159,7 +171,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
             return None;
         }
         self.stats.hits += 1;
-        self.touch(idx);
+        self.touch(idx, hash);
         self.arena.entry(idx).map(|(_, v)| v)
     }
 
@@ -214,7 +226,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
         if let Some(idx) = existing
             && weight64 <= self.max_weight
         {
-            return Some(self.update_in_place(idx, key, value, weight, deadline, sink));
+            return Some(self.update_in_place(idx, hash, key, value, weight, deadline, sink));
         }
         let old = existing.and_then(|idx| self.remove_index(idx));
         if weight64 > self.max_weight {
@@ -225,6 +237,11 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
         // S3-FIFO: a key evicted from small not long ago goes straight to
         // main (looked up before evicting, which may push hashes out).
         let to_main = self.policy == Policy::S3Fifo && self.s3.take_ghost(hash);
+        if let Some(lfu) = &mut self.lfu {
+            // Counted before eviction: the new key may be the window's
+            // candidate in the duel below.
+            lfu.sketch.increment(hash);
+        }
         while self.weight + weight64 > self.max_weight {
             if !self.evict_one(NIL, sink) {
                 break;
@@ -233,6 +250,11 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
         let idx = self.arena.alloc(key, value, weight, deadline);
         match self.policy {
             Policy::S3Fifo => self.s3.link_new(&mut self.arena, idx, to_main),
+            Policy::TinyLfu => {
+                if let Some(lfu) = &mut self.lfu {
+                    lfu.link_new(&mut self.arena, idx);
+                }
+            }
             Policy::Lru | Policy::Sieve => self.arena.push_front(idx),
         }
         let (table, arena, hasher) = (&mut self.table, &self.arena, &self.hasher);
@@ -253,9 +275,11 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
     /// Replaces the value of a live entry without touching the table: an
     /// update counts as an access (LRU: to the head; SIEVE: visited).
     /// Returns `(key, old value)`.
+    #[allow(clippy::too_many_arguments)]
     fn update_in_place(
         &mut self,
         idx: u32,
+        hash: u64,
         key: K,
         value: V,
         weight: u32,
@@ -283,9 +307,12 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
         if deadline != NEVER {
             self.wheel.insert(&mut self.arena.nodes, idx);
         }
-        self.touch(idx);
+        self.touch(idx, hash);
         let small = self.arena.node(idx).small;
-        self.s3.on_reweigh(small, old_weight32, weight);
+        match &mut self.lfu {
+            Some(lfu) => lfu.on_reweigh(small, old_weight32, weight),
+            None => self.s3.on_reweigh(small, old_weight32, weight),
+        }
         self.weight = self.weight - old_weight + u64::from(weight);
         self.stats.inserts += 1;
         // A heavier value may need room. The entry was just accepted, so
@@ -304,11 +331,17 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
 
     /// An access to a live entry, as the policy records it.
     #[inline]
-    fn touch(&mut self, idx: u32) {
+    fn touch(&mut self, idx: u32, hash: u64) {
         match self.policy {
             Policy::Lru => self.arena.move_to_front(idx),
             Policy::Sieve => self.arena.node_mut(idx).freq = 1,
             Policy::S3Fifo => S3Fifo::on_access(&mut self.arena.node_mut(idx).freq),
+            Policy::TinyLfu => {
+                S3Fifo::on_access(&mut self.arena.node_mut(idx).freq);
+                if let Some(lfu) = &mut self.lfu {
+                    lfu.sketch.increment(hash);
+                }
+            }
         }
     }
 
@@ -340,6 +373,9 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
             }
         }
         self.s3.clear_ghost();
+        if let Some(lfu) = &mut self.lfu {
+            lfu.sketch.clear();
+        }
     }
 
     /// Evicts one entry chosen by the policy, never `keep` (the entry being
@@ -356,12 +392,24 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
             }
             Policy::Sieve => self.sieve_victim(keep),
             Policy::S3Fifo => self.s3.victim(&mut self.arena, &mut self.hand, keep),
+            Policy::TinyLfu => {
+                let (arena, hasher) = (&mut self.arena, &self.hasher);
+                let Some(lfu) = &mut self.lfu else {
+                    return false;
+                };
+                match lfu.victim(arena, &mut self.hand, keep, self.weight, |a, i| {
+                    hasher.hash_one(a.key(i))
+                }) {
+                    Choice::Evict(v) => v,
+                    Choice::Nothing => NIL,
+                }
+            }
         };
         if victim == NIL {
             return false;
         }
         let hash = self.hasher.hash_one(self.arena.key(victim));
-        if self.arena.node(victim).small {
+        if self.policy == Policy::S3Fifo && self.arena.node(victim).small {
             // Evicted from S3-FIFO's small queue: remember it in the ghost.
             self.s3.remember(hash, self.arena.len());
         }
@@ -415,7 +463,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
             self.hand = self.arena.node(idx).prev;
         }
         let node = self.arena.node(idx);
-        self.s3.on_unlink(node.small, node.weight);
+        match &mut self.lfu {
+            Some(lfu) => lfu.on_unlink(node.small, node.weight),
+            None => self.s3.on_unlink(node.small, node.weight),
+        }
         self.arena.unlink(idx);
         if self.arena.node(idx).timer_slot != NO_SLOT {
             self.wheel.remove(&mut self.arena.nodes, idx);

@@ -314,7 +314,7 @@ fn stress_many_threads_keep_invariants() {
     const THREADS: u64 = 8;
     const OPS: u64 = 40_000;
     const CAPACITY: u64 = 256;
-    for policy in [Policy::Lru, Policy::Sieve, Policy::S3Fifo] {
+    for policy in [Policy::Lru, Policy::Sieve, Policy::S3Fifo, Policy::TinyLfu] {
         let evicted = Arc::new(AtomicU64::new(0));
         let removed = Arc::new(AtomicU64::new(0));
         let replaced = Arc::new(AtomicU64::new(0));
@@ -576,7 +576,7 @@ fn stress_with_ttls_and_a_moving_clock_conserves_entries() {
 /// still fits its shard keeps it; the listener sees only `Replaced`.
 #[test]
 fn growing_an_entry_that_still_fits_keeps_it() {
-    for policy in [Policy::Lru, Policy::Sieve, Policy::S3Fifo] {
+    for policy in [Policy::Lru, Policy::Sieve, Policy::S3Fifo, Policy::TinyLfu] {
         let events = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let sink = Arc::clone(&events);
         let cache: Cache<u32, u32> = Cache::builder()
@@ -595,6 +595,22 @@ fn growing_an_entry_that_still_fits_keeps_it() {
         }
         cache.insert(1, 6);
         assert_eq!(cache.get(&1), Some(6), "{policy:?}");
+        if policy == Policy::TinyLfu {
+            // Its victims depend on the sketch's per-process hashes: other
+            // entries go (3 alone does not make room, so then 2 as well),
+            // never the one being grown.
+            let events = events.lock();
+            assert!(events.contains(&(1, 1, RemovalCause::Replaced)));
+            assert!(
+                events
+                    .iter()
+                    .all(|e| e.2 == RemovalCause::Replaced
+                        || (e.0 != 1 && e.2 == RemovalCause::Evicted)),
+                "{events:?}"
+            );
+            assert!((6..=10).contains(&cache.weighted_size()), "{events:?}");
+            continue;
+        }
         // Room is made by evicting 2 (LRU: the least recent; SIEVE: the
         // hand skips the entry being updated and clears 2's and 3's bits).
         assert_eq!(

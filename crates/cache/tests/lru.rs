@@ -200,7 +200,7 @@ fn sieve_keeps_a_visited_entry_that_lru_would_evict() {
 /// listener sees only the old value as replaced.
 #[test]
 fn growing_an_entry_that_still_fits_keeps_it() {
-    for policy in [Policy::Lru, Policy::Sieve, Policy::S3Fifo] {
+    for policy in [Policy::Lru, Policy::Sieve, Policy::S3Fifo, Policy::TinyLfu] {
         let (events, listener) = recording();
         let mut cache = LruCache::builder()
             .max_capacity(10)

@@ -1,4 +1,5 @@
-//! `keel-bench cache`: Keel's concurrent cache (LRU, SIEVE and S3-FIFO)
+//! `keel-bench cache`: Keel's concurrent cache (LRU, SIEVE, S3-FIFO and
+//! W-TinyLFU)
 //! against moka, quick_cache and `Mutex<lru::LruCache>`.
 //!
 //! # Workload
@@ -298,6 +299,19 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
             ),
         ),
         (
+            "keel-tinylfu",
+            bytes_per_entry(
+                capacity,
+                || keel(capacity, Policy::TinyLfu).ok(),
+                |c, k| {
+                    if let Some(c) = c {
+                        c.insert(k, k)
+                    }
+                },
+                |c| c.as_ref().map_or(0, |c| c.len()),
+            ),
+        ),
+        (
             "moka",
             bytes_per_entry(
                 capacity,
@@ -399,6 +413,10 @@ fn replay_hit_ratios(capacity: u64, keys: &[u64]) -> anyhow::Result<Vec<(&'stati
             "keel-s3fifo",
             replay_hit_ratio(&keel(capacity, Policy::S3Fifo)?, keys),
         ),
+        (
+            "keel-tinylfu",
+            replay_hit_ratio(&keel(capacity, Policy::TinyLfu)?, keys),
+        ),
         ("moka", moka_ratio),
         ("quick_cache", replay_hit_ratio(&quick(capacity), keys)),
         ("mutex-lru", replay_hit_ratio(&mutex_lru(capacity)?, keys)),
@@ -419,10 +437,11 @@ fn compare_one(
         let keel_lru: Arc<Cache<u64, u64>> = Arc::new(keel(capacity, Policy::Lru)?);
         let keel_sieve: Arc<Cache<u64, u64>> = Arc::new(keel(capacity, Policy::Sieve)?);
         let keel_s3: Arc<Cache<u64, u64>> = Arc::new(keel(capacity, Policy::S3Fifo)?);
+        let keel_lfu: Arc<Cache<u64, u64>> = Arc::new(keel(capacity, Policy::TinyLfu)?);
         let moka_c = moka_cache(capacity);
         let quick_c = quick(capacity);
         let lru_c = mutex_lru(capacity)?;
-        let cursors: [AtomicU64; 6] = Default::default();
+        let cursors: [AtomicU64; 7] = Default::default();
         let with_size = |mut m: Measurement, name: &str| {
             for (k, v) in extras(name) {
                 m.extra.insert(k.into(), v);
@@ -443,14 +462,17 @@ fn compare_one(
                 Contender::keel("keel-s3fifo", |t, d| {
                     with_size(measure(&*keel_s3, keys, &cursors[2], t, d), "keel-s3fifo")
                 }),
+                Contender::keel("keel-tinylfu", |t, d| {
+                    with_size(measure(&*keel_lfu, keys, &cursors[3], t, d), "keel-tinylfu")
+                }),
                 Contender::peer("moka", |t, d| {
-                    with_size(measure(&moka_c, keys, &cursors[3], t, d), "moka")
+                    with_size(measure(&moka_c, keys, &cursors[4], t, d), "moka")
                 }),
                 Contender::peer("quick_cache", |t, d| {
-                    with_size(measure(&quick_c, keys, &cursors[4], t, d), "quick_cache")
+                    with_size(measure(&quick_c, keys, &cursors[5], t, d), "quick_cache")
                 }),
                 Contender::peer("mutex-lru", |t, d| {
-                    with_size(measure(&lru_c, keys, &cursors[5], t, d), "mutex-lru")
+                    with_size(measure(&lru_c, keys, &cursors[6], t, d), "mutex-lru")
                 }),
             ],
         );
