@@ -96,6 +96,10 @@
 //! - Routing writes through a per-key coordinator costs a hop (2/3 of writes on 3 nodes)
 //!   but serialises a key's writes, which makes `INCR`, `SET NX` and blind writes sane;
 //!   concurrent siblings appear only when the coordinator changes (failures).
+//!   `INCR`/`DECR` are therefore exact (each applied once, per-key linearizable) while a
+//!   key's coordinator is stable; around a coordinator change an increment can be lost
+//!   (applied to a stale copy, then superseded) or, after a forwarding timeout, applied
+//!   twice — the precise rules are in `cmd/counter.rs`.
 //! - Reads ask R replicas, not N (Cassandra's choice): cheaper GETs, but read repair only
 //!   reaches the replicas asked; anti-entropy covers the rest on its timer.
 //! - Hints don't count towards W (strict quorum): a write with too few live owners fails

@@ -1,12 +1,35 @@
 //! `INCR`, `INCRBY`, `DECR`, `DECRBY`.
 //!
 //! # Semantics under concurrency
-//! The key's write coordinator reads, adds and writes in one storage job, so increments
-//! through any nodes are serialised there and none is lost **while the coordinator stays
-//! the same**. When it changes (the first owner is down and the next one coordinates with
-//! a stale copy), two increments can be concurrent: they become siblings and a plain read
-//! returns one of them by the read rule — an increment can then be lost. Counters that
-//! must never lose an increment need a CRDT (a PN-counter), which is future work.
+//!
+//! An increment is a [`Mutation`] run by the key's *write coordinator* (the first owner of
+//! the key that the receiving node does not believe down): it reads the coordinator's
+//! **local** set, adds, creates a version whose context is everything it read, and
+//! replicates it like any write (acknowledged after W durable owners). Precisely:
+//!
+//! - **Stable coordinator** (every node routes the key to the same live owner): each
+//!   increment is applied exactly once, in arrival order at the coordinator, atomically
+//!   (one storage job; the writer thread serialises all jobs). Concurrent `INCR`s through
+//!   any nodes never lose an update and the replies are distinct consecutive values —
+//!   per-key linearizable, as on one Redis.
+//! - **Coordinator change** (the first owner is down, partitioned, or believed down by
+//!   some nodes only): the next owner coordinates from *its* local copy, which may lack
+//!   increments acknowledged by the old coordinator with a different W quorum. Its version
+//!   then does not descend from those, so both survive as **siblings**, and a plain `GET`
+//!   returns one of them by the read rule. The next blind write (including the next
+//!   `INCR`) at a coordinator holding both supersedes both: the increments of the other
+//!   branch are **lost** from the value (never silently: `DHT.SIBLINGS` shows the branches
+//!   until then, and the replies already given were distinct values per branch only).
+//! - **Timeouts**: a node whose forwarded `INCR` times out retries it at the next owner,
+//!   while the first may still have applied it: an increment can be applied **twice**
+//!   (at-least-once, not exactly-once). A client's own retry after an error does the same.
+//! - An increment that fails with a quorum error may still have been applied on some
+//!   replicas (no rollback, as for every write).
+//!
+//! So counters are exact while membership and the failure detector are quiet, and may
+//! both lose and double-count increments around failures. Counters that must be exact
+//! under failures need a CRDT (a PN-counter: one entry per coordinator, merged by maximum),
+//! which this command set does not provide.
 
 use super::super::mutation::{Mutation, Write, parse_i64};
 use crate::reply::Reply;
