@@ -37,7 +37,8 @@ enum Command {
     /// The key-value cluster: `keel dht node --listen … --data …`, `keel dht cluster --nodes 3 …`.
     #[cfg(feature = "dht")]
     Dht(cmd::dht::Args),
-    /// Inspect and operate an embedded job store: `keel jobs --store jobs.redb status`.
+    /// Inspect and operate an embedded job store: `keel jobs --store jobs.redb status`, or
+    /// serve its web dashboard: `keel jobs dashboard --store jobs.redb --listen 127.0.0.1:8080`.
     #[cfg(feature = "jobs")]
     Jobs(cmd::jobs::Args),
     /// The event log over the network: `keel stream broker --listen … --data …`.

@@ -1,10 +1,12 @@
 //! `keel jobs …`: look at and operate an embedded (redb) job store from the shell — jobs
 //! per queue and state, dead jobs grouped by error, retry or delete a queue's dead jobs,
 //! pause and resume a queue. The store file has one owner at a time (redb's file lock):
-//! run these while no worker process has it open. (`keel jobs dashboard`, the web UI of
-//! issue 12, is not built yet.)
+//! run these while no worker process has it open. `keel jobs dashboard` serves the web UI
+//! (crate `keel-jobs-dashboard`) over the same store.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Subcommand;
@@ -50,9 +52,32 @@ enum JobsCommand {
         /// The queue.
         queue: String,
     },
+    /// Serve the web dashboard: queues, job lists, failures by error, actions, JSON API.
+    Dashboard(DashboardArgs),
+}
+
+/// `keel jobs dashboard …`
+#[derive(Debug, clap::Args)]
+struct DashboardArgs {
+    /// Address to listen on. Loopback unless --allow-remote: the dashboard has no login.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Serve a non-loopback address and answer any Host header (put it behind a proxy
+    /// with authentication).
+    #[arg(long)]
+    allow_remote: bool,
+    /// Show a Postgres store instead of --store (the `postgres` backend).
+    #[arg(long, value_name = "URL", conflicts_with = "redis")]
+    postgres: Option<String>,
+    /// Show a Redis store instead of --store (the `redis` backend).
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    if let JobsCommand::Dashboard(dash) = &args.command {
+        return dashboard(&args.store, dash);
+    }
     if !args.store.exists() {
         anyhow::bail!("no job store at {}", args.store.display());
     }
@@ -115,7 +140,72 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 store.resume(&queue).await?;
                 println!("{queue} resumed");
             }
+            JobsCommand::Dashboard(_) => unreachable!("handled above"),
         }
+        anyhow::Ok(())
+    })
+}
+
+fn dashboard(store_path: &std::path::Path, args: &DashboardArgs) -> anyhow::Result<()> {
+    if args.postgres.is_some() {
+        anyhow::bail!(
+            "this build has no postgres backend yet: keel-jobs has no Postgres store to open (use --store PATH for the embedded store)"
+        );
+    }
+    if args.redis.is_some() {
+        anyhow::bail!(
+            "this build has no redis backend yet: keel-jobs has no Redis store to open (use --store PATH for the embedded store)"
+        );
+    }
+    let loopback = args.listen.ip().is_loopback();
+    if !loopback && !args.allow_remote {
+        anyhow::bail!(
+            "refusing to serve the dashboard on {}: it has no login and its actions delete jobs. \
+             Listen on 127.0.0.1 (and tunnel), or pass --allow-remote to expose it anyway",
+            args.listen
+        );
+    }
+    if !store_path.exists() {
+        anyhow::bail!("no job store at {}", store_path.display());
+    }
+    let store = RedbStore::builder()
+        .path(store_path)
+        .build()
+        .with_context(|| {
+            format!(
+                "opening {} (is a worker running on it? the embedded store has one owner)",
+                store_path.display()
+            )
+        })?;
+    let dashboard = keel_jobs_dashboard::Dashboard::builder()
+        .store(Arc::new(store))
+        .allow_any_host(args.allow_remote)
+        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        if !loopback {
+            eprintln!(
+                "WARNING: the dashboard is reachable from the network on {addr} with no login; \
+                 anyone who can reach it can retry, delete and cancel jobs"
+            );
+        }
+        println!(
+            "keel jobs dashboard: http://{addr}/  (store {}; Ctrl-C stops)",
+            store_path.display()
+        );
+        dashboard
+            .serve(listener, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        println!("dashboard stopped");
         anyhow::Ok(())
     })
 }
