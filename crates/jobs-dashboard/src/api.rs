@@ -42,7 +42,11 @@ impl<E: Into<RequestError>> From<E> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0.status(), Json(json!({ "error": self.0.to_string() }))).into_response()
+        (
+            self.0.status(),
+            Json(json!({ "error": self.0.to_string() })),
+        )
+            .into_response()
     }
 }
 
@@ -60,7 +64,11 @@ pub(crate) async fn page<S: Store>(store: &S, filter: &ListFilter) -> Result<Pag
     let mut jobs = store.list(ask).await?;
     let more = jobs.len() > filter.limit;
     jobs.truncate(filter.limit);
-    let next_after = if more { jobs.last().map(|j| j.id) } else { None };
+    let next_after = if more {
+        jobs.last().map(|j| j.id)
+    } else {
+        None
+    };
     Ok(Page { jobs, next_after })
 }
 
@@ -173,7 +181,9 @@ pub(crate) async fn job_action<S: Store>(
     let id = query::parse_id(&id)?;
     let done = actions::on_job(&*d.store, id, action).await?;
     d.counters.action();
-    Ok(Json(json!({ "ok": true, "message": done.message, "count": done.count })))
+    Ok(Json(
+        json!({ "ok": true, "message": done.message, "count": done.count }),
+    ))
 }
 
 /// `POST /api/queues/{action}?queue=`
@@ -189,5 +199,7 @@ pub(crate) async fn queue_action<S: Store>(
     let queue = query::required_queue(&pairs)?;
     let done = actions::on_queue(&*d.store, &queue, action).await?;
     d.counters.action();
-    Ok(Json(json!({ "ok": true, "message": done.message, "count": done.count })))
+    Ok(Json(
+        json!({ "ok": true, "message": done.message, "count": done.count }),
+    ))
 }

@@ -170,7 +170,12 @@ mod tests {
             h.insert(HOST, HeaderValue::from_str(ok).unwrap());
             assert!(policy.check(&h).is_ok(), "{ok}");
         }
-        for bad in ["evil.example:8080", "10.0.0.1", "localhost.evil.example", "[::2]"] {
+        for bad in [
+            "evil.example:8080",
+            "10.0.0.1",
+            "localhost.evil.example",
+            "[::2]",
+        ] {
             let mut h = HeaderMap::new();
             h.insert(HOST, HeaderValue::from_str(bad).unwrap());
             assert!(policy.check(&h).is_err(), "{bad}");
@@ -187,9 +192,15 @@ mod tests {
         assert!(check_post(&t, &h, None).is_err());
         assert!(check_post(&t, &h, Some("nope")).is_err());
         assert!(check_post(&t, &h, Some(&good)).is_ok());
-        let same = headers(&[("host", "127.0.0.1:8080"), ("origin", "http://127.0.0.1:8080")]);
+        let same = headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "http://127.0.0.1:8080"),
+        ]);
         assert!(check_post(&t, &same, Some(&good)).is_ok());
-        let other = headers(&[("host", "127.0.0.1:8080"), ("origin", "http://evil.example")]);
+        let other = headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "http://evil.example"),
+        ]);
         assert!(check_post(&t, &other, Some(&good)).is_err());
         let null = headers(&[("host", "127.0.0.1:8080"), ("origin", "null")]);
         assert!(check_post(&t, &null, Some(&good)).is_err());

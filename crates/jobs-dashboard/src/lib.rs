@@ -101,8 +101,8 @@ mod dashboard;
 mod error;
 pub mod guard;
 mod metrics;
-pub mod query;
 mod pages;
+pub mod query;
 mod throughput;
 
 pub use dashboard::{Dashboard, DashboardBuilder};

@@ -394,7 +394,11 @@ pub(crate) async fn jobs<S: Store>(
     };
     Ok(layout(
         &title,
-        if filter.state == Some(JobState::Dead) { "dead" } else { "jobs" },
+        if filter.state == Some(JobState::Dead) {
+            "dead"
+        } else {
+            "jobs"
+        },
         html! {
             (notice(&pairs))
             h1 { (title) @if let Some(q) = &filter.queue { " in " code { (q) } } }
@@ -613,7 +617,11 @@ pub(crate) async fn queue_action<S: Store>(
     Ok(back(query::field(&pairs, "next"), "/?done=queue"))
 }
 
-fn check<S>(d: &Inner<S>, headers: &HeaderMap, pairs: &[(String, String)]) -> Result<(), PageError> {
+fn check<S>(
+    d: &Inner<S>,
+    headers: &HeaderMap,
+    pairs: &[(String, String)],
+) -> Result<(), PageError> {
     guard::check_post(&d.csrf, headers, query::field(pairs, CSRF_FIELD)).map_err(|e| {
         d.counters.csrf_rejected();
         PageError(e)

@@ -144,7 +144,10 @@ mod tests {
 
     #[test]
     fn only_local_paths_are_followed() {
-        assert_eq!(local_path(Some("/jobs?state=dead")), Some("/jobs?state=dead"));
+        assert_eq!(
+            local_path(Some("/jobs?state=dead")),
+            Some("/jobs?state=dead")
+        );
         assert_eq!(local_path(Some("//evil.example")), None);
         assert_eq!(local_path(Some("/\\evil.example")), None);
         assert_eq!(local_path(Some("https://evil.example")), None);

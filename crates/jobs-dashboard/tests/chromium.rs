@@ -18,7 +18,11 @@ fn chromium() -> Option<PathBuf> {
         .iter()
         .flat_map(|name| {
             std::env::var_os("PATH")
-                .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).collect::<Vec<_>>())
+                .map(|p| {
+                    std::env::split_paths(&p)
+                        .map(|d| d.join(name))
+                        .collect::<Vec<_>>()
+                })
                 .unwrap_or_default()
         })
         .find(|p| p.is_file())
@@ -66,7 +70,11 @@ fn screenshot(browser: &Path, url: &str, png: &Path) {
     }
     let bytes = std::fs::read(png).expect("screenshot written");
     assert!(bytes.starts_with(b"\x89PNG"), "a PNG");
-    assert!(bytes.len() > 10_000, "a rendered page, not a blank one ({} bytes)", bytes.len());
+    assert!(
+        bytes.len() > 10_000,
+        "a rendered page, not a blank one ({} bytes)",
+        bytes.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,31 +83,63 @@ async fn dashboard_renders_in_headless_chromium() {
         if std::env::var("KEEL_REQUIRE_CHROMIUM").as_deref() == Ok("1") {
             panic!("KEEL_REQUIRE_CHROMIUM=1 but no chromium on PATH");
         }
-        println!("SKIPPED dashboard_renders_in_headless_chromium: chromium not installed (apt-get install chromium)");
+        println!(
+            "SKIPPED dashboard_renders_in_headless_chromium: chromium not installed (apt-get install chromium)"
+        );
         return;
     };
     let store = Arc::new(MemoryStore::builder().keep_completed(true).build());
-    let errors = ["smtp: connection refused", "<script>alert('payload')</script> in template", "timeout after 30 s"];
+    let errors = [
+        "smtp: connection refused",
+        "<script>alert('payload')</script> in template",
+        "timeout after 30 s",
+    ];
     for (q, n) in [("emails", 40), ("thumbnails", 25), ("reports", 5)] {
         let jobs = (0..n)
-            .map(|i| NewJob::new(q, "render", json!({"user": format!("user-{i}"), "html": "<script>alert(1)</script>"})).with_max_attempts(1))
+            .map(|i| {
+                NewJob::new(
+                    q,
+                    "render",
+                    json!({"user": format!("user-{i}"), "html": "<script>alert(1)</script>"}),
+                )
+                .with_max_attempts(1)
+            })
             .collect();
         store.enqueue_many(jobs).await.unwrap();
-        let leases = store.fetch(q, n / 2, Duration::from_secs(60)).await.unwrap();
+        let leases = store
+            .fetch(q, n / 2, Duration::from_secs(60))
+            .await
+            .unwrap();
         for (i, l) in leases.into_iter().enumerate() {
             if i % 5 == 4 {
                 continue; // stays running
             }
             let message = errors[i % errors.len()].to_owned();
-            store.fail(l.job.id, l.token, Failure { kind: FailureKind::Error, message, retry_at: None }).await.unwrap();
+            store
+                .fail(
+                    l.job.id,
+                    l.token,
+                    Failure {
+                        kind: FailureKind::Error,
+                        message,
+                        retry_at: None,
+                    },
+                )
+                .await
+                .unwrap();
         }
-        store.enqueue(NewJob::new(q, "digest", json!({})).with_delay(Duration::from_secs(600))).await.unwrap();
+        store
+            .enqueue(NewJob::new(q, "digest", json!({})).with_delay(Duration::from_secs(600)))
+            .await
+            .unwrap();
     }
     store.pause("reports").await.unwrap();
     let s = Server::start(Arc::clone(&store)).await;
     let dir = out_dir();
     std::fs::create_dir_all(&dir).unwrap();
-    let example = s.get("/api/jobs?state=dead&limit=1").await.json()["jobs"][0]["id"].as_u64().unwrap();
+    let example = s.get("/api/jobs?state=dead&limit=1").await.json()["jobs"][0]["id"]
+        .as_u64()
+        .unwrap();
     let shots = [
         ("overview.png", "/".to_owned()),
         ("dead.png", "/jobs?state=dead".to_owned()),
@@ -111,7 +151,9 @@ async fn dashboard_renders_in_headless_chromium() {
         let png = dir.join(file);
         let url = format!("{base}{path}");
         let browser = browser.clone();
-        tokio::task::spawn_blocking(move || screenshot(&browser, &url, &png)).await.unwrap();
+        tokio::task::spawn_blocking(move || screenshot(&browser, &url, &png))
+            .await
+            .unwrap();
         println!("screenshot of {path}: {}", dir.join(file).display());
     }
     s.stop().await;

@@ -39,22 +39,41 @@ async fn fill(store: &Arc<RedbStore>, n: usize) {
     let mut done = 0;
     while done < n {
         let size = CHUNK.min(n - done);
-        let queue = if (done / CHUNK) % 4 == 0 { "emails" } else { "thumbnails" };
+        let queue = if (done / CHUNK).is_multiple_of(4) {
+            "emails"
+        } else {
+            "thumbnails"
+        };
         let jobs = (done..done + size)
             .map(|i| {
-                NewJob::new(queue, "process", json!({"n": i, "user": format!("user-{}", i % 977)}))
-                    .with_max_attempts(1)
+                NewJob::new(
+                    queue,
+                    "process",
+                    json!({"n": i, "user": format!("user-{}", i % 977)}),
+                )
+                .with_max_attempts(1)
             })
             .collect();
         store.enqueue_many(jobs).await.unwrap();
-        let leases = store.fetch(queue, size, Duration::from_secs(600)).await.unwrap();
+        let leases = store
+            .fetch(queue, size, Duration::from_secs(600))
+            .await
+            .unwrap();
         assert_eq!(leases.len(), size);
         join_all(leases.into_iter().map(|l| {
             let store = Arc::clone(store);
             async move {
                 let message = ERRORS[l.job.id.0 as usize % ERRORS.len()].to_owned();
                 store
-                    .fail(l.job.id, l.token, Failure { kind: FailureKind::Error, message, retry_at: None })
+                    .fail(
+                        l.job.id,
+                        l.token,
+                        Failure {
+                            kind: FailureKind::Error,
+                            message,
+                            retry_at: None,
+                        },
+                    )
                     .await
                     .unwrap()
             }
@@ -74,14 +93,22 @@ async fn timed_get<S: Store>(s: &Server<S>, path: &str) -> (Duration, common::Re
 async fn pages_stay_fast_with_200k_dead_jobs() {
     let n = job_count();
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(RedbStore::builder().path(dir.path().join("jobs.redb")).build().unwrap());
+    let store = Arc::new(
+        RedbStore::builder()
+            .path(dir.path().join("jobs.redb"))
+            .build()
+            .unwrap(),
+    );
     let start = Instant::now();
     fill(&store, n).await;
     let fill_time = start.elapsed();
     let counts = store.counts().await.unwrap();
     let dead: u64 = counts.values().map(|c| c.dead).sum();
     assert_eq!(dead, n as u64);
-    println!("filled {n} dead jobs in {fill_time:.2?} ({:.0} jobs/s)", n as f64 / fill_time.as_secs_f64());
+    println!(
+        "filled {n} dead jobs in {fill_time:.2?} ({:.0} jobs/s)",
+        n as f64 / fill_time.as_secs_f64()
+    );
 
     let s = Server::start(Arc::clone(&store)).await;
     // A later page: the cursor in the middle of the id range.
@@ -89,13 +116,25 @@ async fn pages_stay_fast_with_200k_dead_jobs() {
     let pages = [
         ("overview", "/".to_owned()),
         ("dead, first page", "/jobs?state=dead".to_owned()),
-        ("dead, a later page", format!("/jobs?state=dead&after={middle}")),
-        ("dead in one queue, later page", format!("/jobs?state=dead&queue=emails&after={middle}")),
+        (
+            "dead, a later page",
+            format!("/jobs?state=dead&after={middle}"),
+        ),
+        (
+            "dead in one queue, later page",
+            format!("/jobs?state=dead&queue=emails&after={middle}"),
+        ),
         ("job detail", format!("/jobs/{middle}")),
         ("failures", "/failures".to_owned()),
-        ("failures of one queue", "/failures?queue=thumbnails".to_owned()),
+        (
+            "failures of one queue",
+            "/failures?queue=thumbnails".to_owned(),
+        ),
         ("api: queues", "/api/queues".to_owned()),
-        ("api: dead page", format!("/api/jobs?state=dead&after={middle}&limit=100")),
+        (
+            "api: dead page",
+            format!("/api/jobs?state=dead&after={middle}&limit=100"),
+        ),
         ("api: failures", "/api/failures".to_owned()),
     ];
     for (what, path) in &pages {
@@ -103,16 +142,36 @@ async fn pages_stay_fast_with_200k_dead_jobs() {
         let (first, r) = timed_get(&s, path).await;
         assert_eq!(r.status, 200, "{path}: {}", r.body);
         let (second, _) = timed_get(&s, path).await;
-        println!("{what:<32} {path:<52} {first:>10.2?} then {second:>10.2?} ({} bytes)", r.body.len());
+        println!(
+            "{what:<32} {path:<52} {first:>10.2?} then {second:>10.2?} ({} bytes)",
+            r.body.len()
+        );
     }
     let overview = s.get("/").await.body;
-    assert!(overview.contains(&n.to_string()), "the overview shows the total dead count");
-    let later = s.get(&format!("/api/jobs?state=dead&after={middle}&limit=100")).await.json();
-    let ids: Vec<u64> = later["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_u64().unwrap()).collect();
+    assert!(
+        overview.contains(&n.to_string()),
+        "the overview shows the total dead count"
+    );
+    let later = s
+        .get(&format!("/api/jobs?state=dead&after={middle}&limit=100"))
+        .await
+        .json();
+    let ids: Vec<u64> = later["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_u64().unwrap())
+        .collect();
     assert_eq!(ids, (middle + 1..=middle + 100).collect::<Vec<_>>());
     let failures = s.get("/api/failures").await.json();
     let groups = failures["groups"].as_array().unwrap();
     assert_eq!(groups.len(), ERRORS.len());
-    assert_eq!(groups.iter().map(|g| g["count"].as_u64().unwrap()).sum::<u64>(), n as u64);
+    assert_eq!(
+        groups
+            .iter()
+            .map(|g| g["count"].as_u64().unwrap())
+            .sum::<u64>(),
+        n as u64
+    );
     s.stop().await;
 }

@@ -112,8 +112,7 @@ impl Response {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 }
 
@@ -153,7 +152,14 @@ fn parse(raw: &[u8]) -> Response {
         .expect("a complete response head");
     let head = std::str::from_utf8(&raw[..split]).unwrap();
     let mut lines = head.split("\r\n");
-    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -177,7 +183,12 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     loop {
         let line_end = b.windows(2).position(|w| w == b"\r\n").unwrap();
         let size = usize::from_str_radix(
-            std::str::from_utf8(&b[..line_end]).unwrap().split(';').next().unwrap().trim(),
+            std::str::from_utf8(&b[..line_end])
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .trim(),
             16,
         )
         .unwrap();
