@@ -2,7 +2,8 @@
 //! per queue and state, dead jobs grouped by error, retry or delete a queue's dead jobs,
 //! pause and resume a queue. The store file has one owner at a time (redb's file lock):
 //! run these while no worker process has it open. `keel jobs dashboard` serves the web UI
-//! (crate `keel-jobs-dashboard`) over the same store.
+//! (crate `keel-jobs-dashboard`) over the same store, or over a Redis store (`--redis URL`)
+//! that workers share while it runs.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -69,9 +70,13 @@ struct DashboardArgs {
     /// Show a Postgres store instead of --store (the `postgres` backend).
     #[arg(long, value_name = "URL", conflicts_with = "redis")]
     postgres: Option<String>,
-    /// Show a Redis store instead of --store (the `redis` backend).
+    /// Show a Redis store instead of --store (the `redis` backend), e.g.
+    /// `redis://127.0.0.1:6379/`.
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// The Redis store's key prefix (as given to its workers).
+    #[arg(long, default_value = "keel:jobs:", requires = "redis")]
+    redis_prefix: String,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
@@ -149,12 +154,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
 fn dashboard(store_path: &std::path::Path, args: &DashboardArgs) -> anyhow::Result<()> {
     if args.postgres.is_some() {
         anyhow::bail!(
-            "this build has no postgres backend yet: keel-jobs has no Postgres store to open (use --store PATH for the embedded store)"
-        );
-    }
-    if args.redis.is_some() {
-        anyhow::bail!(
-            "this build has no redis backend yet: keel-jobs has no Redis store to open (use --store PATH for the embedded store)"
+            "this build has no postgres backend yet: keel-jobs has no Postgres store to open (use --store PATH or --redis URL)"
         );
     }
     let loopback = args.listen.ip().is_loopback();
@@ -165,47 +165,62 @@ fn dashboard(store_path: &std::path::Path, args: &DashboardArgs) -> anyhow::Resu
             args.listen
         );
     }
-    if !store_path.exists() {
-        anyhow::bail!("no job store at {}", store_path.display());
-    }
-    let store = RedbStore::builder()
-        .path(store_path)
-        .build()
-        .with_context(|| {
-            format!(
-                "opening {} (is a worker running on it? the embedded store has one owner)",
-                store_path.display()
-            )
-        })?;
-    let dashboard = keel_jobs_dashboard::Dashboard::builder()
-        .store(Arc::new(store))
-        .allow_any_host(args.allow_remote)
-        .build()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("listening on {}", args.listen))?;
-        let addr = listener.local_addr()?;
-        if !loopback {
-            eprintln!(
-                "WARNING: the dashboard is reachable from the network on {addr} with no login; \
-                 anyone who can reach it can retry, delete and cancel jobs"
-            );
+        if let Some(url) = &args.redis {
+            let store = keel_jobs::RedisStore::builder()
+                .url(url.as_str())
+                .prefix(args.redis_prefix.as_str())
+                .build()
+                .await
+                .with_context(|| format!("connecting to the Redis store at {url}"))?;
+            let what = format!("redis {url}, prefix {}", args.redis_prefix);
+            return serve_dashboard(Arc::new(store), args, &what).await;
         }
-        println!(
-            "keel jobs dashboard: http://{addr}/  (store {}; Ctrl-C stops)",
-            store_path.display()
-        );
-        dashboard
-            .serve(listener, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
-        println!("dashboard stopped");
-        anyhow::Ok(())
+        if !store_path.exists() {
+            anyhow::bail!("no job store at {}", store_path.display());
+        }
+        let store = RedbStore::builder()
+            .path(store_path)
+            .build()
+            .with_context(|| {
+                format!(
+                    "opening {} (is a worker running on it? the embedded store has one owner)",
+                    store_path.display()
+                )
+            })?;
+        serve_dashboard(Arc::new(store), args, &store_path.display().to_string()).await
     })
+}
+
+async fn serve_dashboard<S: Store>(
+    store: Arc<S>,
+    args: &DashboardArgs,
+    what: &str,
+) -> anyhow::Result<()> {
+    let dashboard = keel_jobs_dashboard::Dashboard::builder()
+        .store(store)
+        .allow_any_host(args.allow_remote)
+        .build()?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "WARNING: the dashboard is reachable from the network on {addr} with no login; \
+             anyone who can reach it can retry, delete and cancel jobs"
+        );
+    }
+    println!("keel jobs dashboard: http://{addr}/  (store: {what}; Ctrl-C stops)");
+    dashboard
+        .serve(listener, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    println!("dashboard stopped");
+    Ok(())
 }
