@@ -73,7 +73,7 @@ impl Inner {
     /// Compares partition `p` with `peer_name` and repairs both sides. Returns the number
     /// of keys sent or received, or `None` if the peer could not be reached.
     pub(crate) async fn sync_partition(&self, p: u16, peer_name: &str) -> Option<usize> {
-        let peer = self.cluster.peers.get(peer_name)?;
+        let peer = self.cluster.peer(peer_name)?;
         let mine = tree(self, p)?;
         let theirs = match peer.call(redis::cmd("DHT.R.TREE").arg(p)).await {
             Ok(Value::BulkString(b)) if b.len() == LEAVES * 8 => b,
@@ -135,7 +135,7 @@ impl Inner {
             let p = (*cursor % q) as u16;
             *cursor = (*cursor + 1) % q;
             visited += 1;
-            let owners: Vec<&str> = self.cluster.owners(p).collect();
+            let owners = self.cluster.owners(p);
             let Some(i) = owners.iter().position(|o| *o == self.cluster.me) else {
                 continue;
             };
@@ -143,8 +143,8 @@ impl Inner {
                 continue;
             }
             done += 1;
-            let next = owners[(i + 1) % owners.len()];
-            if self.cluster.is_down(next) {
+            let next = &owners[(i + 1) % owners.len()];
+            if self.is_down(next) {
                 continue;
             }
             moved += self.sync_partition(p, next).await.unwrap_or(0);

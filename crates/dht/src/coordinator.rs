@@ -59,8 +59,8 @@ impl Inner {
         let p = self.cluster.partition_of(key);
         // Ask R owners, not all N: this node first (no network), then live owners in
         // preference order, down ones last; a failed reply brings in the next owner.
-        let mut owners: Vec<String> = self.cluster.owners(p).map(str::to_owned).collect();
-        owners.sort_by_key(|o| (*o != self.cluster.me, self.cluster.is_down(o)));
+        let mut owners = self.cluster.owners(p);
+        owners.sort_by_key(|o| (*o != self.cluster.me, self.is_down(o)));
         let need = r.min(owners.len()).max(1);
         let (tx, mut rx) = mpsc::channel::<(String, Option<SiblingSet>)>(owners.len().max(1));
         let mut next = 0;
@@ -127,7 +127,7 @@ impl Inner {
             let _ = tx.try_send((owner.to_owned(), self.store.get(p, key).ok()));
             return;
         }
-        let Some(peer) = self.cluster.peers.get(owner).cloned() else {
+        let Some(peer) = self.cluster.peer(owner) else {
             let _ = tx.try_send((owner.to_owned(), None));
             return;
         };
@@ -148,12 +148,12 @@ impl Inner {
             return Reply::err("dht: write without a key");
         };
         let p = self.cluster.partition_of(key);
-        let owners: Vec<String> = self.cluster.owners(p).map(str::to_owned).collect();
-        for owner in owners.iter().filter(|o| !self.cluster.is_down(o)) {
+        let owners = self.cluster.owners(p);
+        for owner in owners.iter().filter(|o| !self.is_down(o)) {
             if *owner == self.cluster.me {
                 return self.coordinate(args, w).await;
             }
-            let Some(peer) = self.cluster.peers.get(owner) else {
+            let Some(peer) = self.cluster.peer(owner) else {
                 continue;
             };
             let mut cmd = redis::cmd("DHT.R.MUTATE");
@@ -209,62 +209,157 @@ impl Inner {
             };
         }
         self.metrics.writes.inc();
-        // A cluster smaller than N has fewer owners: the quorum is capped at their number.
-        let w = w.min(self.cluster.owners(p).count()).max(1);
         // The local commit and the replica writes run in parallel (one fsync of latency,
         // not two); the reply still waits for W owners with the write on disk.
-        let acks = self.replicate(p, &key, set, committed, w).await;
-        if acks >= w {
+        let (met, acked, need) = self.replicate(p, &key, set, committed, w).await;
+        if met {
             reply
         } else {
             self.metrics.quorum_failures.inc();
-            Reply::err(format!("dht: write reached {acks} of w={w} replicas"))
+            Reply::err(format!("dht: write reached {acked} of w={need} replicas"))
         }
     }
 
-    /// Sends `set` to the other owners while this node's own commit completes; returns
-    /// once `need` owners (this one included, once `committed` resolves) have it on disk,
-    /// or all have answered.
+    /// Sends `set` to every write target of `p` (the owners, and during a membership
+    /// change the next owners too) and waits until W of the current owners and W of the
+    /// next owners have it durably (W capped at the size of each list; this node counts
+    /// where it is an owner). A target that fails is replaced by the next healthy node on
+    /// the ring, which keeps a hint for it (**sloppy quorum**); without one, this node
+    /// keeps the hint and it does not count. This node's own copy counts once `committed`
+    /// resolves (its fsync runs in parallel with the replica writes). Returns whether the
+    /// quorum was met, the acks among the current owners, and W.
     async fn replicate(
         self: &Arc<Self>,
         p: u16,
         key: &[u8],
         set: SiblingSet,
         committed: Committed,
-        need: usize,
-    ) -> usize {
-        let others: Vec<String> = self
-            .cluster
-            .owners(p)
-            .filter(|o| *o != self.cluster.me)
-            .map(str::to_owned)
+        w: usize,
+    ) -> (bool, usize, usize) {
+        let placement = self.cluster.placement();
+        let me = self.cluster.me.as_str();
+        let current: Vec<String> = placement.current.owners(p).map(str::to_owned).collect();
+        let next: Option<Vec<String>> = placement
+            .next
+            .as_ref()
+            .map(|t| t.owners(p).map(str::to_owned).collect());
+        // A cluster smaller than N has fewer owners: the quorum is capped at their number.
+        let need_current = w.min(current.len()).max(1);
+        let need_next = next.as_ref().map_or(0, |n| w.min(n.len()).max(1));
+        let mut acked_current = 0;
+        let mut acked_next = 0;
+        let met = |c: usize, n: usize| c >= need_current && n >= need_next;
+        let targets: Vec<String> = placement
+            .write_targets(p)
+            .into_iter()
+            .filter(|o| o != me)
             .collect();
-        let (tx, mut rx) = mpsc::channel::<bool>(others.len() + 1);
+        let fallbacks = Arc::new(parking_lot::Mutex::new(
+            placement
+                .fallbacks(p)
+                .into_iter()
+                .filter(|f| f != me)
+                .collect::<std::collections::VecDeque<_>>(),
+        ));
+        let (tx, mut rx) = mpsc::channel::<(String, bool)>(targets.len() + 1);
         let set = Arc::new(set);
-        for owner in others {
+        for owner in targets {
             let this = Arc::clone(self);
             let key = key.to_vec();
             let set = Arc::clone(&set);
             let tx = tx.clone();
+            let fallbacks = Arc::clone(&fallbacks);
             tokio::spawn(async move {
-                let ok = this.send_replica(p, &owner, &key, &set).await;
-                let _ = tx.send(ok).await;
+                let ok = this.send_sloppy(p, &owner, &key, &set, &fallbacks).await;
+                let _ = tx.send((owner, ok)).await;
             });
         }
         let local = tx.clone();
+        let me_owned = me.to_owned();
         tokio::spawn(async move {
-            let _ = local.send(committed.wait().await.is_ok()).await;
+            let _ = local.send((me_owned, committed.wait().await.is_ok())).await;
         });
         drop(tx);
-        let mut acks = 0;
-        while acks < need {
+        while !met(acked_current, acked_next) {
             match rx.recv().await {
-                Some(true) => acks += 1,
-                Some(false) => {}
+                Some((owner, true)) => {
+                    acked_current += usize::from(current.contains(&owner));
+                    acked_next += next.as_ref().map_or(0, |n| usize::from(n.contains(&owner)));
+                }
+                Some((_, false)) => {}
                 None => break,
             }
         }
-        acks
+        (met(acked_current, acked_next), acked_current, need_current)
+    }
+
+    /// Puts `set` on `owner`; if that fails, parks it as a hint on the next healthy
+    /// fallback node (counts as an ack), else as a hint here (does not count).
+    async fn send_sloppy(
+        &self,
+        p: u16,
+        owner: &str,
+        key: &[u8],
+        set: &SiblingSet,
+        fallbacks: &parking_lot::Mutex<std::collections::VecDeque<String>>,
+    ) -> bool {
+        if self.put_replica(owner, key, set).await {
+            return true;
+        }
+        loop {
+            let candidate = {
+                let mut f = fallbacks.lock();
+                let mut pick = None;
+                while let Some(c) = f.pop_front() {
+                    if !self.is_down(&c) {
+                        pick = Some(c);
+                        break;
+                    }
+                }
+                pick
+            };
+            let Some(fallback) = candidate else { break };
+            let Some(peer) = self.cluster.peer(&fallback) else {
+                continue;
+            };
+            let sent = peer
+                .call(
+                    redis::cmd("DHT.R.HINT")
+                        .arg(owner)
+                        .arg(key)
+                        .arg(set.encode()),
+                )
+                .await;
+            if matches!(sent, Ok(Value::Okay | Value::SimpleString(_))) {
+                self.metrics.sloppy_hints.inc();
+                return true;
+            }
+        }
+        if self
+            .store
+            .put_hint(owner, p, key, set.clone())
+            .await
+            .is_ok()
+        {
+            self.metrics.hints_stored.inc();
+        }
+        false
+    }
+
+    /// Puts `set` on `owner` (locally if it is this node). Returns whether it is on disk.
+    async fn put_replica(&self, owner: &str, key: &[u8], set: &SiblingSet) -> bool {
+        if owner == self.cluster.me {
+            let p = self.cluster.partition_of(key);
+            return self.store.merge(p, key, set.clone()).await.is_ok();
+        }
+        let Some(peer) = self.cluster.peer(owner) else {
+            return false;
+        };
+        matches!(
+            peer.call(redis::cmd("DHT.R.PUT").arg(key).arg(set.encode()))
+                .await,
+            Ok(Value::Okay | Value::SimpleString(_))
+        )
     }
 
     /// Puts `set` on `owner` (locally if it is this node); on failure stores a hint.
@@ -276,18 +371,9 @@ impl Inner {
         key: &[u8],
         set: &SiblingSet,
     ) -> bool {
-        if owner == self.cluster.me {
-            return self.store.merge(p, key, set.clone()).await.is_ok();
-        }
-        let Some(peer) = self.cluster.peers.get(owner) else {
-            return false;
-        };
-        let ok = matches!(
-            peer.call(redis::cmd("DHT.R.PUT").arg(key).arg(set.encode()))
-                .await,
-            Ok(Value::Okay | Value::SimpleString(_))
-        );
+        let ok = self.put_replica(owner, key, set).await;
         if !ok
+            && owner != self.cluster.me
             && self
                 .store
                 .put_hint(owner, p, key, set.clone())
@@ -301,29 +387,43 @@ impl Inner {
 
     /// One round of hinted handoff: tries to deliver up to `limit` hints.
     /// Returns how many were delivered.
+    ///
+    /// A hint goes to its target while the target still owns the key's partition (now
+    /// or after the change in progress); once it does not — the layout changed while the
+    /// hint waited, or the target left — it goes to the partition's current write
+    /// targets instead, and is deleted only when all of them have it.
     pub(crate) async fn deliver_hints(&self, limit: usize) -> usize {
         let Ok(hints) = self.store.hints(limit) else {
             return 0;
         };
+        let placement = self.cluster.placement();
         let mut delivered = 0;
         for hint in hints {
-            let Some(peer) = self.cluster.peers.get(&hint.target) else {
+            let Some(prefix) = hint.key.get(..2) else {
                 continue;
             };
-            if peer.is_down() {
+            let p = u16::from_be_bytes([prefix[0], prefix[1]]);
+            let key = &hint.key[2..];
+            let Ok(set) = SiblingSet::decode(&hint.set_bytes) else {
+                continue;
+            };
+            let targets = placement.write_targets(p);
+            let destinations = if targets.contains(&hint.target) {
+                vec![hint.target.clone()]
+            } else {
+                targets
+            };
+            if destinations.iter().any(|d| self.is_down(d)) {
                 continue;
             }
-            let key = &hint.key[2..];
-            let sent = peer
-                .call(
-                    redis::cmd("DHT.R.PUT")
-                        .arg(key)
-                        .arg(hint.set_bytes.as_slice()),
-                )
-                .await;
-            if matches!(sent, Ok(Value::Okay | Value::SimpleString(_)))
-                && self.store.delete_hint_if(hint).await.is_ok()
-            {
+            let mut all = true;
+            for d in &destinations {
+                if !self.put_replica(d, key, &set).await {
+                    all = false;
+                    break;
+                }
+            }
+            if all && self.store.delete_hint_if(hint).await.is_ok() {
                 delivered += 1;
                 self.metrics.hints_delivered.inc();
             }
@@ -336,7 +436,7 @@ impl Inner {
         if owner == self.cluster.me {
             return self.store.live_keys(p, self.clock.now_ms()).ok();
         }
-        let peer = self.cluster.peers.get(owner)?;
+        let peer = self.cluster.peer(owner)?;
         match peer.call(redis::cmd("DHT.R.KEYS").arg(p)).await {
             Ok(Value::Array(items)) => Some(
                 items
@@ -354,7 +454,7 @@ impl Inner {
     /// The live keys of a partition from its first reachable owner (this node first if
     /// it is one): an eventually consistent view.
     pub(crate) async fn keys_of_partition(&self, p: u16) -> Result<Vec<Vec<u8>>, Reply> {
-        let mut owners: Vec<String> = self.cluster.owners(p).map(str::to_owned).collect();
+        let mut owners = self.cluster.owners(p);
         owners.sort_by_key(|o| *o != self.cluster.me);
         for owner in owners {
             if let Some(keys) = self.partition_keys(&owner, p).await {

@@ -47,6 +47,12 @@ pub enum BuildError {
     /// A request size limit is zero.
     #[error("request size limits must be at least 1")]
     Limits,
+    /// A node name with a separator (`|`, `,`, `;`, `=`, space) or longer than 255 bytes.
+    #[error("invalid node name {0:?}")]
+    BadName(String),
+    /// The node could not join the cluster of its seeds.
+    #[error("cannot join the cluster: {0}")]
+    Join(String),
     /// The listen address could not be bound.
     #[error("cannot bind listen address")]
     Bind(#[source] io::Error),

@@ -24,7 +24,9 @@
 //!
 //! A 3-node cluster: `keel-dht node --listen 127.0.0.1:7001 --data d1 --seed
 //! 127.0.0.1:7002 --seed 127.0.0.1:7003` and likewise for the other two, then
-//! `redis-cli -p 7001`.
+//! `redis-cli -p 7001`. A 4th node joins through any member: `keel-dht node --listen
+//! 127.0.0.1:7004 --data d4 --seed 127.0.0.1:7001` (or `DHT.JOIN 127.0.0.1:7001` sent to
+//! it); `DHT.LEAVE` sent to a node streams its partitions away and removes it.
 //!
 //! # Layout
 //!
@@ -42,7 +44,9 @@
 //! - `coordinator` — quorum reads with read repair, routed quorum writes, hints.
 //! - `cluster` — fixed partitions placed with `keel-ring`, preference lists.
 //! - `anti_entropy` — per-partition Merkle trees compared between replicas on a timer.
-//! - `peer` — connections to other nodes and the timeout failure detector.
+//! - `membership` — gossip of the layout and heartbeats, the failure detector, join and
+//!   leave with partition streaming (`DHT.JOIN`, `DHT.LEAVE`, `--seed`).
+//! - `peer` — connections to other nodes and the call-timeout failure detector.
 //! - `storage` — redb tables with a group-commit writer thread.
 //! - [`version`] — [`VersionVector`], [`Sibling`], [`SiblingSet`] (dotted version vectors).
 //! - [`clock`] — the injected wall clock ([`Clock`], [`SystemClock`], [`ManualClock`]).
@@ -62,13 +66,21 @@
 //! ## Design
 //! - **Placement**: Q = 256 fixed partitions (top bits of the xxh3 key hash); partitions are
 //!   placed on a [`keel_ring::Ring`] with virtual nodes; a partition's preference list is
-//!   the first N distinct nodes. Membership is static (every node gets the same seeds).
+//!   the first N distinct nodes. The member list is a versioned **layout** (epoch) that
+//!   spreads by gossip; joins and leaves install it in two steps (dual placement while
+//!   partitions stream to their new owners, then the switch), so nothing acknowledged is
+//!   lost and reads and writes go on during the change.
+//! - **Failure detection**: gossip-style heartbeats (a member silent for `fail_after` on
+//!   the injected clock is down) combined with call timeouts.
 //! - **Writes** go to the key's *write coordinator*, the first owner not believed down;
 //!   it applies the write in one storage job (atomic read-modify-write) and creates a new
 //!   version with a fresh dot (never reused, even across restarts); while its own fsync
 //!   runs it already sends the set to the other owners, and it answers after W durable
-//!   acks (its own commit included only once durable). Failed or down owners get a durable
-//!   **hint** that a background task delivers when the node answers again.
+//!   acks (its own commit included only once durable). A failed or down owner's copy goes
+//!   to the next healthy node on the ring after the preference list, which keeps it as a
+//!   durable **hint** and counts towards W (**sloppy quorum**); its handoff task delivers
+//!   it when the owner answers again. With no such node (a cluster of N) the coordinator
+//!   keeps the hint itself.
 //! - **Reads** ask R owners (this node first when it is one), answer with the merge of
 //!   their replies (siblings unioned, obsolete versions dropped) and **repair** every asked
 //!   replica that was stale; the others catch up by handoff and anti-entropy.
@@ -102,8 +114,14 @@
 //!   twice — the precise rules are in `cmd/counter.rs`.
 //! - Reads ask R replicas, not N (Cassandra's choice): cheaper GETs, but read repair only
 //!   reaches the replicas asked; anti-entropy covers the rest on its timer.
-//! - Hints don't count towards W (strict quorum): a write with too few live owners fails
-//!   instead of being acknowledged on stand-in nodes (Dynamo's sloppy quorum would accept it).
+//! - Sloppy quorum (Dynamo's choice): a hint on a stand-in node counts towards W, so
+//!   writes stay available with owners down, but R + W > N no longer guarantees that a
+//!   read sees them until the hints are handed over.
+//! - Our own gossip instead of chitchat/foca: the state is one epoch-versioned member
+//!   list plus heartbeats, carried on the peer connections the data already uses (see
+//!   `membership` for the reasoning).
+//! - A node that stops owning a partition keeps its old copy (not deleted): safe, costs
+//!   disk until a future cleanup.
 //! - redb fsyncs every commit; group commit keeps that affordable under concurrency but a
 //!   lone client pays one fsync per write.
 //! - Siblings are capped at [`MAX_SIBLINGS`] per key: past it the oldest by
@@ -137,10 +155,14 @@
 //! - *What if a node dies mid-write?* The write is acknowledged only after W fsyncs;
 //!   its missed copies wait as hints and are also fixed by read repair.
 //!
+//! - *How does a node join without losing writes?* Writes go to old and new owners (W
+//!   acks in each set) while the new owner pulls the partitions from N − W + 1 old
+//!   owners; only then does ownership switch. Garage lost writes in Jepsen by switching
+//!   first.
+//!
 //! ## Not done yet (see the crate's issue)
-//! Gossip membership, `DHT.JOIN`/`DHT.LEAVE` with partition
-//! streaming, tombstone GC, sloppy quorum, deterministic simulation, `keel dht`
-//! subcommands, the tour part and the `keel-bench dht` module.
+//! Deterministic simulation (the node's network is the `redis` crate over tokio TCP, not
+//! yet behind an injectable transport), tombstone GC.
 
 mod anti_entropy;
 pub mod clock;
@@ -148,6 +170,7 @@ mod cluster;
 mod cmd;
 mod coordinator;
 pub mod error;
+mod membership;
 pub mod metrics;
 mod mutation;
 pub mod node;

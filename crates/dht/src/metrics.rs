@@ -41,6 +41,14 @@ pub struct DhtStats {
     pub storage_commits: u64,
     /// Storage jobs applied (`storage_jobs / storage_commits` = group-commit batch size).
     pub storage_jobs: u64,
+    /// Layouts (membership epochs) installed by this node.
+    pub layout_changes: u64,
+    /// Gossip rounds this node started.
+    pub gossip_rounds: u64,
+    /// Partition copies streamed to new owners by changes this node drove.
+    pub partitions_moved: u64,
+    /// Writes acknowledged by a fallback node holding a hint (sloppy quorum).
+    pub sloppy_hints: u64,
     /// Concurrent siblings dropped by the [`MAX_SIBLINGS`](crate::MAX_SIBLINGS) bound.
     pub siblings_dropped: u64,
 }
@@ -80,6 +88,10 @@ counters! {
     protocol_errors => "keel_dht_protocol_errors_total",
     anti_entropy_rounds => "keel_dht_anti_entropy_rounds_total",
     anti_entropy_keys => "keel_dht_anti_entropy_keys_total",
+    layout_changes => "keel_dht_layout_changes_total",
+    gossip_rounds => "keel_dht_gossip_rounds_total",
+    partitions_moved => "keel_dht_partitions_moved_total",
+    sloppy_hints => "keel_dht_sloppy_hints_total",
 }
 
 /// One counted event: a snapshot atomic and a facade handle.

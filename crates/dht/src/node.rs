@@ -13,9 +13,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::clock::{Clock, SystemClock};
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, Layout};
 use crate::cmd::{self, Connection};
 use crate::error::{BuildError, ProtocolError};
+use crate::membership::Membership;
 use crate::metrics::{DhtStats, Metrics};
 use crate::reply::{Protocol, Reply};
 use crate::resp::{Limits, parse_request};
@@ -42,6 +43,8 @@ pub struct NodeBuilder {
     retry_after: Duration,
     handoff_interval: Duration,
     anti_entropy_interval: Duration,
+    gossip_interval: Duration,
+    fail_after: Duration,
     limits: Limits,
     clock: Arc<dyn Clock>,
 }
@@ -55,6 +58,7 @@ pub(crate) struct Config {
     pub(crate) limits: Limits,
     pub(crate) handoff_interval: Duration,
     pub(crate) anti_entropy_interval: Duration,
+    pub(crate) gossip_interval: Duration,
 }
 
 impl NodeBuilder {
@@ -74,8 +78,11 @@ impl NodeBuilder {
         self.data_dir = Some(dir.into());
         self
     }
-    /// The other members, by address. Membership is static: every node must be given
-    /// the same set (itself included or not).
+    /// Other nodes, by address. On start the node asks them for the cluster's layout:
+    /// if a seed's cluster already lists this node (a restart, or a cluster started
+    /// with every node given the same seeds) it adopts that layout; if it does not, the
+    /// node **joins** it (partitions streamed to it before it owns them, see
+    /// `DHT.JOIN`); if no seed answers, the node starts a cluster of itself and its seeds.
     pub fn seeds<I: IntoIterator<Item = S>, S: Into<String>>(mut self, seeds: I) -> Self {
         self.seeds = seeds.into_iter().map(Into::into).collect();
         self
@@ -116,6 +123,18 @@ impl NodeBuilder {
         self.anti_entropy_interval = d;
         self
     }
+    /// Interval of the gossip round (default 250 ms): heartbeat and layout exchange with
+    /// one member.
+    pub fn gossip_interval(mut self, d: Duration) -> Self {
+        self.gossip_interval = d;
+        self
+    }
+    /// A member whose heartbeat has not advanced for this long, on the injected clock, is
+    /// down (default 3 s).
+    pub fn fail_after(mut self, d: Duration) -> Self {
+        self.fail_after = d;
+        self
+    }
     /// Request size limits.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -148,6 +167,8 @@ impl NodeBuilder {
             ("retry interval", self.retry_after),
             ("handoff interval", self.handoff_interval),
             ("anti-entropy interval", self.anti_entropy_interval),
+            ("gossip interval", self.gossip_interval),
+            ("failure timeout", self.fail_after),
         ] {
             if d < Duration::from_millis(1) || d > DAY {
                 return Err(BuildError::Duration { what });
@@ -164,6 +185,11 @@ impl NodeBuilder {
         if self.data_dir.is_none() {
             return Err(BuildError::NoDataDir);
         }
+        if let Some(name) = &self.name {
+            if !crate::cluster::valid_name(name) {
+                return Err(BuildError::BadName(name.clone()));
+            }
+        }
         Ok(Node { builder: self })
     }
 }
@@ -178,6 +204,7 @@ pub struct Node {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) cluster: Cluster,
+    pub(crate) membership: Membership,
     pub(crate) store: Store,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: Config,
@@ -228,6 +255,8 @@ impl Node {
             retry_after: Duration::from_secs(1),
             handoff_interval: Duration::from_millis(200),
             anti_entropy_interval: Duration::from_secs(1),
+            gossip_interval: Duration::from_millis(250),
+            fail_after: Duration::from_secs(3),
             limits: Limits::default(),
             clock: Arc::new(SystemClock),
         }
@@ -245,19 +274,30 @@ impl Node {
             .map_err(BuildError::Bind)?;
         let addr = listener.local_addr().map_err(BuildError::Bind)?;
         let name = b.name.clone().unwrap_or_else(|| addr.to_string());
+        let data_dir = b.data_dir.clone().ok_or(BuildError::NoDataDir)?;
+        let store = Store::open(&data_dir).map_err(|e| BuildError::Storage(Box::new(e)))?;
+        let membership = Membership::new(
+            b.clock.now_ms().max(1),
+            u64::try_from(b.fail_after.as_millis()).unwrap_or(u64::MAX),
+            &data_dir,
+        );
+        let seeds: Vec<String> = b.seeds.iter().filter(|s| **s != name).cloned().collect();
+        // The last installed layout, else a cluster of this node and its seeds.
+        let layout = membership
+            .load_layout()
+            .unwrap_or_else(|| Layout::new(0, seeds.iter().cloned().chain([name.clone()])));
         let cluster = Cluster::new(
             name.clone(),
-            &b.seeds,
+            layout,
             b.n,
             b.partitions,
             b.vnodes,
             b.rpc_timeout,
             b.retry_after,
         )?;
-        let data_dir = b.data_dir.clone().ok_or(BuildError::NoDataDir)?;
-        let store = Store::open(&data_dir).map_err(|e| BuildError::Storage(Box::new(e)))?;
         let inner = Arc::new(Inner {
             cluster,
+            membership,
             store,
             clock: Arc::clone(&b.clock),
             config: Config {
@@ -267,6 +307,7 @@ impl Node {
                 limits: b.limits,
                 handoff_interval: b.handoff_interval,
                 anti_entropy_interval: b.anti_entropy_interval,
+                gossip_interval: b.gossip_interval,
             },
             metrics: Metrics::new(&name),
             next_client_id: AtomicU64::new(1),
@@ -275,12 +316,19 @@ impl Node {
         let (stop, stopped) = watch::channel(false);
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&inner), stopped.clone()));
         let handoff = tokio::spawn(handoff_loop(Arc::clone(&inner), stopped.clone()));
-        let anti_entropy = tokio::spawn(anti_entropy_loop(Arc::clone(&inner), stopped));
-        Ok(NodeHandle {
+        let anti_entropy = tokio::spawn(anti_entropy_loop(Arc::clone(&inner), stopped.clone()));
+        let gossip = tokio::spawn(gossip_loop(Arc::clone(&inner), stopped));
+        let handle = NodeHandle {
             inner,
             stop,
-            tasks: vec![accept, handoff, anti_entropy],
-        })
+            tasks: vec![accept, handoff, anti_entropy, gossip],
+        };
+        // Serving already (a join needs the other nodes to reach this one).
+        if let Err(e) = handle.inner.join_seeds(&seeds).await {
+            handle.shutdown().await;
+            return Err(BuildError::Join(e));
+        }
+        Ok(handle)
     }
 }
 
@@ -377,6 +425,17 @@ async fn handoff_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
         tokio::select! {
             () = stop_signal(&mut stop) => return,
             _ = tick.tick() => { inner.deliver_hints(512).await; }
+        }
+    }
+}
+
+async fn gossip_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(inner.config.gossip_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop_signal(&mut stop) => return,
+            _ = tick.tick() => { inner.gossip_round().await; }
         }
     }
 }

@@ -112,13 +112,30 @@ impl Peer {
 
     /// Sends one command and waits (bounded by the timeout) for its reply.
     pub(crate) async fn call(&self, cmd: &Cmd) -> Result<Value, PeerError> {
+        self.call_within(cmd, self.timeout, true).await
+    }
+
+    /// Sends a command that may legitimately run long (streaming a partition) and waits
+    /// up to `timeout`. Running out of time does not mark the peer down (it is busy,
+    /// not gone); connection failures do.
+    pub(crate) async fn call_long(&self, cmd: &Cmd, timeout: Duration) -> Result<Value, PeerError> {
+        self.call_within(cmd, timeout, false).await
+    }
+
+    async fn call_within(
+        &self,
+        cmd: &Cmd,
+        timeout: Duration,
+        timeout_means_down: bool,
+    ) -> Result<Value, PeerError> {
         if self.is_down() {
             return Err(PeerError::Down);
         }
         let result = match self.connection().await {
             Ok(mut conn) => {
-                match tokio::time::timeout(self.timeout, cmd.query_async::<Value>(&mut conn)).await
-                {
+                conn.set_response_timeout(timeout);
+                match tokio::time::timeout(timeout, cmd.query_async::<Value>(&mut conn)).await {
+                    Err(_) if !timeout_means_down => return Err(PeerError::Timeout),
                     Err(_) => Err(PeerError::Timeout),
                     Ok(Ok(v)) => Ok(v),
                     Ok(Err(e))
@@ -128,6 +145,9 @@ impl Peer {
                         ) =>
                     {
                         return Err(PeerError::Remote(e.to_string()));
+                    }
+                    Ok(Err(e)) if !timeout_means_down && e.is_timeout() => {
+                        return Err(PeerError::Timeout);
                     }
                     Ok(Err(e)) => Err(PeerError::Io(e.to_string())),
                 }

@@ -26,7 +26,9 @@ enum Command {
         /// Data directory.
         #[arg(long)]
         data: PathBuf,
-        /// Other members' addresses (repeat); every node must be given the same cluster.
+        /// Nodes to contact on start (repeat): a seed whose cluster does not list this node
+        /// makes it join (partitions streamed to it first); with none reachable, the node
+        /// starts a cluster of itself and its seeds.
         #[arg(long = "seed")]
         seeds: Vec<String>,
         /// Replicas per key.

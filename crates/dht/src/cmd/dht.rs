@@ -1,10 +1,14 @@
 //! Cluster commands: `DHT.NODES`, `DHT.RING`, `DHT.OWNERS key`, `DHT.CONSISTENCY
-//! [ONE|QUORUM|ALL|DEFAULT]`, `DHT.SIBLINGS key`, `DHT.STATS`. (`DHT.PUT` is a write, see
+//! [ONE|QUORUM|ALL|DEFAULT]`, `DHT.SIBLINGS key`, `DHT.STATS`, `DHT.JOIN addr`, `DHT.LEAVE`.
+//!
+//! `DHT.NODES` lists `[name, state]` pairs; the state is `self`, `up`, `down`, or during a
+//! membership change `joining` / `leaving`. (`DHT.PUT` is a write, see
 //! [`keyspace`](super::keyspace).)
 
 use std::sync::Arc;
 
 use super::{Connection, Consistency};
+use crate::membership::{ChangeError, ChangeReport};
 use crate::node::Inner;
 use crate::reply::Reply;
 
@@ -17,26 +21,36 @@ pub(crate) async fn execute(
 ) -> Reply {
     let c = &inner.cluster;
     match name {
-        "DHT.NODES" => Reply::Array(
-            c.members
-                .iter()
-                .map(|m| {
-                    let state = if *m == c.me {
-                        "self"
-                    } else if c.is_down(m) {
-                        "down"
-                    } else {
-                        "up"
-                    };
-                    Reply::Array(vec![Reply::text(m.clone()), Reply::text(state)])
-                })
-                .collect(),
-        ),
+        "DHT.NODES" => {
+            let layout = c.layout();
+            Reply::Array(
+                layout
+                    .all_nodes()
+                    .into_iter()
+                    .map(|m| {
+                        let member = layout.members.contains(&m);
+                        let stays = layout.pending.as_ref().is_none_or(|p| p.contains(&m));
+                        let state = if m != c.me && inner.is_down(&m) {
+                            "down"
+                        } else if !member {
+                            "joining"
+                        } else if !stays {
+                            "leaving"
+                        } else if m == c.me {
+                            "self"
+                        } else {
+                            "up"
+                        };
+                        Reply::Array(vec![Reply::text(m), Reply::text(state)])
+                    })
+                    .collect(),
+            )
+        }
         "DHT.RING" => Reply::Array(
             (0..c.partitions())
                 .map(|p| {
                     let mut row = vec![Reply::Integer(p as i64)];
-                    row.extend(c.owners(p as u16).map(|o| Reply::text(o.to_owned())));
+                    row.extend(c.owners(p as u16).into_iter().map(Reply::text));
                     Reply::Array(row)
                 })
                 .collect(),
@@ -48,7 +62,7 @@ pub(crate) async fn execute(
             let p = c.partition_of(&args[1]);
             Reply::Array(vec![
                 Reply::Integer(i64::from(p)),
-                Reply::Array(c.owners(p).map(|o| Reply::text(o.to_owned())).collect()),
+                Reply::Array(c.owners(p).into_iter().map(Reply::text).collect()),
             ])
         }
         "DHT.CONSISTENCY" => {
@@ -136,9 +150,30 @@ pub(crate) async fn execute(
                     .collect(),
             )
         }
-        "DHT.JOIN" | "DHT.LEAVE" => {
-            Reply::err("dht: membership changes are not implemented yet (static membership)")
+        "DHT.JOIN" => {
+            if args.len() != 2 {
+                return Reply::wrong_arity(name);
+            }
+            let seed = String::from_utf8_lossy(&args[1]).into_owned();
+            change_reply(inner.join_via(&seed).await)
+        }
+        "DHT.LEAVE" => {
+            if args.len() != 1 {
+                return Reply::wrong_arity(name);
+            }
+            change_reply(inner.leave().await)
         }
         _ => super::unknown(&args.to_vec()),
+    }
+}
+
+/// `epoch=E partitions_moved=P keys_streamed=K`, or the error.
+fn change_reply(result: Result<ChangeReport, ChangeError>) -> Reply {
+    match result {
+        Ok(r) => Reply::text(format!(
+            "epoch={} partitions_moved={} keys_streamed={}",
+            r.epoch, r.partitions_moved, r.keys_streamed
+        )),
+        Err(e) => Reply::err(format!("dht: {e}")),
     }
 }

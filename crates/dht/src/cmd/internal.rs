@@ -1,11 +1,14 @@
 //! Node-to-node commands (`DHT.R.*`), sent by coordinators over the peer connections:
 //! `GET key` → encoded set, `PUT key set` → merge durably, `MUTATE w cmd…` → coordinate a
 //! write, `KEYS partition` → live keys, `TREE partition` → Merkle leaves, `LEAF partition
-//! leaf` → its keys and sets, `FLUSH`.
+//! leaf` → its keys and sets, `FLUSH`; membership: `GOSSIP from layout beats` → `[layout,
+//! beats]`, `LAYOUT layout` → the installed layout, `PULL partition source…` → keys pulled,
+//! `DUMP partition` → every key and set, `HINT target key set` → keep a hint for `target`.
 
 use std::sync::Arc;
 
 use crate::anti_entropy;
+use crate::cluster::Layout;
 use crate::coordinator::mutate_reply;
 use crate::node::Inner;
 use crate::reply::Reply;
@@ -86,6 +89,65 @@ pub(crate) async fn execute(inner: &Arc<Inner>, name: &str, mut args: Request) -
                     }
                 }
                 _ => Reply::err("dht: bad partition or leaf"),
+            }
+        }
+        ("DHT.R.GOSSIP", 4) => {
+            let layout = String::from_utf8_lossy(&args[2]);
+            let beats = String::from_utf8_lossy(&args[3]);
+            inner.absorb_gossip(&layout, &beats);
+            let (layout, beats) = inner.gossip_payload(false);
+            Reply::Array(vec![
+                Reply::Bulk(layout.into_bytes()),
+                Reply::Bulk(beats.into_bytes()),
+            ])
+        }
+        ("DHT.R.LAYOUT", 2) => match Layout::decode(&String::from_utf8_lossy(&args[1])) {
+            Some(layout) => {
+                inner.install_layout(&layout);
+                Reply::Bulk(c.layout().encode().into_bytes())
+            }
+            None => Reply::err("dht: bad layout"),
+        },
+        ("DHT.R.PULL", n) if n >= 3 => {
+            let Some(p) = parse_partition(inner, &args[1]) else {
+                return Reply::err("dht: bad partition");
+            };
+            let sources: Vec<String> = args[2..]
+                .iter()
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect();
+            match inner.pull_partition(p, &sources).await {
+                Ok(keys) => Reply::Integer(i64::try_from(keys).unwrap_or(i64::MAX)),
+                Err(e) => Reply::err(format!("dht: pull: {e}")),
+            }
+        }
+        ("DHT.R.DUMP", 2) => {
+            let Some(p) = parse_partition(inner, &args[1]) else {
+                return Reply::err("dht: bad partition");
+            };
+            let mut out = Vec::new();
+            match inner.store.for_each_in_partition(p, |k, v| {
+                out.push(Reply::Bulk(k.to_vec()));
+                out.push(Reply::Bulk(v.to_vec()));
+            }) {
+                Ok(()) => Reply::Array(out),
+                Err(e) => Reply::err(format!("dht: storage: {e}")),
+            }
+        }
+        ("DHT.R.HINT", 4) => {
+            let Ok(set) = SiblingSet::decode(&args[3]) else {
+                return Reply::err("dht: corrupt replica set");
+            };
+            let target = String::from_utf8_lossy(&args[1]).into_owned();
+            let p = c.partition_of(&args[2]);
+            let stored = if target == c.me {
+                inner.store.merge(p, &args[2], set).await.map(|_| ())
+            } else {
+                inner.store.put_hint(&target, p, &args[2], set).await
+            };
+            match stored {
+                Ok(()) => Reply::ok(),
+                Err(e) => Reply::err(format!("dht: storage: {e}")),
             }
         }
         ("DHT.R.FLUSH", 1) => match inner.store.flush().await {

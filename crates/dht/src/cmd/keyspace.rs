@@ -183,11 +183,11 @@ pub(crate) async fn execute(
         }
         _ => {
             // FLUSHALL / FLUSHDB: every node must answer, or the cluster is left half-flushed.
-            for node in &inner.cluster.members {
+            for node in &inner.cluster.members() {
                 let ok = if *node == inner.cluster.me {
                     inner.store.flush().await.is_ok()
                 } else {
-                    match inner.cluster.peers.get(node) {
+                    match inner.cluster.peer(node) {
                         Some(peer) => peer.call(&redis::cmd("DHT.R.FLUSH")).await.is_ok(),
                         None => false,
                     }

@@ -142,14 +142,15 @@ fn info(inner: &Arc<Inner>) -> Reply {
     let c = &inner.cluster;
     let text = format!(
         "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_mode:standalone\r\nkeel_dht_version:{}\r\ntcp_port:{}\r\n\r\n\
-# Keel\r\nnode:{}\r\nmembers:{}\r\npartitions:{}\r\nvnodes:{}\r\nn:{}\r\nr:{}\r\nw:{}\r\n\r\n\
+# Keel\r\nnode:{}\r\nmembers:{}\r\nlayout_epoch:{}\r\npartitions:{}\r\nvnodes:{}\r\nn:{}\r\nr:{}\r\nw:{}\r\n\r\n\
 # Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nkeel_reads:{}\r\nkeel_writes:{}\r\n\
 keel_forwarded:{}\r\nkeel_quorum_failures:{}\r\nkeel_read_repairs:{}\r\nkeel_hints_stored:{}\r\nkeel_hints_delivered:{}\r\n\
 keel_hints_pending:{}\r\nkeel_storage_commits:{}\r\nkeel_storage_jobs:{}\r\n",
         env!("CARGO_PKG_VERSION"),
         inner.addr.port(),
         c.me,
-        c.members.len(),
+        c.members().len(),
+        c.layout().epoch,
         c.partitions(),
         c.vnodes(),
         inner.config.n,

@@ -41,7 +41,9 @@ enum DhtCommand {
         /// Data directory (redb file).
         #[arg(long)]
         data: PathBuf,
-        /// Other members (repeat); every node must be given the same cluster.
+        /// Nodes to contact on start (repeat). A seed whose cluster does not list this
+        /// node makes it join that cluster (`--seed` of any one member is enough);
+        /// with none reachable, the node starts a cluster of itself and its seeds.
         #[arg(long = "seed")]
         seeds: Vec<String>,
         #[command(flatten)]

@@ -28,7 +28,8 @@ pub(crate) fn run(tour: &Tour) -> anyhow::Result<SystemReport> {
         "Three keel-dht nodes on loopback (N=3, R=2, W=2, 256 partitions, fsync on every \
          replica) take writes from a Redis client. One node is stopped while writes and reads \
          go on, then restarted on its own disk: hinted handoff and Merkle anti-entropy bring \
-         its replica back.",
+         its replica back. Then a 4th node joins through one seed while writes go on: the \
+         partitions it will own are streamed to it before ownership switches.",
     );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -51,17 +52,13 @@ pub(crate) fn run(tour: &Tour) -> anyhow::Result<SystemReport> {
             ("write through a Redis client", write_phase),
             ("a node down under load", node_down),
             ("restart and converge", restart_and_converge),
+            ("a 4th node joins under load", add_fourth_node),
         ],
     );
     for node in std::mem::take(&mut shared.nodes).into_iter().flatten() {
         shared.rt.block_on(node.shutdown());
     }
     let _ = std::fs::remove_dir_all(&dir);
-    report.notes.push(
-        "Not in this tour yet: adding a 4th node and removing one (membership is static in \
-         this version of keel-dht)."
-            .into(),
-    );
     result?;
     Ok(report)
 }
@@ -121,56 +118,65 @@ fn write_keys(
     round: &str,
 ) -> anyhow::Result<(u64, u64, Duration, hdrhistogram::Histogram<u64>)> {
     let addr = shared.addrs[0];
+    let start = Instant::now();
+    let (acked, failed, hist) =
+        shared
+            .rt
+            .block_on(write_range(addr, from, to, round.to_owned()))?;
+    let elapsed = start.elapsed();
+    let n = acked.len() as u64;
+    shared.acked.extend(acked);
+    Ok((n, failed, elapsed, hist))
+}
+
+/// The writers of [`write_keys`]: acknowledged `(key, value)`s, failures, latencies.
+async fn write_range(
+    addr: SocketAddr,
+    from: u64,
+    to: u64,
+    round: String,
+) -> anyhow::Result<(Vec<(String, String)>, u64, hdrhistogram::Histogram<u64>)> {
     let acked = Arc::new(Mutex::new(Vec::new()));
     let hist = Arc::new(Mutex::new(latency_histogram()));
     let failed = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let start = Instant::now();
-    let round = round.to_owned();
-    shared.rt.block_on(async {
-        let conn = connect(addr).await?;
-        let mut tasks = Vec::new();
-        for w in 0..WRITERS as u64 {
-            let mut conn = conn.clone();
-            let (acked, hist, failed, round) =
-                (acked.clone(), hist.clone(), failed.clone(), round.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut i = from + w;
-                while i < to {
-                    let (key, value) = (format!("user:{i}"), format!("{round}:{i}"));
-                    let t = Instant::now();
-                    let r: redis::RedisResult<()> = redis::cmd("SET")
-                        .arg(&key)
-                        .arg(&value)
-                        .query_async(&mut conn)
-                        .await;
-                    let ns = t.elapsed().as_nanos().clamp(1, u128::from(u64::MAX)) as u64;
-                    match r {
-                        Ok(()) => {
-                            let _ = hist.lock().record(ns);
-                            acked.lock().push((key, value));
-                        }
-                        Err(_) => {
-                            failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        }
+    let conn = connect(addr).await?;
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS as u64 {
+        let mut conn = conn.clone();
+        let (acked, hist, failed, round) =
+            (acked.clone(), hist.clone(), failed.clone(), round.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = from + w;
+            while i < to {
+                let (key, value) = (format!("user:{i}"), format!("{round}:{i}"));
+                let t = Instant::now();
+                let r: redis::RedisResult<()> = redis::cmd("SET")
+                    .arg(&key)
+                    .arg(&value)
+                    .query_async(&mut conn)
+                    .await;
+                let ns = t.elapsed().as_nanos().clamp(1, u128::from(u64::MAX)) as u64;
+                match r {
+                    Ok(()) => {
+                        let _ = hist.lock().record(ns);
+                        acked.lock().push((key, value));
                     }
-                    i += WRITERS as u64;
+                    Err(_) => {
+                        failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
-            }));
-        }
-        for t in tasks {
-            tokio::time::timeout(WAIT * 5, t).await??;
-        }
-        anyhow::Ok(())
-    })?;
-    let elapsed = start.elapsed();
+                i += WRITERS as u64;
+            }
+        }));
+    }
+    for t in tasks {
+        tokio::time::timeout(WAIT * 5, t).await??;
+    }
     let acked = std::mem::take(&mut *acked.lock());
-    let n = acked.len() as u64;
-    shared.acked.extend(acked);
     let hist = hist.lock().clone();
     Ok((
-        n,
+        acked,
         failed.load(std::sync::atomic::Ordering::Relaxed),
-        elapsed,
         hist,
     ))
 }
@@ -351,5 +357,121 @@ fn restart_and_converge(
         "Keys whose copy on the restarted node is not the last acknowledged value, sampled every 100 ms after the restart: hinted handoff and anti-entropy bring it to 0.",
         line_chart("Divergent keys after restart", "time since restart (ms)", "divergent keys", &[Series::new("node 3", points)])?,
     ));
+    Ok(())
+}
+
+/// Replicas of partitions each node holds, from `DHT.RING` at `addr`.
+async fn ring_counts(addr: SocketAddr) -> anyhow::Result<BTreeMap<String, usize>> {
+    let mut conn = connect(addr).await?;
+    let rows: Vec<Vec<redis::Value>> = redis::cmd("DHT.RING").query_async(&mut conn).await?;
+    let mut counts = BTreeMap::new();
+    for row in rows {
+        for v in row.into_iter().skip(1) {
+            *counts
+                .entry(redis::from_redis_value::<String>(v)?)
+                .or_insert(0) += 1;
+        }
+    }
+    Ok(counts)
+}
+
+fn show_counts(counts: &BTreeMap<String, usize>) -> String {
+    counts
+        .iter()
+        .map(|(n, c)| format!("{n}: {c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn add_fourth_node(
+    tour: &Tour,
+    shared: &mut Shared,
+    report: &mut SystemReport,
+) -> anyhow::Result<()> {
+    let addr0 = shared.addrs[0];
+    let before = shared.rt.block_on(ring_counts(addr0))?;
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let dir = shared.dirs[0].with_file_name("node3");
+    let builder = Node::builder()
+        .listen(addr)
+        .seeds([addr0.to_string()])
+        .data_dir(&dir)
+        .replication(3, 2, 2)
+        .rpc_timeout(Duration::from_millis(500))
+        .anti_entropy_interval(Duration::from_millis(100));
+    let spinner = tour.spinner("dht: a 4th node joins");
+    let keys = shared.keys;
+    let start = Instant::now();
+    let (joined, writes, join_time) = shared.rt.block_on(async {
+        let writers = tokio::spawn(write_range(addr0, keys / 2, keys * 2, "v3".to_owned()));
+        // Let the writers get going, then join through one seed while they write.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let t = Instant::now();
+        let joined = builder.build()?.start().await?;
+        let join_time = t.elapsed();
+        let writes = writers.await??;
+        anyhow::Ok((joined, writes, join_time))
+    })?;
+    let elapsed = start.elapsed();
+    spinner.finish_and_clear();
+    let (acked, failed, hist) = writes;
+    let ok = acked.len() as u64;
+    shared.acked.extend(acked);
+    let moved = joined.stats().partitions_moved;
+    shared.addrs.push(addr);
+    shared.dirs.push(dir);
+    shared.nodes.push(Some(joined));
+    let after = shared.rt.block_on(ring_counts(addr0))?;
+    report.summary.push(SummaryRow::from_histogram(
+        "SET while a 4th node joins (W=2)",
+        "writes/s",
+        ok,
+        elapsed,
+        &hist,
+    ));
+    report.check(
+        "writes go on while a node joins",
+        failed == 0,
+        format!("{ok} acknowledged, {failed} failed"),
+    );
+    report.check(
+        "partitions moved to the new node",
+        moved > 0 && after.get(&addr.to_string()).copied().unwrap_or(0) > 0,
+        format!(
+            "{moved} partition replicas streamed in {:.1} s; replicas per node before: {}; after: {}",
+            join_time.as_secs_f64(),
+            show_counts(&before),
+            show_counts(&after)
+        ),
+    );
+    let mut lost = 0u64;
+    for &node in &shared.addrs {
+        lost += shared.rt.block_on(async {
+            let mut conn = connect(node).await?;
+            let mut lost = 0u64;
+            let entries: Vec<_> = shared.acked.iter().collect();
+            for chunk in entries.chunks(1000) {
+                let mut pipe = redis::pipe();
+                for (k, _) in chunk {
+                    pipe.cmd("GET").arg(k.as_str());
+                }
+                let got: Vec<Option<String>> = pipe.query_async(&mut conn).await?;
+                lost += chunk
+                    .iter()
+                    .zip(got)
+                    .filter(|((_, v), g)| g.as_deref() != Some(v.as_str()))
+                    .count() as u64;
+            }
+            anyhow::Ok(lost)
+        })?;
+    }
+    report.check(
+        "0 acknowledged writes lost after the join",
+        lost == 0,
+        format!(
+            "{} acknowledged keys read through 4 nodes after the join, {lost} wrong or missing",
+            shared.acked.len()
+        ),
+    );
     Ok(())
 }
