@@ -313,7 +313,7 @@ impl Inner {
             return;
         };
         let reply = peer
-            .call(
+            .probe(
                 redis::cmd("DHT.R.GOSSIP")
                     .arg(&self.cluster.me)
                     .arg(layout)
@@ -623,7 +623,7 @@ impl Inner {
         let peer = self.cluster.peer(seed)?;
         let (layout, beats) = self.gossip_payload(false);
         let reply = peer
-            .call(
+            .probe(
                 redis::cmd("DHT.R.GOSSIP")
                     .arg(&self.cluster.me)
                     .arg(layout)

@@ -82,14 +82,14 @@ impl Peer {
         *self.down_until.lock() = Some(Instant::now() + self.retry_after);
     }
 
-    async fn connection(&self) -> Result<MultiplexedConnection, PeerError> {
+    async fn connection(&self, mode: Mode) -> Result<MultiplexedConnection, PeerError> {
         let mut slot = self.conn.lock().await;
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
         }
         // A call queued behind a failed attempt: fail now instead of paying another
         // full timeout (N queued calls would otherwise wait N timeouts in turn).
-        if self.is_down() {
+        if mode != Mode::Probe && self.is_down() {
             return Err(PeerError::Down);
         }
         let client = self
@@ -112,30 +112,38 @@ impl Peer {
 
     /// Sends one command and waits (bounded by the timeout) for its reply.
     pub(crate) async fn call(&self, cmd: &Cmd) -> Result<Value, PeerError> {
-        self.call_within(cmd, self.timeout, true).await
+        self.call_within(cmd, self.timeout, Mode::Data).await
     }
 
     /// Sends a command that may legitimately run long (streaming a partition) and waits
     /// up to `timeout`. Running out of time does not mark the peer down (it is busy,
     /// not gone); connection failures do.
     pub(crate) async fn call_long(&self, cmd: &Cmd, timeout: Duration) -> Result<Value, PeerError> {
-        self.call_within(cmd, timeout, false).await
+        self.call_within(cmd, timeout, Mode::Long).await
+    }
+
+    /// A membership probe (gossip, a seed lookup): tried even while the peer is marked
+    /// down, and a failure does not mark it down — silence is judged by the gossip
+    /// detector, so a node probing a seed that has not started yet does not make its
+    /// first writes skip that seed for a whole `retry_after`. A success clears the mark.
+    pub(crate) async fn probe(&self, cmd: &Cmd) -> Result<Value, PeerError> {
+        self.call_within(cmd, self.timeout, Mode::Probe).await
     }
 
     async fn call_within(
         &self,
         cmd: &Cmd,
         timeout: Duration,
-        timeout_means_down: bool,
+        mode: Mode,
     ) -> Result<Value, PeerError> {
-        if self.is_down() {
+        if mode != Mode::Probe && self.is_down() {
             return Err(PeerError::Down);
         }
-        let result = match self.connection().await {
+        let result = match self.connection(mode).await {
             Ok(mut conn) => {
                 conn.set_response_timeout(timeout);
                 match tokio::time::timeout(timeout, cmd.query_async::<Value>(&mut conn)).await {
-                    Err(_) if !timeout_means_down => return Err(PeerError::Timeout),
+                    Err(_) if mode == Mode::Long => return Err(PeerError::Timeout),
                     Err(_) => Err(PeerError::Timeout),
                     Ok(Ok(v)) => Ok(v),
                     Ok(Err(e))
@@ -146,7 +154,7 @@ impl Peer {
                     {
                         return Err(PeerError::Remote(e.to_string()));
                     }
-                    Ok(Err(e)) if !timeout_means_down && e.is_timeout() => {
+                    Ok(Err(e)) if mode == Mode::Long && e.is_timeout() => {
                         return Err(PeerError::Timeout);
                     }
                     Ok(Err(e)) => Err(PeerError::Io(e.to_string())),
@@ -157,13 +165,26 @@ impl Peer {
             Err(e) => Err(e),
         };
         if result.is_err() {
-            self.mark_down();
+            if mode != Mode::Probe {
+                self.mark_down();
+            }
             *self.conn.lock().await = None;
         } else {
             *self.down_until.lock() = None;
         }
         result
     }
+}
+
+/// How a call treats failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Replication and reads: any failure marks the peer down for `retry_after`.
+    Data,
+    /// Partition streaming: a timeout is not a failure of the peer.
+    Long,
+    /// Membership probes: never mark, always try.
+    Probe,
 }
 
 #[cfg(test)]
