@@ -81,7 +81,7 @@
 //! | overview | `counts` | O(queues) |
 //! | job list | `list(after, limit + 1)` | O(log n + k), k = jobs scanned from the cursor until the page fills |
 //! | job detail | `get` | O(log n) |
-//! | failures | `dead_by_error` | O(dead jobs) |
+//! | failures | `dead_by_error` | O(error groups): the in-process stores index dead jobs by (queue, kind, last error) |
 //!
 //! # What interviewers ask
 //!

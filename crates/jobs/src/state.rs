@@ -6,6 +6,10 @@
 //! Indexes per queue: `ready` ordered by (priority descending, run_at, id) — the fetch
 //! order; `scheduled` ordered by (run_at, id) — promoted into `ready` when due. One global
 //! `leases` index ordered by (deadline, id) finds expired leases from its front.
+//! `failures` indexes dead jobs by (queue, kind, last error message), each group ordered by
+//! (failure time, id): the dashboard's failures page and the per-queue dead-letter actions
+//! read it instead of scanning every job (200,000 dead jobs: one `dead_by_error` went from
+//! ~200 ms under the state lock to the number of groups).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -64,12 +68,29 @@ struct QueueIndex {
     counts: QueueCounts,
 }
 
+/// A dead job's group: its queue, and the kind and message of its last failure.
+/// (`None` for a job dead without any recorded failure: counted by the dead-letter
+/// actions, left out of [`State::dead_by_error`].)
+type FailureKey = (String, Option<(FailureKind, String)>);
+
+fn failure_entry(record: &JobRecord) -> (FailureKey, (Timestamp, JobId)) {
+    let last = record.errors.last();
+    (
+        (
+            record.queue.clone(),
+            last.map(|e| (e.kind, e.message.clone())),
+        ),
+        (last.map_or(Timestamp(0), |e| e.at), record.id),
+    )
+}
+
 /// All jobs and their indexes.
 #[derive(Debug, Default)]
 pub(crate) struct State {
     jobs: BTreeMap<JobId, JobRecord>,
     queues: HashMap<String, QueueIndex>,
     leases: BTreeSet<(Timestamp, JobId)>,
+    failures: HashMap<FailureKey, BTreeSet<(Timestamp, JobId)>>,
     unique: HashMap<String, JobId>,
     paused: BTreeSet<String>,
     cron_ticks: HashMap<String, Timestamp>,
@@ -154,7 +175,10 @@ impl State {
                 self.leases.insert((deadline, id));
                 self.queue(&record.queue).counts.running += 1;
             }
-            Status::Dead { .. } => self.queue(&record.queue).counts.dead += 1,
+            Status::Dead { .. } => {
+                self.queue(&record.queue).counts.dead += 1;
+                self.index_dead(&record);
+            }
             Status::Succeeded { .. } => self.queue(&record.queue).counts.succeeded += 1,
         }
         self.jobs.insert(id, record);
@@ -410,10 +434,26 @@ impl State {
         self.jobs.insert(id, record);
     }
 
+    fn index_dead(&mut self, record: &JobRecord) {
+        let (key, entry) = failure_entry(record);
+        self.failures.entry(key).or_default().insert(entry);
+    }
+
+    fn unindex_dead(&mut self, record: &JobRecord) {
+        let (key, entry) = failure_entry(record);
+        if let Some(group) = self.failures.get_mut(&key) {
+            group.remove(&entry);
+            if group.is_empty() {
+                self.failures.remove(&key);
+            }
+        }
+    }
+
     fn bury(&mut self, record: &mut JobRecord, now: Timestamp, fx: &mut Effects) {
         record.status = Status::Dead { at: now };
         self.release_unique(record);
         self.queue(&record.queue).counts.dead += 1;
+        self.index_dead(record);
         fx.events.dead += 1;
         if let Some(batch) = record.batch {
             self.batch_member_done(batch, false, now, fx);
@@ -697,6 +737,7 @@ impl State {
         }
         let mut record = self.jobs.remove(&id).expect("present");
         self.queue(&record.queue).counts.dead -= 1;
+        self.unindex_dead(&record);
         if let Some(batch_id) = record.batch {
             match self.batches.get_mut(&batch_id) {
                 // Still open: the member counts as pending again.
@@ -745,6 +786,7 @@ impl State {
             Status::Dead { .. } => {
                 let record = self.jobs.remove(&id).expect("present");
                 self.queue(&record.queue).counts.dead -= 1;
+                self.unindex_dead(&record);
                 record
             }
             Status::Succeeded { .. } => {
@@ -759,12 +801,16 @@ impl State {
         Ok(())
     }
 
+    /// The dead jobs of `queue`, in id order: O(groups + dead jobs of the queue).
     fn dead_ids(&self, queue: &str) -> Vec<JobId> {
-        self.jobs
-            .values()
-            .filter(|r| r.queue == queue && matches!(r.status, Status::Dead { .. }))
-            .map(|r| r.id)
-            .collect()
+        let mut ids: Vec<JobId> = self
+            .failures
+            .iter()
+            .filter(|((q, _), _)| q == queue)
+            .flat_map(|(_, group)| group.iter().map(|&(_, id)| id))
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Retries every dead job of `queue` (skipping any whose unique key is taken again);
@@ -794,29 +840,30 @@ impl State {
             .count()
     }
 
-    /// Dead jobs grouped by their last error (kind + message), largest group first.
+    /// Dead jobs grouped by their last error (kind + message), largest group first:
+    /// O(groups), read from the `failures` index.
     pub(crate) fn dead_by_error(&self, queue: Option<&str>) -> Vec<FailureGroup> {
         let mut groups: HashMap<(FailureKind, &str), FailureGroup> = HashMap::new();
-        for r in self.jobs.values() {
-            if !matches!(r.status, Status::Dead { .. }) || queue.is_some_and(|q| q != r.queue) {
+        for ((q, last), dead) in &self.failures {
+            if queue.is_some_and(|want| want != q) {
                 continue;
             }
-            let Some(last) = r.errors.last() else {
+            let (Some((kind, message)), Some(&(latest, example))) = (last, dead.last()) else {
                 continue;
             };
             let g = groups
-                .entry((last.kind, last.message.as_str()))
+                .entry((*kind, message.as_str()))
                 .or_insert_with(|| FailureGroup {
-                    kind: last.kind,
-                    message: last.message.clone(),
+                    kind: *kind,
+                    message: message.clone(),
                     count: 0,
-                    latest: last.at,
-                    example: r.id,
+                    latest,
+                    example,
                 });
-            g.count += 1;
-            if last.at >= g.latest {
-                g.latest = last.at;
-                g.example = r.id;
+            g.count += dead.len() as u64;
+            if (latest, example) >= (g.latest, g.example) {
+                g.latest = latest;
+                g.example = example;
             }
         }
         let mut out: Vec<FailureGroup> = groups.into_values().collect();
