@@ -50,11 +50,11 @@
 use std::fmt;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, Script};
+use ::redis::{Client, Cmd, ErrorKind, FromRedisValue, RedisWrite, Script, ToRedisArgs};
 use parking_lot::RwLock;
 use quanta::Clock;
 
@@ -273,15 +273,17 @@ impl RedisLimiterBuilder {
             Server::Url(url) => Client::open(url.as_str()).map_err(BuildError::Redis)?,
             Server::Client(client) => client,
         };
+        // No response timeout in the manager: every call already runs under the limiter's
+        // own deadline (one timer per call, not two).
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
+            .set_response_timeout(None)
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
         // The first connection gets the same one deadline as a call (the manager would
         // otherwise retry with backoff for several timeouts).
         let connecting = ConnectionManager::new_with_config(client.clone(), config.clone());
-        let connection = match tokio::time::timeout(self.timeout, connecting).await {
+        let mut connection = match tokio::time::timeout(self.timeout, connecting).await {
             Ok(connected) => connected.map_err(BuildError::Redis)?,
             Err(_elapsed) => {
                 return Err(BuildError::Redis(
@@ -290,6 +292,30 @@ impl RedisLimiterBuilder {
                 ));
             }
         };
+        let source = self.algorithm.script_for(params);
+        let script = Script::new(&source);
+        let function = format!("keel_rl_{}", script.get_hash());
+        let library = function_library(&function, &source);
+        // Redis ≥ 7: install the function library now (idempotent: REPLACE of the same
+        // code). A server without functions (Redis < 7, a renamed or forbidden command)
+        // answers an error and the limiter uses EVALSHA instead.
+        let load = function_load(&library);
+        let use_functions =
+            match tokio::time::timeout(self.timeout, load.query_async::<()>(&mut connection)).await
+            {
+                Ok(Ok(())) => true,
+                Ok(Err(error)) if is_server_refusal(&error) => false,
+                Ok(Err(error)) => return Err(BuildError::Redis(error)),
+                Err(_elapsed) => {
+                    return Err(BuildError::Redis(
+                        io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "FUNCTION LOAD exceeded the timeout",
+                        )
+                        .into(),
+                    ));
+                }
+            };
         let name = self
             .name
             .unwrap_or_else(|| format!("redis_{}", self.algorithm.name()));
@@ -298,7 +324,10 @@ impl RedisLimiterBuilder {
                 algorithm: self.algorithm,
                 quota,
                 params,
-                script: Script::new(&self.algorithm.script_for(params)),
+                script,
+                function,
+                library,
+                use_functions: AtomicBool::new(use_functions),
                 prefix: self.prefix,
                 policy: self.policy,
                 time: self.time,
@@ -358,7 +387,15 @@ struct Shared {
     algorithm: RedisAlgorithm,
     quota: Quota,
     params: Params,
+    /// The script (EVALSHA path) …
     script: Script,
+    /// … and the same code as a function: its name (`keel_rl_<script sha1>`, also the
+    /// library's name, so limiters with other quotas or versions never clash) …
+    function: String,
+    /// … and the library source `FUNCTION LOAD` installs.
+    library: String,
+    /// FCALL while true; EVALSHA once the server refused functions.
+    use_functions: AtomicBool,
     prefix: String,
     policy: FailurePolicy,
     time: TimeSource,
@@ -506,40 +543,27 @@ impl RedisLimiter {
         if cost > capacity {
             return Err(CheckError::InsufficientCapacity { cost, capacity }.into());
         }
-        let state_key = self.redis_key(key);
-        let now_arg = match &shared.time {
-            TimeSource::Server => String::new(),
+        let now_us = match &shared.time {
+            TimeSource::Server => None,
             TimeSource::Client { clock, offset } => {
                 let offset = u64::try_from(offset.as_nanos()).unwrap_or(u64::MAX);
                 let nanos = clock.delta_as_nanos(0, clock.raw()).saturating_add(offset);
-                (nanos / 1_000).to_string()
+                Some(nanos / 1_000)
             }
         };
-        let mut invocation = shared.script.key(&state_key);
-        if shared.algorithm == RedisAlgorithm::SlidingLog {
-            invocation.key(format!("{state_key}:seq"));
-        }
-        if shared.algorithm == RedisAlgorithm::Gcra {
-            // The quota's constants are in the script itself.
-            invocation.arg(cost).arg(now_arg);
-        } else {
-            invocation
-                .arg(shared.params.first)
-                .arg(shared.params.second)
-                .arg(cost)
-                .arg(now_arg);
-        }
         let (generation, mut connection) = {
             let current = shared.connection.read();
             (current.generation, current.manager.clone())
         };
-        // One deadline for everything the call waits on, reconnects included.
+        // One deadline for everything the call waits on, reconnects and re-loads included.
         let call = async {
             if shared.algorithm == RedisAlgorithm::Gcra {
-                let reply = invocation.invoke_async::<i64>(&mut connection).await?;
+                let reply = self.call::<i64>(&mut connection, key, cost, now_us).await?;
                 Ok(Reply::Gcra(reply))
             } else {
-                let reply = invocation.invoke_async::<Vec<i64>>(&mut connection).await?;
+                let reply = self
+                    .call::<Vec<i64>>(&mut connection, key, cost, now_us)
+                    .await?;
                 Ok(Reply::Table(reply))
             }
         };
@@ -564,6 +588,100 @@ impl RedisLimiter {
         };
         shared.metrics.record(&decision);
         Ok(decision)
+    }
+
+    /// The decision command: `FCALL <function>` or `EVALSHA <sha1>`, then the keys and
+    /// the arguments, written straight into one pre-sized buffer (no per-call `String`s).
+    fn command(&self, functions: bool, key: &str, cost: u32, now_us: Option<u64>) -> Cmd {
+        let shared = &*self.shared;
+        let sliding_log = shared.algorithm == RedisAlgorithm::SlidingLog;
+        let key_len = shared.prefix.len() + key.len() + 24;
+        let mut cmd = Cmd::with_capacity(10, 96 + shared.function.len() + 2 * key_len);
+        if functions {
+            cmd.arg("FCALL").arg(shared.function.as_str());
+        } else {
+            cmd.arg("EVALSHA").arg(shared.script.get_hash());
+        }
+        let state = StateKey {
+            prefix: &shared.prefix,
+            key,
+            algorithm: shared.algorithm.name(),
+            suffix: "",
+        };
+        if sliding_log {
+            cmd.arg(2).arg(state).arg(StateKey {
+                suffix: ":seq",
+                ..state
+            });
+        } else {
+            cmd.arg(1).arg(state);
+        }
+        if shared.algorithm != RedisAlgorithm::Gcra {
+            // GCRA's quota constants are in its code; the other scripts read them here.
+            cmd.arg(shared.params.first).arg(shared.params.second);
+        }
+        cmd.arg(cost);
+        match now_us {
+            Some(now) => cmd.arg(now),
+            None => cmd.arg(""),
+        };
+        cmd
+    }
+
+    /// One decision on the server: one `FCALL` (or `EVALSHA`) round trip; a second only
+    /// after the server lost the code (restart, `FUNCTION FLUSH`, `SCRIPT FLUSH`): load it
+    /// and send the same command again. A server that refuses functions (`FCALL` unknown or
+    /// forbidden) switches this limiter to `EVALSHA` for good.
+    async fn call<T: FromRedisValue>(
+        &self,
+        connection: &mut ConnectionManager,
+        key: &str,
+        cost: u32,
+        now_us: Option<u64>,
+    ) -> ::redis::RedisResult<T> {
+        let shared = &*self.shared;
+        if shared.use_functions.load(Ordering::Relaxed) {
+            let fcall = self.command(true, key, cost, now_us);
+            match fcall.query_async::<T>(connection).await {
+                Err(error) if is_function_missing(&error) => {
+                    match function_load(&shared.library)
+                        .query_async::<()>(connection)
+                        .await
+                    {
+                        Ok(()) => return fcall.query_async(connection).await,
+                        Err(error) if is_server_refusal(&error) => {}
+                        Err(error) => return Err(error),
+                    }
+                }
+                Err(error) if is_server_refusal(&error) => {}
+                reply => return reply,
+            }
+            shared.use_functions.store(false, Ordering::Relaxed);
+        }
+        let evalsha = self.command(false, key, cost, now_us);
+        match evalsha.query_async::<T>(connection).await {
+            Err(error) if error.kind() == ErrorKind::Server(::redis::ServerErrorKind::NoScript) => {
+                shared.script.load_async(connection).await?;
+                evalsha.query_async(connection).await
+            }
+            reply => reply,
+        }
+    }
+
+    /// How decisions reach the server: [`ServerCall::Fcall`] on Redis ≥ 7,
+    /// [`ServerCall::Evalsha`] where functions are unavailable.
+    pub fn server_call(&self) -> ServerCall {
+        if self.shared.use_functions.load(Ordering::Relaxed) {
+            ServerCall::Fcall
+        } else {
+            ServerCall::Evalsha
+        }
+    }
+
+    /// The function (and library) name the limiter calls with `FCALL`:
+    /// `keel_rl_<script sha1>`.
+    pub fn function_name(&self) -> &str {
+        &self.shared.function
     }
 
     /// GCRA's one-integer reply: the backlog `b ≥ 0` (µs) when allowed; `-1 - c` when
@@ -646,5 +764,70 @@ impl RedisLimiter {
     /// The SHA-1 the limiter sends with `EVALSHA`.
     pub fn script_hash(&self) -> &str {
         self.shared.script.get_hash()
+    }
+}
+
+/// How a [`RedisLimiter`] sends its decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerCall {
+    /// `FCALL` of a Redis 7 function (the library is loaded with `FUNCTION LOAD REPLACE`).
+    Fcall,
+    /// `EVALSHA` of a cached script (Redis < 7, or functions refused by the server).
+    Evalsha,
+}
+
+/// `{prefix}:{<key>}:<algorithm><suffix>`, formatted straight into the command's buffer.
+#[derive(Clone, Copy)]
+struct StateKey<'a> {
+    prefix: &'a str,
+    key: &'a str,
+    algorithm: &'static str,
+    suffix: &'static str,
+}
+
+impl ToRedisArgs for StateKey<'_> {
+    fn write_redis_args<W>(&self, out: &mut W)
+    where
+        W: ?Sized + RedisWrite,
+    {
+        out.write_arg_fmt(format_args!(
+            "{}:{{{}}}:{}{}",
+            self.prefix, self.key, self.algorithm, self.suffix
+        ));
+    }
+}
+
+/// The library that registers `source` (a script body reading `KEYS` and `ARGV`) as the
+/// function `name`; the library has the same name.
+fn function_library(name: &str, source: &str) -> String {
+    format!(
+        "#!lua name={name}\nredis.register_function('{name}', function(KEYS, ARGV)\n{source}\nend)\n"
+    )
+}
+
+fn function_load(library: &str) -> Cmd {
+    let mut cmd = ::redis::cmd("FUNCTION");
+    cmd.arg("LOAD").arg("REPLACE").arg(library);
+    cmd
+}
+
+/// `ERR Function not found`: the server lost the library (a restart without persistence,
+/// `FUNCTION FLUSH`, a failover to a replica that never had it).
+fn is_function_missing(error: &::redis::RedisError) -> bool {
+    error.kind() == ErrorKind::Server(::redis::ServerErrorKind::ResponseError)
+        && error
+            .detail()
+            .is_some_and(|d| d.starts_with("Function not found"))
+}
+
+/// The server does not offer functions to us: an unknown command (Redis < 7, a renamed
+/// command) or an ACL refusal.
+fn is_server_refusal(error: &::redis::RedisError) -> bool {
+    match error.kind() {
+        ErrorKind::Server(::redis::ServerErrorKind::NoPerm) => true,
+        ErrorKind::Server(::redis::ServerErrorKind::ResponseError) => error
+            .detail()
+            .is_some_and(|d| d.to_ascii_lowercase().starts_with("unknown command")),
+        _ => false,
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use keel_ratelimit::error::RedisLimitError;
-use keel_ratelimit::redis::{FailurePolicy, RedisAlgorithm, RedisLimiter, TimeSource};
+use keel_ratelimit::redis::{FailurePolicy, RedisAlgorithm, RedisLimiter, ServerCall, TimeSource};
 use keel_ratelimit::{CheckError, Quota};
 use redis::AsyncCommands;
 
@@ -81,42 +81,200 @@ async fn every_algorithm_allows_the_limit_then_denies_with_retry_after_and_ttl()
     }
 }
 
-#[tokio::test]
-async fn one_evalsha_round_trip_per_decision() {
-    let Some(redis) = keel_testkit::redis_or_skip("one_evalsha_round_trip_per_decision") else {
-        return;
-    };
-    let mut raw = raw_connection(&redis.url()).await;
-    let limiter = limiter(
-        &redis.url(),
-        RedisAlgorithm::Gcra,
-        Quota::per_second(1000).unwrap(),
-    )
-    .await;
-    let _: () = redis::cmd("CONFIG")
-        .arg("RESETSTAT")
-        .query_async(&mut raw)
-        .await
-        .unwrap();
-    for i in 0..100 {
-        limiter.check(&format!("k{i}")).await.unwrap();
-    }
+/// Calls per command since the last `CONFIG RESETSTAT`, from `INFO commandstats`.
+async fn command_calls(raw: &mut redis::aio::MultiplexedConnection) -> impl Fn(&str) -> u64 {
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
-        .query_async(&mut raw)
+        .query_async(raw)
         .await
         .unwrap();
-    let calls = |cmd: &str| -> u64 {
+    move |cmd: &str| -> u64 {
         info.lines()
             .find(|l| l.starts_with(&format!("cmdstat_{cmd}:")))
             .and_then(|l| l.split("calls=").nth(1))
             .and_then(|v| v.split(',').next())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
+    }
+}
+
+async fn reset_stats(raw: &mut redis::aio::MultiplexedConnection) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(raw)
+        .await
+        .unwrap();
+}
+
+/// Redis 7: every algorithm is one `FCALL` per decision, the library loaded at build time.
+#[tokio::test]
+async fn one_round_trip_per_decision() {
+    let Some(redis) = keel_testkit::redis_or_skip("one_round_trip_per_decision") else {
+        return;
     };
-    // The first EVALSHA gets NOSCRIPT and the script is loaded once; then one EVALSHA each.
-    assert_eq!(calls("evalsha"), 101, "{info}");
-    assert!(calls("eval") + calls("script|load") <= 1, "{info}");
+    let mut raw = raw_connection(&redis.url()).await;
+    for algorithm in RedisAlgorithm::ALL {
+        let limiter = limiter(&redis.url(), algorithm, Quota::per_second(1000).unwrap()).await;
+        assert_eq!(limiter.server_call(), ServerCall::Fcall, "{algorithm:?}");
+        reset_stats(&mut raw).await;
+        for i in 0..100 {
+            limiter.check(&format!("k{i}")).await.unwrap();
+        }
+        let calls = command_calls(&mut raw).await;
+        assert_eq!(calls("fcall"), 100, "{algorithm:?}");
+        for other in [
+            "evalsha",
+            "eval",
+            "function|load",
+            "script|load",
+            "multi",
+            "exec",
+        ] {
+            assert_eq!(calls(other), 0, "{algorithm:?}: {other}");
+        }
+    }
+}
+
+/// Limiters with different quotas get different libraries (named by the code's SHA-1),
+/// and both keep working side by side.
+#[tokio::test]
+async fn each_quota_has_its_own_function_library() {
+    let Some(redis) = keel_testkit::redis_or_skip("each_quota_has_its_own_function_library") else {
+        return;
+    };
+    let a = limiter(&redis.url(), RedisAlgorithm::Gcra, long_quota(2)).await;
+    let b = limiter(&redis.url(), RedisAlgorithm::Gcra, long_quota(3)).await;
+    assert_ne!(a.function_name(), b.function_name());
+    assert_eq!(a.function_name(), format!("keel_rl_{}", a.script_hash()));
+    let allowed = |l: &RedisLimiter, key: &'static str| {
+        let l = l.clone();
+        async move {
+            let mut n = 0;
+            for _ in 0..5 {
+                n += u32::from(l.check(key).await.unwrap().allowed);
+            }
+            n
+        }
+    };
+    assert_eq!(allowed(&a, "a").await, 2);
+    assert_eq!(allowed(&b, "b").await, 3);
+    let mut raw = raw_connection(&redis.url()).await;
+    let list: redis::Value = redis::cmd("FUNCTION")
+        .arg("LIST")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let text = format!("{list:?}");
+    assert!(
+        text.contains(a.function_name()) && text.contains(b.function_name()),
+        "{text}"
+    );
+}
+
+/// After `FUNCTION FLUSH` (or a restart without persistence) the next call gets
+/// `Function not found`, re-loads the library and decides within the same call, with the
+/// state it had: nothing is allowed twice.
+#[tokio::test]
+async fn a_flushed_function_library_is_reloaded_on_the_next_call() {
+    let Some(redis) = keel_testkit::redis_or_skip("a_flushed_function_library_is_reloaded") else {
+        return;
+    };
+    let mut raw = raw_connection(&redis.url()).await;
+    for algorithm in RedisAlgorithm::ALL {
+        let limiter = limiter(&redis.url(), algorithm, long_quota(3)).await;
+        assert!(limiter.check("k").await.unwrap().allowed);
+        let _: () = redis::cmd("FUNCTION")
+            .arg("FLUSH")
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        reset_stats(&mut raw).await;
+        let allowed = [
+            limiter.check("k").await.unwrap().allowed,
+            limiter.check("k").await.unwrap().allowed,
+            limiter.check("k").await.unwrap().allowed,
+        ];
+        assert_eq!(allowed, [true, true, false], "{algorithm:?}");
+        let calls = command_calls(&mut raw).await;
+        // The first FCALL fails, one FUNCTION LOAD, then it and the other two succeed.
+        assert_eq!(calls("fcall"), 4, "{algorithm:?}");
+        assert_eq!(calls("function|load"), 1, "{algorithm:?}");
+        assert_eq!(calls("evalsha"), 0, "{algorithm:?}");
+        assert_eq!(limiter.server_call(), ServerCall::Fcall);
+        assert_eq!(limiter.stats().backend_errors, 0, "{algorithm:?}");
+    }
+}
+
+/// A server without functions (Redis < 7; here `FUNCTION` and `FCALL` renamed away) gets
+/// one `EVALSHA` per decision; `SCRIPT FLUSH` costs one `SCRIPT LOAD` and no decision.
+#[tokio::test]
+async fn without_functions_the_limiter_falls_back_to_evalsha_and_reloads_flushed_scripts() {
+    let Some(probe) = keel_testkit::redis_or_skip("falls_back_to_evalsha") else {
+        return;
+    };
+    drop(probe);
+    let redis = keel_testkit::RedisServer::start_with_args([
+        "--rename-command",
+        "FUNCTION",
+        "keel-test-hidden-function",
+        "--rename-command",
+        "FCALL",
+        "keel-test-hidden-fcall",
+    ])
+    .unwrap();
+    let mut raw = raw_connection(&redis.url()).await;
+    for algorithm in RedisAlgorithm::ALL {
+        let limiter = limiter(&redis.url(), algorithm, long_quota(3)).await;
+        assert_eq!(limiter.server_call(), ServerCall::Evalsha, "{algorithm:?}");
+        reset_stats(&mut raw).await;
+        assert!(limiter.check("k").await.unwrap().allowed);
+        let _: () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        let allowed = [
+            limiter.check("k").await.unwrap().allowed,
+            limiter.check("k").await.unwrap().allowed,
+            limiter.check("k").await.unwrap().allowed,
+        ];
+        assert_eq!(allowed, [true, true, false], "{algorithm:?}");
+        let calls = command_calls(&mut raw).await;
+        // The first call and the one after the flush each get NOSCRIPT once.
+        assert_eq!(calls("evalsha"), 6, "{algorithm:?}");
+        assert_eq!(calls("script|load"), 2, "{algorithm:?}");
+        assert_eq!(calls("eval"), 0, "{algorithm:?}");
+        assert_eq!(limiter.stats().backend_errors, 0, "{algorithm:?}");
+    }
+}
+
+/// A limiter built against Redis 7 whose server later refuses `FCALL` (replaced by an
+/// older server behind the same address) switches to `EVALSHA` within the call.
+#[tokio::test]
+async fn a_server_that_stops_offering_functions_gets_evalsha_within_the_call() {
+    let Some(probe) = keel_testkit::redis_or_skip("stops_offering_functions") else {
+        return;
+    };
+    drop(probe);
+    let mut redis = keel_testkit::RedisServer::start_with_args([
+        "--rename-command",
+        "FCALL",
+        "keel-test-hidden-fcall",
+    ])
+    .unwrap();
+    let limiter = limiter(&redis.url(), RedisAlgorithm::Gcra, long_quota(3)).await;
+    // FUNCTION LOAD worked, so the limiter starts on FCALL, which the server refuses.
+    assert_eq!(limiter.server_call(), ServerCall::Fcall);
+    let allowed = [
+        limiter.check("k").await.unwrap().allowed,
+        limiter.check("k").await.unwrap().allowed,
+        limiter.check("k").await.unwrap().allowed,
+        limiter.check("k").await.unwrap().allowed,
+    ];
+    assert_eq!(allowed, [true, true, true, false]);
+    assert_eq!(limiter.server_call(), ServerCall::Evalsha);
+    assert_eq!(limiter.stats().backend_errors, 0);
+    redis.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -323,6 +481,9 @@ async fn lua_scripts_decide_exactly_like_the_in_process_algorithms() {
             .algorithm(algorithm)
             .quota(quota)
             .prefix("equivalence")
+            // A slow call on a loaded machine must fail loudly, not fail open into a mismatch.
+            .failure_policy(FailurePolicy::Error)
+            .timeout(Duration::from_secs(10))
             .time_source(TimeSource::Client {
                 clock,
                 offset: Duration::ZERO,
