@@ -5,8 +5,22 @@
 //! * **Atomicity.** Each decision is one Lua script (`src/lua/*.lua`), which Redis runs
 //!   atomically: the read-modify-write that would race as `GET` … `SET` from two clients
 //!   (check-then-set: both read 9 of 10, both write 10, 11 requests pass) cannot interleave.
-//! * **One round trip.** [`redis::Script`] sends `EVALSHA` with the script's SHA-1; only
-//!   after a `NOSCRIPT` reply (a restarted or flushed Redis) does it send the source once.
+//! * **One round trip.** On Redis ≥ 7 the code is a *function*: at build the limiter
+//!   sends `FUNCTION LOAD REPLACE` of a library named `keel_rl_<sha1 of the code>` (one
+//!   function of the same name), and each decision is one `FCALL`. The name carries the
+//!   hash because GCRA's quota constants are written into its code: limiters with other
+//!   quotas, or another Keel version, get their own library and never replace each
+//!   other's; `REPLACE` of the same code is idempotent (many processes may build at once).
+//!   Libraries are persisted and replicated with the data, but a restart without
+//!   persistence, `FUNCTION FLUSH` or a failover to a replica that never got them loses
+//!   them: the next `FCALL` answers `Function not found`, the limiter loads the library
+//!   and sends the same `FCALL` again, within that call's deadline (no decision is lost or
+//!   taken twice).
+//! * **Fallback.** A server without functions (Redis < 7, `FUNCTION`/`FCALL` renamed or
+//!   denied by ACL) answers `unknown command`/`NOPERM`; the limiter then sends `EVALSHA`
+//!   of the same code as a script, for good (on `NOSCRIPT`: `SCRIPT LOAD`, send again).
+//!   [`RedisLimiterBuilder::functions`]`(false)` picks `EVALSHA` from the start;
+//!   [`RedisLimiter::server_call`] says which one a limiter uses.
 //! * **Server time.** Scripts read `redis.call('TIME')`, so every client agrees on "now"
 //!   however skewed their own clocks are. ([`TimeSource::Client`] exists to demonstrate
 //!   what goes wrong without it.)
@@ -28,19 +42,32 @@
 //!   reconnects on those. After [`RECONNECT_AFTER_TIMEOUTS`] timed-out calls in a row on
 //!   one connection the limiter replaces it with a fresh manager (counted as
 //!   `reconnects`); calls still in flight on the old one finish or time out on their own.
-//! * **Server cost.** Redis runs scripts on its one thread, so the script's instructions
-//!   bound the decisions/s of everyone sharing the server. Measured with callgrind over
-//!   20 000 `EVALSHA`s (redis-server 7.0, per decision, networking included): the GCRA
-//!   script cost ≈ 62 700 instructions while it read the interval and tolerance from
-//!   `ARGV` and answered a table of four; with the quota's constants written into the
-//!   script, a unit cost matched as the string `'1'`, and one integer answered, ≈ 45 000
-//!   — the floor of `TIME` + `GET` + `SET PX` from Lua (`TIME` alone ≈ 7 300, a `SET`
-//!   ≈ 14 400, each `tonumber` of an argument ≈ 3 000: libc `strtod`). redis-cell's native
-//!   `CL.THROTTLE` costs ≈ 24 300, `MULTI`/`INCR`/`EXPIRE`/`EXEC` ≈ 14 800.
-//!   [`TimeSource::Client`] would save the `TIME` call but lets skewed clients disagree.
-//!   The same three calls from a Redis 7 *function* (`FCALL`) measured ≈ 34 300 (a
-//!   trivial function 16 800 against a trivial script's 21 100): the next step once
-//!   Redis ≥ 7 may be required (libraries are persisted and replicated, one per quota).
+//! * **Server cost — why functions.** Redis runs scripts and functions on its one
+//!   thread, so the server instructions per decision bound the decisions/s of everyone
+//!   sharing it. Measured with callgrind (redis-server 7.0.15, 20 000 commands through
+//!   `redis-cli --pipe`, per decision, networking and parsing included):
+//!
+//!   | per decision | instructions |
+//!   |---|---|
+//!   | GCRA as `EVALSHA`, quota in `ARGV`, table of four answered (before) | ≈ 62 700 |
+//!   | GCRA as `EVALSHA`, quota constants in the code, one integer answered | ≈ 45 000 |
+//!   | floor for `TIME` + `GET` + `SET PX` from a script | ≈ 45 300 |
+//!   | **the same GCRA as a function, `FCALL` (the default)** | **≈ 34 300** |
+//!   | trivial `EVALSHA` (`return {1,0,0,0}`) / trivial `FCALL` | ≈ 21 100 / 16 800 |
+//!   | redis-cell `CL.THROTTLE` (native module) | ≈ 24 300 |
+//!   | `MULTI` / `INCR` / `EXPIRE` / `EXEC` (fixed window) | ≈ 14 800 |
+//!
+//!   Inside the code `TIME` ≈ 7 300, a `SET … PX` ≈ 14 400, each `tonumber` of an argument
+//!   ≈ 3 000 (libc `strtod`) — hence the baked-in constants and the `'1'` string match for
+//!   a unit cost. `EVALSHA` pays for looking the script up by SHA-1 and setting up `KEYS`/
+//!   `ARGV` globals in a fresh environment each call; `FCALL` finds the function by name
+//!   and passes the tables as arguments: ≈ 10 700 instructions less for the same three
+//!   calls. [`TimeSource::Client`] would save the `TIME` call but lets skewed clients
+//!   disagree.
+//! * **Client cost.** Each decision builds one command buffer, pre-sized, with the key
+//!   formatted straight into it (no per-call `String`s), and runs under one timer: the
+//!   connection manager has no response timeout of its own, the limiter's deadline
+//!   covers the call (before, two timers per call).
 //! * **Units.** Scripts work in microseconds (Lua numbers are doubles, exact to 2^53 µs ≈
 //!   285 years); the sliding counter's weighted sum is a double too, so for limits ×
 //!   windows beyond ~2^53 µs its estimate rounds. A test replays random traffic through
@@ -179,6 +206,7 @@ pub struct RedisLimiterBuilder {
     time: TimeSource,
     name: Option<String>,
     timeout: Duration,
+    functions: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -255,6 +283,15 @@ impl RedisLimiterBuilder {
         self
     }
 
+    /// Whether to call a Redis 7 function (`FCALL`, the default: ≈ 10 000 fewer server
+    /// instructions per decision than `EVALSHA`) when the server offers functions. `false`
+    /// always sends `EVALSHA` (no library is installed: e.g. where `FUNCTION` is reserved
+    /// for administrators, or to compare the two).
+    pub fn functions(mut self, functions: bool) -> Self {
+        self.functions = functions;
+        self
+    }
+
     /// Connects to the server (a [`ConnectionManager`], which reconnects in the
     /// background) and builds the limiter.
     ///
@@ -299,10 +336,10 @@ impl RedisLimiterBuilder {
         // Redis ≥ 7: install the function library now (idempotent: REPLACE of the same
         // code). A server without functions (Redis < 7, a renamed or forbidden command)
         // answers an error and the limiter uses EVALSHA instead.
-        let load = function_load(&library);
-        let use_functions =
-            match tokio::time::timeout(self.timeout, load.query_async::<()>(&mut connection)).await
-            {
+        let use_functions = self.functions && {
+            let load = function_load(&library);
+            let loading = load.query_async::<()>(&mut connection);
+            match tokio::time::timeout(self.timeout, loading).await {
                 Ok(Ok(())) => true,
                 Ok(Err(error)) if is_server_refusal(&error) => false,
                 Ok(Err(error)) => return Err(BuildError::Redis(error)),
@@ -315,7 +352,8 @@ impl RedisLimiterBuilder {
                         .into(),
                     ));
                 }
-            };
+            }
+        };
         let name = self
             .name
             .unwrap_or_else(|| format!("redis_{}", self.algorithm.name()));
@@ -508,6 +546,7 @@ impl RedisLimiter {
             time: TimeSource::Server,
             name: None,
             timeout: Duration::from_millis(250),
+            functions: true,
         }
     }
 
@@ -520,7 +559,7 @@ impl RedisLimiter {
         )
     }
 
-    /// Decides one unit-cost request for `key`: one `EVALSHA` round trip.
+    /// Decides one unit-cost request for `key`: one `FCALL` (or `EVALSHA`) round trip.
     ///
     /// # Errors
     /// [`RedisLimitError::Redis`] only under [`FailurePolicy::Error`];

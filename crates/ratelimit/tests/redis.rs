@@ -226,11 +226,55 @@ async fn without_functions_the_limiter_falls_back_to_evalsha_and_reloads_flushed
     for algorithm in RedisAlgorithm::ALL {
         let limiter = limiter(&redis.url(), algorithm, long_quota(3)).await;
         assert_eq!(limiter.server_call(), ServerCall::Evalsha, "{algorithm:?}");
-        reset_stats(&mut raw).await;
+        evalsha_and_reload_after_script_flush(&mut raw, &limiter, algorithm).await;
+    }
+}
+
+/// `.functions(false)` sends EVALSHA on a server that offers functions, and installs no
+/// library.
+#[tokio::test]
+async fn functions_can_be_turned_off() {
+    let Some(redis) = keel_testkit::redis_or_skip("functions_can_be_turned_off") else {
+        return;
+    };
+    let mut raw = raw_connection(&redis.url()).await;
+    for algorithm in RedisAlgorithm::ALL {
+        let limiter = RedisLimiter::builder()
+            .algorithm(algorithm)
+            .quota(long_quota(3))
+            .functions(false)
+            .url(redis.url())
+            .build()
+            .await
+            .unwrap();
+        assert_eq!(limiter.server_call(), ServerCall::Evalsha, "{algorithm:?}");
+        evalsha_and_reload_after_script_flush(&mut raw, &limiter, algorithm).await;
+    }
+    let list: Vec<redis::Value> = redis::cmd("FUNCTION")
+        .arg("LIST")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(list.is_empty(), "{list:?}");
+}
+
+async fn evalsha_and_reload_after_script_flush(
+    raw: &mut redis::aio::MultiplexedConnection,
+    limiter: &RedisLimiter,
+    algorithm: RedisAlgorithm,
+) {
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(raw)
+        .await
+        .unwrap();
+    {
+        let raw = &mut *raw;
+        reset_stats(raw).await;
         assert!(limiter.check("k").await.unwrap().allowed);
         let _: () = redis::cmd("SCRIPT")
             .arg("FLUSH")
-            .query_async(&mut raw)
+            .query_async(&mut *raw)
             .await
             .unwrap();
         let allowed = [
@@ -239,7 +283,7 @@ async fn without_functions_the_limiter_falls_back_to_evalsha_and_reloads_flushed
             limiter.check("k").await.unwrap().allowed,
         ];
         assert_eq!(allowed, [true, true, false], "{algorithm:?}");
-        let calls = command_calls(&mut raw).await;
+        let calls = command_calls(raw).await;
         // The first call and the one after the flush each get NOSCRIPT once.
         assert_eq!(calls("evalsha"), 6, "{algorithm:?}");
         assert_eq!(calls("script|load"), 2, "{algorithm:?}");

@@ -11,8 +11,9 @@
 //! - **keyed uniform 10k** / **keyed zipf 10k** — 10 000 keys (uniform, or Zipf s = 1.0),
 //!   100/s per key with bursts of 50, so decisions are a mix of allowed and denied. Every
 //!   contender walks the same seeded key array; thread `t` starts at offset `t × 7919`.
-//! - **redis** — Keel's `RedisLimiter` (GCRA and fixed-window Lua scripts, server `TIME`,
-//!   one `EVALSHA`) against three peers: `EVALSHA` of `return {1,0,0,0}` with the same keys
+//! - **redis** — Keel's `RedisLimiter` (GCRA and fixed-window Lua, server `TIME`, one
+//!   `FCALL` of a Redis 7 function per decision; GCRA also with `.functions(false)`, one
+//!   `EVALSHA`, for information) against three peers: `EVALSHA` of `return {1,0,0,0}` with the same keys
 //!   and arguments (the floor, for information); what a user writes without Keel — a
 //!   one-second fixed window with `INCR` + `EXPIRE` in `MULTI/EXEC` (one round trip); and
 //!   redis-cell's `CL.THROTTLE` (native GCRA module) when `KEEL_REDIS_CELL` names its
@@ -340,12 +341,14 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
             continue;
         }
         let mut keel = Vec::new();
+        let mut keel_evalsha = Vec::new();
         let mut keel_window = Vec::new();
         let mut raw = Vec::new();
         for _ in 0..connections {
-            for (algorithm, into) in [
-                (RedisAlgorithm::Gcra, &mut keel),
-                (RedisAlgorithm::FixedWindow, &mut keel_window),
+            for (algorithm, functions, into) in [
+                (RedisAlgorithm::Gcra, true, &mut keel),
+                (RedisAlgorithm::Gcra, false, &mut keel_evalsha),
+                (RedisAlgorithm::FixedWindow, true, &mut keel_window),
             ] {
                 into.push(
                     runtime.block_on(
@@ -355,6 +358,7 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
                             .url(url.as_str())
                             .prefix("bench")
                             .timeout(Duration::from_secs(2))
+                            .functions(functions)
                             .build(),
                     )?,
                 );
@@ -363,7 +367,12 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
             raw.push(runtime.block_on(client.get_connection_manager())?);
         }
         let tasks = connections * IN_FLIGHT_PER_CONNECTION;
-        let (keel, keel_window, raw) = (Arc::new(keel), Arc::new(keel_window), Arc::new(raw));
+        let (keel, keel_evalsha, keel_window, raw) = (
+            Arc::new(keel),
+            Arc::new(keel_evalsha),
+            Arc::new(keel_window),
+            Arc::new(raw),
+        );
         let name = redis_name(connections);
         let keel_run = |limiters: Arc<Vec<RedisLimiter>>| {
             let keys = keys.clone();
@@ -457,6 +466,7 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
         };
         let mut contenders = vec![
             Contender::keel("keel-redis-gcra", keel_run(keel.clone())),
+            Contender::keel("keel-redis-gcra evalsha", keel_run(keel_evalsha.clone())),
             Contender::keel("keel-redis-fixed-window", keel_run(keel_window.clone())),
             Contender::peer("raw evalsha (trivial)", raw_run),
             Contender::peer("incr+expire multi/exec", incr_run),
