@@ -10,7 +10,7 @@
 //!
 //! STORE is a redb file path, or `--redis URL` (with the `redis` feature; key prefix
 //! `$KEEL_JOBS_PREFIX`, default `keel:jobs:`; leases of 2 s so a killed worker's jobs come
-//! back quickly).
+//! back quickly), or `--postgres URL` (with the `postgres` feature; 2 s leases too).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -42,6 +42,15 @@ fn main() {
         args[2] = url;
         let result = redis_main(&args);
         if let Err(e) = result {
+            eprintln!("keel-jobs-worker: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if args.get(2).map(String::as_str) == Some("--postgres") && args.len() > 3 {
+        let url = args.remove(3);
+        args[2] = url;
+        if let Err(e) = postgres_main(&args) {
             eprintln!("keel-jobs-worker: {e}");
             std::process::exit(1);
         }
@@ -112,6 +121,33 @@ fn redis_main(args: &[String]) -> Result<()> {
 #[cfg(not(feature = "redis"))]
 fn redis_main(_args: &[String]) -> Result<()> {
     Err("built without the `redis` feature".into())
+}
+
+#[cfg(feature = "postgres")]
+fn postgres_main(args: &[String]) -> Result<()> {
+    let url = args[2].clone();
+    let rt = runtime()?;
+    let store = Arc::new(
+        rt.block_on(
+            keel_jobs::PostgresStore::builder()
+                .url(url)
+                .keep_completed(true)
+                .build(),
+        )?,
+    );
+    let lease = Duration::from_secs(2);
+    match args.get(1).map(String::as_str) {
+        Some("enqueue") if args.len() == 5 => {
+            enqueue_into(&rt, &store, parse(&args[3]), parse(&args[4]))
+        }
+        Some("work") if args.len() == 5 => work_on(&rt, store, &args[3], parse(&args[4]), lease),
+        _ => Err("usage: keel-jobs-worker enqueue|work --postgres URL ...".into()),
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
+fn postgres_main(_args: &[String]) -> Result<()> {
+    Err("built without the `postgres` feature".into())
 }
 
 fn enqueue(path: &str, count: u64, batch: u64) -> Result<()> {

@@ -1,0 +1,152 @@
+//! kill -9 on the Postgres backend: three worker *processes* (`keel-jobs-worker work
+//! --postgres URL`) share one private Postgres (keel-testkit) while they are SIGKILLed
+//! mid-job, repeatedly, and replaced; 10 000 jobs by default (`KEEL_JOBS_KILL9_JOBS`). Every job completes at
+//! least once, none is lost, and every duplicate run is explained by a lease that expired
+//! with its killed worker (2 s leases in the worker binary).
+#![cfg(feature = "postgres")]
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use keel_jobs::{ListFilter, PostgresStore, Status, Store};
+
+const BIN: &str = env!("CARGO_BIN_EXE_keel-jobs-worker");
+
+fn jobs() -> u64 {
+    std::env::var("KEEL_JOBS_KILL9_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
+
+fn wait_bounded(child: &mut Child, bound: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if start.elapsed() > bound {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("child did not finish within {bound:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn worker(url: &str, log: &std::path::Path) -> Child {
+    Command::new(BIN)
+        .args(["work", "--postgres", url, log.to_str().unwrap(), "16"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn worker")
+}
+
+#[test]
+fn postgres_workers_killed_mid_job_lose_nothing_and_every_duplicate_is_a_recovered_lease() {
+    let Some(url) = keel_testkit::shared_postgres_database_or_skip("postgres kill -9") else {
+        return;
+    };
+    let n = jobs();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("runs.log");
+    let status = Command::new(BIN)
+        .args(["enqueue", "--postgres", &url, &n.to_string(), "1000"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("run enqueue");
+    assert!(status.success());
+
+    // Three workers at a time; one is killed and replaced every so often.
+    let mut workers: Vec<Child> = (0..3).map(|_| worker(&url, &log)).collect();
+    let mut kills = 0;
+    for round in 0..8u64 {
+        std::thread::sleep(Duration::from_millis(120 + round * 53 % 150));
+        let victim = (round % 3) as usize;
+        if workers[victim].try_wait().unwrap().is_none() {
+            workers[victim].kill().expect("SIGKILL");
+            wait_bounded(&mut workers[victim], Duration::from_secs(10));
+            kills += 1;
+        }
+        workers[victim] = worker(&url, &log);
+    }
+    for w in &mut workers {
+        let status = wait_bounded(w, Duration::from_secs(300));
+        assert!(status.success(), "a worker failed: {status}");
+    }
+
+    let mut runs: HashMap<u64, Vec<u32>> = HashMap::new();
+    for line in std::fs::read_to_string(&log).unwrap().lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        if f.len() == 4 {
+            runs.entry(f[0].parse().unwrap())
+                .or_default()
+                .push(f[2].parse().unwrap());
+        }
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let records = rt.block_on(async {
+        let store = PostgresStore::builder()
+            .url(&url)
+            .listen(false)
+            .build()
+            .await
+            .expect("connect");
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .list(ListFilter {
+                    after,
+                    limit: 10_000,
+                    ..ListFilter::default()
+                })
+                .await
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            all.extend(page);
+        }
+        all
+    });
+    assert_eq!(records.len() as u64, n);
+    let (mut duplicates, mut recovered) = (0u64, 0u64);
+    for r in &records {
+        let job_n = r.payload["n"].as_u64().unwrap();
+        assert!(
+            matches!(r.status, Status::Succeeded { .. }),
+            "job {job_n} not completed: {:?}",
+            r.status
+        );
+        let attempts = runs
+            .get(&job_n)
+            .unwrap_or_else(|| panic!("job {job_n} completed but never ran"));
+        let dup = attempts.len() as u32 - 1;
+        duplicates += u64::from(dup);
+        recovered += u64::from(r.lease_recoveries);
+        assert!(
+            dup <= r.lease_recoveries,
+            "job {job_n}: {dup} duplicate runs, {} recovered leases",
+            r.lease_recoveries
+        );
+        assert_eq!(r.attempt, 1 + r.lease_recoveries, "job {job_n}");
+        let mut sorted = attempts.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(
+            sorted.len(),
+            attempts.len(),
+            "job {job_n} ran twice in one attempt"
+        );
+    }
+    assert_eq!(runs.len() as u64, n, "every job ran");
+    println!(
+        "postgres kill -9: {n} jobs, {kills} workers killed, {} runs, {duplicates} duplicates, {recovered} leases recovered, 0 lost",
+        n + duplicates
+    );
+    assert!(kills >= 1);
+}
