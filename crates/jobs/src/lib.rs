@@ -66,7 +66,8 @@
 //! | `metrics.rs` | [`JobsStats`] (store) and [`WorkerStats`] (pool) snapshots, and the `metrics` facade |
 //! | [`error`] | [`BuildError`], [`InvalidJob`], [`JobsError`] |
 //! | `redis/` | `RedisStore` (`redis` feature): the store on a Redis server shared by many processes — one Lua script round trip per call, key layout, global concurrency and rate limits (`GlobalLimits`), `BLPOP` wake-up; see its module docs |
-//! | `bin/keel-jobs-worker.rs` | a worker/producer *process* on the embedded store or Redis (`--redis URL`), used by the kill -9 tests |
+//! | `postgres/` | `PostgresStore` (`postgres` feature): schema + versioned migrations under an advisory lock (`schema.rs`), `SKIP LOCKED` batch fetch, sequence fencing tokens, `LISTEN/NOTIFY` wake-ups (`listen.rs`), transactional enqueue (`PostgresStore::enqueue_in`), global per-queue concurrency and rate limits (`QueueLimits`, `limits.rs`) — its module docs explain the schema and the fetch |
+//! | `bin/keel-jobs-worker.rs` | a worker/producer *process* on the embedded store, Redis (`--redis URL`) or Postgres (`--postgres URL`), used by the kill -9 tests |
 //!
 //! Tests: `tests/conformance.rs` (one suite, run against every store), `tests/worker.rs`
 //! (pool behaviour on tokio's paused clock), `tests/redb_store.rs` (reopen, recovery, group
@@ -192,10 +193,13 @@
 //!
 //! ## Not built yet (issue 12 continues)
 //!
-//! The Postgres backend (SKIP LOCKED, LISTEN/NOTIFY, transactional enqueue), the web
-//! dashboard, and the `keel-bench jobs` comparison with apalis. (The Redis backend, with
-//! cross-process concurrency and rate limits, is built: `redis/mod.rs`, tests
-//! `tests/redis_store.rs` and `tests/redis_kill9.rs`, and the conformance suite.)
+//! The web dashboard, and the `keel-bench jobs` comparison with apalis. (The Redis backend,
+//! with cross-process concurrency and rate limits, is built: `redis/mod.rs`, tests
+//! `tests/redis_store.rs` and `tests/redis_kill9.rs`, and the conformance suite. So is the
+//! Postgres backend: `postgres/`, tests `tests/postgres_store.rs` — transactional enqueue,
+//! concurrent migrations, NOTIFY wake-ups, global limits across stores, cron with 3
+//! schedulers, the server stopped mid-run — `tests/postgres_kill9.rs`, and the conformance
+//! suite; all against a private server from keel-testkit.)
 //!
 //! ## Interview questions
 //!

@@ -272,7 +272,7 @@ async fn global_concurrency_limit_holds_across_independent_stores() {
         println!("global concurrency limit {MAX}: peak {peak} running across 3 stores");
         assert!(peak <= MAX, "peak {peak} > limit {MAX}");
         assert_eq!(done.load(Ordering::SeqCst), JOBS);
-        assert!(stores[0].counts().await.unwrap().get("limited").is_none());
+        assert!(!stores[0].counts().await.unwrap().contains_key("limited"));
     })
     .await;
 }
