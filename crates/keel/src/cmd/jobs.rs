@@ -1,9 +1,12 @@
-//! `keel jobs …`: look at and operate an embedded (redb) job store from the shell — jobs
-//! per queue and state, dead jobs grouped by error, retry or delete a queue's dead jobs,
-//! pause and resume a queue. The store file has one owner at a time (redb's file lock):
-//! run these while no worker process has it open. `keel jobs dashboard` serves the web UI
-//! (crate `keel-jobs-dashboard`) over the same store, or over a Redis store (`--redis URL`)
-//! that workers share while it runs.
+//! `keel jobs …`: look at and operate a job store from the shell — jobs per queue and
+//! state, dead jobs grouped by error, retry or delete a queue's dead jobs, pause and resume a
+//! queue — and `keel jobs dashboard`, the web UI (crate `keel-jobs-dashboard`).
+//!
+//! Every subcommand works on one store: the embedded redb file (`--store PATH`, the
+//! default), a Redis store (`--redis URL [--redis-prefix P]`) or a Postgres store
+//! (`--postgres URL`). The redb file has one owner at a time (redb's file lock): run these
+//! while no worker process has it open. Redis and Postgres stores are shared with running
+//! workers.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,14 +14,23 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use keel_jobs::{RedbStore, Store};
+use keel_jobs::{PostgresStore, RedbStore, RedisStore, Store};
 
 /// `keel jobs …`
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The store file (redb).
+    /// The store file (redb), used unless --redis or --postgres is given.
     #[arg(long, global = true, default_value = "jobs.redb")]
     store: PathBuf,
+    /// Use a Redis store instead of --store, e.g. `redis://127.0.0.1:6379/`.
+    #[arg(long, global = true, value_name = "URL", conflicts_with = "postgres")]
+    redis: Option<String>,
+    /// The Redis store's key prefix (as given to its workers).
+    #[arg(long, global = true, default_value = "keel:jobs:")]
+    redis_prefix: String,
+    /// Use a Postgres store instead of --store, e.g. `postgres://user@127.0.0.1:5432/db`.
+    #[arg(long, global = true, value_name = "URL")]
+    postgres: Option<String>,
     #[command(subcommand)]
     command: JobsCommand,
 }
@@ -67,133 +79,116 @@ struct DashboardArgs {
     /// with authentication).
     #[arg(long)]
     allow_remote: bool,
-    /// Show a Postgres store instead of --store (the `postgres` backend).
-    #[arg(long, value_name = "URL", conflicts_with = "redis")]
-    postgres: Option<String>,
-    /// Show a Redis store instead of --store (the `redis` backend), e.g.
-    /// `redis://127.0.0.1:6379/`.
-    #[arg(long, value_name = "URL")]
-    redis: Option<String>,
-    /// The Redis store's key prefix (as given to its workers).
-    #[arg(long, default_value = "keel:jobs:", requires = "redis")]
-    redis_prefix: String,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     if let JobsCommand::Dashboard(dash) = &args.command {
-        return dashboard(&args.store, dash);
-    }
-    if !args.store.exists() {
-        anyhow::bail!("no job store at {}", args.store.display());
-    }
-    let store = RedbStore::builder()
-        .path(&args.store)
-        .build()
-        .with_context(|| {
-            format!(
-                "opening {} (is a worker running on it?)",
-                args.store.display()
-            )
-        })?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        match args.command {
-            JobsCommand::Status => {
-                println!(
-                    "{:<24} {:>10} {:>10} {:>10} {:>10} {:>10}  paused",
-                    "queue", "scheduled", "available", "running", "retrying", "dead"
-                );
-                for (queue, c) in store.counts().await? {
-                    println!(
-                        "{queue:<24} {:>10} {:>10} {:>10} {:>10} {:>10}  {}",
-                        c.scheduled,
-                        c.available,
-                        c.running,
-                        c.retrying,
-                        c.dead,
-                        if c.paused { "yes" } else { "no" }
-                    );
-                }
-            }
-            JobsCommand::Dead { queue } => {
-                for g in store.dead_by_error(queue.as_deref()).await? {
-                    println!(
-                        "{:>8}  {:?}  {}  (latest: job {})",
-                        g.count, g.kind, g.message, g.example
-                    );
-                }
-            }
-            JobsCommand::RetryDead { queue } => {
-                println!(
-                    "{} dead jobs of {queue} retried",
-                    store.retry_all_dead(&queue).await?
-                );
-            }
-            JobsCommand::DeleteDead { queue } => {
-                println!(
-                    "{} dead jobs of {queue} deleted",
-                    store.delete_all_dead(&queue).await?
-                );
-            }
-            JobsCommand::Pause { queue } => {
-                store.pause(&queue).await?;
-                println!("{queue} paused");
-            }
-            JobsCommand::Resume { queue } => {
-                store.resume(&queue).await?;
-                println!("{queue} resumed");
-            }
-            JobsCommand::Dashboard(_) => unreachable!("handled above"),
+        let loopback = dash.listen.ip().is_loopback();
+        if !loopback && !dash.allow_remote {
+            anyhow::bail!(
+                "refusing to serve the dashboard on {}: it has no login and its actions delete jobs. \
+                 Listen on 127.0.0.1 (and tunnel), or pass --allow-remote to expose it anyway",
+                dash.listen
+            );
         }
-        anyhow::Ok(())
-    })
-}
-
-fn dashboard(store_path: &std::path::Path, args: &DashboardArgs) -> anyhow::Result<()> {
-    if args.postgres.is_some() {
-        anyhow::bail!(
-            "this build has no postgres backend yet: keel-jobs has no Postgres store to open (use --store PATH or --redis URL)"
-        );
     }
-    let loopback = args.listen.ip().is_loopback();
-    if !loopback && !args.allow_remote {
-        anyhow::bail!(
-            "refusing to serve the dashboard on {}: it has no login and its actions delete jobs. \
-             Listen on 127.0.0.1 (and tunnel), or pass --allow-remote to expose it anyway",
-            args.listen
-        );
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    // The dashboard serves pages on two threads; the one-shot commands need one.
+    let rt = match args.command {
+        JobsCommand::Dashboard(_) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?,
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+    };
     rt.block_on(async {
         if let Some(url) = &args.redis {
-            let store = keel_jobs::RedisStore::builder()
+            let store = RedisStore::builder()
                 .url(url.as_str())
                 .prefix(args.redis_prefix.as_str())
                 .build()
                 .await
                 .with_context(|| format!("connecting to the Redis store at {url}"))?;
             let what = format!("redis {url}, prefix {}", args.redis_prefix);
-            return serve_dashboard(Arc::new(store), args, &what).await;
+            return command(Arc::new(store), args.command, &what).await;
         }
-        if !store_path.exists() {
-            anyhow::bail!("no job store at {}", store_path.display());
+        if let Some(url) = &args.postgres {
+            let store = PostgresStore::builder()
+                .url(url.as_str())
+                .build()
+                .await
+                .with_context(|| format!("connecting to the Postgres store at {url}"))?;
+            return command(Arc::new(store), args.command, &format!("postgres {url}")).await;
+        }
+        if !args.store.exists() {
+            anyhow::bail!("no job store at {}", args.store.display());
         }
         let store = RedbStore::builder()
-            .path(store_path)
+            .path(&args.store)
             .build()
             .with_context(|| {
                 format!(
                     "opening {} (is a worker running on it? the embedded store has one owner)",
-                    store_path.display()
+                    args.store.display()
                 )
             })?;
-        serve_dashboard(Arc::new(store), args, &store_path.display().to_string()).await
+        let what = args.store.display().to_string();
+        command(Arc::new(store), args.command, &what).await
     })
+}
+
+/// Runs one subcommand against an open store, whichever backend it is.
+async fn command<S: Store>(store: Arc<S>, cmd: JobsCommand, what: &str) -> anyhow::Result<()> {
+    match cmd {
+        JobsCommand::Status => {
+            println!(
+                "{:<24} {:>10} {:>10} {:>10} {:>10} {:>10}  paused",
+                "queue", "scheduled", "available", "running", "retrying", "dead"
+            );
+            for (queue, c) in store.counts().await? {
+                println!(
+                    "{queue:<24} {:>10} {:>10} {:>10} {:>10} {:>10}  {}",
+                    c.scheduled,
+                    c.available,
+                    c.running,
+                    c.retrying,
+                    c.dead,
+                    if c.paused { "yes" } else { "no" }
+                );
+            }
+        }
+        JobsCommand::Dead { queue } => {
+            for g in store.dead_by_error(queue.as_deref()).await? {
+                println!(
+                    "{:>8}  {:?}  {}  (latest: job {})",
+                    g.count, g.kind, g.message, g.example
+                );
+            }
+        }
+        JobsCommand::RetryDead { queue } => {
+            println!(
+                "{} dead jobs of {queue} retried",
+                store.retry_all_dead(&queue).await?
+            );
+        }
+        JobsCommand::DeleteDead { queue } => {
+            println!(
+                "{} dead jobs of {queue} deleted",
+                store.delete_all_dead(&queue).await?
+            );
+        }
+        JobsCommand::Pause { queue } => {
+            store.pause(&queue).await?;
+            println!("{queue} paused");
+        }
+        JobsCommand::Resume { queue } => {
+            store.resume(&queue).await?;
+            println!("{queue} resumed");
+        }
+        JobsCommand::Dashboard(dash) => serve_dashboard(store, &dash, what).await?,
+    }
+    Ok(())
 }
 
 async fn serve_dashboard<S: Store>(
