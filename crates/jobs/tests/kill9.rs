@@ -11,7 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use keel_jobs::{ListFilter, RedbStore, Status, Store};
+mod kill9_common;
+
+use keel_jobs::RedbStore;
 
 const BIN: &str = env!("CARGO_BIN_EXE_keel-jobs-worker");
 
@@ -53,21 +55,7 @@ fn read_all(path: &Path) -> Vec<keel_jobs::JobRecord> {
         .enable_all()
         .build()
         .unwrap();
-    let mut all = Vec::new();
-    let mut after = None;
-    loop {
-        let page = rt
-            .block_on(store.list(ListFilter {
-                after,
-                limit: 10_000,
-                ..ListFilter::default()
-            }))
-            .unwrap();
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
-        all.extend(page);
-    }
-    all
+    rt.block_on(kill9_common::list_all(&store))
 }
 
 #[test]
@@ -119,46 +107,7 @@ fn workers_killed_mid_job_lose_nothing_and_every_duplicate_is_a_recovered_lease(
         }
     }
     let records = read_all(&store);
-    assert_eq!(records.len() as u64, n);
-    let mut duplicates = 0;
-    let mut recovered = 0;
-    for r in &records {
-        let job_n = r.payload["n"].as_u64().unwrap();
-        assert!(
-            matches!(r.status, Status::Succeeded { .. }),
-            "job {job_n} not completed: {:?}",
-            r.status
-        );
-        let attempts = runs
-            .get(&job_n)
-            .unwrap_or_else(|| panic!("job {job_n} completed but never ran"));
-        let dup = attempts.len() as u32 - 1;
-        duplicates += u64::from(dup);
-        recovered += u64::from(r.lease_recoveries);
-        // Every extra run is explained by a lease that expired with its worker.
-        assert!(
-            dup <= r.lease_recoveries,
-            "job {job_n}: {dup} duplicate runs, {} recovered leases",
-            r.lease_recoveries
-        );
-        // No handler failed, so every attempt beyond the first was a recovered lease.
-        assert_eq!(r.attempt, 1 + r.lease_recoveries, "job {job_n}");
-        // Distinct runs have distinct attempt numbers (fencing: one holder per attempt).
-        let mut sorted = attempts.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        assert_eq!(
-            sorted.len(),
-            attempts.len(),
-            "job {job_n} ran twice in one attempt"
-        );
-    }
-    assert_eq!(runs.len() as u64, n, "every job ran");
-    println!(
-        "kill -9: {n} jobs, {kills} workers killed, {} runs, {duplicates} duplicates, {recovered} leases recovered, 0 lost",
-        n + duplicates
-    );
-    assert!(kills >= 1);
+    kill9_common::verify_runs("kill -9", n, kills, &records, &runs);
 }
 
 #[test]

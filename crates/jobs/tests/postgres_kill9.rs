@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use keel_jobs::{ListFilter, PostgresStore, Status, Store};
+mod kill9_common;
+
+use keel_jobs::PostgresStore;
 
 const BIN: &str = env!("CARGO_BIN_EXE_keel-jobs-worker");
 
@@ -96,57 +98,7 @@ fn postgres_workers_killed_mid_job_lose_nothing_and_every_duplicate_is_a_recover
             .build()
             .await
             .expect("connect");
-        let mut all = Vec::new();
-        let mut after = None;
-        loop {
-            let page = store
-                .list(ListFilter {
-                    after,
-                    limit: 10_000,
-                    ..ListFilter::default()
-                })
-                .await
-                .unwrap();
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            all.extend(page);
-        }
-        all
+        kill9_common::list_all(&store).await
     });
-    assert_eq!(records.len() as u64, n);
-    let (mut duplicates, mut recovered) = (0u64, 0u64);
-    for r in &records {
-        let job_n = r.payload["n"].as_u64().unwrap();
-        assert!(
-            matches!(r.status, Status::Succeeded { .. }),
-            "job {job_n} not completed: {:?}",
-            r.status
-        );
-        let attempts = runs
-            .get(&job_n)
-            .unwrap_or_else(|| panic!("job {job_n} completed but never ran"));
-        let dup = attempts.len() as u32 - 1;
-        duplicates += u64::from(dup);
-        recovered += u64::from(r.lease_recoveries);
-        assert!(
-            dup <= r.lease_recoveries,
-            "job {job_n}: {dup} duplicate runs, {} recovered leases",
-            r.lease_recoveries
-        );
-        assert_eq!(r.attempt, 1 + r.lease_recoveries, "job {job_n}");
-        let mut sorted = attempts.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        assert_eq!(
-            sorted.len(),
-            attempts.len(),
-            "job {job_n} ran twice in one attempt"
-        );
-    }
-    assert_eq!(runs.len() as u64, n, "every job ran");
-    println!(
-        "postgres kill -9: {n} jobs, {kills} workers killed, {} runs, {duplicates} duplicates, {recovered} leases recovered, 0 lost",
-        n + duplicates
-    );
-    assert!(kills >= 1);
+    kill9_common::verify_runs("postgres kill -9", n, kills, &records, &runs);
 }
