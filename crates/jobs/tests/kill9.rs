@@ -4,12 +4,11 @@
 //! by a lease the store recovered. A producer killed mid-`enqueue_many` loses nothing
 //! whose call returned Ok.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod kill9_common;
 
@@ -24,25 +23,9 @@ fn jobs() -> u64 {
         .unwrap_or(10_000)
 }
 
-/// Waits for a child with a bound; kills it when the bound passes.
-fn wait_bounded(child: &mut Child, bound: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if start.elapsed() > bound {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("child did not finish within {bound:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn kill9(child: &mut Child) {
     child.kill().expect("SIGKILL"); // std's kill() is SIGKILL on Unix
-    wait_bounded(child, Duration::from_secs(10));
+    kill9_common::wait_bounded(child, Duration::from_secs(10));
 }
 
 fn read_all(path: &Path) -> Vec<keel_jobs::JobRecord> {
@@ -90,22 +73,13 @@ fn workers_killed_mid_job_lose_nothing_and_every_duplicate_is_a_recovered_lease(
                 continue;
             }
         }
-        let status = wait_bounded(&mut child, Duration::from_secs(300));
+        let status = kill9_common::wait_bounded(&mut child, Duration::from_secs(300));
         assert!(status.success(), "last worker failed: {status}");
         break;
     }
 
     // Runs recorded by handlers (a run is recorded before its ack).
-    let mut runs: HashMap<u64, Vec<u32>> = HashMap::new();
-    let text = std::fs::read_to_string(&log).unwrap();
-    for line in text.lines() {
-        let f: Vec<&str> = line.split(' ').collect();
-        if f.len() == 4 {
-            runs.entry(f[0].parse().unwrap())
-                .or_default()
-                .push(f[2].parse().unwrap());
-        }
-    }
+    let runs = kill9_common::read_runs(&log);
     let records = read_all(&store);
     kill9_common::verify_runs("kill -9", n, kills, &records, &runs);
 }

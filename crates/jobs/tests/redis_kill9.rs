@@ -5,9 +5,8 @@
 //! with its killed worker (2 s leases in the worker binary).
 #![cfg(feature = "redis")]
 
-use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod kill9_common;
 
@@ -20,21 +19,6 @@ fn jobs() -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000)
-}
-
-fn wait_bounded(child: &mut Child, bound: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if start.elapsed() > bound {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("child did not finish within {bound:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn worker(url: &str, log: &std::path::Path) -> Child {
@@ -71,25 +55,17 @@ fn redis_workers_killed_mid_job_lose_nothing_and_every_duplicate_is_a_recovered_
         let victim = (round % 3) as usize;
         if workers[victim].try_wait().unwrap().is_none() {
             workers[victim].kill().expect("SIGKILL");
-            wait_bounded(&mut workers[victim], Duration::from_secs(10));
+            kill9_common::wait_bounded(&mut workers[victim], Duration::from_secs(10));
             kills += 1;
         }
         workers[victim] = worker(&url, &log);
     }
     for w in &mut workers {
-        let status = wait_bounded(w, Duration::from_secs(300));
+        let status = kill9_common::wait_bounded(w, Duration::from_secs(300));
         assert!(status.success(), "a worker failed: {status}");
     }
 
-    let mut runs: HashMap<u64, Vec<u32>> = HashMap::new();
-    for line in std::fs::read_to_string(&log).unwrap().lines() {
-        let f: Vec<&str> = line.split(' ').collect();
-        if f.len() == 4 {
-            runs.entry(f[0].parse().unwrap())
-                .or_default()
-                .push(f[2].parse().unwrap());
-        }
-    }
+    let runs = kill9_common::read_runs(&log);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

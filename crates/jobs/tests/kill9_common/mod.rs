@@ -2,6 +2,9 @@
 //! the store's records against the runs the workers logged.
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, ExitStatus};
+use std::time::{Duration, Instant};
 
 use keel_jobs::{JobRecord, ListFilter, Status, Store};
 
@@ -74,4 +77,35 @@ pub(crate) fn verify_runs(
         n + duplicates
     );
     assert!(kills >= 1);
+}
+
+/// Waits for a child with a bound; kills it and fails the test when the bound passes.
+pub(crate) fn wait_bounded(child: &mut Child, bound: Duration) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if start.elapsed() > bound {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("child did not finish within {bound:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The runs the workers' handlers logged (`n worker attempt token`, one line per run, written
+/// before the ack): job `n` → the attempt number of each run.
+pub(crate) fn read_runs(log: &Path) -> HashMap<u64, Vec<u32>> {
+    let mut runs: HashMap<u64, Vec<u32>> = HashMap::new();
+    for line in std::fs::read_to_string(log).unwrap().lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        if f.len() == 4 {
+            runs.entry(f[0].parse().unwrap())
+                .or_default()
+                .push(f[2].parse().unwrap());
+        }
+    }
+    runs
 }
