@@ -73,6 +73,17 @@ impl Inner {
     /// Compares partition `p` with `peer_name` and repairs both sides. Returns the number
     /// of keys sent or received, or `None` if the peer could not be reached.
     pub(crate) async fn sync_partition(&self, p: u16, peer_name: &str) -> Option<usize> {
+        self.exchange_partition(p, peer_name, true).await
+    }
+
+    /// Pushes this node's copy of partition `p` to `peer_name` (only keys under differing
+    /// leaves, and only where theirs differs); pulls nothing. `Some` means the peer
+    /// acknowledged (durably merged) every key it lacked.
+    pub(crate) async fn push_partition(&self, p: u16, peer_name: &str) -> Option<usize> {
+        self.exchange_partition(p, peer_name, false).await
+    }
+
+    async fn exchange_partition(&self, p: u16, peer_name: &str, pull: bool) -> Option<usize> {
         let peer = self.cluster.peer(peer_name)?;
         let mine = tree(self, p)?;
         let theirs = match peer.call(redis::cmd("DHT.R.TREE").arg(p)).await {
@@ -100,7 +111,7 @@ impl Inner {
                 }
             }
             // Pull: merge what they have into ours.
-            for (k, set) in &remote_sets {
+            for (k, set) in remote_sets.iter().filter(|_| pull) {
                 if self.store.merge(p, k, set.clone()).await.is_err() {
                     return None;
                 }
@@ -112,20 +123,23 @@ impl Inner {
                 };
                 if remote_sets.get(&k).is_none_or(|r| *r != ours) {
                     let sent = peer.call(redis::cmd("DHT.R.PUT").arg(&k).arg(&v)).await;
-                    if sent.is_err() {
+                    if !matches!(sent, Ok(Value::Okay | Value::SimpleString(_))) {
                         return None;
                     }
                     moved += 1;
                 }
             }
-            moved += remote_sets.len();
+            if pull {
+                moved += remote_sets.len();
+            }
         }
         self.metrics.anti_entropy_keys.add(moved as u64);
         Some(moved)
     }
 
     /// One anti-entropy round over the next partitions this node owns, starting at
-    /// `*cursor`. Returns the keys exchanged.
+    /// `*cursor`, then tombstone GC on those it is the first owner of and the hand-off of
+    /// copies of partitions it no longer owns (see `reclaim`). Returns the keys exchanged.
     pub(crate) async fn anti_entropy_round(self: &Arc<Self>, cursor: &mut usize) -> usize {
         let q = self.cluster.partitions();
         let mut moved = 0;
@@ -139,16 +153,17 @@ impl Inner {
             let Some(i) = owners.iter().position(|o| *o == self.cluster.me) else {
                 continue;
             };
-            if owners.len() < 2 {
-                continue;
-            }
             done += 1;
             let next = &owners[(i + 1) % owners.len()];
-            if self.is_down(next) {
-                continue;
+            if owners.len() >= 2 && !self.is_down(next) {
+                moved += self.sync_partition(p, next).await.unwrap_or(0);
             }
-            moved += self.sync_partition(p, next).await.unwrap_or(0);
+            if i == 0 {
+                // After the exchange, so replicas that just converged agree at once.
+                self.collect_tombstones(p).await;
+            }
         }
+        self.drop_old_copies().await;
         self.metrics.anti_entropy_rounds.inc();
         moved
     }

@@ -44,6 +44,7 @@
 //! - `coordinator` — quorum reads with read repair, routed quorum writes, hints.
 //! - `cluster` — fixed partitions placed with `keel-ring`, preference lists.
 //! - `anti_entropy` — per-partition Merkle trees compared between replicas on a timer.
+//! - `reclaim` — tombstone GC and dropping copies of partitions a node no longer owns.
 //! - `membership` — gossip of the layout and heartbeats, the failure detector, join and
 //!   leave with partition streaming (`DHT.JOIN`, `DHT.LEAVE`, `--seed`).
 //! - `peer` — connections to other nodes and the call-timeout failure detector.
@@ -91,8 +92,23 @@
 //! - **Anti-entropy**: every interval a node compares the Merkle trees (64 leaves) of the
 //!   next 16 partitions it owns with the next owner of each and exchanges only the keys
 //!   under differing leaves, both ways.
+//! - **Tombstone GC**: a key whose siblings are all tombstones, the newest older than the
+//!   grace period (`tombstone_grace`, default 1 day, on the injected clock), is deleted
+//!   on every owner of its partition — only when no membership change runs, every owner
+//!   is up and every owner answers that it holds *exactly* that set (hash of the
+//!   canonical encoding), and then on each owner only if its set is still unchanged. No
+//!   owner then holds the deleted value, so nothing can push it back; a replica that
+//!   missed the delete holds the value, not the tombstone, so the GC waits for it. The
+//!   argument and its one limit (a hint or old copy whose holder is down longer than the
+//!   grace period) are in `reclaim`.
+//! - **Old partition copies**: a node that no longer owns a partition (after a join or a
+//!   leave) pushes it to the partition's owners (Merkle comparison, push only) and, once
+//!   all of them acknowledged durably, deletes the keys that did not change meanwhile;
+//!   every anti-entropy round looks for such partitions.
 //! - **Durability**: redb with `fsync` per commit and group commit (one writer thread
-//!   batches up to 512 jobs per transaction).
+//!   batches up to 512 jobs per transaction). [`Fsync::EverySecond`] is an explicit
+//!   opt-in (`--fsync everysec`) that acknowledges before the fsync and loses up to the
+//!   last second of a crashed node's writes (see [`Fsync`]).
 //!
 //! ## Complexity
 //!
@@ -120,8 +136,9 @@
 //! - Our own gossip instead of chitchat/foca: the state is one epoch-versioned member
 //!   list plus heartbeats, carried on the peer connections the data already uses (see
 //!   `membership` for the reasoning).
-//! - A node that stops owning a partition keeps its old copy (not deleted): safe, costs
-//!   disk until a future cleanup.
+//! - Tombstones live at least the grace period (disk for safety, as Cassandra's
+//!   `gc_grace_seconds`) and need every owner up to go: a long-down owner keeps them.
+//!   Expired TTL values are not collected yet (they read as absent but use disk).
 //! - redb fsyncs every commit; group commit keeps that affordable under concurrency but a
 //!   lone client pays one fsync per write.
 //! - Siblings are capped at [`MAX_SIBLINGS`] per key: past it the oldest by
@@ -151,7 +168,10 @@
 //!   falsely supersede siblings when a server bumps its own counter; a dot names the one
 //!   event a version is, so "saw it" is exact.
 //! - *How are deletes safe?* A tombstone is a version: it supersedes what it saw and
-//!   replicates like a value, so a stale replica cannot resurrect the key.
+//!   replicates like a value, so a stale replica cannot resurrect the key. *And when can
+//!   the tombstone go?* Only when no copy of the old value is left to push back: every
+//!   owner must hold the same tombstone (checked, not assumed) and the grace period must
+//!   cover hints and old copies whose holders are briefly down.
 //! - *What if a node dies mid-write?* The write is acknowledged only after W fsyncs;
 //!   its missed copies wait as hints and are also fixed by read repair.
 //!
@@ -162,7 +182,7 @@
 //!
 //! ## Not done yet (see the crate's issue)
 //! Deterministic simulation (the node's network is the `redis` crate over tokio TCP, not
-//! yet behind an injectable transport), tombstone GC.
+//! yet behind an injectable transport); GC of expired TTL values.
 
 mod anti_entropy;
 pub mod clock;
@@ -175,6 +195,7 @@ pub mod metrics;
 mod mutation;
 pub mod node;
 mod peer;
+mod reclaim;
 pub mod reply;
 pub mod resp;
 mod storage;
@@ -186,6 +207,7 @@ pub use error::{BuildError, DecodeError, DhtError, ProtocolError};
 pub use metrics::DhtStats;
 pub use node::{Node, NodeBuilder, NodeHandle};
 pub use reply::{Protocol, Reply};
+pub use storage::{Fsync, SYNC_INTERVAL};
 pub use version::{MAX_SIBLINGS, Sibling, SiblingSet, VersionVector};
 
 /// Most partitions a cluster can have (partition numbers are `u16`).

@@ -51,6 +51,13 @@ pub struct DhtStats {
     pub sloppy_hints: u64,
     /// Concurrent siblings dropped by the [`MAX_SIBLINGS`](crate::MAX_SIBLINGS) bound.
     pub siblings_dropped: u64,
+    /// Tombstones deleted here by the GC rule (see the crate docs).
+    pub tombstones_collected: u64,
+    /// Keys of partitions this node no longer owns, deleted after their new owners
+    /// acknowledged them.
+    pub old_copies_dropped: u64,
+    /// Keys stored on this node (live values, expired values and tombstones).
+    pub keys_stored: u64,
 }
 
 macro_rules! counters {
@@ -92,6 +99,8 @@ counters! {
     gossip_rounds => "keel_dht_gossip_rounds_total",
     partitions_moved => "keel_dht_partitions_moved_total",
     sloppy_hints => "keel_dht_sloppy_hints_total",
+    tombstones_collected => "keel_dht_tombstones_collected_total",
+    old_copies_dropped => "keel_dht_old_copies_dropped_total",
 }
 
 /// One counted event: a snapshot atomic and a facade handle.

@@ -20,7 +20,7 @@ use crate::membership::Membership;
 use crate::metrics::{DhtStats, Metrics};
 use crate::reply::{Protocol, Reply};
 use crate::resp::{Limits, parse_request};
-use crate::storage::Store;
+use crate::storage::{Fsync, Store};
 
 /// Default listen address: loopback, any free port (never Redis's 6379).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:0";
@@ -45,6 +45,8 @@ pub struct NodeBuilder {
     anti_entropy_interval: Duration,
     gossip_interval: Duration,
     fail_after: Duration,
+    tombstone_grace: Duration,
+    fsync: Fsync,
     limits: Limits,
     clock: Arc<dyn Clock>,
 }
@@ -59,6 +61,7 @@ pub(crate) struct Config {
     pub(crate) handoff_interval: Duration,
     pub(crate) anti_entropy_interval: Duration,
     pub(crate) gossip_interval: Duration,
+    pub(crate) tombstone_grace: Duration,
 }
 
 impl NodeBuilder {
@@ -135,6 +138,21 @@ impl NodeBuilder {
         self.fail_after = d;
         self
     }
+    /// How old (on the injected clock) a tombstone must be before the GC may delete it,
+    /// once every owner holds it (default 1 day; at most 365 days). A node holding a
+    /// hint or an old partition copy that stays down longer than this can bring a
+    /// deleted value back — see the crate docs' GC rule.
+    pub fn tombstone_grace(mut self, d: Duration) -> Self {
+        self.tombstone_grace = d;
+        self
+    }
+    /// When this node's writes reach its disk (default [`Fsync::Always`]: fsynced before
+    /// they are acknowledged). [`Fsync::EverySecond`] trades up to a second of
+    /// acknowledged writes on a crash of this node for throughput — see [`Fsync`].
+    pub fn fsync(mut self, fsync: Fsync) -> Self {
+        self.fsync = fsync;
+        self
+    }
     /// Request size limits.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -173,6 +191,11 @@ impl NodeBuilder {
             if d < Duration::from_millis(1) || d > DAY {
                 return Err(BuildError::Duration { what });
             }
+        }
+        if self.tombstone_grace < Duration::from_millis(1) || self.tombstone_grace > 365 * DAY {
+            return Err(BuildError::Duration {
+                what: "tombstone grace period",
+            });
         }
         let l = self.limits;
         if l.max_bulk_len == 0
@@ -221,6 +244,7 @@ impl Inner {
         s.storage_commits = self.store.counters.commits.load(Ordering::Relaxed);
         s.storage_jobs = self.store.counters.jobs.load(Ordering::Relaxed);
         s.siblings_dropped = self.store.counters.siblings_dropped.load(Ordering::Relaxed);
+        s.keys_stored = self.store.key_count().unwrap_or(0);
         s
     }
 }
@@ -257,6 +281,8 @@ impl Node {
             anti_entropy_interval: Duration::from_secs(1),
             gossip_interval: Duration::from_millis(250),
             fail_after: Duration::from_secs(3),
+            tombstone_grace: DAY,
+            fsync: Fsync::Always,
             limits: Limits::default(),
             clock: Arc::new(SystemClock),
         }
@@ -275,7 +301,8 @@ impl Node {
         let addr = listener.local_addr().map_err(BuildError::Bind)?;
         let name = b.name.clone().unwrap_or_else(|| addr.to_string());
         let data_dir = b.data_dir.clone().ok_or(BuildError::NoDataDir)?;
-        let store = Store::open(&data_dir).map_err(|e| BuildError::Storage(Box::new(e)))?;
+        let store =
+            Store::open_with(&data_dir, b.fsync).map_err(|e| BuildError::Storage(Box::new(e)))?;
         let membership = Membership::new(
             b.clock.now_ms().max(1),
             u64::try_from(b.fail_after.as_millis()).unwrap_or(u64::MAX),
@@ -308,6 +335,7 @@ impl Node {
                 handoff_interval: b.handoff_interval,
                 anti_entropy_interval: b.anti_entropy_interval,
                 gossip_interval: b.gossip_interval,
+                tombstone_grace: b.tombstone_grace,
             },
             metrics: Metrics::new(&name),
             next_client_id: AtomicU64::new(1),

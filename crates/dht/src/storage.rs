@@ -22,6 +22,10 @@
 //! coordinator still answers only after W owners — its own commit counted only once it
 //! resolves — have the write on disk.
 //!
+//! With [`Fsync::EverySecond`] (an explicit node option) the writer commits with redb's
+//! `Durability::None` and makes a durable commit at most a second later; what that loses
+//! is spelled out on [`Fsync`].
+//!
 //! # Dots are never reused
 //!
 //! Sending a version before it is committed means a node can crash with one of its dots on
@@ -140,7 +144,13 @@ fn split_hint_key(k: &[u8]) -> Option<(String, Vec<u8>)> {
 
 impl Store {
     /// Opens (or creates) the store in `dir`.
+    #[cfg(test)]
     pub(crate) fn open(dir: &Path) -> Result<Self, DhtError> {
+        Self::open_with(dir, Fsync::Always)
+    }
+
+    /// Opens (or creates) the store in `dir`; `fsync` decides when commits reach the disk.
+    pub(crate) fn open_with(dir: &Path, fsync: Fsync) -> Result<Self, DhtError> {
         std::fs::create_dir_all(dir).map_err(DhtError::Io)?;
         let db = Arc::new(Database::create(dir.join("keel-dht.redb"))?);
         let incarnation = {
@@ -165,7 +175,7 @@ impl Store {
         let writer_counters = Arc::clone(&counters);
         let handle = std::thread::Builder::new()
             .name("keel-dht-writer".into())
-            .spawn(move || writer(&writer_db, &rx, &writer_counters, first_dot))
+            .spawn(move || writer(&writer_db, &rx, &writer_counters, first_dot, fsync))
             .map_err(DhtError::Io)?;
         Ok(Self {
             db,
@@ -411,6 +421,68 @@ impl Store {
         Ok(out)
     }
 
+    /// Number of stored keys (live, expired or tombstones), O(1).
+    pub(crate) fn key_count(&self) -> Result<u64, DhtError> {
+        let tx = self.db.begin_read()?;
+        Ok(tx.open_table(DATA)?.len()?)
+    }
+
+    /// True when partition `p` holds at least one key here.
+    pub(crate) fn partition_has_keys(&self, partition: u16) -> Result<bool, DhtError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(DATA)?;
+        let start = partition.to_be_bytes();
+        let mut range = match partition.checked_add(1) {
+            Some(next) => table.range(start.as_slice()..next.to_be_bytes().as_slice())?,
+            None => table.range(start.as_slice()..)?,
+        };
+        Ok(range.next().transpose()?.is_some())
+    }
+
+    /// Deletes each `(key, hash)` of a partition whose stored encoded set still hashes to
+    /// `hash` ([`set_hash`]), durably; a key written since the hash was taken stays.
+    /// Returns how many were deleted.
+    pub(crate) async fn remove_if_unchanged(
+        &self,
+        partition: u16,
+        keys: Vec<(Vec<u8>, u64)>,
+    ) -> Result<usize, DhtError> {
+        self.submit(move |t| {
+            let mut removed = 0;
+            for (key, hash) in keys {
+                let skey = storage_key(partition, &key);
+                let same = t
+                    .data
+                    .get(skey.as_slice())?
+                    .is_some_and(|v| set_hash(v.value()) == hash);
+                if same {
+                    t.data.remove(skey.as_slice())?;
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
+    /// For each `(key, hash)` of a partition: whether the stored encoded set hashes to
+    /// `hash` (a missing key never matches).
+    pub(crate) fn holds_unchanged(
+        &self,
+        partition: u16,
+        keys: &[(Vec<u8>, u64)],
+    ) -> Result<Vec<bool>, DhtError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(DATA)?;
+        keys.iter()
+            .map(|(key, hash)| {
+                Ok(table
+                    .get(storage_key(partition, key).as_slice())?
+                    .is_some_and(|v| set_hash(v.value()) == *hash))
+            })
+            .collect()
+    }
+
     /// Deletes every key and hint.
     pub(crate) async fn flush(&self) -> Result<(), DhtError> {
         self.submit(|t| {
@@ -420,6 +492,11 @@ impl Store {
         })
         .await
     }
+}
+
+/// The hash that names one stored (encoded, canonical) set in GC and hand-off checks.
+pub(crate) fn set_hash(encoded: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(encoded)
 }
 
 fn read(
@@ -432,10 +509,75 @@ fn read(
     }
 }
 
-fn writer(db: &Database, rx: &mpsc::Receiver<Job>, counters: &StoreCounters, first_dot: u64) {
+/// When the writer's commits reach the disk.
+///
+/// # What [`Fsync::EverySecond`] loses
+/// Its commits are visible at once (reads, replication, the reply) but live only in the
+/// process's memory until the next durable commit, which the writer makes at most
+/// [`SYNC_INTERVAL`] after the first non-durable one (sooner when a batch starts after
+/// the interval; at once on a clean shutdown). A node killed (`kill -9`, a crash, power
+/// loss) comes back without up to the last second of writes it acknowledged — redb
+/// rolls back to the last durable commit. With W ≥ 2 such a write survives while any
+/// other replica that acknowledged it survives, so the cluster loses it only when every
+/// node holding it dies within that second. Redis's `appendfsync everysec` loses up to
+/// a second on an OS crash or power loss but nothing on a process kill; this loses it on
+/// both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fsync {
+    /// Every commit is fsynced before the writes in it are acknowledged (default): a node
+    /// comes back after `kill -9` with everything it acknowledged.
+    #[default]
+    Always,
+    /// Commits are fsynced at most once per second (see above for what that loses).
+    EverySecond,
+}
+
+/// Longest a non-durable commit waits for its fsync under [`Fsync::EverySecond`].
+pub const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Commits an empty transaction durably (making earlier non-durable commits durable).
+fn sync(db: &Database) -> Result<(), DhtError> {
+    let tx = db.begin_write()?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn writer(
+    db: &Database,
+    rx: &mpsc::Receiver<Job>,
+    counters: &StoreCounters,
+    first_dot: u64,
+    fsync: Fsync,
+) {
     // Survives failed transactions on purpose: a dot handed out once is never reused.
     let mut next_dot = first_dot;
-    while let Ok(first) = rx.recv() {
+    // Under `EverySecond`: when the last durable commit was made, and whether any commit
+    // since is not durable yet. (Real time: this paces the disk, it is no TTL or window.)
+    let mut synced_at = std::time::Instant::now();
+    let mut unsynced = false;
+    loop {
+        let first = if unsynced {
+            let wait = SYNC_INTERVAL.saturating_sub(synced_at.elapsed());
+            match rx.recv_timeout(wait) {
+                Ok(job) => job,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if sync(db).is_ok() {
+                        unsynced = false;
+                        synced_at = std::time::Instant::now();
+                    }
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = sync(db);
+                    return;
+                }
+            }
+        } else {
+            match rx.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -445,8 +587,13 @@ fn writer(db: &Database, rx: &mpsc::Receiver<Job>, counters: &StoreCounters, fir
         }
         let n = batch.len() as u64;
         let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
+        let durable = fsync == Fsync::Always || synced_at.elapsed() >= SYNC_INTERVAL;
         let result = (|| -> Result<(), DhtError> {
-            let tx = db.begin_write()?;
+            let mut tx = db.begin_write()?;
+            if !durable {
+                tx.set_durability(redb::Durability::None)
+                    .map_err(|e| DhtError::Storage(e.to_string().into()))?;
+            }
             {
                 let mut tables = Tables {
                     data: tx.open_table(DATA)?,
@@ -477,6 +624,14 @@ fn writer(db: &Database, rx: &mpsc::Receiver<Job>, counters: &StoreCounters, fir
         })();
         counters.commits.fetch_add(1, Ordering::Relaxed);
         counters.jobs.fetch_add(n, Ordering::Relaxed);
+        if result.is_ok() {
+            if durable {
+                unsynced = false;
+                synced_at = std::time::Instant::now();
+            } else {
+                unsynced = true;
+            }
+        }
         match result {
             Ok(()) => finishes.into_iter().for_each(|f| f(Ok(()))),
             Err(e) => {
@@ -574,6 +729,47 @@ mod tests {
             assert_eq!(replica.current(0), Some(&v2), "v2 hidden by v1's dot");
             store.merge(0, b"k", first).await.unwrap();
             assert_eq!(store.get(0, b"k").unwrap().current(0), Some(&v2));
+        });
+        close(store);
+    }
+
+    /// `Fsync::EverySecond` acknowledges before the fsync, but a clean close makes every
+    /// commit durable: reopening finds all of them.
+    #[test]
+    fn a_relaxed_store_closed_cleanly_keeps_every_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_with(dir.path(), Fsync::EverySecond).unwrap();
+        runtime().block_on(async {
+            for i in 0..100u32 {
+                write(&store, &i.to_be_bytes(), blind("a", "v", 1)).await;
+            }
+        });
+        close(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.key_count().unwrap(), 100);
+        close(store);
+    }
+
+    /// Conditional removal deletes only keys whose set is unchanged since it was hashed.
+    #[test]
+    fn remove_if_unchanged_keeps_keys_written_since_the_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        runtime().block_on(async {
+            write(&store, b"a", blind("n", "1", 1)).await;
+            write(&store, b"b", blind("n", "1", 1)).await;
+            let hashes: Vec<(Vec<u8>, u64)> = [b"a", b"b"]
+                .iter()
+                .map(|k| (k.to_vec(), set_hash(&store.get(0, *k).unwrap().encode())))
+                .collect();
+            assert_eq!(store.holds_unchanged(0, &hashes).unwrap(), [true, true]);
+            write(&store, b"b", blind("n", "2", 2)).await;
+            assert_eq!(store.holds_unchanged(0, &hashes).unwrap(), [true, false]);
+            assert_eq!(store.remove_if_unchanged(0, hashes).await.unwrap(), 1);
+            assert!(store.get(0, b"a").unwrap().is_empty());
+            assert!(!store.get(0, b"b").unwrap().is_empty());
+            assert!(store.partition_has_keys(0).unwrap());
+            assert!(!store.partition_has_keys(1).unwrap());
         });
         close(store);
     }

@@ -43,6 +43,11 @@ enum Command {
         /// Fixed partitions.
         #[arg(long, default_value_t = 256)]
         partitions: usize,
+        /// When writes reach the disk: `always` (fsync before acknowledging; survives
+        /// kill -9) or `everysec` (fsync at most once a second; a crash of this node
+        /// loses up to the last second of writes it acknowledged).
+        #[arg(long, default_value = "always", value_parser = ["always", "everysec"])]
+        fsync: String,
     },
 }
 
@@ -71,13 +76,20 @@ fn main() -> std::process::ExitCode {
         r,
         w,
         partitions,
+        fsync,
     } = Cli::parse().command;
+    let fsync = if fsync == "everysec" {
+        keel_dht::Fsync::EverySecond
+    } else {
+        keel_dht::Fsync::Always
+    };
     let node = match keel_dht::Node::builder()
         .listen(listen)
         .data_dir(data)
         .seeds(seeds)
         .replication(n, r, w)
         .partitions(partitions)
+        .fsync(fsync)
         .build()
     {
         Ok(node) => node,

@@ -137,6 +137,9 @@ pub(crate) async fn execute(
                 ("storage_commits", s.storage_commits),
                 ("storage_jobs", s.storage_jobs),
                 ("siblings_dropped", s.siblings_dropped),
+                ("tombstones_collected", s.tombstones_collected),
+                ("old_copies_dropped", s.old_copies_dropped),
+                ("keys_stored", s.keys_stored),
             ];
             Reply::Map(
                 pairs

@@ -3,7 +3,9 @@
 //! write, `KEYS partition` → live keys, `TREE partition` → Merkle leaves, `LEAF partition
 //! leaf` → its keys and sets, `FLUSH`; membership: `GOSSIP from layout beats` → `[layout,
 //! beats]`, `LAYOUT layout` → the installed layout, `PULL partition source…` → keys pulled,
-//! `DUMP partition` → every key and set, `HINT target key set` → keep a hint for `target`.
+//! `DUMP partition` → every key and set, `HINT target key set` → keep a hint for `target`;
+//! reclaiming (see `reclaim`): `SAME partition key hash…` → 1/0 per key (holds exactly
+//! that set), `REAP partition key hash…` → deletes the keys whose set is unchanged.
 
 use std::sync::Arc;
 
@@ -11,6 +13,7 @@ use crate::anti_entropy;
 use crate::cluster::Layout;
 use crate::coordinator::mutate_reply;
 use crate::node::Inner;
+use crate::reclaim;
 use crate::reply::Reply;
 use crate::resp::Request;
 use crate::version::SiblingSet;
@@ -147,6 +150,37 @@ pub(crate) async fn execute(inner: &Arc<Inner>, name: &str, mut args: Request) -
             };
             match stored {
                 Ok(()) => Reply::ok(),
+                Err(e) => Reply::err(format!("dht: storage: {e}")),
+            }
+        }
+        ("DHT.R.SAME", n) if n >= 4 => {
+            let (Some(p), Some(keys)) = (
+                parse_partition(inner, &args[1]),
+                reclaim::parse_pairs(&args[2..]),
+            ) else {
+                return Reply::err("dht: bad partition or key/hash pairs");
+            };
+            match inner.store.holds_unchanged(p, &keys) {
+                Ok(same) => Reply::Array(
+                    same.into_iter()
+                        .map(|b| Reply::Integer(i64::from(b)))
+                        .collect(),
+                ),
+                Err(e) => Reply::err(format!("dht: storage: {e}")),
+            }
+        }
+        ("DHT.R.REAP", n) if n >= 4 => {
+            let (Some(p), Some(keys)) = (
+                parse_partition(inner, &args[1]),
+                reclaim::parse_pairs(&args[2..]),
+            ) else {
+                return Reply::err("dht: bad partition or key/hash pairs");
+            };
+            match inner.store.remove_if_unchanged(p, keys).await {
+                Ok(removed) => {
+                    inner.metrics.tombstones_collected.add(removed as u64);
+                    Reply::Integer(i64::try_from(removed).unwrap_or(i64::MAX))
+                }
                 Err(e) => Reply::err(format!("dht: storage: {e}")),
             }
         }
