@@ -161,7 +161,7 @@ impl Inner {
             return Some(0);
         }
         let targets = self.cluster.placement().write_targets(p);
-        if targets.is_empty() || targets.iter().any(|t| *t == self.cluster.me) {
+        if targets.is_empty() || targets.contains(&self.cluster.me) {
             return None;
         }
         for target in &targets {
