@@ -37,6 +37,10 @@ pub(crate) struct Node<K, V> {
     pub(crate) timer_next: u32,
     /// Expiry tick, or [`NEVER`].
     pub(crate) deadline: u64,
+    /// The key's hash, set by the cache when it links the entry: eviction,
+    /// removal, table growth and W-TinyLFU's duel read it instead of
+    /// hashing the key again.
+    pub(crate) hash: u64,
     pub(crate) weight: u32,
     /// `level * 64 + slot` in the timer wheel, or [`NO_SLOT`].
     pub(crate) timer_slot: u16,
@@ -122,6 +126,7 @@ impl<K, V> Arena<K, V> {
             timer_prev: NIL,
             timer_next: NIL,
             deadline,
+            hash: 0,
             weight,
             timer_slot: NO_SLOT,
             freq: 0,

@@ -180,7 +180,8 @@
 //! each other, so the ones already in main stay (a stable part of the loop
 //! hits every lap instead of none). The sketch, not a ghost of the last
 //! evictions, remembers keys the cache dropped, over ≈ 10 × capacity
-//! accesses: 4-bit counters, four per key in one 64-byte block, halved every
+//! accesses: 4-bit counters, four per key in one 64-byte block that also holds
+//! the key's doorkeeper bits (one cache line per update), halved every
 //! 10 × capacity counted increments; a doorkeeper Bloom filter absorbs each
 //! key's first sighting so one-time keys never reach the counters (without
 //! it: one-hit 0.441 instead of 0.464). Cost: 16 bytes per entry of capacity

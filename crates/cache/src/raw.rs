@@ -2,8 +2,9 @@
 //! [`crate::Cache`]: hash table + arena list + timer wheel + policy.
 //!
 //! The table is a `hashbrown::HashTable<u32>`: it stores only arena indices
-//! and asks the arena for the key when it compares or rehashes, so a key is
-//! stored once. Callers hash the key once (the concurrent cache uses the same
+//! and asks the arena for the key when it compares, so a key is stored
+//! once; the node keeps the key's hash, so growing the table, evicting and
+//! removing never hash a key again. Callers hash the key once (the concurrent cache uses the same
 //! hash to pick the shard) and pass the hash in.
 //!
 //! Removed entries are handed to a `sink` closure with their
@@ -248,6 +249,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
             }
         }
         let idx = self.arena.alloc(key, value, weight, deadline);
+        self.arena.node_mut(idx).hash = hash;
         match self.policy {
             Policy::S3Fifo => self.s3.link_new(&mut self.arena, idx, to_main),
             Policy::TinyLfu => {
@@ -257,8 +259,8 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
             }
             Policy::Lru | Policy::Sieve => self.arena.push_front(idx),
         }
-        let (table, arena, hasher) = (&mut self.table, &self.arena, &self.hasher);
-        table.insert_unique(hash, idx, |&i| hasher.hash_one(arena.key(i)));
+        let (table, arena) = (&mut self.table, &self.arena);
+        table.insert_unique(hash, idx, |&i| arena.node(i).hash);
         if deadline != NEVER {
             // A deadline at or before the wheel's time would be expired
             // already; clamp so the wheel's invariant holds.
@@ -393,13 +395,10 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
             Policy::Sieve => self.sieve_victim(keep),
             Policy::S3Fifo => self.s3.victim(&mut self.arena, &mut self.hand, keep),
             Policy::TinyLfu => {
-                let (arena, hasher) = (&mut self.arena, &self.hasher);
                 let Some(lfu) = &mut self.lfu else {
                     return false;
                 };
-                match lfu.victim(arena, &mut self.hand, keep, self.weight, |a, i| {
-                    hasher.hash_one(a.key(i))
-                }) {
+                match lfu.victim(&mut self.arena, &mut self.hand, keep, self.weight) {
                     Choice::Evict(v) => v,
                     Choice::Nothing => NIL,
                 }
@@ -408,7 +407,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
         if victim == NIL {
             return false;
         }
-        let hash = self.hasher.hash_one(self.arena.key(victim));
+        let hash = self.arena.node(victim).hash;
         if self.policy == Policy::S3Fifo && self.arena.node(victim).small {
             // Evicted from S3-FIFO's small queue: remember it in the ghost.
             self.s3.remember(hash, self.arena.len());
@@ -450,7 +449,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
 
     /// Unlinks `idx` from the table, the list and the wheel, and frees it.
     fn remove_index(&mut self, idx: u32) -> Option<(K, V)> {
-        let hash = self.hasher.hash_one(self.arena.key(idx));
+        let hash = self.arena.node(idx).hash;
         self.remove_index_hashed(idx, hash)
     }
 

@@ -101,15 +101,13 @@ impl TinyLfu {
 
     /// Picks the entry to evict, never `keep` (`NIL` for none), moving
     /// candidates from the window into main on the way. `total_weight` is
-    /// the weight the cache holds now; `hash_of` gives an entry's key hash
-    /// (for the sketch).
+    /// the weight the cache holds now.
     pub(crate) fn victim<K, V>(
         &mut self,
         arena: &mut Arena<K, V>,
         hand: &mut u32,
         keep: u32,
         total_weight: u64,
-        hash_of: impl Fn(&Arena<K, V>, u32) -> u64,
     ) -> Choice {
         if arena.len() - usize::from(keep != NIL) == 0 {
             return Choice::Nothing;
@@ -136,8 +134,8 @@ impl TinyLfu {
                     continue;
                 }
                 let v = main_victim(arena, hand, keep);
-                let cf = self.sketch.frequency(hash_of(arena, c));
-                let vf = self.sketch.frequency(hash_of(arena, v));
+                let cf = self.sketch.frequency(arena.node(c).hash);
+                let vf = self.sketch.frequency(arena.node(v).hash);
                 if cf > vf {
                     self.promote(arena, c);
                     return Choice::Evict(v);

@@ -253,13 +253,43 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.inner.hasher.hash_one(key);
+        let mut shard = self.inner.shard(hash).lock();
+        if shard.raw.has_timers() {
+            return self.get_timed(shard, hash, key);
+        }
+        // No entry of the shard has a deadline: no clock read, nothing can
+        // expire, so nothing goes to the listener. This path keeps its
+        // frame small (no removal list): callgrind counted ≈ 120
+        // instructions per `get` before, with ≈ 40 of them spent saving
+        // registers and moving the list around.
+        let value = shard.raw.get(hash, key, 0).cloned();
+        let delta = shard.count_op();
+        drop(shard);
+        if let Some(delta) = delta {
+            self.finish_slow(Vec::new(), Some(delta));
+        }
+        value
+    }
+
+    /// [`Cache::get`] when the shard has entries with a deadline: expire
+    /// what is due first, and tell the listener after unlocking.
+    #[cold]
+    #[inline(never)]
+    fn get_timed<Q>(
+        &self,
+        mut shard: parking_lot::MutexGuard<'_, Shard<K, V>>,
+        hash: u64,
+        key: &Q,
+    ) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let mut removed = Vec::new();
-        let (value, delta) = {
-            let mut shard = self.inner.shard(hash).lock();
-            let now = self.tick(&mut shard, &mut removed);
-            let value = shard.raw.get(hash, key, now).cloned();
-            (value, shard.count_op())
-        };
+        let now = self.tick(&mut shard, &mut removed);
+        let value = shard.raw.get(hash, key, now).cloned();
+        let delta = shard.count_op();
+        drop(shard);
         self.finish(removed, delta);
         value
     }
@@ -306,12 +336,30 @@ where
     fn insert_inner(&self, key: K, value: V, ttl: Option<Duration>) {
         let hash = self.inner.hasher.hash_one(&key);
         let weight = self.inner.weigher.as_ref().map_or(1, |w| w(&key, &value));
+        let mut shard = self.inner.shard(hash).lock();
+        if ttl.is_none()
+            && self.inner.listener.is_none()
+            && !shard.raw.has_timers()
+            && shard.inflight.is_empty()
+        {
+            // Nothing to expire, no flight to supersede, nobody to tell:
+            // removed entries are dropped in place. Callgrind: ≈ 60
+            // instructions per insert fewer than through `store` and its
+            // removal list (Zipf trace, SIEVE).
+            let _replaced = shard
+                .raw
+                .put(hash, key, value, weight, NEVER, &mut |_, _, _| {});
+            let delta = shard.count_op();
+            drop(shard);
+            if let Some(delta) = delta {
+                self.finish_slow(Vec::new(), Some(delta));
+            }
+            return;
+        }
         let mut removed = Vec::new();
-        let delta = {
-            let mut shard = self.inner.shard(hash).lock();
-            self.store(&mut shard, hash, key, value, weight, ttl, &mut removed);
-            shard.count_op()
-        };
+        self.store(&mut shard, hash, key, value, weight, ttl, &mut removed);
+        let delta = shard.count_op();
+        drop(shard);
         self.finish(removed, delta);
     }
 
