@@ -37,9 +37,10 @@ pub struct JobsStats {
     pub cancelled: u64,
     /// Heartbeats, acks, failures and releases rejected for a stale or expired lease.
     pub stale_rejected: u64,
-    /// Group commits (write transactions) of the embedded store.
+    /// Group commits (write transactions) of the embedded store; on Redis, ack groups
+    /// (one `FCALL` settling every `complete` that arrived while the previous one ran).
     pub commits: u64,
-    /// Changes (job writes and deletes) those commits carried.
+    /// Changes (job writes and deletes) those commits carried; on Redis, acks per group.
     pub committed_changes: u64,
     /// Jobs completed over the store's whole life (persisted across restarts).
     pub succeeded_total: u64,

@@ -281,6 +281,68 @@ async fn prefixes_isolate_stores_on_one_server() {
     .await;
 }
 
+// A current-thread runtime: the 300 `complete` futures all queue their ack before the
+// flusher task first runs, so the grouping is deterministic (one call for all of them).
+#[tokio::test(flavor = "current_thread")]
+async fn concurrent_acks_share_one_call_and_each_gets_its_own_answer() {
+    let Some(server) = server("concurrent_acks") else {
+        return;
+    };
+    bounded(async {
+        let s = store(&server.url(), "acks:", None).await;
+        let jobs = (0..300).map(|i| NewJob::new("q", "k", json!(i))).collect();
+        s.enqueue_many(jobs).await.unwrap();
+        let leases = s.fetch("q", 300, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(leases.len(), 300);
+        let before = s.stats();
+        // Every third ack presents a wrong token; every fifth good one is sent twice.
+        let mut calls = Vec::new();
+        for (i, l) in leases.iter().enumerate() {
+            let token = if i % 3 == 0 {
+                keel_jobs::FencingToken(l.token.0 + 1_000_000)
+            } else {
+                l.token
+            };
+            calls.push((l.job.id, token, i % 3 != 0));
+            if i % 3 != 0 && i % 5 == 0 {
+                calls.push((l.job.id, token, false));
+            }
+        }
+        let answers =
+            futures::future::join_all(calls.iter().map(|&(id, token, _)| s.complete(id, token)))
+                .await;
+        for (&(id, token, ok), answer) in calls.iter().zip(&answers) {
+            if ok {
+                assert!(answer.is_ok(), "{id:?}: {answer:?}");
+            } else {
+                assert!(
+                    matches!(answer, Err(JobsError::StaleLease { id: i, token: t }) if *i == id && *t == token),
+                    "{id:?}: {answer:?}"
+                );
+            }
+        }
+        let good = calls.iter().filter(|c| c.2).count() as u64;
+        let after = s.stats();
+        assert_eq!(good, 200);
+        assert_eq!(after.completed - before.completed, good);
+        assert_eq!(
+            after.stale_rejected - before.stale_rejected,
+            calls.len() as u64 - good
+        );
+        assert_eq!(after.commits - before.commits, 1, "one call for the group");
+        assert_eq!(after.committed_changes - before.committed_changes, calls.len() as u64);
+        let counts = s.counts().await.unwrap()["q"];
+        assert_eq!((counts.running, counts.succeeded), (100, 200));
+        // The fenced-out jobs are still leased to their real holders, who can ack them.
+        for l in leases.iter().step_by(3) {
+            s.complete(l.job.id, l.token).await.unwrap();
+        }
+        let counts = s.counts().await.unwrap()["q"];
+        assert_eq!((counts.running, counts.succeeded), (0, 300));
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payloads_round_trip_exactly_and_limits_reject_bad_values() {
     let Some(server) = server("payload_round_trip") else {

@@ -1,19 +1,31 @@
 //! [`RedisStore`]: the job store on a Redis server (`redis` feature), shared by any
 //! number of worker and producer processes.
 //!
-//! # Scripts: one round trip, atomic
+//! # Functions: one round trip, atomic
 //!
-//! Every [`Store`] call is **one `EVALSHA`** of a Lua script (`src/redis/lua/`): Redis runs
-//! a script atomically, so "check the unique key and insert", "reap expired leases,
-//! promote due jobs, check the global limits and lease a batch", "check the fencing token
-//! and ack" are each a single indivisible step, however many processes share the server.
-//! The scripts share `common.lua` (key helpers, insert, bury, batch progress, lease
-//! expiry); the entry points are `enqueue.lua` (enqueue and `enqueue_many`: all jobs in
-//! one call), `fetch.lua`, `settle.lua` (heartbeat, complete, fail/retry, release),
-//! `reap.lua`, `admin.lua` (cancel, delete, dead-letter retry/delete, pause/resume, cron
-//! ticks, batches, global limits) and `read.lua` (get, counts, list, failures by error,
-//! batch status). Scripts take the key prefix and the caller's clock reading as
-//! arguments and derive every key from them (so they need one Redis node, not a cluster).
+//! Every [`Store`] call is **one `FCALL`** of a function in the keel-jobs Redis 7 function
+//! library (`src/redis/lua/`, loaded once by [`build`](RedisStoreBuilder::build), reloaded
+//! if the server lost it — see `functions.rs`): Redis runs a function atomically, so
+//! "check the unique key and insert", "reap expired leases, promote due jobs, check the
+//! global limits and lease a batch", "check the fencing token and ack" are each a single
+//! indivisible step, however many processes share the server. The functions share
+//! `common.lua` (key helpers, insert, bury, batch progress, lease expiry); the entry
+//! points are `enqueue.lua` (enqueue and `enqueue_many`: all jobs in one call),
+//! `fetch.lua` (up to `limit` leases in one call), `complete.lua` (a group of acks),
+//! `settle.lua` (heartbeat, fail/retry, release), `reap.lua`, `admin.lua` (cancel, delete,
+//! dead-letter retry/delete, pause/resume, cron ticks, batches, global limits) and
+//! `read.lua` (get, counts, list, failures by error, batch status). Functions take the key
+//! prefix and the caller's clock reading as arguments and derive every key from them (so
+//! they need one Redis node, not a cluster).
+//!
+//! # Group acks
+//!
+//! Concurrent [`complete`](Store::complete) calls of one store share a call (`ack.rs`):
+//! acks that arrive while one `FCALL` is in flight go together in the next, up to 1 000,
+//! and the lease set, counters and id indexes are updated once per group. Each ack still
+//! gets its own answer (a stale token in a group fails only that ack). With the worker
+//! pool's batched fetch, a job costs a share of three calls (enqueue batch, fetch batch,
+//! ack group) instead of one call per ack. [`JobsStats::commits`] counts the groups.
 //!
 //! # Key layout (prefix `P`, default `keel:jobs:`)
 //!
@@ -39,13 +51,13 @@
 //! # Time
 //!
 //! Timestamps come from the store's injected [`Clock`] (wall-clock ms), passed to each
-//! script — so tests drive leases and delays with a [`MockClock`](crate::MockClock), and
+//! function — so tests drive leases and delays with a [`MockClock`](crate::MockClock), and
 //! processes sharing a server must have synchronised clocks (NTP): a clock that is ahead
 //! reaps leases early (at-least-once still holds; fencing rejects the late ack).
 //!
 //! # Durability
 //!
-//! A call returns once Redis ran its script. Whether that survives a crash of the
+//! A call returns once Redis ran its function. Whether that survives a crash of the
 //! *server* is Redis's persistence setting: run it with `appendonly yes` and
 //! `appendfsync always` for "nothing acknowledged is lost" (each write is fsynced before
 //! the reply; the Redis tests in this crate run that way), or `appendfsync everysec` to
@@ -54,9 +66,10 @@
 //!
 //! # Compatibility
 //!
-//! Redis ≥ 7.0 (developed against 7.0.15): the scripts use only `EVAL`-era commands
-//! (`ZADD`, `ZRANGEBYSCORE`, `ZRANGE` by rank, `HSET` with several fields, `BLPOP` with a
-//! fractional timeout) — no functions, no 7.4 hash-field expiry.
+//! Redis ≥ 7.0 (developed against 7.0.15): functions (`FUNCTION LOAD`, `FCALL`, 7.0) and
+//! otherwise long-standing commands (`ZADD`, `ZRANGEBYSCORE`, `ZRANGE` by rank, `HSET`
+//! with several fields, `BLPOP` with a fractional timeout) — no 7.4 hash-field expiry.
+//! No `EVALSHA` fallback: every server the crate supports has functions.
 //!
 //! # Global limits
 //!
@@ -66,7 +79,9 @@
 //! state = one theoretical-arrival-time string) allows at the fetch's clock reading,
 //! advancing it by the jobs actually leased.
 
+mod ack;
 mod decode;
+mod functions;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -75,7 +90,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use ::redis::{AsyncConnectionConfig, Client, Script, Value};
+use ::redis::{AsyncConnectionConfig, Client, Value};
 use keel_ratelimit::Quota;
 use parking_lot::Mutex;
 
@@ -88,46 +103,18 @@ use crate::store::{
     Store,
 };
 use crate::{BuildError, FencingToken, InvalidJob, JobId, JobsError, JobsStats, Timestamp};
+use ack::AckGroup;
 use decode::{array, bad_reply, int, split_events, text};
+use functions::{Function, Library};
 
-const COMMON: &str = include_str!("lua/common.lua");
-
-/// Most jobs one fetch leases (bounds the script's run time; the pool asks again).
+/// Most jobs one fetch leases (bounds the function's run time; the pool asks again).
 pub const MAX_FETCH: usize = 10_000;
 
-/// Dead jobs one `retry_all_dead` / `delete_all_dead` script handles before the next
+/// Dead jobs one `retry_all_dead` / `delete_all_dead` call handles before the next
 /// (each chunk is atomic; the whole call is not, so Redis is never blocked for long).
 const DEAD_CHUNK: usize = 1_000;
 
-fn script(body: &str) -> Script {
-    Script::new(&format!(
-        "{COMMON}\nlocal function main()\n{body}\nend\nlocal result = main()\nflush_wake()\nreturn result\n"
-    ))
-}
-
-struct Scripts {
-    enqueue: Script,
-    fetch: Script,
-    settle: Script,
-    reap: Script,
-    admin: Script,
-    read: Script,
-}
-
-impl Scripts {
-    fn new() -> Self {
-        Self {
-            enqueue: script(include_str!("lua/enqueue.lua")),
-            fetch: script(include_str!("lua/fetch.lua")),
-            settle: script(include_str!("lua/settle.lua")),
-            reap: script(include_str!("lua/reap.lua")),
-            admin: script(include_str!("lua/admin.lua")),
-            read: script(include_str!("lua/read.lua")),
-        }
-    }
-}
-
-/// Cross-process limits of one queue, enforced inside the fetch script for every process
+/// Cross-process limits of one queue, enforced inside the fetch function for every process
 /// sharing the server (see [`RedisStore::set_queue_limits`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GlobalLimits {
@@ -137,7 +124,8 @@ pub struct GlobalLimits {
     pub rate: Option<Quota>,
 }
 
-/// The Redis job store. Cheap to share (`Arc`); every call is one script round trip.
+/// The Redis job store. Cheap to share (`Arc`); every call is one `FCALL` round trip
+/// (concurrent acks share one).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -153,13 +141,14 @@ pub struct RedisStore {
     prefix: String,
     keep_completed: bool,
     clock: Arc<dyn Clock>,
-    metrics: StoreMetrics,
-    succeeded_total: AtomicU64,
+    metrics: Arc<StoreMetrics>,
+    succeeded_total: Arc<AtomicU64>,
+    acks: Arc<AckGroup>,
     client: Client,
     conn: ConnectionManager,
     waiters: Mutex<Vec<MultiplexedConnection>>,
     timeout: Duration,
-    scripts: Scripts,
+    functions: Arc<Library>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -223,7 +212,7 @@ impl RedisStore {
             None => (String::new(), String::new()),
         };
         self.call(
-            &self.scripts.admin,
+            Function::Admin,
             &[
                 "limits",
                 queue,
@@ -238,31 +227,31 @@ impl RedisStore {
 
     async fn call<A: ::redis::ToRedisArgs>(
         &self,
-        script: &Script,
+        function: Function,
         args: &[A],
     ) -> Result<Value, JobsError> {
-        self.call_at(script, self.clock.now(), args).await
+        self.call_at(function, self.clock.now(), args).await
     }
 
-    /// Runs `script` with the common arguments (prefix, now, keep) then `args`; records
+    /// Runs `function` with the common arguments (prefix, now, keep) then `args`; records
     /// the events it reports.
     async fn call_at<A: ::redis::ToRedisArgs>(
         &self,
-        script: &Script,
+        function: Function,
         now: Timestamp,
         args: &[A],
     ) -> Result<Value, JobsError> {
-        let mut invocation = script.prepare_invoke();
-        invocation
-            .arg(&self.prefix)
+        let mut cmd = self.functions.command(function);
+        cmd.arg(&self.prefix)
             .arg(now.0)
             .arg(if self.keep_completed { "1" } else { "0" });
         for a in args {
-            invocation.arg(a);
+            cmd.arg(a);
         }
         let mut conn = self.conn.clone();
-        let reply: Value = invocation
-            .invoke_async(&mut conn)
+        let reply = self
+            .functions
+            .call(&mut conn, &cmd)
             .await
             .map_err(|e| JobsError::Storage(Box::new(e)))?;
         let (events, _) = split_events(&reply)?;
@@ -279,7 +268,7 @@ impl RedisStore {
     ) -> Result<Vec<Value>, JobsError> {
         let mut args = vec![op.to_owned(), id.0.to_string(), token.0.to_string()];
         args.extend_from_slice(extra);
-        let reply = self.call(&self.scripts.settle, &args).await?;
+        let reply = self.call(Function::Settle, &args).await?;
         let (_, rest) = split_events(&reply)?;
         match rest.first().map(int).transpose()? {
             Some(0) => Ok(rest[1..].to_vec()),
@@ -296,7 +285,7 @@ impl RedisStore {
             let run_at = job.validate(now)?;
             args.extend(decode::job_args(job, run_at, None)?);
         }
-        let reply = self.call_at(&self.scripts.enqueue, now, &args).await?;
+        let reply = self.call_at(Function::Enqueue, now, &args).await?;
         let (_, rest) = split_events(&reply)?;
         rest.chunks(2)
             .map(|pair| match pair {
@@ -320,7 +309,7 @@ impl RedisStore {
             } else {
                 vec![op, queue, chunk.as_str()]
             };
-            let reply = self.call(&self.scripts.admin, &args).await?;
+            let reply = self.call(Function::Admin, &args).await?;
             let (_, rest) = split_events(&reply)?;
             total += usize::try_from(int(rest.first().ok_or_else(|| bad_reply("count"))?)?)
                 .unwrap_or(usize::MAX);
@@ -429,7 +418,7 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Connects and loads the scripts.
+    /// Connects and loads the function library.
     ///
     /// # Errors
     ///
@@ -460,17 +449,36 @@ impl RedisStoreBuilder {
             .query_async(&mut conn)
             .await
             .map_err(|e| open(e.into()))?;
+        let functions = Arc::new(Library::new());
+        let _: Value = functions
+            .load()
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| open(e.into()))?;
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let metrics = Arc::new(StoreMetrics::new("redis"));
+        let succeeded_total = Arc::new(AtomicU64::new(total.unwrap_or(0)));
+        let acks = Arc::new(AckGroup::new(
+            conn.clone(),
+            Arc::clone(&functions),
+            self.prefix.clone(),
+            self.keep_completed,
+            Arc::clone(&clock),
+            Arc::clone(&metrics),
+            Arc::clone(&succeeded_total),
+        ));
         Ok(RedisStore {
             prefix: self.prefix,
             keep_completed: self.keep_completed,
-            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-            metrics: StoreMetrics::new("redis"),
-            succeeded_total: AtomicU64::new(total.unwrap_or(0)),
+            clock,
+            metrics,
+            succeeded_total,
+            acks,
             client,
             conn,
             waiters: Mutex::new(Vec::new()),
             timeout: self.timeout,
-            scripts: Scripts::new(),
+            functions,
         })
     }
 }
@@ -530,7 +538,7 @@ impl Store for RedisStore {
         let lease_arg = lease_ms.to_string();
         let reply = self
             .call_at(
-                &self.scripts.fetch,
+                Function::Fetch,
                 now,
                 &[queue, limit.as_str(), lease_arg.as_str()],
             )
@@ -568,10 +576,7 @@ impl Store for RedisStore {
     }
 
     async fn complete(&self, id: JobId, token: FencingToken) -> Result<(), JobsError> {
-        let rest = self.settle(id, token, "complete", &[]).await?;
-        let total = int(rest.first().ok_or_else(|| bad_reply("total"))?)?;
-        self.succeeded_total.fetch_max(total, Ordering::Relaxed);
-        Ok(())
+        self.acks.complete(id, token).await
     }
 
     async fn fail(
@@ -604,7 +609,7 @@ impl Store for RedisStore {
     }
 
     async fn reap_expired(&self) -> Result<usize, JobsError> {
-        let reply = self.call::<&str>(&self.scripts.reap, &[]).await?;
+        let reply = self.call::<&str>(Function::Reap, &[]).await?;
         let (_, rest) = split_events(&reply)?;
         let n = int(rest.first().ok_or_else(|| bad_reply("reaped"))?)?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
@@ -612,7 +617,7 @@ impl Store for RedisStore {
 
     async fn cancel(&self, id: JobId) -> Result<CancelOutcome, JobsError> {
         let reply = self
-            .call(&self.scripts.admin, &["cancel", &id.0.to_string()])
+            .call(Function::Admin, &["cancel", &id.0.to_string()])
             .await?;
         let (_, rest) = split_events(&reply)?;
         Ok(
@@ -627,7 +632,7 @@ impl Store for RedisStore {
 
     async fn retry_dead(&self, id: JobId) -> Result<(), JobsError> {
         let reply = self
-            .call(&self.scripts.admin, &["retry_dead", &id.0.to_string()])
+            .call(Function::Admin, &["retry_dead", &id.0.to_string()])
             .await?;
         let (_, rest) = split_events(&reply)?;
         match text(rest.first().ok_or_else(|| bad_reply("retry"))?)? {
@@ -651,7 +656,7 @@ impl Store for RedisStore {
     async fn dead_by_error(&self, queue: Option<&str>) -> Result<Vec<FailureGroup>, JobsError> {
         let reply = self
             .call(
-                &self.scripts.read,
+                Function::Read,
                 &["dead_by_error", queue.unwrap_or_default()],
             )
             .await?;
@@ -706,7 +711,7 @@ impl Store for RedisStore {
 
     async fn delete(&self, id: JobId) -> Result<(), JobsError> {
         let reply = self
-            .call(&self.scripts.admin, &["delete", &id.0.to_string()])
+            .call(Function::Admin, &["delete", &id.0.to_string()])
             .await?;
         let (_, rest) = split_events(&reply)?;
         match text(rest.first().ok_or_else(|| bad_reply("delete"))?)? {
@@ -718,14 +723,14 @@ impl Store for RedisStore {
 
     async fn get(&self, id: JobId) -> Result<Option<JobRecord>, JobsError> {
         let reply = self
-            .call(&self.scripts.read, &["get", &id.0.to_string()])
+            .call(Function::Read, &["get", &id.0.to_string()])
             .await?;
         let (_, rest) = split_events(&reply)?;
         decode::record(rest.first().ok_or_else(|| bad_reply("get"))?)
     }
 
     async fn counts(&self) -> Result<BTreeMap<String, QueueCounts>, JobsError> {
-        let reply = self.call(&self.scripts.read, &["counts"]).await?;
+        let reply = self.call(Function::Read, &["counts"]).await?;
         let (_, rest) = split_events(&reply)?;
         let mut out = BTreeMap::new();
         for q in array(rest.first().ok_or_else(|| bad_reply("counts"))?)? {
@@ -761,20 +766,20 @@ impl Store for RedisStore {
             after.as_str(),
             limit.as_str(),
         ];
-        let reply = self.call(&self.scripts.read, &args).await?;
+        let reply = self.call(Function::Read, &args).await?;
         let (_, rest) = split_events(&reply)?;
         records(rest.first().ok_or_else(|| bad_reply("list"))?)
     }
 
     async fn pause(&self, queue: &str) -> Result<(), JobsError> {
         check_queue(queue)?;
-        self.call(&self.scripts.admin, &["pause", queue]).await?;
+        self.call(Function::Admin, &["pause", queue]).await?;
         Ok(())
     }
 
     async fn resume(&self, queue: &str) -> Result<(), JobsError> {
         check_queue(queue)?;
-        self.call(&self.scripts.admin, &["resume", queue]).await?;
+        self.call(Function::Admin, &["resume", queue]).await?;
         Ok(())
     }
 
@@ -797,7 +802,7 @@ impl Store for RedisStore {
             tick.0.min(decode::MAX_EXACT_MS - 1).to_string(),
         ];
         args.extend(decode::job_args(&job, run_at, None)?);
-        let reply = self.call_at(&self.scripts.admin, now, &args).await?;
+        let reply = self.call_at(Function::Admin, now, &args).await?;
         let (_, rest) = split_events(&reply)?;
         match rest {
             [Value::Nil] => Ok(None),
@@ -844,7 +849,7 @@ impl Store for RedisStore {
             let run_at = job.validate(now)?;
             args.extend(decode::job_args(job, run_at, None)?);
         }
-        let reply = self.call_at(&self.scripts.admin, now, &args).await?;
+        let reply = self.call_at(Function::Admin, now, &args).await?;
         let (_, rest) = split_events(&reply)?;
         let (id, members) = rest.split_first().ok_or_else(|| bad_reply("batch"))?;
         Ok(Batch {
@@ -858,7 +863,7 @@ impl Store for RedisStore {
 
     async fn batch(&self, id: BatchId) -> Result<Option<BatchStatus>, JobsError> {
         let reply = self
-            .call(&self.scripts.read, &["batch", &id.0.to_string()])
+            .call(Function::Read, &["batch", &id.0.to_string()])
             .await?;
         let (_, rest) = split_events(&reply)?;
         decode::batch(id, rest.first().ok_or_else(|| bad_reply("batch"))?)

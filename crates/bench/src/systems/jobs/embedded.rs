@@ -13,7 +13,7 @@ use super::{BACKLOG, BATCH, KEEL_CONCURRENCY, NAIVE_WORKERS, Noop, temp_path};
 use crate::harness::{Measurement, new_histogram, record};
 
 pub(super) fn keel_round(duration: Duration) -> Measurement {
-    let path = temp_path("keel");
+    let path = temp_path("keel", "redb");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -83,7 +83,7 @@ const READY: TableDefinition<u64, u64> = TableDefinition::new("ready");
 const LEASED: TableDefinition<u64, u64> = TableDefinition::new("leased");
 
 pub(super) fn naive_round(duration: Duration) -> Measurement {
-    let path = temp_path("naive");
+    let path = temp_path("naive", "redb");
     let db = Database::create(&path).expect("open redb");
     let epoch = Instant::now();
     let stop = AtomicBool::new(false);

@@ -1,85 +1,39 @@
-//! Redis rounds, each on its own private `redis-server` from `keel-testkit` (persistence
-//! off for every contender, so the comparison is the queue's own cost): keel-jobs
-//! `RedisStore` and the reliable-list queue a user would write by hand.
+//! Redis rounds on the scenario's private `redis-server` from `keel-testkit` (persistence
+//! off for every contender, so the comparison is the queue's own cost; `FLUSHALL` before
+//! each round): keel-jobs `RedisStore` and the reliable-list queue a user would write by
+//! hand. apalis-redis is in `apalis.rs`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use keel_jobs::{Clock, JobContext, NewJob, RedisStore, Store, SystemClock, WorkerPool};
+use keel_jobs::RedisStore;
 use keel_testkit::RedisServer;
 use parking_lot::Mutex;
 
-use super::{BACKLOG, BATCH, KEEL_CONCURRENCY, Noop};
+use super::{BACKLOG, BATCH, flush_redis, keel_drive, runtime};
 use crate::harness::{Measurement, new_histogram, record};
 
 /// Workers of the hand-written list queue (each one blocking pop in flight).
 const LIST_WORKERS: usize = 32;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-pub(super) fn keel_round(duration: Duration) -> Measurement {
-    let server = RedisServer::start().expect("redis-server (apt-get install redis-server)");
-    let rt = runtime();
-    rt.block_on(async {
-        let store = Arc::new(
-            RedisStore::builder()
-                .url(server.url())
-                .build()
-                .await
-                .expect("connect"),
-        );
-        let latency = Arc::new(Mutex::new(new_histogram()));
-        let lat = Arc::clone(&latency);
-        let pool = WorkerPool::builder(Arc::clone(&store))
-            .queue("default", KEEL_CONCURRENCY)
-            .poll_interval(Duration::from_millis(50))
-            .handler(move |_: Noop, ctx: JobContext| {
-                let waited = SystemClock.now().saturating_since(ctx.enqueued_at());
-                record(&mut lat.lock(), waited.max(Duration::from_nanos(1)));
-                async { Ok(()) }
-            })
+pub(super) fn keel_round(server: &RedisServer, duration: Duration) -> Measurement {
+    flush_redis(server);
+    runtime().block_on(async {
+        let store = RedisStore::builder()
+            .url(server.url())
             .build()
-            .expect("pool")
-            .start();
-        let start = Instant::now();
-        let mut n = 0;
-        while start.elapsed() < duration {
-            if n - store.stats().completed < BACKLOG {
-                let batch = (n..n + BATCH)
-                    .map(|n| NewJob::from_job(&Noop { n }))
-                    .collect::<Result<Vec<_>, _>>()
-                    .expect("job");
-                store.enqueue_many(batch).await.expect("enqueue");
-                n += BATCH;
-            } else {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }
-        let ops = store.stats().completed;
-        let elapsed = start.elapsed();
-        pool.shutdown(Duration::from_secs(5)).await;
-        let latency = latency.lock().clone();
-        Measurement {
-            ops,
-            elapsed,
-            latency,
-            ..Measurement::new()
-        }
+            .await
+            .expect("connect");
+        keel_drive(Arc::new(store), duration).await
     })
 }
 
 /// The queue people write on Redis lists: `RPUSH` a batch, each worker `BLMOVE`s a job
 /// into a processing list (so a crash leaves it there) and `LREM`s it on ack — two round
 /// trips per job, no leases, fencing, retries or priorities.
-pub(super) fn list_round(duration: Duration) -> Measurement {
-    let server = RedisServer::start().expect("redis-server (apt-get install redis-server)");
+pub(super) fn list_round(server: &RedisServer, duration: Duration) -> Measurement {
+    flush_redis(server);
     let rt = runtime();
     rt.block_on(async {
         let client = ::redis::Client::open(server.url()).expect("client");

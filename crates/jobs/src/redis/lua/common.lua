@@ -1,15 +1,33 @@
--- Shared by every keel-jobs script. ARGV[1] = key prefix, ARGV[2] = now (ms, the
--- caller's injected clock), ARGV[3] = '1' when succeeded jobs are kept. Script-specific
+-- The top of the keel-jobs function library: helpers shared by every function. Each
+-- function starts with begin(ARGV): ARGV[1] = key prefix, ARGV[2] = now (ms, the caller's
+-- injected clock), ARGV[3] = '1' when succeeded jobs are kept; function-specific
 -- arguments start at ARGV[4]. Key layout: see src/redis/mod.rs.
-local P = ARGV[1]
-local NOW = tonumber(ARGV[2])
-local KEEP = ARGV[3] == '1'
+--
+-- The per-call state below lives in the library's upvalues, loaded once and shared by
+-- every call: Redis runs one function at a time, and begin() resets all of it first.
+local P, NOW, KEEP
 -- Event counters returned to the caller (same order as the store's Events).
-local EV = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+local EV
+-- Newly available jobs per queue: wake tokens pushed when the call ends.
+local WOKEN
+local function begin(args)
+  P = args[1]
+  NOW = tonumber(args[2])
+  KEEP = args[3] == '1'
+  EV = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+  WOKEN = {}
+end
 local E_ENQ, E_DUP, E_LEASED, E_DONE, E_FAILED, E_RETRIED = 1, 2, 3, 4, 5, 6
 local E_DEAD, E_RECOVERED, E_RELEASED, E_CANCELLED, E_STALE = 7, 8, 9, 10, 11
 local function ev(i, n) EV[i] = EV[i] + (n or 1) end
 local function d(n) return string.format('%d', n) end
+-- redis.call(cmd, key, items...) in slices of 2 000 items (`unpack` is limited by Lua's
+-- C stack, ~8 000 values); `items` of ZADD must hold whole score/member pairs.
+local function call_many(cmd, key, items)
+  for i = 1, #items, 2000 do
+    redis.call(cmd, key, unpack(items, i, math.min(i + 1999, #items)))
+  end
+end
 local function jkey(id) return P .. 'j:' .. id end
 local function ekey(id) return P .. 'e:' .. id end
 local function ckey(q) return P .. 'c:' .. q end
@@ -33,7 +51,6 @@ end
 
 -- Idle workers block on a per-queue wake list (BLPOP); every script pushes at most one
 -- token per newly available job (64 at most) when it ends.
-local WOKEN = {}
 local function wake(q, n) WOKEN[q] = (WOKEN[q] or 0) + n end
 local function flush_wake()
   for q, n in pairs(WOKEN) do
@@ -234,3 +251,4 @@ local function take_running(id, h)
   redis.call('ZREM', P .. 'lease', id)
   redis.call('HINCRBY', ckey(h.q), 'running', -1)
 end
+

@@ -37,16 +37,26 @@ local now = d(NOW)
 local out = {}
 local c = ckey(q)
 local retrying = 0
+local leased = {}
 for i, m in ipairs(members) do
   local id = member_id(m)
   local jk = jkey(id)
-  local tok = d(last - got + i)
   redis.call('HINCRBY', jk, 'a', 1)
-  redis.call('HSET', jk, 'st', 'running', 'tk', tok, 'dl', deadline, 'sa', now)
-  if redis.call('HGET', jk, 'ne') ~= '0' then retrying = retrying + 1 end
-  redis.call('ZADD', P .. 'lease', deadline, id)
-  out[i] = record(id)
+  redis.call('HSET', jk, 'st', 'running', 'tk', d(last - got + i), 'dl', deadline, 'sa', now)
+  leased[2 * i - 1] = deadline
+  leased[2 * i] = id
+  -- The record as `record(id)` returns it; the error history only when there is one.
+  local flat = redis.call('HGETALL', jk)
+  local errors = {}
+  for f = 1, #flat, 2 do
+    if flat[f] == 'ne' and flat[f + 1] ~= '0' then
+      retrying = retrying + 1
+      errors = redis.call('LRANGE', ekey(id), 0, -1)
+    end
+  end
+  out[i] = {flat, errors}
 end
+call_many('ZADD', P .. 'lease', leased)
 if retrying > 0 then redis.call('HINCRBY', c, 'rr', -retrying) end
 redis.call('HINCRBY', c, 'running', got)
 ev(E_LEASED, got)

@@ -1,4 +1,4 @@
--- heartbeat / complete / fail / release of a lease: ARGV[4] = op, ARGV[5] = id,
+-- heartbeat / fail / release of a lease (complete: complete.lua, in groups): ARGV[4] = op, ARGV[5] = id,
 -- ARGV[6] = token, then per op: heartbeat: extend ms; fail: kind, message, retry_at|''.
 -- Returns {events, code (0 ok, 1 stale, 2 expired), ...}.
 local op, id, token = ARGV[4], ARGV[5], ARGV[6]
@@ -12,21 +12,7 @@ if op == 'heartbeat' then
   return {EV, 0, deadline}
 end
 take_running(id, h)
-if op == 'complete' then
-  release_unique(id, h)
-  local total = redis.call('INCR', P .. 'succ')
-  ev(E_DONE)
-  if h.b then batch_done(h.b, true) end
-  if KEEP then
-    redis.call('HSET', jkey(id), 'st', 'succeeded', 'at', d(NOW))
-    redis.call('HINCRBY', ckey(q), 'done', 1)
-    redis.call('ZADD', P .. 'ok:' .. q, id, id)
-  else
-    drop_job(id, q)
-    prune(q)
-  end
-  return {EV, 0, total}
-elseif op == 'fail' then
+if op == 'fail' then
   local kind, msg, retry_at = ARGV[7], ARGV[8], ARGV[9]
   local a = tonumber(h.a)
   push_error(id, a, kind, msg)
