@@ -105,7 +105,7 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
                 }));
                 report.compare(cfg, REDIS, 1, &mut contenders);
             }
-            Err(e) => report.note(&format!("jobs: Redis scenario skipped: {e}")),
+            Err(e) => report.note(format!("jobs: Redis scenario skipped: {e}")),
         }
     }
     if cfg.selected(POSTGRES) {
@@ -122,7 +122,7 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
                 }));
                 report.compare(cfg, POSTGRES, 1, &mut contenders);
             }
-            Err(e) => report.note(&format!("jobs: Postgres scenario skipped: {e}")),
+            Err(e) => report.note(format!("jobs: Postgres scenario skipped: {e}")),
         }
     }
     Ok(())
