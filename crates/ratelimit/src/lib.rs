@@ -40,6 +40,7 @@
 //! | `sync.rs` | the `loom` shim for the GCRA / token-bucket atomic (`tests/loom_gcra.rs`) |
 //! | [`error`] | [`BuildError`], [`QuotaError`], [`CheckError`], `RedisLimitError` |
 //! | `redis` (feature `redis`) | `RedisLimiter`, `RedisLimiterBuilder`: Lua (`src/lua/*.lua`) as Redis 7 functions (`FCALL`, EVALSHA fallback), server `TIME`, fail-open/closed |
+//! | `deny_cache.rs` (feature `redis`) | the Redis GCRA limiter's bounded memory of denied keys: repeated denials answered locally, exactly (TAT only moves forward) |
 //! | `middleware` (feature `tower`) | `RateLimitLayer`, `RateLimitLayerBuilder` / `RateLimit`: keys, 429, `RateLimit-*` headers |
 //!
 //! # Conventions (the same in every Keel crate)
@@ -158,7 +159,11 @@
 //! * **Memory.** Keys carry a prefix and a `PEXPIRE` equal to the time until the state is
 //!   idle, so Redis holds only active clients.
 //! * **Hot keys.** One very busy key is one Redis slot on one shard: all its decisions
-//!   serialize there. Mitigations: a local pre-limiter (a [`KeyedLimiter`] in front that
+//!   serialize there. The GCRA limiter remembers a denied key's TAT (a fixed table of
+//!   4096 keys by default): until then, requests for it that cannot fit are denied
+//!   locally, with no round trip — the server's own decision, because GCRA's TAT only
+//!   moves forward and the remembered one is measured from before the call was sent.
+//!   Other mitigations: a local pre-limiter (a [`KeyedLimiter`] in front that
 //!   absorbs obvious abuse), or splitting the key's quota into N sub-keys chosen at random
 //!   (each gets limit/N — approximate).
 //!
@@ -229,6 +234,8 @@
 mod algorithm;
 mod clock;
 mod decision;
+#[cfg(feature = "redis")]
+mod deny_cache;
 pub mod error;
 mod fixed_window;
 mod gcra;

@@ -241,6 +241,9 @@ pub struct RatelimitStats {
     pub failed_closed: u64,
     /// Connections replaced after repeated timeouts (Redis limiter).
     pub reconnects: u64,
+    /// Denials answered from the Redis GCRA limiter's local memory of denied keys,
+    /// without a round trip (also counted in `denied`).
+    pub local_denials: u64,
 }
 
 impl RatelimitStats {
@@ -360,6 +363,7 @@ impl LimiterMetrics {
             failed_open: self.failed_open.load(Ordering::Relaxed),
             failed_closed: self.failed_closed.load(Ordering::Relaxed),
             reconnects: self.reconnects.load(Ordering::Relaxed),
+            local_denials: 0,
         }
     }
 }

@@ -265,7 +265,15 @@ async fn redis_limiter_behind_the_middleware_and_503_when_it_cannot_decide() {
         assert_eq!(r.status(), expected);
     }
     redis.stop();
-    let r = svc.oneshot(request_from([10, 1, 1, 1])).await.unwrap();
+    // The denied client is remembered (GCRA's local denial memory): still 429, no server
+    // needed. Anyone else cannot be decided: 503.
+    let r = svc
+        .clone()
+        .oneshot(request_from([10, 1, 1, 1]))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let r = svc.oneshot(request_from([10, 1, 1, 2])).await.unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 

@@ -15,11 +15,14 @@ fn long_quota(limit: u32) -> Quota {
     Quota::new(limit, Duration::from_secs(3 * 86_400)).unwrap()
 }
 
+/// A limiter that sends every decision to the server: these tests count the server's
+/// calls, and GCRA's local denial memory (tested on its own) answers some without one.
 async fn limiter(url: &str, algorithm: RedisAlgorithm, quota: Quota) -> RedisLimiter {
     RedisLimiter::builder()
         .algorithm(algorithm)
         .quota(quota)
         .prefix("test:rl")
+        .local_denials(0)
         .url(url)
         .build()
         .await
@@ -135,6 +138,56 @@ async fn one_round_trip_per_decision() {
     }
 }
 
+/// GCRA remembers a denied key's TAT: until the client's clock reaches it, requests that
+/// cannot fit are denied locally — the decision the server gives, with no `FCALL` — and
+/// the first one that fits goes to the server again. `.local_denials(0)` turns it off.
+#[tokio::test]
+async fn a_denied_key_is_denied_locally_until_its_tat_without_a_round_trip() {
+    let Some(redis) = keel_testkit::redis_or_skip("a_denied_key_is_denied_locally") else {
+        return;
+    };
+    let mut raw = raw_connection(&redis.url()).await;
+    // 10/s, burst 2: the interval is 100 ms.
+    let quota = Quota::per_second(10).unwrap().with_burst(2).unwrap();
+    for slots in [keel_ratelimit::redis::DEFAULT_LOCAL_DENIALS, 0] {
+        let (clock, mock) = quanta::Clock::mock();
+        mock.increment(Duration::from_secs(1));
+        let limiter = RedisLimiter::builder()
+            .quota(quota)
+            .prefix(format!("test:local:{slots}"))
+            .clock(clock)
+            .local_denials(slots)
+            .url(redis.url())
+            .build()
+            .await
+            .unwrap();
+        assert_eq!(limiter.local_denial_slots(), slots);
+        reset_stats(&mut raw).await;
+        assert!(limiter.check("k").await.unwrap().allowed);
+        assert!(limiter.check("k").await.unwrap().allowed);
+        let first = limiter.check("k").await.unwrap();
+        assert!(!first.allowed);
+        assert_eq!(first.retry_after, Some(Duration::from_millis(100)));
+        mock.increment(Duration::from_millis(60));
+        let again = limiter.check("k").await.unwrap();
+        assert!(!again.allowed);
+        assert_eq!(again.retry_after, Some(Duration::from_millis(40)));
+        assert_eq!(again.remaining, 0);
+        // Another key is not affected.
+        assert!(limiter.check("other").await.unwrap().allowed);
+        let calls = command_calls(&mut raw).await;
+        // With the memory on, the allow that filled the burst already told the client the
+        // TAT: both denials are local.
+        let (fcalls, local) = if slots == 0 { (5, 0) } else { (3, 2) };
+        assert_eq!(calls("fcall"), fcalls, "slots {slots}");
+        assert_eq!(limiter.stats().local_denials, local);
+        assert_eq!(limiter.stats().denied, 2);
+        // Once the TAT is reached, the request goes to the server and is allowed.
+        mock.increment(Duration::from_millis(40));
+        assert!(limiter.check("k").await.unwrap().allowed, "slots {slots}");
+    }
+}
+
 /// Limiters with different quotas get different libraries (named by the code's SHA-1),
 /// and both keep working side by side.
 #[tokio::test]
@@ -243,6 +296,7 @@ async fn functions_can_be_turned_off() {
             .algorithm(algorithm)
             .quota(long_quota(3))
             .functions(false)
+            .local_denials(0)
             .url(redis.url())
             .build()
             .await
@@ -433,10 +487,13 @@ async fn redis_outage_applies_the_policy_counts_it_and_recovers() {
         return;
     };
     let quota = long_quota(3);
+    // Without the local denial memory: a remembered denial needs no server, so it would
+    // still be answered (correctly) during the outage instead of the policy.
     let open = RedisLimiter::builder()
         .algorithm(RedisAlgorithm::Gcra)
         .quota(quota)
         .failure_policy(FailurePolicy::FailOpen)
+        .local_denials(0)
         .url(redis.url())
         .build()
         .await
@@ -515,7 +572,10 @@ async fn lua_scripts_decide_exactly_like_the_in_process_algorithms() {
         return;
     };
     async fn compare<A: Algorithm>(url: &str, algorithm: RedisAlgorithm) {
-        let quota = Quota::new(7, Duration::from_millis(70))
+        // Seconds, not milliseconds: the keys' PEXPIRE runs on the server's real clock, so
+        // a millisecond window let a stall of the loaded test machine expire a key the
+        // mock clock still counted (FixedWindow once allowed where it should deny).
+        let quota = Quota::new(7, Duration::from_secs(7))
             .unwrap()
             .with_burst(4)
             .unwrap();
@@ -541,7 +601,7 @@ async fn lua_scripts_decide_exactly_like_the_in_process_algorithms() {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            mock.increment(Duration::from_micros(seed % 9_000));
+            mock.increment(Duration::from_micros(seed % 900_000));
             let cost = 1 + (seed >> 20) as u32 % 3;
             let mut expected = local.check_n(cost).unwrap();
             // Redis works in microseconds: a nanosecond-exact wait rounds up to the next µs.
@@ -550,6 +610,14 @@ async fn lua_scripts_decide_exactly_like_the_in_process_algorithms() {
                 .map(|r| Duration::from_micros(r.as_nanos().div_ceil(1_000) as u64));
             let actual = remote.check_n("k", cost).await.unwrap();
             assert_eq!(actual, expected, "{algorithm:?} step {step}");
+        }
+        // GCRA answered some of those from its memory of denied keys (and still agreed
+        // with the in-process algorithm on every one); the others have none.
+        let local = remote.stats().local_denials;
+        if algorithm == RedisAlgorithm::Gcra {
+            assert!(local > 0, "the denial memory was never used");
+        } else {
+            assert_eq!(local, 0, "{algorithm:?}");
         }
     }
     let url = redis.url();

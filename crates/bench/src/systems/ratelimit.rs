@@ -18,7 +18,11 @@
 //!   one-second fixed window with `INCR` + `EXPIRE` in `MULTI/EXEC` (one round trip); and
 //!   redis-cell's `CL.THROTTLE` (native GCRA module) when `KEEL_REDIS_CELL` names its
 //!   built `libredis_cell.so` (loaded with `--loadmodule`; otherwise a note says why not). Each over
-//!   `threads` connection managers with 32 requests in flight per connection. The server
+//!   `threads` connection managers with 32 requests in flight per connection. Keel's GCRA
+//!   runs with its local denial memory (the default) and without it (`no local denials`),
+//!   so the gain and the like-for-like round trip are both shown. Every row carries
+//!   `server_us_per_op` (redis-server main-thread CPU from `INFO cpu`) and
+//!   `client_us_per_op` (this process's CPU, every thread) per decision. The server
 //!   is started by `keel_testkit::RedisServer::start()`; if that fails the scenario is
 //!   skipped with a note.
 //!
@@ -287,6 +291,65 @@ where
     })
 }
 
+/// CPU nanoseconds this process's threads have run (sum of `/proc/self/task/*/schedstat`).
+fn process_cpu_ns() -> Option<u64> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        // A thread may end between the listing and the read: it just no longer counts.
+        if let Ok(text) = std::fs::read_to_string(path) {
+            total += text.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+    }
+    Some(total)
+}
+
+/// The server's main-thread CPU time (µs) from `INFO cpu` (Redis ≥ 6.2 reports it).
+async fn server_cpu_us(connection: &mut redis::aio::ConnectionManager) -> Option<f64> {
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(connection)
+        .await
+        .ok()?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    Some((field("used_cpu_user_main_thread")? + field("used_cpu_sys_main_thread")?) * 1e6)
+}
+
+/// Runs `run` and adds the CPU each decision cost: `server_us_per_op` (redis-server's
+/// main thread, from `INFO cpu`) and `client_us_per_op` (every thread of this process:
+/// the runtime's workers, the connection tasks, the callers). CPU time, unlike wall
+/// time, does not depend on who else runs on the machine, and it shows where a
+/// contender's round trip costs more: in the server or in the client.
+fn with_cpu<'a>(
+    runtime: &'a tokio::runtime::Runtime,
+    info: redis::aio::ConnectionManager,
+    mut run: impl FnMut(usize, Duration) -> Measurement + 'a,
+) -> impl FnMut(usize, Duration) -> Measurement + 'a {
+    move |threads, duration| {
+        let mut info = info.clone();
+        let server_before = runtime.block_on(server_cpu_us(&mut info));
+        let client_before = process_cpu_ns();
+        let mut m = run(threads, duration);
+        let client_after = process_cpu_ns();
+        let server_after = runtime.block_on(server_cpu_us(&mut info));
+        let ops = m.ops.max(1) as f64;
+        if let (Some(before), Some(after)) = (server_before, server_after) {
+            m = m.with_extra("server_us_per_op", (after - before) / ops);
+        }
+        if let (Some(before), Some(after)) = (client_before, client_after) {
+            m = m.with_extra(
+                "client_us_per_op",
+                after.saturating_sub(before) as f64 / 1e3 / ops,
+            );
+        }
+        m
+    }
+}
+
 /// Where `--loadmodule` finds redis-cell (`libredis_cell.so`), if it was built.
 pub const REDIS_CELL_ENV: &str = "KEEL_REDIS_CELL";
 
@@ -341,14 +404,17 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
             continue;
         }
         let mut keel = Vec::new();
+        let mut keel_remote = Vec::new();
         let mut keel_evalsha = Vec::new();
         let mut keel_window = Vec::new();
         let mut raw = Vec::new();
         for _ in 0..connections {
-            for (algorithm, functions, into) in [
-                (RedisAlgorithm::Gcra, true, &mut keel),
-                (RedisAlgorithm::Gcra, false, &mut keel_evalsha),
-                (RedisAlgorithm::FixedWindow, true, &mut keel_window),
+            let local = keel_ratelimit::redis::DEFAULT_LOCAL_DENIALS;
+            for (algorithm, functions, local_denials, into) in [
+                (RedisAlgorithm::Gcra, true, local, &mut keel),
+                (RedisAlgorithm::Gcra, true, 0, &mut keel_remote),
+                (RedisAlgorithm::Gcra, false, 0, &mut keel_evalsha),
+                (RedisAlgorithm::FixedWindow, true, 0, &mut keel_window),
             ] {
                 into.push(
                     runtime.block_on(
@@ -359,6 +425,7 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
                             .prefix("bench")
                             .timeout(Duration::from_secs(2))
                             .functions(functions)
+                            .local_denials(local_denials)
                             .build(),
                     )?,
                 );
@@ -367,8 +434,9 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
             raw.push(runtime.block_on(client.get_connection_manager())?);
         }
         let tasks = connections * IN_FLIGHT_PER_CONNECTION;
-        let (keel, keel_evalsha, keel_window, raw) = (
+        let (keel, keel_remote, keel_evalsha, keel_window, raw) = (
             Arc::new(keel),
+            Arc::new(keel_remote),
             Arc::new(keel_evalsha),
             Arc::new(keel_window),
             Arc::new(raw),
@@ -464,15 +532,38 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
                 })
             }
         };
+        let info = &raw[0];
         let mut contenders = vec![
-            Contender::keel("keel-redis-gcra", keel_run(keel.clone())),
-            Contender::keel("keel-redis-gcra evalsha", keel_run(keel_evalsha.clone())),
-            Contender::keel("keel-redis-fixed-window", keel_run(keel_window.clone())),
-            Contender::peer("raw evalsha (trivial)", raw_run),
-            Contender::peer("incr+expire multi/exec", incr_run),
+            Contender::keel(
+                "keel-redis-gcra",
+                with_cpu(&runtime, info.clone(), keel_run(keel.clone())),
+            ),
+            Contender::keel(
+                "keel-redis-gcra no local denials",
+                with_cpu(&runtime, info.clone(), keel_run(keel_remote.clone())),
+            ),
+            Contender::keel(
+                "keel-redis-gcra evalsha",
+                with_cpu(&runtime, info.clone(), keel_run(keel_evalsha.clone())),
+            ),
+            Contender::keel(
+                "keel-redis-fixed-window",
+                with_cpu(&runtime, info.clone(), keel_run(keel_window.clone())),
+            ),
+            Contender::peer(
+                "raw evalsha (trivial)",
+                with_cpu(&runtime, info.clone(), raw_run),
+            ),
+            Contender::peer(
+                "incr+expire multi/exec",
+                with_cpu(&runtime, info.clone(), incr_run),
+            ),
         ];
         if with_cell {
-            contenders.push(Contender::peer("redis-cell CL.THROTTLE", cell_run));
+            contenders.push(Contender::peer(
+                "redis-cell CL.THROTTLE",
+                with_cpu(&runtime, info.clone(), cell_run),
+            ));
         }
         report.compare(cfg, &name, connections, &mut contenders);
     }
