@@ -129,7 +129,7 @@
 //! | LRU | move to head | no | — | exact recency; one-hit wonders push out popular keys |
 //! | SIEVE (NSDI '24) | set a bit | partly | 1 bit + a hand | FIFO queue + a hand that clears bits; new keys that are not re-read go first ("quick demotion"); simple, lock-friendly |
 //! | S3-FIFO (SOSP '23) | bump a 2-bit counter | yes | a second list (small queue), 1 byte counter, ghost ≈ 0.9 × capacity × ~25 bytes of hashes | a small FIFO filters one-hit wonders, a ghost queue remembers them so a returning key goes straight to main |
-//! | W-TinyLFU ([`Policy::TinyLfu`]; moka, Caffeine) | bump a counter + count in the sketch | yes | a 0.5 % window list, 4-bit count-min sketch + doorkeeper (16 bytes per entry of capacity) | admission by frequency: a candidate leaving the window enters main only if the sketch saw it more often than main's victim; best hit ratio on every trace below |
+//! | W-TinyLFU ([`Policy::TinyLfu`]; moka, Caffeine) | bump a counter + count in the sketch (skipped once the counter is at 3) | yes | a 0.5 % window list, 4-bit count-min sketch + doorkeeper (16 bytes per entry of capacity) | admission by frequency: a candidate leaving the window enters main only if the sketch saw it more often than main's victim; best hit ratio on every trace below |
 //!
 //! On the benchmark's Zipf(1.0) workload (key space 10× the capacity) SIEVE
 //! keeps a higher hit ratio than LRU (≈ 0.82–0.85 vs ≈ 0.78–0.82 on a

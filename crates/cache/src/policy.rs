@@ -9,7 +9,7 @@
 //! |---|---|---|---|
 //! | [`Policy::Lru`] | move the entry to the head | the tail (least recently used) | unlink + relink: ~6 index writes |
 //! | [`Policy::Sieve`] | set the entry's `visited` bit | a "hand" walks from the tail towards the head, clearing `visited` bits, and evicts the first unvisited entry; the hand stays where it stopped | one bit write |
-//! | [`Policy::TinyLfu`] | bump the entry's counter (0..=3) and count the key in the sketch | the window's oldest (0.5 % window) if the sketch saw it no more often than main's CLOCK victim, else that victim (the candidate moves to main) | one byte write + one sketch increment |
+//! | [`Policy::TinyLfu`] | bump the entry's counter (0..=3) and count the key in the sketch, unless the counter was at 3 already | the window's oldest (0.5 % window) if the sketch saw it no more often than main's CLOCK victim, else that victim (the candidate moves to main) | one byte write + one sketch increment (one cache line) while the counter is below 3 |
 //! | [`Policy::S3Fifo`] | bump the entry's counter (0..=3) | small queue's oldest if it is over 10 % of the capacity: out (hash to the ghost) unless read while in small, then it moves to main; otherwise main's hand, as SIEVE's but spending one counter unit per pass | one byte write |
 //!
 //! # SIEVE (Zhang et al., NSDI '24)

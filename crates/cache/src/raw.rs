@@ -19,7 +19,7 @@ use hashbrown::HashTable;
 use crate::arena::{Arena, NEVER, NIL, NO_SLOT};
 use crate::listener::RemovalCause;
 use crate::policy::Policy;
-use crate::s3fifo::S3Fifo;
+use crate::s3fifo::{MAX_FREQ, S3Fifo};
 use crate::timer_wheel::{TimerWheel, tick_of};
 use crate::tinylfu::{Choice, TinyLfu};
 
@@ -339,9 +339,17 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
             Policy::Sieve => self.arena.node_mut(idx).freq = 1,
             Policy::S3Fifo => S3Fifo::on_access(&mut self.arena.node_mut(idx).freq),
             Policy::TinyLfu => {
-                S3Fifo::on_access(&mut self.arena.node_mut(idx).freq);
-                if let Some(lfu) = &mut self.lfu {
-                    lfu.sketch.increment(hash);
+                let freq = &mut self.arena.node_mut(idx).freq;
+                // A key hit again before the hand's next pass has its
+                // counter at the top already: it is popular now, and the
+                // sketch would only learn what the counter says. Skipping
+                // those increments saves the sketch's cache line on most
+                // hits of a hot key.
+                if *freq < MAX_FREQ {
+                    *freq += 1;
+                    if let Some(lfu) = &mut self.lfu {
+                        lfu.sketch.increment(hash);
+                    }
                 }
             }
         }

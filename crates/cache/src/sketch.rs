@@ -126,19 +126,17 @@ impl FrequencySketch {
             block.door[wb] |= mb;
             return;
         }
-        let mut added = false;
+        // Branch-free: each row adds one unless its counter is at 15.
+        let mut added = 0u64;
         for (i, word) in block.counters.iter_mut().enumerate() {
             let shift = ((h >> (i * 4)) & 15) * 4;
-            if (*word >> shift) & 15 != 15 {
-                *word += 1 << shift;
-                added = true;
-            }
+            let room = u64::from((*word >> shift) & 15 != 15);
+            *word += room << shift;
+            added |= room;
         }
-        if added {
-            self.additions += 1;
-            if self.additions >= self.sample_size {
-                self.age();
-            }
+        self.additions += added;
+        if self.additions >= self.sample_size {
+            self.age();
         }
     }
 
