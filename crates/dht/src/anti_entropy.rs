@@ -102,7 +102,8 @@ impl Inner {
                 Ok(Value::Array(items)) => items,
                 _ => return None,
             };
-            let mut remote_sets = std::collections::HashMap::new();
+            // Key order, not hash order: the same merges in the same order on every run.
+            let mut remote_sets = std::collections::BTreeMap::new();
             for pair in remote.chunks(2) {
                 if let [Value::BulkString(k), Value::BulkString(v)] = pair {
                     if let Ok(set) = SiblingSet::decode(v) {

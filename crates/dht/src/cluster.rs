@@ -27,6 +27,7 @@ use keel_ring::{NodeId, Placement as _, Ring, RingKey, hash_bytes};
 use parking_lot::RwLock;
 
 use crate::error::BuildError;
+use crate::net::Network;
 use crate::peer::Peer;
 
 /// The member list a cluster runs with, versioned by its epoch.
@@ -215,6 +216,15 @@ impl Placement {
     }
 }
 
+/// How this node reaches its peers: the network, the call timeout, and how long a
+/// failed peer is skipped.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerLinks {
+    pub(crate) network: Arc<dyn Network>,
+    pub(crate) timeout: Duration,
+    pub(crate) retry_after: Duration,
+}
+
 /// The cluster as one node sees it: the installed layout, the peers and their health.
 #[derive(Debug)]
 pub(crate) struct Cluster {
@@ -222,8 +232,7 @@ pub(crate) struct Cluster {
     n: usize,
     partitions: usize,
     vnodes: u32,
-    timeout: Duration,
-    retry_after: Duration,
+    links: PeerLinks,
     placement: RwLock<Arc<Placement>>,
     peers: RwLock<HashMap<String, Arc<Peer>>>,
 }
@@ -235,8 +244,7 @@ impl Cluster {
         n: usize,
         partitions: usize,
         vnodes: u32,
-        timeout: Duration,
-        retry_after: Duration,
+        links: PeerLinks,
     ) -> Result<Self, BuildError> {
         let placement = build_placement(layout, n, partitions, vnodes)?;
         let cluster = Self {
@@ -244,8 +252,7 @@ impl Cluster {
             n,
             partitions,
             vnodes,
-            timeout,
-            retry_after,
+            links,
             placement: RwLock::new(Arc::new(placement)),
             peers: RwLock::new(HashMap::new()),
         };
@@ -338,7 +345,12 @@ impl Cluster {
         }
         let mut peers = self.peers.write();
         let p = peers.entry(node.to_owned()).or_insert_with(|| {
-            Arc::new(Peer::new(node.to_owned(), self.timeout, self.retry_after))
+            Arc::new(Peer::new(
+                node.to_owned(),
+                self.links.timeout,
+                self.links.retry_after,
+                Arc::clone(&self.links.network),
+            ))
         });
         Some(Arc::clone(p))
     }

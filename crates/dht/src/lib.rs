@@ -48,7 +48,12 @@
 //! - `membership` — gossip of the layout and heartbeats, the failure detector, join and
 //!   leave with partition streaming (`DHT.JOIN`, `DHT.LEAVE`, `--seed`).
 //! - `peer` — connections to other nodes and the call-timeout failure detector.
-//! - `storage` — redb tables with a group-commit writer thread.
+//! - [`net`] — the injected network ([`Network`]; [`TcpNetwork`] by default), so a test
+//!   can run the node on a simulated one.
+//! - `storage` — redb tables with a group-commit writer thread (a task on a
+//!   [`MemoryDisk`]).
+//! - [`memory_disk`] — [`MemoryDisk`]: an in-memory redb backend kept across restarts, on
+//!   which a crash loses exactly what was not synced.
 //! - [`version`] — [`VersionVector`], [`Sibling`], [`SiblingSet`] (dotted version vectors).
 //! - [`clock`] — the injected wall clock ([`Clock`], [`SystemClock`], [`ManualClock`]).
 //! - [`metrics`] — [`DhtStats`] and the `metrics` facade counters (per event).
@@ -180,9 +185,30 @@
 //!   owners; only then does ownership switch. Garage lost writes in Jepsen by switching
 //!   first.
 //!
+//! ## Deterministic simulation
+//! `tests/sim/` runs whole clusters in one test on turmoil: the node's network
+//! ([`NodeBuilder::network`]), wall clock ([`NodeBuilder::clock`], with a per-node skew)
+//! and disk ([`NodeBuilder::memory_disk`]) are injected; timers are tokio's, which turmoil
+//! drives in simulated time. Each seed draws a fault schedule — a silent node crash and
+//! restart (unsynced writes lost), a partition (a node, sometimes with a client, cut off),
+//! a window of message loss, a window of high latency, a 4th node joining and one of the
+//! first three leaving, all while two clients run read-modify-write cycles with fresh and
+//! stale contexts — then heals, and a history checker asserts the documented guarantees:
+//! every acknowledged write survives (as the value, a sibling, or superseded by a write
+//! that saw it), and with R + W > N and no failures a read sees the latest acknowledged
+//! write. `cargo test` runs 8 seeds (about 5 s in the test profile); `KEEL_SIM_SEEDS=500`
+//! more, `KEEL_SIM_SEED=n` one; a failure prints its seed and the command to rerun it.
+//!
+//! Why turmoil rather than madsim: turmoil simulates the network and time under the real
+//! tokio, so the node runs unchanged (one `Network` trait, no patched tokio); madsim
+//! replaces tokio crate-wide, which the `redis` client and the rest of the workspace would
+//! all have to build against.
+//!
 //! ## Not done yet (see the crate's issue)
-//! Deterministic simulation (the node's network is the `redis` crate over tokio TCP, not
-//! yet behind an injectable transport); GC of expired TTL values.
+//! GC of expired TTL values. Seed replay is not yet bit-for-bit: a run and its rerun
+//! agree until the first restart of a node, then can drift by a few milliseconds (so a
+//! failing seed reproduces its fault schedule and workload, not always its exact
+//! interleaving); `the_same_seed_gives_the_same_history` is ignored until that is found.
 
 mod anti_entropy;
 pub mod clock;
@@ -191,8 +217,10 @@ mod cmd;
 mod coordinator;
 pub mod error;
 mod membership;
+pub mod memory_disk;
 pub mod metrics;
 mod mutation;
+pub mod net;
 pub mod node;
 mod peer;
 mod reclaim;
@@ -204,7 +232,9 @@ pub mod version;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cmd::Consistency;
 pub use error::{BuildError, DecodeError, DhtError, ProtocolError};
+pub use memory_disk::MemoryDisk;
 pub use metrics::DhtStats;
+pub use net::{Network, TcpNetwork};
 pub use node::{Node, NodeBuilder, NodeHandle};
 pub use reply::{Protocol, Reply};
 pub use storage::{Fsync, SYNC_INTERVAL};

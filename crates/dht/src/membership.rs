@@ -49,7 +49,7 @@
 //! the seed and runs the change itself; the layout is persisted in the data directory so
 //! a restarted node rejoins with the last one it installed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -515,7 +515,9 @@ impl Inner {
         let mut errors = Vec::new();
         // The union of what the sources hold, merged in memory first: one durable merge
         // per key instead of one per key and source.
-        let mut union: HashMap<Vec<u8>, SiblingSet> = HashMap::new();
+        // A BTreeMap: keys are merged in key order, the same on every run (the simulation
+        // replays a seed exactly).
+        let mut union: BTreeMap<Vec<u8>, SiblingSet> = BTreeMap::new();
         for (source, dump) in dumps {
             match dump {
                 Ok(entries) => {

@@ -9,15 +9,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::clock::{Clock, SystemClock};
-use crate::cluster::{Cluster, Layout};
+use crate::cluster::{Cluster, Layout, PeerLinks};
 use crate::cmd::{self, Connection};
 use crate::error::{BuildError, ProtocolError};
 use crate::membership::Membership;
+use crate::memory_disk::MemoryDisk;
 use crate::metrics::{DhtStats, Metrics};
+use crate::net::{BoxStream, Listener, Network, TcpNetwork};
 use crate::reply::{Protocol, Reply};
 use crate::resp::{Limits, parse_request};
 use crate::storage::{Fsync, Store};
@@ -49,6 +50,8 @@ pub struct NodeBuilder {
     fsync: Fsync,
     limits: Limits,
     clock: Arc<dyn Clock>,
+    network: Arc<dyn Network>,
+    memory_disk: Option<MemoryDisk>,
 }
 
 /// Settings shared by the node's tasks.
@@ -161,6 +164,19 @@ impl NodeBuilder {
     /// The wall clock for TTLs and version timestamps (default [`SystemClock`]).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
+        self
+    }
+    /// How the node listens and connects (default [`TcpNetwork`]); the deterministic
+    /// simulation passes turmoil's simulated network here.
+    pub fn network(mut self, network: impl Network) -> Self {
+        self.network = Arc::new(network);
+        self
+    }
+    /// Keeps the data on `disk` instead of a redb file in the data directory (which then
+    /// holds only the installed layout). For tests and the simulation: a node started again
+    /// on the same disk sees what its previous run synced, and nothing else.
+    pub fn memory_disk(mut self, disk: MemoryDisk) -> Self {
+        self.memory_disk = Some(disk);
         self
     }
 
@@ -285,6 +301,8 @@ impl Node {
             fsync: Fsync::Always,
             limits: Limits::default(),
             clock: Arc::new(SystemClock),
+            network: Arc::new(TcpNetwork),
+            memory_disk: None,
         }
     }
 
@@ -295,14 +313,15 @@ impl Node {
     /// [`BuildError::Bind`], [`BuildError::Storage`], or a ring error for bad names.
     pub async fn start(self) -> Result<NodeHandle, BuildError> {
         let b = self.builder;
-        let listener = TcpListener::bind(b.listen)
-            .await
-            .map_err(BuildError::Bind)?;
+        let listener = b.network.bind(b.listen).await.map_err(BuildError::Bind)?;
         let addr = listener.local_addr().map_err(BuildError::Bind)?;
         let name = b.name.clone().unwrap_or_else(|| addr.to_string());
         let data_dir = b.data_dir.clone().ok_or(BuildError::NoDataDir)?;
-        let store =
-            Store::open_with(&data_dir, b.fsync).map_err(|e| BuildError::Storage(Box::new(e)))?;
+        let store = match &b.memory_disk {
+            Some(disk) => Store::open_memory(disk),
+            None => Store::open_with(&data_dir, b.fsync),
+        }
+        .map_err(|e| BuildError::Storage(Box::new(e)))?;
         let membership = Membership::new(
             b.clock.now_ms().max(1),
             u64::try_from(b.fail_after.as_millis()).unwrap_or(u64::MAX),
@@ -319,8 +338,11 @@ impl Node {
             b.n,
             b.partitions,
             b.vnodes,
-            b.rpc_timeout,
-            b.retry_after,
+            PeerLinks {
+                network: Arc::clone(&b.network),
+                timeout: b.rpc_timeout,
+                retry_after: b.retry_after,
+            },
         )?;
         let inner = Arc::new(Inner {
             cluster,
@@ -431,14 +453,17 @@ async fn stop_signal(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-async fn accept_loop(listener: TcpListener, inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    mut listener: Box<dyn Listener>,
+    inner: Arc<Inner>,
+    mut stop: watch::Receiver<bool>,
+) {
     let for_connections = stop.clone();
     loop {
         tokio::select! {
             () = stop_signal(&mut stop) => return,
             accepted = listener.accept() => {
-                let Ok((socket, _)) = accepted else { continue };
-                let _ = socket.set_nodelay(true);
+                let Ok(socket) = accepted else { continue };
                 inner.metrics.connections.inc();
                 tokio::spawn(serve(socket, Arc::clone(&inner), for_connections.clone()));
             }
@@ -513,7 +538,7 @@ async fn flush(
 /// request that reads or changes connection state (`HELLO`, `DHT.CONSISTENCY`, `QUIT`, …) or
 /// spans many keys, wait for everything before them. Node-to-node commands (`DHT.R.*`) are
 /// independent and never wait.
-async fn serve(mut socket: TcpStream, inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+async fn serve(mut socket: BoxStream, inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     let id = inner.next_client_id.fetch_add(1, Ordering::Relaxed);
     let mut conn = Connection::new(id);
     let limits = inner.config.limits;

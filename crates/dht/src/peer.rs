@@ -10,12 +10,15 @@
 //! node and never gossiped.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, Cmd, Value};
+use redis::{AsyncConnectionConfig, Cmd, RedisConnectionInfo, Value};
 use tokio::time::Instant;
+
+use crate::net::Network;
 
 /// Why a call to a peer failed.
 #[derive(Debug)]
@@ -41,10 +44,15 @@ impl fmt::Display for PeerError {
     }
 }
 
+/// Database 0, no credentials, RESP2. A `static`: the driver future that
+/// `new_with_config` returns captures the borrow, and it must be `'static` to be spawned.
+static CONNECTION_INFO: std::sync::LazyLock<RedisConnectionInfo> =
+    std::sync::LazyLock::new(RedisConnectionInfo::default);
+
 /// One remote node.
 pub(crate) struct Peer {
     pub(crate) addr: String,
-    client: Option<Client>,
+    network: Arc<dyn Network>,
     conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
     down_until: Mutex<Option<Instant>>,
     timeout: Duration,
@@ -61,11 +69,15 @@ impl fmt::Debug for Peer {
 }
 
 impl Peer {
-    pub(crate) fn new(addr: String, timeout: Duration, retry_after: Duration) -> Self {
-        let client = Client::open(format!("redis://{addr}/")).ok();
+    pub(crate) fn new(
+        addr: String,
+        timeout: Duration,
+        retry_after: Duration,
+        network: Arc<dyn Network>,
+    ) -> Self {
         Self {
             addr,
-            client,
+            network,
             conn: tokio::sync::Mutex::new(None),
             down_until: Mutex::new(None),
             timeout,
@@ -92,20 +104,18 @@ impl Peer {
         if mode != Mode::Probe && self.is_down() {
             return Err(PeerError::Down);
         }
-        let client = self
-            .client
-            .as_ref()
-            .ok_or_else(|| PeerError::Io("bad address".into()))?;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout));
-        let conn = tokio::time::timeout(
-            self.timeout,
-            client.get_multiplexed_async_connection_with_config(&config),
-        )
+        let config = AsyncConnectionConfig::new().set_response_timeout(Some(self.timeout));
+        let connect = self.network.connect(&self.addr);
+        let (conn, driver) = tokio::time::timeout(self.timeout, async move {
+            let stream = connect.await.map_err(|e| PeerError::Io(e.to_string()))?;
+            MultiplexedConnection::new_with_config(&CONNECTION_INFO, stream, config)
+                .await
+                .map_err(|e| PeerError::Io(e.to_string()))
+        })
         .await
-        .map_err(|_| PeerError::Timeout)?
-        .map_err(|e| PeerError::Io(e.to_string()))?;
+        .map_err(|_| PeerError::Timeout)??;
+        // The connection's I/O task; it ends when the last clone of `conn` is dropped.
+        tokio::spawn(driver);
         *slot = Some(conn.clone());
         Ok(conn)
     }
@@ -207,6 +217,7 @@ mod tests {
             addr,
             Duration::from_millis(200),
             Duration::from_secs(60),
+            Arc::new(crate::net::TcpNetwork),
         ));
         let calls: Vec<_> = (0..20)
             .map(|_| {

@@ -50,6 +50,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, Tab
 use tokio::sync::oneshot;
 
 use crate::error::DhtError;
+use crate::memory_disk::MemoryDisk;
 use crate::version::{Sibling, SiblingSet};
 
 const DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("data");
@@ -109,10 +110,35 @@ pub(crate) struct StoreCounters {
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
     db: Arc<Database>,
-    jobs: mpsc::SyncSender<Job>,
+    jobs: Jobs,
     pub(crate) counters: Arc<StoreCounters>,
     /// The writer thread; taken by [`Store::take_writer`] so shutdown can join it.
     writer: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+}
+
+/// Where jobs go: the writer thread, or (on a [`MemoryDisk`]) the writer task.
+#[derive(Debug, Clone)]
+enum Jobs {
+    Thread(mpsc::SyncSender<Job>),
+    Task(tokio::sync::mpsc::Sender<Job>),
+}
+
+/// Creates the tables and durably bumps the incarnation; returns the run's first dot
+/// counter (see the module docs).
+fn start_run(db: &Database) -> Result<u64, DhtError> {
+    let tx = db.begin_write()?;
+    tx.open_table(DATA)?;
+    tx.open_table(HINTS)?;
+    let incarnation = {
+        let mut meta = tx.open_table(META)?;
+        let previous = meta
+            .get(INCARNATION)?
+            .map_or(0, |v| v.value().saturating_add(1));
+        meta.insert(INCARNATION, previous)?;
+        previous
+    };
+    tx.commit()?;
+    Ok(incarnation.saturating_mul(1 << 32).max(1))
 }
 
 /// The storage key: partition (big-endian u16) ‖ user key.
@@ -153,22 +179,7 @@ impl Store {
     pub(crate) fn open_with(dir: &Path, fsync: Fsync) -> Result<Self, DhtError> {
         std::fs::create_dir_all(dir).map_err(DhtError::Io)?;
         let db = Arc::new(Database::create(dir.join("keel-dht.redb"))?);
-        let incarnation = {
-            let tx = db.begin_write()?;
-            tx.open_table(DATA)?;
-            tx.open_table(HINTS)?;
-            let incarnation = {
-                let mut meta = tx.open_table(META)?;
-                let previous = meta
-                    .get(INCARNATION)?
-                    .map_or(0, |v| v.value().saturating_add(1));
-                meta.insert(INCARNATION, previous)?;
-                previous
-            };
-            tx.commit()?;
-            incarnation
-        };
-        let first_dot = incarnation.saturating_mul(1 << 32).max(1);
+        let first_dot = start_run(&db)?;
         let (jobs, rx) = mpsc::sync_channel::<Job>(QUEUE);
         let counters = Arc::new(StoreCounters::default());
         let writer_db = Arc::clone(&db);
@@ -179,9 +190,45 @@ impl Store {
             .map_err(DhtError::Io)?;
         Ok(Self {
             db,
-            jobs,
+            jobs: Jobs::Thread(jobs),
             counters,
             writer: Arc::new(std::sync::Mutex::new(Some(handle))),
+        })
+    }
+
+    /// Opens the store on a [`MemoryDisk`], with the writer as a task on the current tokio
+    /// runtime instead of a thread: the simulator then orders every storage step with the
+    /// rest of the node (a thread would finish its commits at real-time moments and make
+    /// runs irreproducible). Batching and commit semantics are those of the thread.
+    pub(crate) fn open_memory(disk: &MemoryDisk) -> Result<Self, DhtError> {
+        let db = Arc::new(
+            redb::Builder::new()
+                .set_cache_size(16 << 20)
+                .create_with_backend(disk.open())?,
+        );
+        let mut next_dot = start_run(&db)?;
+        let (jobs, mut rx) = tokio::sync::mpsc::channel::<Job>(QUEUE);
+        let counters = Arc::new(StoreCounters::default());
+        let writer_db = Arc::clone(&db);
+        let writer_counters = Arc::clone(&counters);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                // Always durable: a crash of the simulation loses only unacknowledged work.
+                commit_batch(&writer_db, batch, &writer_counters, &mut next_dot, true);
+            }
+        });
+        Ok(Self {
+            db,
+            jobs: Jobs::Task(jobs),
+            counters,
+            writer: Arc::new(std::sync::Mutex::new(None)),
         })
     }
 
@@ -242,7 +289,12 @@ impl Store {
     }
 
     async fn enqueue(&self, job: Job) -> Result<(), DhtError> {
-        let jobs = self.jobs.clone();
+        let jobs = match &self.jobs {
+            Jobs::Thread(jobs) => jobs.clone(),
+            Jobs::Task(jobs) => {
+                return jobs.send(job).await.map_err(|_| DhtError::StorageClosed);
+            }
+        };
         // A full queue blocks the sender: do that off the async workers.
         match jobs.try_send(job) {
             Ok(()) => {}
@@ -585,46 +637,8 @@ fn writer(
                 Err(_) => break,
             }
         }
-        let n = batch.len() as u64;
-        let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
         let durable = fsync == Fsync::Always || synced_at.elapsed() >= SYNC_INTERVAL;
-        let result = (|| -> Result<(), DhtError> {
-            let mut tx = db.begin_write()?;
-            if !durable {
-                tx.set_durability(redb::Durability::None)
-                    .map_err(|e| DhtError::Storage(e.to_string().into()))?;
-            }
-            {
-                let mut tables = Tables {
-                    data: tx.open_table(DATA)?,
-                    hints: tx.open_table(HINTS)?,
-                    siblings_dropped: 0,
-                    next_dot,
-                };
-                for job in batch {
-                    match job(&mut tables) {
-                        Ok(f) => finishes.push(f),
-                        // A corrupt record fails only its own job (its caller sees the
-                        // writer drop its reply); a storage error fails the transaction,
-                        // and with it every job in the batch.
-                        Err(DhtError::Corrupt(_)) => {}
-                        Err(e) => {
-                            next_dot = tables.next_dot;
-                            return Err(e);
-                        }
-                    }
-                }
-                counters
-                    .siblings_dropped
-                    .fetch_add(tables.siblings_dropped, Ordering::Relaxed);
-                next_dot = tables.next_dot;
-            }
-            tx.commit()?;
-            Ok(())
-        })();
-        counters.commits.fetch_add(1, Ordering::Relaxed);
-        counters.jobs.fetch_add(n, Ordering::Relaxed);
-        if result.is_ok() {
+        if commit_batch(db, batch, counters, &mut next_dot, durable) {
             if durable {
                 unsynced = false;
                 synced_at = std::time::Instant::now();
@@ -632,14 +646,65 @@ fn writer(
                 unsynced = true;
             }
         }
-        match result {
-            Ok(()) => finishes.into_iter().for_each(|f| f(Ok(()))),
-            Err(e) => {
-                let e = Arc::new(e);
-                finishes.into_iter().for_each(|f| f(Err(Arc::clone(&e))));
+    }
+}
+
+/// Applies a batch of jobs in one transaction, commits once (with an fsync when
+/// `durable`), then completes them all. Returns whether the commit succeeded.
+fn commit_batch(
+    db: &Database,
+    batch: Vec<Job>,
+    counters: &StoreCounters,
+    next_dot: &mut u64,
+    durable: bool,
+) -> bool {
+    let n = batch.len() as u64;
+    let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
+    let result = (|| -> Result<(), DhtError> {
+        let mut tx = db.begin_write()?;
+        if !durable {
+            tx.set_durability(redb::Durability::None)
+                .map_err(|e| DhtError::Storage(e.to_string().into()))?;
+        }
+        {
+            let mut tables = Tables {
+                data: tx.open_table(DATA)?,
+                hints: tx.open_table(HINTS)?,
+                siblings_dropped: 0,
+                next_dot: *next_dot,
+            };
+            for job in batch {
+                match job(&mut tables) {
+                    Ok(f) => finishes.push(f),
+                    // A corrupt record fails only its own job (its caller sees the
+                    // writer drop its reply); a storage error fails the transaction,
+                    // and with it every job in the batch.
+                    Err(DhtError::Corrupt(_)) => {}
+                    Err(e) => {
+                        *next_dot = tables.next_dot;
+                        return Err(e);
+                    }
+                }
             }
+            counters
+                .siblings_dropped
+                .fetch_add(tables.siblings_dropped, Ordering::Relaxed);
+            *next_dot = tables.next_dot;
+        }
+        tx.commit()?;
+        Ok(())
+    })();
+    counters.commits.fetch_add(1, Ordering::Relaxed);
+    counters.jobs.fetch_add(n, Ordering::Relaxed);
+    let ok = result.is_ok();
+    match result {
+        Ok(()) => finishes.into_iter().for_each(|f| f(Ok(()))),
+        Err(e) => {
+            let e = Arc::new(e);
+            finishes.into_iter().for_each(|f| f(Err(Arc::clone(&e))));
         }
     }
+    ok
 }
 
 #[cfg(test)]
