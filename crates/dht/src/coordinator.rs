@@ -133,13 +133,13 @@ impl Inner {
         };
         let key = key.to_vec();
         let owner = owner.to_owned();
-        tokio::spawn(async move {
+        tokio::spawn(Box::pin(async move {
             let got = match peer.call(redis::cmd("DHT.R.GET").arg(&key)).await {
                 Ok(Value::BulkString(b)) => SiblingSet::decode(&b).ok(),
                 _ => None,
             };
             let _ = tx.send((owner, got)).await;
-        });
+        }));
     }
 
     /// Runs a write: forwards it to the key's write coordinator (or coordinates it here).
@@ -269,10 +269,10 @@ impl Inner {
             let set = Arc::clone(&set);
             let tx = tx.clone();
             let fallbacks = Arc::clone(&fallbacks);
-            tokio::spawn(async move {
+            tokio::spawn(Box::pin(async move {
                 let ok = this.send_sloppy(p, &owner, &key, &set, &fallbacks).await;
                 let _ = tx.send((owner, ok)).await;
-            });
+            }));
         }
         let local = tx.clone();
         let me_owned = me.to_owned();
