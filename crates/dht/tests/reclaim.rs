@@ -142,10 +142,12 @@ async fn deleted_keys_stay_deleted_through_gc_and_a_replica_that_missed_the_dele
     })
     .await;
     let collected: u64 = nodes.iter().map(|n| n.stats().tombstones_collected).sum();
-    assert_eq!(
-        collected,
-        3 * KEYS as u64,
-        "every owner collected each once"
+    // At least once per owner; a tombstone can come back *as a tombstone* (a hint for the
+    // returning replica delivered after the GC, or an exchange racing the reap) and be
+    // collected again — never the value it deleted (checked below).
+    assert!(
+        collected >= 3 * KEYS as u64,
+        "every owner collected each: {collected}"
     );
     // Rounds keep running after the GC: nothing comes back, on any node.
     let rounds = nodes[0].stats().anti_entropy_rounds;
