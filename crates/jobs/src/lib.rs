@@ -240,6 +240,8 @@
 //! * **Graceful shutdown on deploy?** — Stop fetching, drain with a deadline, then release
 //!   the leases of what is left so the new deployment picks them up at once.
 
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod ack_group;
 mod backoff;
 mod batch;
 mod clock;

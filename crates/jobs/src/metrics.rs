@@ -37,10 +37,12 @@ pub struct JobsStats {
     pub cancelled: u64,
     /// Heartbeats, acks, failures and releases rejected for a stale or expired lease.
     pub stale_rejected: u64,
-    /// Group commits (write transactions) of the embedded store; on Redis, ack groups
-    /// (one `FCALL` settling every `complete` that arrived while the previous one ran).
+    /// Group commits (write transactions) of the embedded store; on Redis and Postgres,
+    /// ack groups (one call carrying every `complete` that arrived while the previous
+    /// one ran).
     pub commits: u64,
-    /// Changes (job writes and deletes) those commits carried; on Redis, acks per group.
+    /// Changes (job writes and deletes) those commits carried; on Redis and Postgres,
+    /// the acks those groups carried.
     pub committed_changes: u64,
     /// Jobs completed over the store's whole life (persisted across restarts).
     pub succeeded_total: u64,

@@ -473,3 +473,77 @@ async fn postgres_stopped_mid_run_producers_get_errors_workers_resume_nothing_ac
     assert_eq!(acked.len(), 400);
     assert!(report.stats.store_errors > 0, "workers saw the outage");
 }
+
+// A current-thread runtime: the `complete` futures all queue their ack before the flusher
+// task first runs, so the grouping is deterministic (one statement for all of them).
+#[tokio::test(flavor = "current_thread")]
+async fn concurrent_acks_share_one_statement_and_each_gets_its_own_answer() {
+    let Some(url) = database("pg_concurrent_acks") else {
+        return;
+    };
+    bounded(async {
+        let clock = MockClock::new(T0);
+        let s = store(&url, &clock).await;
+        let queue = "pg_concurrent_acks";
+        s.enqueue_many((0..300).map(|n| job(queue, n)).collect())
+            .await
+            .unwrap();
+        let leases = s.fetch(queue, 300, LEASE).await.unwrap();
+        assert_eq!(leases.len(), 300);
+        let before = s.stats();
+        // Every third ack presents a wrong token; every fifth good one is sent twice.
+        let mut calls = Vec::new();
+        for (i, l) in leases.iter().enumerate() {
+            let token = if i % 3 == 0 {
+                keel_jobs::FencingToken(l.token.0 + 1_000_000)
+            } else {
+                l.token
+            };
+            calls.push((l.job.id, token, i % 3 != 0));
+            if i % 3 != 0 && i % 5 == 0 {
+                calls.push((l.job.id, token, false));
+            }
+        }
+        let answers =
+            futures::future::join_all(calls.iter().map(|&(id, token, _)| s.complete(id, token)))
+                .await;
+        for (&(id, token, ok), answer) in calls.iter().zip(&answers) {
+            if ok {
+                assert!(answer.is_ok(), "{id:?}: {answer:?}");
+            } else {
+                assert!(
+                    matches!(answer, Err(keel_jobs::JobsError::StaleLease { id: i, token: t }) if *i == id && *t == token),
+                    "{id:?}: {answer:?}"
+                );
+            }
+        }
+        let good = calls.iter().filter(|c| c.2).count() as u64;
+        let after = s.stats();
+        assert_eq!(good, 200);
+        assert_eq!(after.completed - before.completed, good);
+        assert_eq!(
+            after.stale_rejected - before.stale_rejected,
+            calls.len() as u64 - good
+        );
+        assert_eq!(after.commits - before.commits, 1, "one statement for the group");
+        assert_eq!(
+            after.committed_changes - before.committed_changes,
+            calls.len() as u64
+        );
+        assert_eq!(s.counts().await.unwrap()[queue].running, 100);
+        // The fenced-out jobs are still leased to their real holders, who can ack them;
+        // an ack after the deadline is refused as expired, group or not.
+        let fenced: Vec<_> = leases.iter().step_by(3).collect();
+        let (late, rest) = fenced.split_at(1);
+        for l in rest {
+            s.complete(l.job.id, l.token).await.unwrap();
+        }
+        clock.advance(LEASE);
+        assert!(matches!(
+            s.complete(late[0].job.id, late[0].token).await,
+            Err(keel_jobs::JobsError::LeaseExpired { .. })
+        ));
+        assert_eq!(s.counts().await.unwrap()[queue].running, 0);
+    })
+    .await;
+}

@@ -71,6 +71,7 @@
 //! [`Store::stats`](crate::Store::stats) counts this process's calls. `succeeded_total` is read from a sequence
 //! advanced by every completion (any process), as of this process's latest completion.
 
+mod ack;
 mod limits;
 mod listen;
 mod schema;
@@ -84,6 +85,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Config, GenericClient, NoTls, Row, Transaction};
 
+use crate::ack_group::AckGroup;
 use crate::batch::{BatchCallbacks, BatchId};
 use crate::clock::{Clock, SystemClock};
 use crate::job::{AttemptError, FailureKind, JobRecord, NewJob, Status};
@@ -92,6 +94,7 @@ use crate::state::Events;
 use crate::store::Enqueued;
 use crate::{BuildError, FencingToken, InvalidJob, JobId, JobsError, Timestamp};
 
+use ack::PgAcks;
 pub use limits::QueueLimits;
 use listen::Wakeups;
 /// The client crate this backend speaks (for [`PostgresStore::enqueue_in`]'s transactions).
@@ -120,7 +123,8 @@ pub struct PostgresStore {
     clock: Arc<dyn Clock>,
     metrics: Arc<StoreMetrics>,
     keep_completed: bool,
-    succeeded_total: AtomicU64,
+    succeeded_total: Arc<AtomicU64>,
+    acks: Arc<AckGroup<PgAcks>>,
     wakeups: Arc<Wakeups>,
     listener: Option<tokio::task::JoinHandle<()>>,
 }
@@ -246,12 +250,22 @@ impl PostgresStoreBuilder {
             .listen
             .unwrap_or(true)
             .then(|| tokio::spawn(listen::run(config, Arc::clone(&wakeups))));
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let metrics = Arc::new(StoreMetrics::new("postgres"));
+        let succeeded_total = Arc::new(AtomicU64::new(u64::try_from(succeeded).unwrap_or(0)));
+        let acks = Arc::new(AckGroup::new(PgAcks {
+            pool: pool.clone(),
+            clock: Arc::clone(&clock),
+            metrics: Arc::clone(&metrics),
+            succeeded_total: Arc::clone(&succeeded_total),
+        }));
         Ok(PostgresStore {
             pool,
-            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-            metrics: Arc::new(StoreMetrics::new("postgres")),
+            clock,
+            metrics,
             keep_completed: self.keep_completed,
-            succeeded_total: AtomicU64::new(u64::try_from(succeeded).unwrap_or(0)),
+            succeeded_total,
+            acks,
             wakeups,
             listener,
         })

@@ -283,35 +283,10 @@ impl Store for PostgresStore {
 
     async fn complete(&self, id: JobId, token: FencingToken) -> Result<(), JobsError> {
         let keep = self.keep_completed;
-        if !keep {
-            // The common case in one autocommitted statement (one round trip, the
-            // statement prepared once per connection): the WHERE clause is exactly
-            // `check_lease`'s success condition, and deleting the row is all an ack of a
-            // job outside a batch does. Anything else (stale or expired token, a batch
-            // member) matches no row and takes the full path below, which classifies it.
-            let now = self.clock.now();
-            let conn = self.conn().await?;
-            let ack = conn
-                .prepare_cached(
-                    "DELETE FROM keel_jobs WHERE id = $1 AND state = 1 AND token = $2 \
-                     AND deadline > $3 AND batch_id IS NULL \
-                     RETURNING nextval('keel_jobs_succeeded_seq')",
-                )
-                .await
-                .map_err(storage)?;
-            let token_param = i64::try_from(token.0).unwrap_or(i64::MAX);
-            let row = conn
-                .query_opt(&ack, &[&id_param(id), &token_param, &ms(now)])
-                .await
-                .map_err(storage)?;
-            drop(conn);
-            if let Some(row) = row {
-                let mut after = After::default();
-                after.events.completed = 1;
-                after.succeeded_seen = Some(row.get(0));
-                self.finish(&after);
-                return Ok(());
-            }
+        // The common case goes with a group of concurrent acks in one statement
+        // (`ack.rs`); anything that group call did not settle takes the full path.
+        if !keep && self.acks.complete(id, token).await? == crate::ack_group::AckAnswer::Done {
+            return Ok(());
         }
         lease_op!(self, id, token, |txn, r, now, after| async {
             let total: i64 = if keep {

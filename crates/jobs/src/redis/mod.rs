@@ -20,7 +20,8 @@
 //!
 //! # Group acks
 //!
-//! Concurrent [`complete`](Store::complete) calls of one store share a call (`ack.rs`):
+//! Concurrent [`complete`](Store::complete) calls of one store share a call
+//! (`crate::ack_group`, with `ack.rs` the Redis side):
 //! acks that arrive while one `FCALL` is in flight go together in the next, up to 1 000,
 //! and the lease set, counters and id indexes are updated once per group. Each ack still
 //! gets its own answer (a stale token in a group fails only that ack). With the worker
@@ -94,6 +95,7 @@ use ::redis::{AsyncConnectionConfig, Client, Value};
 use keel_ratelimit::Quota;
 use parking_lot::Mutex;
 
+use crate::ack_group::{AckAnswer, AckGroup};
 use crate::batch::{Batch, BatchCallbacks, BatchId, BatchStatus};
 use crate::clock::{Clock, SystemClock};
 use crate::job::{JobRecord, JobState, MAX_ERROR_LEN, MAX_NAME_LEN, NewJob};
@@ -103,7 +105,7 @@ use crate::store::{
     Store,
 };
 use crate::{BuildError, FencingToken, InvalidJob, JobId, JobsError, JobsStats, Timestamp};
-use ack::AckGroup;
+use ack::RedisAcks;
 use decode::{array, bad_reply, int, split_events, text};
 use functions::{Function, Library};
 
@@ -143,7 +145,7 @@ pub struct RedisStore {
     clock: Arc<dyn Clock>,
     metrics: Arc<StoreMetrics>,
     succeeded_total: Arc<AtomicU64>,
-    acks: Arc<AckGroup>,
+    acks: Arc<AckGroup<RedisAcks>>,
     client: Client,
     conn: ConnectionManager,
     waiters: Mutex<Vec<MultiplexedConnection>>,
@@ -458,15 +460,15 @@ impl RedisStoreBuilder {
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let metrics = Arc::new(StoreMetrics::new("redis"));
         let succeeded_total = Arc::new(AtomicU64::new(total.unwrap_or(0)));
-        let acks = Arc::new(AckGroup::new(
-            conn.clone(),
-            Arc::clone(&functions),
-            self.prefix.clone(),
-            self.keep_completed,
-            Arc::clone(&clock),
-            Arc::clone(&metrics),
-            Arc::clone(&succeeded_total),
-        ));
+        let acks = Arc::new(AckGroup::new(RedisAcks {
+            conn: conn.clone(),
+            functions: Arc::clone(&functions),
+            prefix: self.prefix.clone(),
+            keep_completed: self.keep_completed,
+            clock: Arc::clone(&clock),
+            metrics: Arc::clone(&metrics),
+            succeeded_total: Arc::clone(&succeeded_total),
+        }));
         Ok(RedisStore {
             prefix: self.prefix,
             keep_completed: self.keep_completed,
@@ -576,7 +578,12 @@ impl Store for RedisStore {
     }
 
     async fn complete(&self, id: JobId, token: FencingToken) -> Result<(), JobsError> {
-        self.acks.complete(id, token).await
+        match self.acks.complete(id, token).await? {
+            AckAnswer::Done => Ok(()),
+            AckAnswer::Expired => Err(JobsError::LeaseExpired { id, token }),
+            // `complete.lua` settles every ack; it never answers Miss.
+            AckAnswer::Stale | AckAnswer::Miss => Err(JobsError::StaleLease { id, token }),
+        }
     }
 
     async fn fail(
