@@ -65,6 +65,7 @@
 //! | `clock.rs` | [`Clock`], [`SystemClock`], [`MockClock`], [`Timestamp`] (wall-clock ms: it outlives processes) |
 //! | `metrics.rs` | [`JobsStats`] (store) and [`WorkerStats`] (pool) snapshots, and the `metrics` facade |
 //! | [`error`] | [`BuildError`], [`InvalidJob`], [`JobsError`] |
+//! | `ack_group.rs` | group acks for the Redis and Postgres stores: concurrent `complete` calls share one round trip, each keeps its own answer |
 //! | `redis/` | `RedisStore` (`redis` feature): the store on a Redis server shared by many processes — one Redis 7 function library, one `FCALL` round trip per call (concurrent acks grouped into one), key layout, global concurrency and rate limits (`GlobalLimits`), `BLPOP` wake-up; see its module docs |
 //! | `postgres/` | `PostgresStore` (`postgres` feature): schema + versioned migrations under an advisory lock (`schema.rs`), `SKIP LOCKED` batch fetch, sequence fencing tokens, `LISTEN/NOTIFY` wake-ups (`listen.rs`), transactional enqueue (`PostgresStore::enqueue_in`), global per-queue concurrency and rate limits (`QueueLimits`, `limits.rs`) — its module docs explain the schema and the fetch |
 //! | `bin/keel-jobs-worker.rs` | a worker/producer *process* on the embedded store, Redis (`--redis URL`) or Postgres (`--postgres URL`), used by the kill -9 tests |

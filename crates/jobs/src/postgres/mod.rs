@@ -34,6 +34,15 @@
 //! Heartbeat, complete, fail and release lock the job's row and check token and deadline in
 //! the same transaction; a stale call changes nothing and is counted.
 //!
+//! # Group acks
+//!
+//! Concurrent [`complete`](crate::Store::complete) calls share one statement
+//! (`crate::ack_group`, `ack.rs`): `DELETE … USING unnest($ids, $tokens) WHERE token
+//! matches AND state = running AND deadline > now AND batch_id IS NULL` settles every ack
+//! of the group that holds its lease, autocommitted, in one round trip. An ack the
+//! statement did not settle (stale or expired token, a batch member, `keep_completed`)
+//! takes the one-ack transaction above, which classifies and counts it.
+//!
 //! # What LISTEN/NOTIFY gives
 //!
 //! Every transaction that makes a job runnable now calls `pg_notify('keel_jobs', queue)`;
