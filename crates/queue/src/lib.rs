@@ -58,6 +58,7 @@
 //! - `pool` — [`Pool`] and [`PoolBuilder`]: a work-stealing thread pool with
 //!   [`JoinHandle`]s, [`Spawner`], [`PoolStats`].
 //!   - `pool/worker` — the worker loop: local deque, injector, stealing; helping joins.
+//!   - `pool/job` — what the deques hold: small `execute` closures inline (no allocation), the rest boxed.
 //!   - `pool/task` — a task's run-once state machine and result slot; fire-and-forget jobs.
 //!   - `pool/sleep` — how idle workers sleep and how new work wakes them.
 //! - `error` — [`BuildError`], [`PushError`], [`PopError`], [`ReserveError`], [`TaskError`].

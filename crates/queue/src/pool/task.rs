@@ -15,6 +15,7 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use super::job::Job;
 use crate::error::TaskError;
 use crate::sync::{Arc, AtomicU8, Mutex, Ordering, Thread, UnsafeCell, current, park};
 
@@ -24,17 +25,15 @@ const DONE: u8 = 2;
 const STATE_MASK: u8 = 0b11;
 const WAITING: u8 = 0b100;
 
-/// A type-erased runnable task, as stored in the deques. A job sits in
-/// exactly one deque once, so whoever pops it owns it: it is consumed by
-/// exactly one of `run` or `cancel`.
+/// A type-erased runnable task, boxed in a [`Job`]. A job sits in exactly one
+/// deque once, so whoever pops it owns it: it is consumed by exactly one of
+/// `run` or `cancel`.
 pub(crate) trait Runnable: Send {
     /// Runs the task. Panics are caught; returns `true` if it panicked.
     fn run(self: Box<Self>) -> bool;
     /// Resolves the task as never started.
     fn cancel(self: Box<Self>);
 }
-
-pub(crate) type Job = Box<dyn Runnable>;
 
 /// The state machine shared by a task and its handle.
 pub(crate) struct Completion<R> {
@@ -163,7 +162,8 @@ where
     }
 }
 
-/// A fire-and-forget task (no handle): just the closure, one allocation.
+/// A fire-and-forget task (no handle) too large to travel inline in a
+/// [`Job`]: just the closure, one allocation.
 pub(crate) struct Detached<F>(pub(crate) F);
 
 impl<F: FnOnce() + Send + 'static> Runnable for Detached<F> {
@@ -240,7 +240,7 @@ impl ModelJob {
     {
         let (job, completion) = Task::new(func);
         (
-            Self(job),
+            Self(Job::Boxed(job)),
             JoinHandle {
                 task: completion,
                 pool_id: 0,
