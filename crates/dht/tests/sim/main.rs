@@ -641,6 +641,7 @@ fn seeds() -> Vec<u64> {
 fn every_acknowledged_write_survives_and_fresh_reads_see_the_latest() {
     let mut failures = Vec::new();
     let (mut acked, mut superseded, mut sibling_keys, mut fresh) = (0, 0, 0, 0);
+    let (mut indeterminate, mut failed_ops, mut leaves) = (0, 0, 0);
     let seeds = seeds();
     for &seed in &seeds {
         let outcome = match run_seed(seed) {
@@ -655,6 +656,9 @@ fn every_acknowledged_write_survives_and_fresh_reads_see_the_latest() {
                 assert!(s.acked_writes > 0, "seed {seed}: no write was acknowledged");
                 assert!(s.fresh_reads > 0, "seed {seed}: no fresh read ran");
                 acked += s.acked_writes;
+                indeterminate += s.indeterminate_writes;
+                failed_ops += outcome.counters.failed_ops;
+                leaves += u64::from(outcome.counters.leave_ok);
                 superseded += s.superseded;
                 sibling_keys += s.keys_with_siblings;
                 fresh += s.fresh_reads;
@@ -677,7 +681,9 @@ fn every_acknowledged_write_survives_and_fresh_reads_see_the_latest() {
     }
     println!(
         "{} seeds: {acked} acknowledged writes checked ({superseded} superseded by a causally \
-         later write), {sibling_keys} keys ended with siblings, {fresh} fresh reads",
+         later write), {indeterminate} indeterminate writes, {failed_ops} failed or timed-out \
+         requests, {leaves} leaves completed, {sibling_keys} keys ended with siblings, {fresh} \
+         fresh reads",
         seeds.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
