@@ -25,7 +25,7 @@
 //!    saw the latest acknowledged write.
 //!
 //! # Seeds
-//! `cargo test -p keel-dht --test sim` runs [`DEFAULT_SEEDS`] seeds; `KEEL_SIM_SEEDS=500`
+//! `cargo test -p keel-dht --test sim` runs [`DEFAULT_SEEDS`] seeds; `KEEL_SIM_SEEDS=200`
 //! runs more (CI), `KEEL_SIM_SEED=1234` runs one. A failing seed is printed with the
 //! command that reruns it.
 //!
