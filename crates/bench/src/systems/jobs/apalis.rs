@@ -155,7 +155,9 @@ pub(super) fn postgres_round(server: &PostgresServer, duration: Duration) -> Mea
         let mut storage = apalis_postgres::PostgresStorage::new(&pool).with_config(config);
         let probe = probe();
         let worker = WorkerBuilder::new("keel-bench-postgres")
-            .backend(storage.clone())
+            // LISTEN/NOTIFY wake-ups, as Keel's PostgresStore: without a poll strategy an
+            // idle apalis worker sleeps until its next heartbeat (30 s by default).
+            .backend(storage.clone().with_pubsub())
             .concurrency(KEEL_CONCURRENCY)
             .parallelize(tokio::spawn)
             .data(Arc::clone(&probe))
@@ -191,7 +193,13 @@ pub(super) fn sqlite_round(duration: Duration) -> Measurement {
         let mut storage = apalis_sqlite::SqliteStorage::new(&pool).with_config(config);
         let probe = probe();
         let worker = WorkerBuilder::new("keel-bench-sqlite")
-            .backend(storage.clone())
+            // Wake every 10 ms: without a poll strategy an idle apalis worker sleeps until
+            // its next heartbeat (30 s by default), which is what a quick round measured.
+            .backend(
+                storage
+                    .clone()
+                    .poll_with_interval(Duration::from_millis(10)),
+            )
             .concurrency(KEEL_CONCURRENCY)
             .parallelize(tokio::spawn)
             .data(Arc::clone(&probe))
