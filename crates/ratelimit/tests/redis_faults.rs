@@ -212,3 +212,103 @@ async fn a_black_holed_connection_under_fail_closed_denies_within_the_timeout() 
     assert_eq!(decision.retry_after, Some(Duration::from_nanos(u64::MAX)));
     assert!(took < TIMEOUT + SLACK, "took {took:?}");
 }
+
+/// A batch of 16 decisions (queued together on a current-thread runtime, so one call
+/// carries them all) is in flight when the connection turns into a black hole: every
+/// caller gets the error within its timeout, none waits for the others or hangs.
+#[tokio::test]
+async fn a_black_holed_batch_fails_every_caller_within_the_timeout() {
+    let Some(redis) = keel_testkit::redis_or_skip("a_black_holed_batch_fails_every_caller") else {
+        return;
+    };
+    let proxy = BlackHoleProxy::start(redis.addr()).await;
+    let limiter = RedisLimiter::builder()
+        .quota(Quota::per_minute(1_000).unwrap())
+        .url(proxy.url())
+        .timeout(TIMEOUT)
+        .failure_policy(FailurePolicy::Error)
+        .build()
+        .await
+        .unwrap();
+    assert!(limiter.check("user").await.unwrap().allowed);
+    proxy.black_hole_open_connections();
+    let callers: Vec<_> = (0..16)
+        .map(|i| {
+            let limiter = limiter.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let result = tokio::time::timeout(
+                    Duration::from_secs(30),
+                    limiter.check(&format!("user:{i}")),
+                )
+                .await
+                .expect("a batched call hung for 30 s");
+                (result, started.elapsed())
+            })
+        })
+        .collect();
+    for caller in callers {
+        let (result, took) = caller.await.unwrap();
+        assert!(
+            matches!(result, Err(RedisLimitError::Redis(_))),
+            "{result:?}"
+        );
+        assert!(took < TIMEOUT + SLACK, "a batched call took {took:?}");
+    }
+    assert_eq!(limiter.batch_stats(), (1, 16), "the 16 went as one batch");
+    assert_eq!(limiter.stats().backend_errors, 16);
+}
+
+/// Redis is killed while 16 callers keep batches in flight: every caller's next calls
+/// end with an error within the timeout (the batch in flight and those queued behind it
+/// included), and none hangs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_under_batched_load_errors_every_caller_without_hanging() {
+    let Some(mut redis) = keel_testkit::redis_or_skip("redis_killed_under_batched_load") else {
+        return;
+    };
+    let limiter = RedisLimiter::builder()
+        .quota(Quota::per_second(1_000_000).unwrap())
+        .url(redis.url())
+        .timeout(TIMEOUT)
+        .failure_policy(FailurePolicy::Error)
+        .build()
+        .await
+        .unwrap();
+    let callers: Vec<_> = (0..16)
+        .map(|i| {
+            let limiter = limiter.clone();
+            tokio::spawn(async move {
+                let mut slowest = Duration::ZERO;
+                let mut answered = 0u64;
+                loop {
+                    let started = Instant::now();
+                    let result = limiter.check(&format!("user:{}", i % 4)).await;
+                    slowest = slowest.max(started.elapsed());
+                    match result {
+                        Ok(_) => answered += 1,
+                        Err(RedisLimitError::Redis(_)) => return (answered, slowest),
+                        Err(other) => panic!("unexpected error {other}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    // Kill the server once batches are going (bounded: a hang here is a failure too).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while limiter.batch_stats().0 < 10 {
+        assert!(Instant::now() < deadline, "no batch was ever sent");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    redis.stop();
+    for caller in callers {
+        let (answered, slowest) = tokio::time::timeout(Duration::from_secs(30), caller)
+            .await
+            .expect("a caller hung after Redis was killed")
+            .unwrap();
+        assert!(answered > 0);
+        // Before the kill a call on the loaded 2-core box is fast; after it, each ends
+        // within its timeout.
+        assert!(slowest < TIMEOUT + SLACK, "slowest call {slowest:?}");
+    }
+}

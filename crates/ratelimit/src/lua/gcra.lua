@@ -19,7 +19,7 @@ local new_tat = tat + cost * INTERVAL_US
 local backlog = new_tat - now
 if backlog <= TOLERANCE_US then
   if backlog > 0 then
-    redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil(backlog / 1000))
+    redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', string.format('%d', math.ceil(backlog / 1000)))
   end
   return backlog
 end
