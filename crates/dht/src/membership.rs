@@ -49,7 +49,7 @@
 //! the seed and runs the change itself; the layout is persisted in the data directory so
 //! a restarted node rejoins with the last one it installed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,6 +63,27 @@ use crate::cluster::{Layout, Placement, valid_name};
 use crate::node::Inner;
 use crate::peer::PeerError;
 use crate::version::SiblingSet;
+
+/// This run's incarnation: the start time, raised above the last run's when the clock
+/// stepped back across the restart (an NTP correction, a VM restored from a snapshot).
+/// Peers take a heartbeat with a lower incarnation for an old one and ignore it, so a
+/// node whose clock jumped back would otherwise look down to everyone until its clock
+/// passed its previous start time. Persisted before use; a failed write only loses
+/// this protection for the next restart.
+fn next_incarnation(data_dir: &std::path::Path, now_ms: u64) -> u64 {
+    let file = data_dir.join("incarnation");
+    let _ = std::fs::create_dir_all(data_dir);
+    let previous = std::fs::read_to_string(&file)
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let incarnation = now_ms.max(previous.saturating_add(1)).max(1);
+    let tmp = file.with_extension("tmp");
+    if std::fs::write(&tmp, incarnation.to_string()).is_ok() {
+        let _ = std::fs::rename(&tmp, &file);
+    }
+    incarnation
+}
 
 /// The highest heartbeat heard from a node and when it was heard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +99,8 @@ pub(crate) struct Membership {
     incarnation: u64,
     counter: AtomicU64,
     round: AtomicU64,
-    beats: Mutex<HashMap<String, Beat>>,
+    /// Ordered, so the gossip text (and a simulated run) does not depend on hashing.
+    beats: Mutex<BTreeMap<String, Beat>>,
     fail_after_ms: u64,
     layout_file: PathBuf,
     /// One membership change driven from this node at a time.
@@ -86,12 +108,14 @@ pub(crate) struct Membership {
 }
 
 impl Membership {
-    pub(crate) fn new(incarnation: u64, fail_after_ms: u64, data_dir: &std::path::Path) -> Self {
+    /// `now_ms` is the start time on the node's clock; the incarnation is that, or one
+    /// more than the previous run's (persisted in `data_dir`) when the clock went back.
+    pub(crate) fn new(now_ms: u64, fail_after_ms: u64, data_dir: &std::path::Path) -> Self {
         Self {
-            incarnation,
+            incarnation: next_incarnation(data_dir, now_ms),
             counter: AtomicU64::new(0),
             round: AtomicU64::new(0),
-            beats: Mutex::new(HashMap::new()),
+            beats: Mutex::new(BTreeMap::new()),
             fail_after_ms,
             layout_file: data_dir.join("layout"),
             change: tokio::sync::Mutex::new(()),
@@ -773,6 +797,15 @@ mod tests {
         assert!(text.contains("b:1=60.0"), "{text}");
         m.retain(&["a:1".to_owned()]);
         assert!(!m.beat_text("a:1", 13_000, false).contains("b:1"));
+    }
+
+    #[test]
+    fn the_incarnation_grows_even_when_the_clock_steps_back_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Membership::new(5_000, 1_000, dir.path()).incarnation, 5_000);
+        // Restarted with the clock 3 s behind: still newer than the last run.
+        assert_eq!(Membership::new(2_000, 1_000, dir.path()).incarnation, 5_001);
+        assert_eq!(Membership::new(9_000, 1_000, dir.path()).incarnation, 9_000);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Giving disk back: tombstone GC and dropping partition copies a node no longer owns.
+//! Giving disk back: tombstone and expired-value GC, and dropping partition copies a node
+//! no longer owns.
 //!
 //! # Tombstone GC — the rule
 //! A delete writes a tombstone, and the tombstone must outlive every copy of the value
@@ -26,6 +27,16 @@
 //! their holder is up — the grace period covers a holder that is *down* for up to that
 //! long. A holder down for longer than the grace period can bring a deleted value back
 //! (the same operational limit as Cassandra's `gc_grace_seconds`).
+//!
+//! # Expired values: the same rule
+//! A value past its TTL reads as absent but still takes disk. It is collected exactly
+//! like a tombstone: an expired sibling counts as a tombstone written at its deadline, so
+//! a key goes when *every* sibling is a tombstone or expired and the last of them died
+//! more than the grace period ago, with the same all-owners agreement. Collecting it
+//! sooner, or on one owner alone, would be unsafe for the same reason: the expired version
+//! superseded older ones (`SET k v1`, then `SET k v2 EX 10`), and a replica that missed
+//! `v2` would push the live `v1` back once no owner held `v2`. Disk used by expiring keys
+//! is therefore bounded by the write rate times (TTL + grace period).
 //!
 //! The partition's first owner runs the check, in its anti-entropy round, for at most
 //! [`GC_BATCH`] keys per partition per round (the scan is O(keys in the partition)).
@@ -76,9 +87,25 @@ pub(crate) fn parse_pairs(args: &[Vec<u8>]) -> Option<Vec<(Vec<u8>, u64)>> {
         .collect()
 }
 
+/// When every sibling of `set` had died by `now_ms` (a tombstone at its write, a value
+/// at its expiry or its write, whichever is later), the latest of those moments; `None`
+/// while a sibling is live or when the set is empty.
+pub(crate) fn dead_since(set: &SiblingSet, now_ms: u64) -> Option<u64> {
+    let mut latest: Option<u64> = None;
+    for s in set.siblings() {
+        let died = match (&s.value, s.expires_at_ms) {
+            (None, _) => s.written_at_ms,
+            (Some(_), Some(deadline)) if deadline <= now_ms => deadline.max(s.written_at_ms),
+            (Some(_), _) => return None,
+        };
+        latest = Some(latest.map_or(died, |l| l.max(died)));
+    }
+    latest
+}
+
 impl Inner {
-    /// Tombstone-only keys of `p` whose newest tombstone is older than the grace period,
-    /// with the hashes of their sets (at most [`GC_BATCH`]).
+    /// Dead keys of `p` (every sibling a tombstone or expired) that died longer than the
+    /// grace period ago, with the hashes of their sets (at most [`GC_BATCH`]).
     fn tombstone_candidates(&self, p: u16) -> Vec<(Vec<u8>, u64)> {
         let grace = u64::try_from(self.config.tombstone_grace.as_millis()).unwrap_or(u64::MAX);
         let now = self.clock.now_ms();
@@ -90,9 +117,7 @@ impl Inner {
             let Ok(set) = SiblingSet::decode(v) else {
                 return;
             };
-            let newest = set.siblings().iter().map(|s| s.written_at_ms).max();
-            let only_tombstones = set.siblings().iter().all(|s| s.value.is_none());
-            if only_tombstones && newest.is_some_and(|t| t.saturating_add(grace) <= now) {
+            if dead_since(&set, now).is_some_and(|t| t.saturating_add(grace) <= now) {
                 out.push((k.to_vec(), set_hash(v)));
             }
         });
@@ -193,5 +218,52 @@ impl Inner {
             removed += self.drop_old_copy(p).await.unwrap_or(0);
         }
         removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::version::{Sibling, VersionVector};
+
+    fn set_of(siblings: &[(&str, Option<&str>, Option<u64>, u64)]) -> SiblingSet {
+        let mut set = SiblingSet::new();
+        for (node, value, expires, at) in siblings {
+            let s = Sibling::new_write(
+                node,
+                &VersionVector::new(),
+                &SiblingSet::new(),
+                value.map(|v| v.as_bytes().to_vec()),
+                *expires,
+                *at,
+            );
+            set.insert(s);
+        }
+        set
+    }
+
+    #[test]
+    fn a_key_is_dead_only_when_every_sibling_is_a_tombstone_or_expired() {
+        assert_eq!(dead_since(&SiblingSet::new(), 100), None);
+        // A tombstone dies when written; an expired value at its deadline.
+        assert_eq!(dead_since(&set_of(&[("a", None, None, 10)]), 100), Some(10));
+        assert_eq!(
+            dead_since(&set_of(&[("a", Some("v"), Some(50), 10)]), 100),
+            Some(50)
+        );
+        // Not expired yet, or no TTL: alive.
+        assert_eq!(
+            dead_since(&set_of(&[("a", Some("v"), Some(150), 10)]), 100),
+            None
+        );
+        assert_eq!(
+            dead_since(&set_of(&[("a", Some("v"), None, 10)]), 100),
+            None
+        );
+        // Siblings: the last death counts, and one live sibling keeps the key.
+        let mixed = set_of(&[("a", None, None, 70), ("b", Some("v"), Some(40), 10)]);
+        assert_eq!(dead_since(&mixed, 100), Some(70));
+        let one_live = set_of(&[("a", None, None, 70), ("b", Some("v"), None, 10)]);
+        assert_eq!(dead_since(&one_live, 100), None);
     }
 }

@@ -1,8 +1,8 @@
-//! Reclaiming disk: tombstones are collected only when every owner holds them and the
-//! grace period (on the injected clock) has passed — a deleted key stays deleted, also
-//! when a replica that missed the delete comes back — and a node that lost partitions
-//! in a join or leave drops its copies once the new owners have them. Every wait is
-//! bounded.
+//! Reclaiming disk: tombstones and expired values are collected only when every owner
+//! holds them and the grace period (on the injected clock) has passed — a deleted key
+//! stays deleted, also when a replica that missed the delete comes back — and a node that
+//! lost partitions in a join or leave drops its copies once the new owners have them.
+//! Every wait is bounded.
 
 mod common;
 
@@ -209,6 +209,81 @@ async fn a_tombstone_younger_than_the_grace_period_is_kept() {
         async move { counts.iter().all(|&c| c == 0) }
     })
     .await;
+    for n in nodes {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_values_are_collected_after_the_grace_period_on_every_owner() {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let addrs: Vec<SocketAddr> = (0..3).map(|_| addr()).collect();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = Vec::new();
+    for (a, d) in addrs.iter().zip(&dirs) {
+        nodes.push(start(*a, &addrs, d.path(), &clock).await);
+    }
+    all_up(addrs[0]).await;
+    let mut a = client(addrs[0]).await;
+    // Expiring keys, one of them first written without a TTL (the expired version then
+    // superseded a live one), and a key that never expires.
+    let _: () = a.set("t0", "first, no ttl").await.unwrap();
+    for i in 0..KEYS {
+        let _: () = redis::cmd("SET")
+            .arg(format!("t{i}"))
+            .arg("v")
+            .arg("PX")
+            .arg(1_000)
+            .query_async(&mut a)
+            .await
+            .unwrap();
+    }
+    let _: () = a.set("kept", "live").await.unwrap();
+    wait_until("every replica holds every key", || {
+        let counts: Vec<u64> = nodes.iter().map(|n| n.stats().keys_stored).collect();
+        async move { counts.iter().all(|&c| c == KEYS as u64 + 1) }
+    })
+    .await;
+
+    // Expired: absent to readers at once, but kept on disk through the grace period.
+    clock.advance_ms(1_001);
+    assert_eq!(a.get::<_, Option<String>>("t0").await.unwrap(), None);
+    assert_eq!(a.exists::<_, i64>("t1").await.unwrap(), 0);
+    let rounds = nodes[0].stats().anti_entropy_rounds;
+    wait_until("several GC rounds", || {
+        let r: u64 = nodes
+            .iter()
+            .map(|n| n.stats().anti_entropy_rounds)
+            .min()
+            .unwrap();
+        async move { r >= rounds + 20 }
+    })
+    .await;
+    for n in &nodes {
+        assert_eq!(
+            n.stats().keys_stored,
+            KEYS as u64 + 1,
+            "kept within the grace"
+        );
+    }
+
+    // Past the grace period every owner drops them; the live key stays.
+    clock.advance_ms(GRACE.as_millis() as u64);
+    wait_until("expired values collected on every owner", || {
+        let counts: Vec<u64> = nodes.iter().map(|n| n.stats().keys_stored).collect();
+        async move { counts.iter().all(|&c| c == 1) }
+    })
+    .await;
+    for at in &addrs {
+        let mut c = client(at).await;
+        assert_eq!(
+            c.get::<_, Option<String>>("t0").await.unwrap(),
+            None,
+            "{at}"
+        );
+        assert_eq!(sibling_count(&mut c, "t0").await, 0, "{at}");
+        assert_eq!(c.get::<_, String>("kept").await.unwrap(), "live");
+    }
     for n in nodes {
         n.shutdown().await;
     }

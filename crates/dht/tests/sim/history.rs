@@ -41,10 +41,13 @@ pub(crate) type Ms = u64;
 pub(crate) struct Write {
     pub(crate) key: String,
     pub(crate) value: String,
-    /// The values the write's context saw (it may supersede exactly these). Every write
-    /// in the simulation carries a context: what a blind `SET` supersedes depends on
-    /// what its coordinator held, which no client can know.
+    /// The values the write's context saw (it may supersede exactly these); empty for a
+    /// blind write.
     pub(crate) saw: Vec<String>,
+    /// A plain `SET` (no context): it supersedes whatever its coordinator held, which no
+    /// client can know, so the checker lets it cover every write to the key invoked
+    /// before it completed (the only writes its coordinator can have applied first).
+    pub(crate) blind: bool,
     pub(crate) invoked: Ms,
     /// When the node acknowledged it; `None` when it failed or timed out.
     pub(crate) acked: Option<Ms>,
@@ -161,9 +164,21 @@ impl History {
             if finals.len() > 1 {
                 summary.keys_with_siblings += 1;
             }
-            let saw: BTreeMap<&str, &[String]> = writes
+            let saw: BTreeMap<&str, Vec<&str>> = writes
                 .iter()
-                .map(|w| (w.value.as_str(), w.saw.as_slice()))
+                .map(|w| {
+                    let saw = if w.blind {
+                        let completed = w.acked.unwrap_or(Ms::MAX);
+                        writes
+                            .iter()
+                            .filter(|o| o.value != w.value && o.invoked < completed)
+                            .map(|o| o.value.as_str())
+                            .collect()
+                    } else {
+                        w.saw.iter().map(String::as_str).collect()
+                    };
+                    (w.value.as_str(), saw)
+                })
                 .collect();
             for v in finals {
                 if !saw.contains_key(v.as_str()) {
@@ -178,11 +193,7 @@ impl History {
             let mut stack: Vec<&str> = finals.iter().map(String::as_str).collect();
             while let Some(v) = stack.pop() {
                 if covered.insert(v) {
-                    stack.extend(
-                        saw.get(v)
-                            .into_iter()
-                            .flat_map(|s| s.iter().map(String::as_str)),
-                    );
+                    stack.extend(saw.get(v).into_iter().flatten().copied());
                 }
             }
             let present: BTreeSet<&str> = finals.iter().map(String::as_str).collect();
@@ -247,9 +258,62 @@ mod tests {
             key: key.into(),
             value: value.into(),
             saw: saw.iter().map(|s| (*s).to_owned()).collect(),
+            blind: false,
             invoked,
             acked,
         }
+    }
+
+    fn set(key: &str, value: &str, invoked: Ms, acked: Option<Ms>) -> Write {
+        Write {
+            blind: true,
+            ..put(key, value, &[], invoked, acked)
+        }
+    }
+
+    #[test]
+    fn a_blind_set_covers_only_writes_invoked_before_it_completed() {
+        // s2 (acked at 25) may have superseded s1 (invoked at 0): not lost.
+        let h = History {
+            writes: vec![set("k", "s1", 0, Some(5)), set("k", "s2", 20, Some(25))],
+            reads: vec![],
+            finals: finals(&[("k", &["s2"])]),
+        };
+        assert_eq!(h.check().unwrap().superseded, 1);
+        // s3 was invoked after s2 completed, so s2 cannot have seen it: s3 is lost.
+        let h = History {
+            writes: vec![
+                set("k", "s1", 0, Some(5)),
+                set("k", "s2", 20, Some(25)),
+                set("k", "s3", 30, Some(35)),
+            ],
+            reads: vec![],
+            finals: finals(&[("k", &["s2"])]),
+        };
+        assert_eq!(
+            h.check().unwrap_err(),
+            vec![Violation::Lost {
+                key: "k".into(),
+                value: "s3".into(),
+                acked: 35
+            }]
+        );
+        // A fresh GET after an acknowledged SET must return it.
+        let h = History {
+            writes: vec![set("k", "s1", 0, Some(5)), set("k", "s2", 10, Some(15))],
+            reads: vec![Read {
+                key: "k".into(),
+                values: vec!["s1".into()],
+                invoked: 20,
+                completed: 22,
+                fresh: true,
+            }],
+            finals: finals(&[("k", &["s2"])]),
+        };
+        assert!(matches!(
+            h.check().unwrap_err().as_slice(),
+            [Violation::Stale { .. }]
+        ));
     }
 
     fn finals(pairs: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {

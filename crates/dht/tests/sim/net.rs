@@ -3,6 +3,8 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use futures::future::BoxFuture;
 use keel_dht::Clock;
@@ -47,10 +49,11 @@ impl Network for SimNetwork {
 }
 
 /// Simulated wall clock: the simulation's epoch plus its elapsed time plus this node's
-/// skew (which may be negative). Restarted nodes keep their skew.
-#[derive(Debug, Clone, Copy)]
+/// skew (which may be negative). The skew is shared with the driver, which moves it when
+/// the node restarts (a clock that jumped, forwards or back, while the node was down).
+#[derive(Debug, Clone)]
 pub(crate) struct SkewedClock {
-    pub(crate) skew_ms: i64,
+    pub(crate) skew_ms: Arc<AtomicI64>,
 }
 
 /// 2026-01-01T00:00:00Z: TTL deadlines and version timestamps look like real ones.
@@ -59,6 +62,6 @@ pub(crate) const EPOCH_MS: u64 = 1_767_225_600_000;
 impl Clock for SkewedClock {
     fn now_ms(&self) -> u64 {
         let elapsed = turmoil::sim_elapsed().unwrap_or_default().as_millis() as u64;
-        (EPOCH_MS + elapsed).saturating_add_signed(self.skew_ms)
+        (EPOCH_MS + elapsed).saturating_add_signed(self.skew_ms.load(Ordering::Relaxed))
     }
 }
