@@ -94,6 +94,10 @@
 //!   coordinator holds; `DHT.PUT key value context` supersedes exactly the siblings that
 //!   context saw; deletes are tombstones. `GET` returns the live sibling with the latest
 //!   coordinator timestamp (ties: larger bytes); `DHT.SIBLINGS` returns all with contexts.
+//!   Dots name the coordinator's *run* (`node~incarnation`), not the node: a node that
+//!   lost an acknowledged write of its own in a crash (replicas had it, its fsync had not
+//!   run) would otherwise hand a reader at `ONE` a context covering that write, and the
+//!   reader's next write would drop it (`tests/consistency_one.rs`; see `mutation`).
 //! - **Anti-entropy**: every interval a node compares the Merkle trees (64 leaves) of the
 //!   next 16 partitions it owns with the next owner of each and exchanges only the keys
 //!   under differing leaves, both ways.

@@ -110,7 +110,8 @@ impl Mutation {
     }
 
     /// Builds the new version for `write`, coordinated by `node`, with a dot counter of
-    /// at least `dot_floor` (the store's node-wide floor).
+    /// at least `dot_floor` (the store's node-wide floor). The dot names the node's *run*
+    /// ([`run_actor`]), not the node.
     pub(crate) fn version(
         &self,
         node: &str,
@@ -120,7 +121,7 @@ impl Mutation {
         now_ms: u64,
     ) -> Sibling {
         Sibling::new_write_with_floor(
-            node,
+            &run_actor(node, dot_floor),
             dot_floor,
             &self.context(set),
             set,
@@ -129,6 +130,23 @@ impl Mutation {
             now_ms,
         )
     }
+}
+
+/// The actor a node's dots are issued under in one run of its store: `node~incarnation`
+/// (the store's floor is `incarnation << 32` plus the dots issued so far).
+///
+/// # Why not the node name
+/// A context entry `a = c` claims "saw every dot of `a` up to `c`". That holds while `a`
+/// issues its dots one after another on a store that still has the earlier ones, and
+/// fails when a node lost some: a node killed after replicas acknowledged its write `x`
+/// but before its own fsync comes back without `x`, and its next dot jumps to the new
+/// run's floor. A client reading that node alone (`ONE`) got a context `a = floor + 1`
+/// that covered `x`, which it never saw, and its write then superseded `x` on every
+/// replica — an acknowledged write dropped. A new actor per run makes the restarted
+/// node's dots say nothing about its previous runs' (as Riak's vnode epochs do). The
+/// cost: a key's version vectors carry one entry per node run that wrote it.
+pub(crate) fn run_actor(node: &str, dot_floor: u64) -> String {
+    format!("{node}~{}", dot_floor >> 32)
 }
 
 /// Encodes a (non-array) reply for the trip back from the coordinator.
