@@ -162,7 +162,7 @@ async fn concurrent_starters_migrate_once() {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(versions, vec![1]);
+        assert_eq!(versions, vec![1, 2]);
     })
     .await;
 }

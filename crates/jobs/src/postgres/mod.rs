@@ -7,26 +7,35 @@
 //! milliseconds of the store's [`Clock`] in `bigint` columns — not the server's `now()` —
 //! so tests drive time by hand exactly as on the other stores. Partial indexes carry the
 //! work: `(queue, priority DESC, run_at, id) WHERE state = 0` is the fetch order,
-//! `(deadline) WHERE state = 1` finds expired leases, `UNIQUE (unique_key) WHERE state < 2`
-//! *is* the unique-job rule, and `(queue, last_error_kind, last_error_message, …) WHERE
+//! `(deadline) WHERE state = 1` finds expired leases, `UNIQUE (unique_key) WHERE state < 2 AND
+//! unique_key IS NOT NULL` *is* the unique-job rule, and `(queue, last_error_kind, last_error_message, …) WHERE
 //! state = 2` serves the dead-letter views. Queue settings (pause, global limits), cron
 //! ticks and open batches have a table each.
 //!
 //! # How fetch works
 //!
-//! One transaction: give back expired leases (`… WHERE state = 1 AND deadline <= now FOR
-//! UPDATE SKIP LOCKED`), read the queue's row (locked `FOR UPDATE` only when the queue has
-//! a global limit), then
+//! In the common case — no lease of any queue has expired, and the queue is neither
+//! paused nor limited — a fetch is **one autocommitted prepared statement** (`FETCH_FAST`):
+//! a guard checks both conditions and the lease below runs only when it holds; the guard
+//! comes back with the rows. Otherwise (guard false) one transaction: give back expired
+//! leases (`… WHERE state = 1 AND deadline <= now FOR UPDATE SKIP LOCKED`), read the
+//! queue's row (locked `FOR UPDATE` only when the queue has a global limit), then the
+//! same lease:
 //!
 //! ```sql
-//! WITH picked AS (SELECT id FROM keel_jobs
-//!                 WHERE queue = $1 AND state = 0 AND run_at <= $now
-//!                 ORDER BY priority DESC, run_at, id LIMIT $n
-//!                 FOR UPDATE SKIP LOCKED)
 //! UPDATE keel_jobs SET state = 1, attempt = attempt + 1,
 //!        token = nextval('keel_jobs_token_seq'), deadline = $deadline, …
-//! FROM picked WHERE keel_jobs.id = picked.id RETURNING …
+//! WHERE id = ANY(ARRAY(SELECT id FROM keel_jobs
+//!                      WHERE queue = $1 AND state = 0 AND run_at <= $now
+//!                      ORDER BY priority DESC, run_at, id LIMIT $n
+//!                      FOR UPDATE SKIP LOCKED))
+//! RETURNING …
 //! ```
+//!
+//! `id = ANY(ARRAY(…))` and not `UPDATE … FROM picked` (a CTE joined by id): the planner
+//! cannot estimate the CTE's rows and hashed the *whole table* for that join — `EXPLAIN
+//! ANALYZE` of a 256-job fetch from a 20 000-job backlog: 19.9 ms with a sequential scan
+//! of all 20 000 rows, against 2.5 ms with the array (256 primary-key look-ups).
 //!
 //! `SKIP LOCKED` lets concurrent fetchers take *different* rows instead of queueing on the
 //! same first row; a batch of up to `n` jobs costs one statement. The fencing token comes
@@ -112,6 +121,38 @@ pub use tokio_postgres;
 const COLS: &str = "id, queue, kind, payload, priority, attempt, max_attempts, run_at, \
     enqueued_at, timeout_ms, unique_key, tags, state, token, deadline, started_at, \
     finished_at, errors, lease_recoveries, batch_id";
+
+/// Fetch in one autocommitted statement, guarded: it leases only when no lease of any
+/// queue has expired (those must be given back first, by `reap`) and the queue has no
+/// row that pauses or limits it; it always returns the guard (`clear`), with the leased
+/// jobs' columns on each row or NULLs on a single row when it leased nothing. A `false`
+/// guard sends the caller to the full fetch transaction. Params: queue, now, limit,
+/// deadline.
+static FETCH_FAST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let leased = COLS
+        .split(", ")
+        .map(|c| format!("j.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "WITH guard AS (
+             SELECT NOT EXISTS (SELECT 1 FROM keel_jobs_queues
+                                WHERE queue = $1 AND (paused OR max_running IS NOT NULL
+                                                      OR rate_limit IS NOT NULL))
+                AND NOT EXISTS (SELECT 1 FROM keel_jobs WHERE state = 1 AND deadline <= $2)
+                AS clear),
+         leased AS (
+             UPDATE keel_jobs j SET state = 1, attempt = j.attempt + 1,
+                 token = nextval('keel_jobs_token_seq'), deadline = $4, started_at = $2
+             WHERE j.id = ANY(ARRAY(
+                 SELECT id FROM keel_jobs
+                 WHERE queue = $1 AND state = 0 AND run_at <= $2 AND (SELECT clear FROM guard)
+                 ORDER BY priority DESC, run_at, id
+                 LIMIT $3 FOR UPDATE SKIP LOCKED))
+             RETURNING {leased})
+         SELECT guard.clear, leased.* FROM guard LEFT JOIN leased ON true"
+    )
+});
 
 const PENDING: i16 = 0;
 const RUNNING: i16 = 1;
@@ -449,7 +490,7 @@ async fn insert_job<C: GenericClient + Sync>(
                 "INSERT INTO keel_jobs (queue, kind, payload, priority, max_attempts, run_at,
                      enqueued_at, timeout_ms, unique_key, tags, batch_id)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                 ON CONFLICT (unique_key) WHERE state < 2 DO NOTHING
+                 ON CONFLICT (unique_key) WHERE state < 2 AND unique_key IS NOT NULL DO NOTHING
                  RETURNING id",
                 &params,
             )

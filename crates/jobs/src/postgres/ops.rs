@@ -176,6 +176,34 @@ impl PostgresStore {
     }
 }
 
+/// The leases of a fetch's returned rows, in fetch order (priority desc, FIFO); rows
+/// without a job (the fast path's guard row when nothing was leased) are skipped.
+fn leases_of(rows: &[tokio_postgres::Row], deadline: Timestamp) -> Result<Vec<Lease>, JobsError> {
+    let mut leases = Vec::with_capacity(rows.len());
+    for row in rows {
+        if row.get::<_, Option<i64>>("id").is_none() {
+            continue;
+        }
+        let job = decode(row)?;
+        let Status::Running { token, .. } = job.status else {
+            return Err(JobsError::Storage("leased row is not running".into()));
+        };
+        leases.push(Lease {
+            job,
+            token,
+            deadline,
+        });
+    }
+    leases.sort_by(|a, b| {
+        b.job
+            .priority
+            .cmp(&a.job.priority)
+            .then(a.job.run_at.cmp(&b.job.run_at))
+            .then(a.job.id.cmp(&b.job.id))
+    });
+    Ok(leases)
+}
+
 impl Store for PostgresStore {
     async fn enqueue(&self, job: NewJob) -> Result<Enqueued, JobsError> {
         let (_, mut out) = self.enqueue_all(vec![job], None).await?;
@@ -200,7 +228,26 @@ impl Store for PostgresStore {
         }
         let now = self.clock.now();
         let deadline = lease_deadline(now, lease)?;
+        let n = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut conn = self.conn().await?;
+        // The common case — nothing to reap, the queue neither paused nor limited — is one
+        // autocommitted prepared statement; otherwise the transaction below decides.
+        let fast = conn
+            .prepare_cached(&super::FETCH_FAST)
+            .await
+            .map_err(storage)?;
+        let rows = conn
+            .query(&fast, &[&queue, &ms(now), &n, &ms(deadline)])
+            .await
+            .map_err(storage)?;
+        if rows.first().is_some_and(|r| r.get::<_, bool>("clear")) {
+            let leases = leases_of(&rows, deadline)?;
+            self.metrics.record(&crate::state::Events {
+                leased: leases.len() as u64,
+                ..Default::default()
+            });
+            return Ok(leases);
+        }
         let txn = tokio_postgres::Client::transaction(&mut conn)
             .await
             .map_err(storage)?;
@@ -217,15 +264,14 @@ impl Store for PostgresStore {
             let rows = txn
                 .query(
                     &format!(
-                        "WITH picked AS (
+                        "UPDATE keel_jobs j SET state = 1, attempt = j.attempt + 1,
+                             token = nextval('keel_jobs_token_seq'), deadline = $4,
+                             started_at = $2
+                         WHERE j.id = ANY(ARRAY(
                              SELECT id FROM keel_jobs
                              WHERE queue = $1 AND state = 0 AND run_at <= $2
                              ORDER BY priority DESC, run_at, id
-                             LIMIT $3 FOR UPDATE SKIP LOCKED)
-                         UPDATE keel_jobs j SET state = 1, attempt = j.attempt + 1,
-                             token = nextval('keel_jobs_token_seq'), deadline = $4,
-                             started_at = $2
-                         FROM picked WHERE j.id = picked.id
+                             LIMIT $3 FOR UPDATE SKIP LOCKED))
                          RETURNING {}",
                         COLS.split(", ")
                             .map(|c| format!("j.{c}"))
@@ -236,25 +282,7 @@ impl Store for PostgresStore {
                 )
                 .await
                 .map_err(storage)?;
-            let mut leases = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let job = decode(row)?;
-                let Status::Running { token, .. } = job.status else {
-                    return Err(JobsError::Storage("leased row is not running".into()));
-                };
-                leases.push(Lease {
-                    job,
-                    token,
-                    deadline,
-                });
-            }
-            leases.sort_by(|a, b| {
-                b.job
-                    .priority
-                    .cmp(&a.job.priority)
-                    .then(a.job.run_at.cmp(&b.job.run_at))
-                    .then(a.job.id.cmp(&b.job.id))
-            });
+            let leases = leases_of(&rows, deadline)?;
             limits::consume(&txn, queue, leases.len(), now).await?;
             after.events.leased += leases.len() as u64;
             Ok(Ok(leases))

@@ -88,6 +88,17 @@ CREATE TABLE keel_jobs_batches (
     created_at bigint NOT NULL
 );
 "#,
+    // v2: fewer index writes per job. A lease (state 0 -> 1) cannot be a HOT update — state
+    // is indexed — so it writes one entry into every index whose predicate the new row
+    // meets. Jobs without a unique key no longer enter the unique index (NULLs never
+    // conflict), and `keel_jobs_running (queue) WHERE state = 1` goes: the running-per-queue
+    // count of a limited queue is served by `keel_jobs_queue_state (queue, state, id)`.
+    r#"
+DROP INDEX keel_jobs_unique;
+CREATE UNIQUE INDEX keel_jobs_unique ON keel_jobs (unique_key)
+    WHERE state < 2 AND unique_key IS NOT NULL;
+DROP INDEX keel_jobs_running;
+"#,
 ];
 
 /// The latest schema version this library knows.

@@ -21,6 +21,7 @@ use keel_testkit::{PostgresServer, RedisServer};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
+use super::idle::{self, IdleProbe};
 use super::{BACKLOG, BATCH, KEEL_CONCURRENCY, flush_redis, fresh_database, runtime, temp_path};
 use crate::harness::{Measurement, new_histogram, record};
 
@@ -46,9 +47,12 @@ fn now_us() -> u64 {
 struct Probe {
     done: AtomicU64,
     latency: Mutex<Histogram<u64>>,
+    /// The idle-latency rounds' samples.
+    idle: Arc<IdleProbe>,
 }
 
 async fn noop(job: ApalisNoop, probe: Data<Arc<Probe>>) -> Result<(), BoxDynError> {
+    probe.idle.started();
     let waited = now_us().saturating_sub(job.enqueued_us).max(1);
     record(&mut probe.latency.lock(), Duration::from_micros(waited));
     probe.done.fetch_add(1, Ordering::Relaxed);
@@ -59,7 +63,37 @@ fn probe() -> Arc<Probe> {
     Arc::new(Probe {
         done: AtomicU64::new(0),
         latency: Mutex::new(new_histogram()),
+        idle: IdleProbe::new(),
     })
+}
+
+/// What an apalis round measures: throughput under a backlog, or idle enqueue → start.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Mode {
+    Throughput,
+    Idle,
+}
+
+/// Runs the round's producer side in `mode`; `push` enqueues a batch.
+async fn run_mode(
+    mode: Mode,
+    duration: Duration,
+    probe: &Probe,
+    mut push: impl AsyncFnMut(Vec<ApalisNoop>),
+) -> Measurement {
+    match mode {
+        Mode::Throughput => drive(duration, probe, push).await,
+        Mode::Idle => {
+            idle::drive(duration, &probe.idle, async |n| {
+                push(vec![ApalisNoop {
+                    n,
+                    enqueued_us: now_us(),
+                }])
+                .await;
+            })
+            .await
+        }
+    }
 }
 
 /// The producer side of every apalis round: batches of `BATCH` while the backlog is
@@ -109,7 +143,7 @@ async fn drive(
     }
 }
 
-pub(super) fn redis_round(server: &RedisServer, duration: Duration) -> Measurement {
+pub(super) fn redis_round(server: &RedisServer, duration: Duration, mode: Mode) -> Measurement {
     flush_redis(server);
     let rt = runtime();
     let m = rt.block_on(async {
@@ -121,13 +155,21 @@ pub(super) fn redis_round(server: &RedisServer, duration: Duration) -> Measureme
         let mut storage = apalis_redis::RedisStorage::new(conn).with_config(config);
         let probe = probe();
         let worker = WorkerBuilder::new("keel-bench-redis")
-            .backend(storage.clone())
+            // Wake every 10 ms, as apalis-sqlite: without a poll strategy an idle apalis
+            // worker sleeps until its next heartbeat (30 s by default). (Its pubsub
+            // wake-up, `RedisStorageFactory`, needs a RESP3 push connection; polling is
+            // the configuration its README examples show.)
+            .backend(
+                storage
+                    .clone()
+                    .poll_with_interval(Duration::from_millis(10)),
+            )
             .concurrency(KEEL_CONCURRENCY)
             .parallelize(tokio::spawn)
             .data(Arc::clone(&probe))
             .build(noop);
         let running = tokio::spawn(worker.run());
-        let m = drive(duration, &probe, async |batch| {
+        let m = run_mode(mode, duration, &probe, async |batch| {
             storage.push_bulk(batch).await.expect("apalis push");
         })
         .await;
@@ -138,7 +180,11 @@ pub(super) fn redis_round(server: &RedisServer, duration: Duration) -> Measureme
     m
 }
 
-pub(super) fn postgres_round(server: &PostgresServer, duration: Duration) -> Measurement {
+pub(super) fn postgres_round(
+    server: &PostgresServer,
+    duration: Duration,
+    mode: Mode,
+) -> Measurement {
     let url = fresh_database(server);
     let rt = runtime();
     let m = rt.block_on(async {
@@ -163,7 +209,7 @@ pub(super) fn postgres_round(server: &PostgresServer, duration: Duration) -> Mea
             .data(Arc::clone(&probe))
             .build(noop);
         let running = tokio::spawn(worker.run());
-        let m = drive(duration, &probe, async |batch| {
+        let m = run_mode(mode, duration, &probe, async |batch| {
             storage.push_bulk(batch).await.expect("apalis push");
         })
         .await;
@@ -175,7 +221,7 @@ pub(super) fn postgres_round(server: &PostgresServer, duration: Duration) -> Mea
     m
 }
 
-pub(super) fn sqlite_round(duration: Duration) -> Measurement {
+pub(super) fn sqlite_round(duration: Duration, mode: Mode) -> Measurement {
     let path = temp_path("apalis", "sqlite");
     let rt = runtime();
     let m = rt.block_on(async {
@@ -205,7 +251,7 @@ pub(super) fn sqlite_round(duration: Duration) -> Measurement {
             .data(Arc::clone(&probe))
             .build(noop);
         let running = tokio::spawn(worker.run());
-        let m = drive(duration, &probe, async |batch| {
+        let m = run_mode(mode, duration, &probe, async |batch| {
             storage.push_bulk(batch).await.expect("apalis push");
         })
         .await;

@@ -16,17 +16,19 @@
 //! | embedded vs SQLite | `RedbStore` | apalis-sqlite (WAL, its `setup()` pragmas) — different engines, labelled so |
 //! | Redis | `RedisStore` | a hand-written list queue (`RPUSH`, `BLMOVE`, `LREM`; 32 workers — no leases, fencing, retries: the floor of a Redis queue), apalis-redis |
 //! | Postgres | `PostgresStore` (tokio-postgres, SKIP LOCKED batches, LISTEN/NOTIFY) | apalis-postgres (sqlx) |
+//! | idle enqueue→start (redb, Redis, Postgres) | one job at a time into an idle queue (`idle.rs`) | apalis on the same backend |
 //!
 //! Redis and Postgres are private servers from `keel-testkit`, one per scenario, shared by
 //! every contender of that scenario (Redis: persistence off and `FLUSHALL` before each
 //! round; Postgres: `fsync` off, a fresh database per round).
 //!
 //! Files: `embedded.rs`, `redis.rs`, `postgres.rs` (Keel's rounds and the hand-written
-//! peers), `apalis.rs` (the apalis rounds).
+//! peers), `idle.rs` (the idle-latency rounds), `apalis.rs` (the apalis rounds).
 
 #[cfg(feature = "apalis-peer")]
 mod apalis;
 mod embedded;
+mod idle;
 mod postgres;
 mod redis;
 
@@ -52,6 +54,9 @@ const EMBEDDED: &str = "enqueue+process no-op, redb durable";
 const EMBEDDED_VS_SQLITE: &str = "no-op, embedded: redb vs apalis SQLite";
 const REDIS: &str = "enqueue+process no-op, Redis (persistence off)";
 const POSTGRES: &str = "enqueue+process no-op, Postgres (fsync off)";
+const IDLE_EMBEDDED: &str = "idle enqueue->start, embedded (redb / apalis SQLite)";
+const IDLE_REDIS: &str = "idle enqueue->start, Redis";
+const IDLE_POSTGRES: &str = "idle enqueue->start, Postgres";
 
 /// Runs the jobs benchmarks.
 ///
@@ -83,13 +88,24 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
             1,
             &mut [
                 Contender::keel("keel-jobs RedbStore", |_, d| embedded::keel_round(d)),
-                Contender::peer("apalis-sqlite", |_, d| apalis::sqlite_round(d)),
+                Contender::peer("apalis-sqlite", |_, d| {
+                    apalis::sqlite_round(d, apalis::Mode::Throughput)
+                }),
             ],
         );
     }
     #[cfg(not(feature = "apalis-peer"))]
     let _ = EMBEDDED_VS_SQLITE;
-    if cfg.selected(REDIS) {
+    #[allow(unused_mut)]
+    let mut idle_embedded = vec![Contender::keel("keel-jobs RedbStore", |_, d| {
+        idle::keel_redb(d)
+    })];
+    #[cfg(feature = "apalis-peer")]
+    idle_embedded.push(Contender::peer("apalis-sqlite (poll 10 ms)", |_, d| {
+        apalis::sqlite_round(d, apalis::Mode::Idle)
+    }));
+    report.compare(cfg, IDLE_EMBEDDED, 1, &mut idle_embedded);
+    if cfg.selected(REDIS) || cfg.selected(IDLE_REDIS) {
         match RedisServer::start() {
             Ok(server) => {
                 let server = &server;
@@ -101,14 +117,23 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
                 ];
                 #[cfg(feature = "apalis-peer")]
                 contenders.push(Contender::peer("apalis-redis", |_, d| {
-                    apalis::redis_round(server, d)
+                    apalis::redis_round(server, d, apalis::Mode::Throughput)
                 }));
                 report.compare(cfg, REDIS, 1, &mut contenders);
+                #[allow(unused_mut)]
+                let mut idle = vec![Contender::keel("keel-jobs RedisStore", |_, d| {
+                    idle::keel_redis(server, d)
+                })];
+                #[cfg(feature = "apalis-peer")]
+                idle.push(Contender::peer("apalis-redis (poll 10 ms)", |_, d| {
+                    apalis::redis_round(server, d, apalis::Mode::Idle)
+                }));
+                report.compare(cfg, IDLE_REDIS, 1, &mut idle);
             }
             Err(e) => report.note(format!("jobs: Redis scenario skipped: {e}")),
         }
     }
-    if cfg.selected(POSTGRES) {
+    if cfg.selected(POSTGRES) || cfg.selected(IDLE_POSTGRES) {
         match PostgresServer::start() {
             Ok(server) => {
                 let server = &server;
@@ -118,9 +143,18 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
                 })];
                 #[cfg(feature = "apalis-peer")]
                 contenders.push(Contender::peer("apalis-postgres", |_, d| {
-                    apalis::postgres_round(server, d)
+                    apalis::postgres_round(server, d, apalis::Mode::Throughput)
                 }));
                 report.compare(cfg, POSTGRES, 1, &mut contenders);
+                #[allow(unused_mut)]
+                let mut idle = vec![Contender::keel("keel-jobs PostgresStore", |_, d| {
+                    idle::keel_postgres(server, d)
+                })];
+                #[cfg(feature = "apalis-peer")]
+                idle.push(Contender::peer("apalis-postgres (pubsub)", |_, d| {
+                    apalis::postgres_round(server, d, apalis::Mode::Idle)
+                }));
+                report.compare(cfg, IDLE_POSTGRES, 1, &mut idle);
             }
             Err(e) => report.note(format!("jobs: Postgres scenario skipped: {e}")),
         }
