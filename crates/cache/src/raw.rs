@@ -81,7 +81,15 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
         hasher: S,
     ) -> Self {
         Self {
-            table: HashTable::new(),
+            // Sized up front when the capacity counts entries, at twice
+            // it: evictions leave tombstones, and once they use up the
+            // spare slots hashbrown grows any table more than half full
+            // (a full rehash inside one operation). At twice the capacity it
+            // is at most half full and only ever cleans up in place — the
+            // size churn reaches anyway, without the growth steps.
+            table: max_entries.map_or_else(HashTable::new, |n| {
+                HashTable::with_capacity(n.saturating_mul(2))
+            }),
             arena: Arena::new(max_entries),
             wheel: TimerWheel::new(),
             policy,
@@ -248,8 +256,7 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
                 break;
             }
         }
-        let idx = self.arena.alloc(key, value, weight, deadline);
-        self.arena.node_mut(idx).hash = hash;
+        let idx = self.arena.alloc(key, value, weight, deadline, hash);
         match self.policy {
             Policy::S3Fifo => self.s3.link_new(&mut self.arena, idx, to_main),
             Policy::TinyLfu => {
@@ -466,19 +473,27 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
         if let Ok(found) = self.table.find_entry(hash, |&i| i == idx) {
             found.remove();
         }
-        if self.hand == idx {
-            self.hand = self.arena.node(idx).prev;
-        }
+        // One read of the node for everything below (each `node(idx)` is
+        // a bounds check and a load).
         let node = self.arena.node(idx);
+        let (prev, small, weight, timed) = (
+            node.prev,
+            node.small,
+            node.weight,
+            node.timer_slot != NO_SLOT,
+        );
+        if self.hand == idx {
+            self.hand = prev;
+        }
         match &mut self.lfu {
-            Some(lfu) => lfu.on_unlink(node.small, node.weight),
-            None => self.s3.on_unlink(node.small, node.weight),
+            Some(lfu) => lfu.on_unlink(small, weight),
+            None => self.s3.on_unlink(small, weight),
         }
         self.arena.unlink(idx);
-        if self.arena.node(idx).timer_slot != NO_SLOT {
+        if timed {
             self.wheel.remove(&mut self.arena.nodes, idx);
         }
-        self.weight -= u64::from(self.arena.node(idx).weight);
+        self.weight -= u64::from(weight);
         self.arena.free(idx)
     }
 
@@ -494,6 +509,32 @@ impl<K: Hash + Eq, V, S: BuildHasher> RawCache<K, V, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With a count capacity the table is sized up front: filling the
+    /// cache and churning through many more keys never grows or reallocates
+    /// it (sized at the capacity, churn made it grow).
+    #[test]
+    fn a_counted_cache_never_regrows_its_table() {
+        for policy in [Policy::Lru, Policy::Sieve, Policy::S3Fifo, Policy::TinyLfu] {
+            let mut raw: RawCache<u64, u64, foldhash::fast::RandomState> =
+                RawCache::new(policy, 3_000, Some(3_000), Default::default());
+            assert!(raw.table.capacity() >= 3_000, "{policy:?}");
+            // `capacity()` moves with tombstones; the allocation does not.
+            let bytes = raw.table.allocation_size();
+            let mut sink = |_: u64, _: u64, _: RemovalCause| {};
+            for k in 0..50_000u64 {
+                let h = raw.hash(&k);
+                if raw.get(h, &k, 0).is_none() {
+                    raw.put(h, k, k, 1, NEVER, &mut sink);
+                }
+                let r = k / 7;
+                let h = raw.hash(&r);
+                raw.get(h, &r, 0);
+            }
+            assert_eq!(raw.len(), 3_000);
+            assert_eq!(raw.table.allocation_size(), bytes, "{policy:?}");
+        }
+    }
 
     /// S3-FIFO's ghost stays bounded by what main holds, however many keys
     /// pass through the cache, and the small queue's weight stays exact.

@@ -263,7 +263,7 @@ mod tests {
         ];
         let mut ids = Vec::new();
         for &d in &deadlines {
-            let idx = arena.alloc(d, (), 1, d);
+            let idx = arena.alloc(d, (), 1, d, 0);
             wheel.insert(&mut arena.nodes, idx);
             ids.push(idx);
         }
@@ -285,7 +285,7 @@ mod tests {
         let mut arena: Arena<u64, ()> = Arena::new(None);
         let mut wheel = TimerWheel::new();
         for d in 1..=10_000u64 {
-            let idx = arena.alloc(d, (), 1, d * 7);
+            let idx = arena.alloc(d, (), 1, d * 7, 0);
             wheel.insert(&mut arena.nodes, idx);
         }
         let head = wheel.advance(&mut arena.nodes, 35_000);
@@ -299,8 +299,8 @@ mod tests {
     fn cancelled_entries_never_expire() {
         let mut arena: Arena<u64, ()> = Arena::new(None);
         let mut wheel = TimerWheel::new();
-        let a = arena.alloc(1, (), 1, 100);
-        let b = arena.alloc(2, (), 1, 100);
+        let a = arena.alloc(1, (), 1, 100, 0);
+        let b = arena.alloc(2, (), 1, 100, 0);
         wheel.insert(&mut arena.nodes, a);
         wheel.insert(&mut arena.nodes, b);
         wheel.remove(&mut arena.nodes, a);

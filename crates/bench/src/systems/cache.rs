@@ -38,6 +38,24 @@
 //!   it then holds. Measured once per contender on one thread; it includes
 //!   the table, list/arena, per-entry allocations and any spare capacity the
 //!   implementation keeps. Absent on non-glibc targets.
+//!
+//! # Instructions per operation (callgrind)
+//!
+//! The machine's load moves wall-clock ratios; instruction counts do not.
+//! With `KEEL_CACHE_PROFILE=<contender>` (`keel-lru`, `keel-sieve`,
+//! `keel-s3fifo`, `keel-tinylfu`, `moka`, `quick_cache`, `mutex-lru`) the
+//! benchmark instead replays each selected trace on one thread into a
+//! fresh cache of that contender — the whole trace once to warm up, then
+//! [`PROFILE_OPS`] operations from its start in `profiled_ops` — and prints
+//! that window's hit ratio (and `trace_hit_ratio`, on another fresh cache,
+//! after the window). Count only that function:
+//!
+//! ```text
+//! KEEL_CACHE_PROFILE=keel-sieve valgrind --tool=callgrind \
+//!     --toggle-collect='*profiled_ops*' target/release/keel-bench cache --scenario one-hit
+//! ```
+//!
+//! and divide the total instructions by [`PROFILE_OPS`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -250,9 +268,67 @@ fn traces(capacity: u64) -> [(String, BuildKeys); 3] {
     ]
 }
 
+/// Operations counted by the callgrind mode (module docs).
+pub const PROFILE_OPS: usize = 500_000;
+
+/// A fresh cache of the named contender, for the callgrind mode.
+fn contender_by_name(name: &str, capacity: u64) -> anyhow::Result<Box<dyn BenchCache>> {
+    Ok(match name {
+        "keel-lru" => Box::new(keel(capacity, Policy::Lru)?),
+        "keel-sieve" => Box::new(keel(capacity, Policy::Sieve)?),
+        "keel-s3fifo" => Box::new(keel(capacity, Policy::S3Fifo)?),
+        "keel-tinylfu" => Box::new(keel(capacity, Policy::TinyLfu)?),
+        "moka" => Box::new(moka_cache(capacity)),
+        "quick_cache" => Box::new(quick(capacity)),
+        "mutex-lru" => Box::new(mutex_lru(capacity)?),
+        other => anyhow::bail!("KEEL_CACHE_PROFILE: unknown contender {other}"),
+    })
+}
+
+/// The operations callgrind counts (`--toggle-collect='*profiled_ops*'`):
+/// the benchmark's loop body on one thread. Returns (hits, reads).
+#[inline(never)]
+fn profiled_ops(cache: &dyn BenchCache, keys: &[u64]) -> (u64, u64) {
+    let (mut hits, mut reads) = (0u64, 0u64);
+    for (i, &key) in keys.iter().enumerate() {
+        if i % 10 == 9 {
+            cache.write(key, key + 1);
+        } else {
+            reads += 1;
+            hits += u64::from(cache.read(key));
+        }
+    }
+    (hits, reads)
+}
+
+/// The callgrind mode: warm pass, then [`profiled_ops`] on each selected trace.
+fn profile(cfg: &Config, contender: &str, capacity: u64) -> anyhow::Result<()> {
+    for (scenario, build_keys) in &traces(capacity) {
+        if !cfg.selected(scenario) {
+            continue;
+        }
+        let keys = build_keys();
+        let cache = contender_by_name(contender, capacity)?;
+        replay_hit_ratio_passes(&*cache, &keys, 1);
+        let window = &keys[..PROFILE_OPS.min(keys.len())];
+        let (hits, reads) = profiled_ops(&*cache, window);
+        drop(cache);
+        let trace = replay_hit_ratio(&*contender_by_name(contender, capacity)?, &keys);
+        println!(
+            "{contender} {scenario}: {} ops profiled, hit ratio {:.4}; trace_hit_ratio {trace:.4}",
+            window.len(),
+            hits as f64 / reads.max(1) as f64
+        );
+    }
+    Ok(())
+}
+
 /// Runs the cache benchmark.
 pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
     let capacity: u64 = if cfg.quick { 20_000 } else { 100_000 };
+    if let Ok(contender) = std::env::var("KEEL_CACHE_PROFILE") {
+        return profile(cfg, &contender, capacity);
+    }
     let traces = traces(capacity);
     if !traces.iter().any(|(name, _)| cfg.selected(name)) {
         return Ok(());
@@ -378,14 +454,19 @@ pub fn run(cfg: &Config, report: &mut Report) -> anyhow::Result<()> {
 
 /// The trace-replay hit ratio (see the module docs) of a fresh cache.
 fn replay_hit_ratio(cache: &dyn BenchCache, keys: &[u64]) -> f64 {
+    replay_hit_ratio_passes(cache, keys, 2)
+}
+
+/// Replays `keys` `passes` times; the hit ratio of the last pass.
+fn replay_hit_ratio_passes(cache: &dyn BenchCache, keys: &[u64], passes: usize) -> f64 {
     let (mut hits, mut reads) = (0u64, 0u64);
-    for pass in 0..2 {
+    for pass in 0..passes {
         for (i, &key) in keys.iter().enumerate() {
             if i % 10 == 9 {
                 cache.write(key, key + 1);
             } else {
                 let hit = cache.read(key);
-                if pass == 1 {
+                if pass + 1 == passes {
                     reads += 1;
                     hits += u64::from(hit);
                 }
