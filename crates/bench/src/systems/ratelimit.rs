@@ -11,9 +11,11 @@
 //! - **keyed uniform 10k** / **keyed zipf 10k** — 10 000 keys (uniform, or Zipf s = 1.0),
 //!   100/s per key with bursts of 50, so decisions are a mix of allowed and denied. Every
 //!   contender walks the same seeded key array; thread `t` starts at offset `t × 7919`.
-//! - **redis** — Keel's `RedisLimiter` (GCRA and fixed-window Lua, server `TIME`, one
-//!   `FCALL` of a Redis 7 function per decision; GCRA also with `.functions(false)`, one
-//!   `EVALSHA`, for information) against three peers: `EVALSHA` of `return {1,0,0,0}` with the same keys
+//! - **redis** — Keel's `RedisLimiter` (GCRA and fixed-window Lua, server `TIME`, a
+//!   Redis 7 function called with `FCALL`; GCRA batches the decisions queued while a
+//!   call is in flight into one multi-key `FCALL` — `batch_mean` is the mean size of
+//!   those batches — and runs also `unbatched` (one `FCALL` per decision) and with
+//!   `.functions(false)` (one `EVALSHA` per decision, unbatched), for information) against three peers: `EVALSHA` of `return {1,0,0,0}` with the same keys
 //!   and arguments (the floor, for information); what a user writes without Keel — a
 //!   one-second fixed window with `INCR` + `EXPIRE` in `MULTI/EXEC` (one round trip); and
 //!   redis-cell's `CL.THROTTLE` (native GCRA module) when `KEEL_REDIS_CELL` names its
@@ -405,16 +407,19 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
         }
         let mut keel = Vec::new();
         let mut keel_remote = Vec::new();
+        let mut keel_unbatched = Vec::new();
         let mut keel_evalsha = Vec::new();
         let mut keel_window = Vec::new();
         let mut raw = Vec::new();
         for _ in 0..connections {
             let local = keel_ratelimit::redis::DEFAULT_LOCAL_DENIALS;
-            for (algorithm, functions, local_denials, into) in [
-                (RedisAlgorithm::Gcra, true, local, &mut keel),
-                (RedisAlgorithm::Gcra, true, 0, &mut keel_remote),
-                (RedisAlgorithm::Gcra, false, 0, &mut keel_evalsha),
-                (RedisAlgorithm::FixedWindow, true, 0, &mut keel_window),
+            let batch = keel_ratelimit::redis::DEFAULT_BATCH;
+            for (algorithm, functions, local_denials, batch, into) in [
+                (RedisAlgorithm::Gcra, true, local, batch, &mut keel),
+                (RedisAlgorithm::Gcra, true, 0, batch, &mut keel_remote),
+                (RedisAlgorithm::Gcra, true, local, 1, &mut keel_unbatched),
+                (RedisAlgorithm::Gcra, false, 0, 1, &mut keel_evalsha),
+                (RedisAlgorithm::FixedWindow, true, 0, 1, &mut keel_window),
             ] {
                 into.push(
                     runtime.block_on(
@@ -426,6 +431,7 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
                             .timeout(Duration::from_secs(2))
                             .functions(functions)
                             .local_denials(local_denials)
+                            .batch(batch)
                             .build(),
                     )?,
                 );
@@ -434,9 +440,10 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
             raw.push(runtime.block_on(client.get_connection_manager())?);
         }
         let tasks = connections * IN_FLIGHT_PER_CONNECTION;
-        let (keel, keel_remote, keel_evalsha, keel_window, raw) = (
+        let (keel, keel_remote, keel_unbatched, keel_evalsha, keel_window, raw) = (
             Arc::new(keel),
             Arc::new(keel_remote),
+            Arc::new(keel_unbatched),
             Arc::new(keel_evalsha),
             Arc::new(keel_window),
             Arc::new(raw),
@@ -446,9 +453,16 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
             let keys = keys.clone();
             let runtime = &runtime;
             move |_threads: usize, duration: Duration| {
-                let (limiters, keys) = (limiters.clone(), keys.clone());
-                async_closed_loop(runtime, tasks, duration, move |t, i| {
-                    let limiter = limiters[t % limiters.len()].clone();
+                let batches = |limiters: &[RedisLimiter]| {
+                    limiters.iter().fold((0, 0), |(c, d), l| {
+                        let (calls, decisions) = l.batch_stats();
+                        (c + calls, d + decisions)
+                    })
+                };
+                let before = batches(&limiters);
+                let (limiters2, keys) = (limiters.clone(), keys.clone());
+                let m = async_closed_loop(runtime, tasks, duration, move |t, i| {
+                    let limiter = limiters2[t % limiters2.len()].clone();
                     let key = keys[(t * 7919 + i as usize) & (STREAM - 1)];
                     async move {
                         limiter
@@ -456,7 +470,15 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
                             .await
                             .is_ok_and(|d| d.allowed)
                     }
-                })
+                });
+                let after = batches(&limiters);
+                let calls = after.0 - before.0;
+                if calls == 0 {
+                    m
+                } else {
+                    // Mean decisions per multi-decision call (see `RedisLimiterBuilder::batch`).
+                    m.with_extra("batch_mean", (after.1 - before.1) as f64 / calls as f64)
+                }
             }
         };
         let raw_run = {
@@ -541,6 +563,10 @@ fn redis_scenario(cfg: &Config, report: &mut Report, keys: &Arc<Vec<u64>>) -> an
             Contender::keel(
                 "keel-redis-gcra no local denials",
                 with_cpu(&runtime, info.clone(), keel_run(keel_remote.clone())),
+            ),
+            Contender::keel(
+                "keel-redis-gcra unbatched",
+                with_cpu(&runtime, info.clone(), keel_run(keel_unbatched.clone())),
             ),
             Contender::keel(
                 "keel-redis-gcra evalsha",
