@@ -16,7 +16,8 @@
 //! list that this node does not believe down (forwarded with `DHT.R.MUTATE` if that is
 //! another node; on failure the next owner is tried). The coordinator applies the
 //! [`Mutation`] to its own set and, without waiting for that commit's fsync, sends the
-//! resulting set to the other owners; it replies once **W** owners (itself included, once
+//! resulting set to the other owners (through the peer's batching lane: what queues for
+//! one peer travels as one `DHT.R.MPUT`, see `peer`); it replies once **W** owners (itself included, once
 //! its commit is durable) have it on disk. An
 //! owner that is down or fails gets a **hint**: the coordinator stores the set durably
 //! for it and a background task hands it over when the node answers again (**hinted
@@ -35,7 +36,7 @@ use tokio::sync::mpsc;
 
 use crate::mutation::{Mutation, decode_reply, encode_reply};
 use crate::node::Inner;
-use crate::peer::PeerError;
+use crate::peer::{LaneKind, PeerError};
 use crate::reply::Reply;
 use crate::resp::Request;
 use crate::storage::Committed;
@@ -134,7 +135,7 @@ impl Inner {
         let key = key.to_vec();
         let owner = owner.to_owned();
         tokio::spawn(Box::pin(async move {
-            let got = match peer.call(redis::cmd("DHT.R.GET").arg(&key)).await {
+            let got = match peer.batched(LaneKind::Get, vec![key]).await {
                 Ok(Value::BulkString(b)) => SiblingSet::decode(&b).ok(),
                 _ => None,
             };
@@ -356,7 +357,7 @@ impl Inner {
             return false;
         };
         matches!(
-            peer.call(redis::cmd("DHT.R.PUT").arg(key).arg(set.encode()))
+            peer.batched(LaneKind::Put, vec![key.to_vec(), set.encode()])
                 .await,
             Ok(Value::Okay | Value::SimpleString(_))
         )

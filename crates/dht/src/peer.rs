@@ -8,20 +8,33 @@
 //! once instead of waiting for a timeout) and the first call after the window probes it
 //! again. This is a timeout-based detector, not SWIM or phi-accrual: it is local to each
 //! node and never gossiped.
+//!
+//! # Replica reads and puts share messages
+//! A coordinator's replica reads (`DHT.R.GET`) and replica puts (`DHT.R.PUT`) go through
+//! a per-peer [`Lane`]: what queues while up to [`BATCHES_IN_FLIGHT`] earlier batches are
+//! on the wire leaves as one `DHT.R.MGET key…` or `DHT.R.MPUT key set…` (at most
+//! [`MAX_BATCH_ITEMS`] items). The peer reads a `MGET` in one read transaction and applies
+//! a `MPUT` as one storage job (one transaction, one group commit) and answers once the
+//! whole batch is durable, so an `OK` still means every item is on its disk. Alone, a request
+//! leaves at once in a batch of one (no waiting for company); under load — pipelined
+//! clients, many connections — 16 pipelined writes cost the peer one message, one task and
+//! one job instead of sixteen. A batch fails as a whole (each item's caller then falls back
+//! as after a failed single call: next owner, hint).
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Cmd, RedisConnectionInfo, Value};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::net::Network;
 
 /// Why a call to a peer failed.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum PeerError {
     /// Marked down recently; not tried.
     Down,
@@ -57,6 +70,32 @@ pub(crate) struct Peer {
     down_until: Mutex<Option<Instant>>,
     timeout: Duration,
     retry_after: Duration,
+    gets: Lane,
+    puts: Lane,
+}
+
+/// Most items in one batched message.
+pub(crate) const MAX_BATCH_ITEMS: usize = 256;
+/// Batches of one lane on the wire at once; what arrives meanwhile waits and leaves
+/// together.
+pub(crate) const BATCHES_IN_FLIGHT: usize = 4;
+
+/// Which batched replica operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LaneKind {
+    /// `DHT.R.MGET key…`: one encoded set per key.
+    Get,
+    /// `DHT.R.MPUT key set…`: merged durably, one `OK` for the batch.
+    Put,
+}
+
+type LaneItem = (Vec<Vec<u8>>, oneshot::Sender<Result<Value, PeerError>>);
+
+/// The queue of one batched operation towards one peer; its task starts on first use
+/// and ends when the peer is dropped.
+#[derive(Default)]
+struct Lane {
+    tx: Mutex<Option<mpsc::UnboundedSender<LaneItem>>>,
 }
 
 impl fmt::Debug for Peer {
@@ -82,6 +121,78 @@ impl Peer {
             down_until: Mutex::new(None),
             timeout,
             retry_after,
+            gets: Lane::default(),
+            puts: Lane::default(),
+        }
+    }
+
+    /// One replica operation through the peer's batching lane (see the module docs):
+    /// `args` is `[key]` for [`LaneKind::Get`] and `[key, encoded set]` for
+    /// [`LaneKind::Put`]. The answer is this item's element of the batch's reply.
+    pub(crate) async fn batched(
+        self: &Arc<Self>,
+        kind: LaneKind,
+        args: Vec<Vec<u8>>,
+    ) -> Result<Value, PeerError> {
+        if self.is_down() {
+            return Err(PeerError::Down);
+        }
+        let (done, answer) = oneshot::channel();
+        {
+            let lane = match kind {
+                LaneKind::Get => &self.gets,
+                LaneKind::Put => &self.puts,
+            };
+            let mut tx = lane.tx.lock();
+            if tx.as_ref().is_none_or(mpsc::UnboundedSender::is_closed) {
+                let (s, rx) = mpsc::unbounded_channel();
+                tokio::spawn(lane_loop(Arc::downgrade(self), kind, rx));
+                *tx = Some(s);
+            }
+            let sent = tx.as_ref().map(|s| s.send((args, done)));
+            if !matches!(sent, Some(Ok(()))) {
+                return Err(PeerError::Io("batching lane closed".into()));
+            }
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(PeerError::Io("batch dropped".into())))
+    }
+
+    /// Sends one batch and hands every item its answer.
+    async fn send_batch(&self, kind: LaneKind, batch: Vec<LaneItem>) {
+        let mut cmd = redis::cmd(match kind {
+            LaneKind::Get => "DHT.R.MGET",
+            LaneKind::Put => "DHT.R.MPUT",
+        });
+        let mut waiting = Vec::with_capacity(batch.len());
+        for (args, done) in batch {
+            for a in &args {
+                cmd.arg(a.as_slice());
+            }
+            waiting.push(done);
+        }
+        match self.call(&cmd).await {
+            Ok(Value::Array(items)) if items.len() == waiting.len() => {
+                for (done, item) in waiting.into_iter().zip(items) {
+                    let _ = done.send(Ok(item));
+                }
+            }
+            Ok(Value::Array(_)) => {
+                for done in waiting {
+                    let _ = done.send(Err(PeerError::Remote("dht: batch reply length".into())));
+                }
+            }
+            Ok(v) => {
+                for done in waiting {
+                    let _ = done.send(Ok(v.clone()));
+                }
+            }
+            Err(e) => {
+                for done in waiting {
+                    let _ = done.send(Err(e.clone()));
+                }
+            }
         }
     }
 
@@ -186,6 +297,30 @@ impl Peer {
     }
 }
 
+/// Gathers what queued for one lane into batches, at most [`BATCHES_IN_FLIGHT`] on the
+/// wire at once. Holds the peer weakly: the loop ends when the peer (its sender) is gone.
+async fn lane_loop(peer: Weak<Peer>, kind: LaneKind, mut rx: mpsc::UnboundedReceiver<LaneItem>) {
+    let permits = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        // Waiting for a permit is what lets a batch fill up under load.
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH_ITEMS {
+            match rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+        let Some(peer) = peer.upgrade() else { return };
+        tokio::spawn(async move {
+            peer.send_batch(kind, batch).await;
+            drop(permit);
+        });
+    }
+}
+
 /// How a call treats failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -200,6 +335,73 @@ enum Mode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Puts queued for one peer while a batch is on the wire share a message and a
+    /// storage job there, each caller gets its own answer, and a batched read returns
+    /// each key's set.
+    #[tokio::test(flavor = "current_thread")]
+    async fn batched_puts_share_one_storage_job_and_read_back() {
+        use crate::version::{Sibling, SiblingSet, VersionVector};
+        let dir = tempfile::tempdir().unwrap();
+        let node = crate::Node::builder()
+            .data_dir(dir.path())
+            .replication(1, 1, 1)
+            .build()
+            .unwrap()
+            .start()
+            .await
+            .unwrap();
+        let peer = Arc::new(Peer::new(
+            node.addr().to_string(),
+            Duration::from_secs(5),
+            Duration::from_secs(1),
+            Arc::new(crate::net::TcpNetwork),
+        ));
+        let jobs_before = node.stats().storage_jobs;
+        let set_of = |i: u64| {
+            let mut set = SiblingSet::new();
+            set.insert(Sibling::new_write_with_floor(
+                "writer",
+                1,
+                &VersionVector::default(),
+                &SiblingSet::new(),
+                Some(format!("v{i}").into_bytes()),
+                None,
+                i,
+            ));
+            set
+        };
+        const ITEMS: u64 = 64;
+        let puts: Vec<_> = (0..ITEMS)
+            .map(|i| {
+                let peer = Arc::clone(&peer);
+                let item = vec![format!("k{i}").into_bytes(), set_of(i).encode()];
+                tokio::spawn(async move { peer.batched(LaneKind::Put, item).await })
+            })
+            .collect();
+        for p in puts {
+            let answer = tokio::time::timeout(Duration::from_secs(10), p)
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(matches!(answer, Ok(Value::Okay)), "{answer:?}");
+        }
+        let jobs = node.stats().storage_jobs - jobs_before;
+        // One job per put without the lane; the spawned puts all queue before the lane's
+        // task first runs, so they leave in one batch (one job).
+        assert!(jobs <= 2, "{ITEMS} batched puts took {jobs} storage jobs");
+        for i in [0, 17, ITEMS - 1] {
+            let got = peer
+                .batched(LaneKind::Get, vec![format!("k{i}").into_bytes()])
+                .await;
+            let Ok(Value::BulkString(bytes)) = got else {
+                panic!("{got:?}")
+            };
+            assert_eq!(SiblingSet::decode(&bytes).unwrap(), set_of(i));
+        }
+        drop(peer);
+        node.shutdown().await;
+    }
 
     /// Calls queued behind a connection attempt to a silent peer must not each pay a
     /// full timeout in turn once the first has marked the peer down.

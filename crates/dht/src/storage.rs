@@ -319,6 +319,43 @@ impl Store {
         }
     }
 
+    /// The stored sets of many keys, read in one read transaction (`DHT.R.MGET`).
+    pub(crate) fn get_many(
+        &self,
+        keys: impl IntoIterator<Item = (u16, impl AsRef<[u8]>)>,
+    ) -> Result<Vec<SiblingSet>, DhtError> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(DATA)?;
+        let mut skey = Vec::new();
+        keys.into_iter()
+            .map(|(partition, key)| {
+                skey.clear();
+                skey.extend_from_slice(&partition.to_be_bytes());
+                skey.extend_from_slice(key.as_ref());
+                match table.get(skey.as_slice())? {
+                    Some(v) => Ok(SiblingSet::decode(v.value())?),
+                    None => Ok(SiblingSet::new()),
+                }
+            })
+            .collect()
+    }
+
+    /// Merges many `(partition, key, set)` as one storage job — one transaction, one
+    /// commit — and returns once all of them are durable (`DHT.R.MPUT`).
+    pub(crate) async fn merge_many(
+        &self,
+        items: Vec<(u16, Vec<u8>, SiblingSet)>,
+    ) -> Result<(), DhtError> {
+        self.submit(move |t| {
+            for (partition, key, set) in items {
+                let skey = storage_key(partition, &key);
+                merge_into(t, &skey, &set)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Merges `set` into the stored set, durably. Returns the stored set afterwards.
     pub(crate) async fn merge(
         &self,
@@ -327,21 +364,7 @@ impl Store {
         set: SiblingSet,
     ) -> Result<SiblingSet, DhtError> {
         let skey = storage_key(partition, key);
-        self.submit(move |t| {
-            let mut current = read(&t.data, &skey)?;
-            let mut changed = false;
-            for s in set.siblings() {
-                let (c, dropped) = current.insert(s.clone());
-                changed |= c;
-                t.siblings_dropped += dropped as u64;
-            }
-            if changed {
-                t.data
-                    .insert(skey.as_slice(), current.encode().as_slice())?;
-            }
-            Ok(current)
-        })
-        .await
+        self.submit(move |t| merge_into(t, &skey, &set)).await
     }
 
     /// Atomically reads the stored set, lets `f` decide on a new version, stores it.
@@ -549,6 +572,22 @@ impl Store {
 /// The hash that names one stored (encoded, canonical) set in GC and hand-off checks.
 pub(crate) fn set_hash(encoded: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(encoded)
+}
+
+/// Merges `set` into the stored set of `skey` in the open transaction; returns the
+/// stored set afterwards.
+fn merge_into(t: &mut Tables<'_>, skey: &[u8], set: &SiblingSet) -> Result<SiblingSet, DhtError> {
+    let mut current = read(&t.data, skey)?;
+    let mut changed = false;
+    for s in set.siblings() {
+        let (c, dropped) = current.insert(s.clone());
+        changed |= c;
+        t.siblings_dropped += dropped as u64;
+    }
+    if changed {
+        t.data.insert(skey, current.encode().as_slice())?;
+    }
+    Ok(current)
 }
 
 fn read(

@@ -1,5 +1,7 @@
 //! Node-to-node commands (`DHT.R.*`), sent by coordinators over the peer connections:
-//! `GET key` → encoded set, `PUT key set` → merge durably, `MUTATE w cmd…` → coordinate a
+//! `GET key` → encoded set, `PUT key set` → merge durably, `MGET key…` → one encoded set
+//! per key (one read transaction), `MPUT key set…` → all merged durably in one storage
+//! job, one `OK` (the batches of `peer`'s lanes), `MUTATE w cmd…` → coordinate a
 //! write, `KEYS partition` → live keys, `TREE partition` → Merkle leaves, `LEAF partition
 //! leaf` → its keys and sets, `FLUSH`; membership: `GOSSIP from layout beats` → `[layout,
 //! beats]`, `LAYOUT layout` → the installed layout, `PULL partition source…` → keys pulled,
@@ -41,6 +43,29 @@ pub(crate) async fn execute(inner: &Arc<Inner>, name: &str, mut args: Request) -
             let p = c.partition_of(&args[1]);
             match inner.store.merge(p, &args[1], set).await {
                 Ok(_) => Reply::ok(),
+                Err(e) => Reply::err(format!("dht: storage: {e}")),
+            }
+        }
+        ("DHT.R.MGET", n) if n >= 2 => {
+            match inner
+                .store
+                .get_many(args[1..].iter().map(|k| (c.partition_of(k), k)))
+            {
+                Ok(sets) => Reply::Array(sets.iter().map(|s| Reply::Bulk(s.encode())).collect()),
+                Err(e) => Reply::err(format!("dht: storage: {e}")),
+            }
+        }
+        ("DHT.R.MPUT", n) if n >= 3 && n % 2 == 1 => {
+            let mut items = Vec::with_capacity(n / 2);
+            let mut pairs = args.into_iter().skip(1);
+            while let (Some(key), Some(set)) = (pairs.next(), pairs.next()) {
+                let Ok(set) = SiblingSet::decode(&set) else {
+                    return Reply::err("dht: corrupt replica set");
+                };
+                items.push((c.partition_of(&key), key, set));
+            }
+            match inner.store.merge_many(items).await {
+                Ok(()) => Reply::ok(),
                 Err(e) => Reply::err(format!("dht: storage: {e}")),
             }
         }
