@@ -21,6 +21,7 @@ fn rss_bytes() -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_does_not_grow_the_reply_buffer() {
+    let _watchdog = common::watchdog();
     let Some(before) = rss_bytes() else {
         eprintln!("skipping: no /proc/self/status on this platform");
         return;
@@ -57,6 +58,7 @@ async fn a_client_that_never_reads_does_not_grow_the_reply_buffer() {
 
 #[tokio::test]
 async fn pipelined_replies_past_the_write_threshold_all_arrive_in_order() {
+    let _watchdog = common::watchdog();
     let (node, _dir) = default_node().await;
     let value = vec![b'y'; 128 << 10];
     let mut set = format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n", value.len()).into_bytes();

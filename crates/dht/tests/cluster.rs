@@ -87,6 +87,7 @@ async fn siblings(c: &mut MultiplexedConnection, key: &str) -> (String, Vec<Opti
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_node_serves_any_key() {
+    let _watchdog = common::watchdog();
     let (addrs, nodes, _dirs) = cluster(Duration::from_millis(100)).await;
     let mut a = client(addrs[0]).await;
     let mut b = client(addrs[1]).await;
@@ -143,6 +144,7 @@ async fn any_node_serves_any_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_are_siblings_until_a_write_that_saw_them() {
+    let _watchdog = common::watchdog();
     let (addrs, nodes, _dirs) = cluster(Duration::from_millis(100)).await;
     let mut a = client(addrs[0]).await;
     let mut b = client(addrs[1]).await;
@@ -193,6 +195,7 @@ async fn concurrent_writes_are_siblings_until_a_write_that_saw_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consistency_levels_and_read_repair() {
+    let _watchdog = common::watchdog();
     // Handoff effectively off, so only read repair can fix the empty replica.
     let (addrs, mut nodes, _dirs) = cluster(Duration::from_secs(3600)).await;
     let mut a = client(addrs[0]).await;
@@ -261,6 +264,7 @@ async fn consistency_levels_and_read_repair() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anti_entropy_refills_a_replacement_node_without_reads() {
+    let _watchdog = common::watchdog();
     let (addrs, mut nodes, _dirs) = cluster(OFF).await;
     let mut a = client(addrs[0]).await;
     nodes.pop().unwrap().shutdown().await;

@@ -9,6 +9,7 @@ use redis::AsyncCommands;
 
 #[tokio::test]
 async fn strings_counters_and_keyspace() {
+    let _watchdog = common::watchdog();
     let (node, _dir) = default_node().await;
     let mut c = client(node.addr()).await;
     let _: () = c.set("a", "1").await.unwrap();
@@ -108,6 +109,7 @@ async fn strings_counters_and_keyspace() {
 
 #[tokio::test]
 async fn ttls_follow_the_injected_clock() {
+    let _watchdog = common::watchdog();
     let clock = ManualClock::new(1_000_000);
     let (node, _dir) = single_node(Node::builder().clock(clock.clone())).await;
     let mut c = client(node.addr()).await;
@@ -152,6 +154,7 @@ async fn ttls_follow_the_injected_clock() {
 
 #[tokio::test]
 async fn connection_and_server_commands() {
+    let _watchdog = common::watchdog();
     let (node, _dir) = default_node().await;
     let mut c = client(node.addr()).await;
     let _: () = redis::cmd("CLIENT")
@@ -206,6 +209,7 @@ async fn connection_and_server_commands() {
 
 #[tokio::test]
 async fn redis_cli_smoke() {
+    let _watchdog = common::watchdog();
     let Ok(out) = std::process::Command::new("redis-cli")
         .arg("--version")
         .output()

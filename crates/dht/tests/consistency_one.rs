@@ -120,6 +120,7 @@ async fn stored(at: SocketAddr, key: &str) -> SiblingSet {
 /// test failed with `["z"]`, the acknowledged `x` dropped on every replica.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_with_a_context_read_at_one_keeps_the_siblings_that_read_missed() {
+    let _watchdog = common::watchdog();
     let addrs: Vec<SocketAddr> = (0..3)
         .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
         .collect();

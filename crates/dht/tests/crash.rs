@@ -72,6 +72,7 @@ fn stat(c: &mut redis::Connection, name: &str) -> i64 {
 
 #[test]
 fn kill_9_under_load_loses_no_acknowledged_write() {
+    let _watchdog = common::watchdog();
     let ports = [free_port(), free_port(), free_port()];
     let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -164,6 +165,7 @@ fn kill_9_under_load_loses_no_acknowledged_write() {
 /// hold it, and anti-entropy and handoff give it back to the restarted node.
 #[test]
 fn kill_9_with_fsync_everysec_loses_no_write_acknowledged_at_w2() {
+    let _watchdog = common::watchdog();
     let ports = [free_port(), free_port(), free_port()];
     let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();

@@ -12,6 +12,7 @@ use redis::AsyncCommands;
 
 #[test]
 fn bad_settings_are_typed_errors() {
+    let _watchdog = common::watchdog();
     let dir = tempfile::tempdir().unwrap();
     let b = || Node::builder().data_dir(dir.path());
     assert!(matches!(
@@ -59,6 +60,7 @@ fn bad_settings_are_typed_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_peer_costs_a_timeout_not_a_hang() {
+    let _watchdog = common::watchdog();
     // Node 3 is a socket that accepts and never answers.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let silent_addr = silent.local_addr().unwrap();

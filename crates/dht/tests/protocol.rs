@@ -7,6 +7,7 @@ use common::{default_node, exchange};
 
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order() {
+    let _watchdog = common::watchdog();
     let (node, _dir) = default_node().await;
     let send = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nv1\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n";
     let want = b"+OK\r\n$2\r\nv1\r\n+PONG\r\n$2\r\nhi\r\n";
@@ -16,6 +17,7 @@ async fn pipelined_requests_are_answered_in_order() {
 
 #[tokio::test]
 async fn errors_have_redis_format() {
+    let _watchdog = common::watchdog();
     let (node, _dir) = default_node().await;
     let send =
         b"GET\r\nNOSUCH a b\r\nSET k v BOGUS\r\nSET k v EX 0\r\nINCR k\r\nSELECT 1\r\nHELLO 4\r\n";
@@ -35,6 +37,7 @@ async fn errors_have_redis_format() {
 
 #[tokio::test]
 async fn a_4gb_bulk_header_gets_an_error_and_a_closed_connection() {
+    let _watchdog = common::watchdog();
     let (node, _dir) = default_node().await;
     let got = exchange(node.addr(), b"*2\r\n$3\r\nGET\r\n$4294967296\r\n", 1 << 20).await;
     assert_eq!(got, b"-ERR Protocol error: invalid bulk length\r\n");
@@ -50,6 +53,7 @@ async fn a_4gb_bulk_header_gets_an_error_and_a_closed_connection() {
 
 #[tokio::test]
 async fn resp3_after_hello_3_uses_nulls_and_maps() {
+    let _watchdog = common::watchdog();
     let (node, _dir) = default_node().await;
     let got = exchange(node.addr(), b"HELLO 3\r\nGET missing\r\nQUIT\r\n", 1 << 16).await;
     let text = String::from_utf8_lossy(&got);
@@ -66,6 +70,7 @@ async fn resp3_after_hello_3_uses_nulls_and_maps() {
 
 #[tokio::test]
 async fn a_pipeline_sees_its_own_writes_in_order() {
+    let _watchdog = common::watchdog();
     let (node, _dir) = default_node().await;
     let mut send = Vec::new();
     let mut want = Vec::new();
@@ -98,6 +103,7 @@ async fn a_pipeline_sees_its_own_writes_in_order() {
 /// time; a node that stored one answered `TTL` with an arithmetic overflow.
 #[tokio::test]
 async fn set_px_past_i64_deadline_is_an_invalid_expire_time_and_ttl_never_overflows() {
+    let _watchdog = common::watchdog();
     let (node, _dir) = default_node().await;
     let send = b"SET k v PX 9223372036854775807\r\nSET k v EX 9223372036854775\r\n\
 SET k v PXAT 9223372036854775807\r\nPTTL k\r\nTTL k\r\nSELECT x\r\nDBSIZE x\r\nQUIT\r\n";

@@ -93,6 +93,7 @@ const KEYS: usize = 40;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_keys_stay_deleted_through_gc_and_a_replica_that_missed_the_delete() {
+    let _watchdog = common::watchdog();
     let clock = ManualClock::new(1_700_000_000_000);
     let addrs: Vec<SocketAddr> = (0..3).map(|_| addr()).collect();
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -175,6 +176,7 @@ async fn deleted_keys_stay_deleted_through_gc_and_a_replica_that_missed_the_dele
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tombstone_younger_than_the_grace_period_is_kept() {
+    let _watchdog = common::watchdog();
     let clock = ManualClock::new(1_700_000_000_000);
     let addrs: Vec<SocketAddr> = (0..3).map(|_| addr()).collect();
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -216,6 +218,7 @@ async fn a_tombstone_younger_than_the_grace_period_is_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_values_are_collected_after_the_grace_period_on_every_owner() {
+    let _watchdog = common::watchdog();
     let clock = ManualClock::new(1_700_000_000_000);
     let addrs: Vec<SocketAddr> = (0..3).map(|_| addr()).collect();
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
@@ -336,6 +339,7 @@ async fn slow_client(addr: SocketAddr) -> MultiplexedConnection {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_join_and_a_leave_no_node_keeps_keys_of_partitions_it_lost() {
+    let _watchdog = common::watchdog();
     let clock = ManualClock::new(1_700_000_000_000);
     let addrs: Vec<SocketAddr> = (0..3).map(|_| addr()).collect();
     let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();

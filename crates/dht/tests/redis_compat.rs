@@ -173,6 +173,7 @@ const SCRIPT: &[&str] = &[
 
 #[tokio::test]
 async fn replies_match_redis_server_command_for_command() {
+    let _watchdog = common::watchdog();
     let Some(redis) = keel_testkit::redis_or_skip("replies_match_redis_server_command_for_command")
     else {
         return;

@@ -10,6 +10,7 @@ use tokio::net::TcpStream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_on_same_dir_right_after_shutdown_sees_acknowledged_write() {
+    let _watchdog = common::watchdog();
     let dir = tempfile::tempdir().unwrap();
     for round in 0..5u32 {
         let node = Node::builder()

@@ -1,6 +1,7 @@
 //! Shared test helpers: free loopback ports, in-process nodes, raw RESP exchanges.
 #![allow(dead_code, unreachable_pub)]
 
+use std::sync::mpsc;
 use std::time::Duration;
 
 use keel_dht::{Node, NodeHandle};
@@ -54,4 +55,44 @@ pub async fn client(addr: impl std::fmt::Display) -> redis::aio::MultiplexedConn
     c.get_multiplexed_async_connection_with_config(&cfg)
         .await
         .unwrap()
+}
+
+/// How long one test may run before [`watchdog`] ends the test process (real time;
+/// `KEEL_TEST_TIMEOUT_SECS` overrides it).
+fn limit() -> Duration {
+    let secs = std::env::var("KEEL_TEST_TIMEOUT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(180);
+    Duration::from_secs(secs)
+}
+
+/// Ends the whole test process if the test that created it is still running after the
+/// limit. Every wait in these suites has its own bound, but a bound is only as good as
+/// the runtime that enforces it: if a runtime worker were ever blocked, a `tokio` timeout
+/// would not fire. This watchdog runs on its own OS thread, so a hang fails the run in
+/// bounded time and names the test. Keep it alive for the test's duration:
+/// `let _watchdog = common::watchdog();`.
+#[must_use = "the watchdog stops watching when dropped"]
+pub struct Watchdog {
+    _done: mpsc::Sender<()>,
+}
+
+pub fn watchdog() -> Watchdog {
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("<unnamed test>")
+        .to_owned();
+    let limit = limit();
+    let (done, finished) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        // Disconnected (the guard was dropped, also on panic) ends the watch.
+        if let Err(mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(limit) {
+            eprintln!(
+                "watchdog: test `{name}` still running after {limit:?}; ending the test process"
+            );
+            std::process::exit(124);
+        }
+    });
+    Watchdog { _done: done }
 }
