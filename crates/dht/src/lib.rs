@@ -219,7 +219,13 @@
 //! all have to build against.
 //!
 //! ## Not done yet (see the crate's issue)
-//! The 0.3× bar is met on GET but not on SET. The peer the bar
+//! The 0.3× bar is met on GET without pipelining only; SET (with or without `-P 16`) and
+//! pipelined GET miss it. Two quiet `keel-bench dht --quick` runs (nothing else on the
+//! machine), ratio to the default-config redis-server: GET 0.42 / 0.43× (p99 5.1 ms),
+//! SET 0.08 / 0.07× (10.4k / 9.8k req/s; 0.13 / 0.15× `appendfsync always`), SET with
+//! `--fsync everysec` 0.14 / 0.15×, SET -P 16 0.04 / 0.02× (24.0k / 21.6k), GET -P 16
+//! 0.08 / 0.08× (90.1k / 84.7k against 1.11M). The loaded figures below overstate the
+//! pipelined ratios because the load slowed Redis more than Keel. The peer the bar
 //! is read against is a redis-server with its default config (RDB snapshots, no AOF: it
 //! acknowledges from memory); `keel-bench dht` also prints a redis-server with
 //! `appendfsync always`, the like-for-like pairing on durability. Batching replica reads

@@ -227,13 +227,19 @@
 //!   poll: 9.1 / 13.5 ms); Postgres with LISTEN/NOTIFY 1.5 / 14.4 ms (apalis-postgres
 //!   pubsub: 1.8 / 13.6 ms). Redis in the same run: 10.4k jobs/s vs apalis-redis 1.8k
 //!   (5.6×).
+//! * A quiet quick run (nothing else on the machine, `--features apalis-peer`): redb 66.1k
+//!   jobs/s (28.2× commit-per-op redb; 64.0k = 10.4× apalis-sqlite 6.2k); Redis 19.9k =
+//!   8.1× apalis-redis 2.5k (0.31× the hand-written list queue); **Postgres 15.7k against
+//!   apalis-postgres 15.8k = 0.99×** (13.1k = 0.82× before the fetch work). Idle enqueue →
+//!   start p50 / p99: redb 0.98 / 1.51 ms (apalis-sqlite 9.40 / 9.98), Redis 0.49 / 0.86 ms
+//!   (apalis-redis 9.10 / 10.33), Postgres 1.50 / 2.21 ms (apalis-postgres 1.29 / 4.38).
 //! * kill -9: 10 000 jobs, 8 SIGKILLed worker processes: 0 lost; 17 duplicate runs, each
 //!   explained by one of 74 recovered leases (one run; counts vary per run).
 //!
 //! ## Not built yet (issue 12 continues)
 //!
-//! A `PostgresStore` that beats apalis-postgres by the 1.5× bar (0.89–1.19× in loaded
-//! quick runs after the fetch work above; next: fewer index writes per job — the
+//! A `PostgresStore` that beats apalis-postgres by the 1.5× bar (0.99× in a quiet quick run,
+//! 0.89–1.19× in loaded ones, after the fetch work above; next: fewer index writes per job — the
 //! `(state, id)` and `(queue, state, id)` list indexes take an entry on every insert and
 //! lease and could be partial on finished states), and a full (non-quick) run of the jobs
 //! bench on a quiet machine. (The Redis backend,

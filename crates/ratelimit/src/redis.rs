@@ -126,6 +126,16 @@
 //!   unbatched 4.7 + 3.0, `INCR` + `EXPIRE` 2.2 + 5.8, redis-cell 3.1 + 4.5. The
 //!   median wait fell with it (169 µs against 257 µs unbatched at 1 connection): a
 //!   decision queued behind a call no longer waits for 31 single calls ahead of it.
+//!
+//!   Three *quiet* full runs (nothing else on the machine) tell a different story about
+//!   the trade-off, and both are true: batched GCRA (the default) was 1.17 / 1.20 / 1.23×
+//!   `INCR` + `EXPIRE` and 1.04 / 1.05 / 0.99× redis-cell at 1 connection, 1.14 / 1.23 /
+//!   1.19× and 1.05 / 1.15 / 1.10× at 2; unbatched was *faster* there, 1.26 / 1.32 /
+//!   1.33× and 1.12 / 1.15 / 1.06× at 1 connection (151k against 141k decisions/s, p50
+//!   208 µs against 255 µs in the first run), while batching still cut CPU per decision
+//!   (server 4.1 against 5.0 µs, client 2.8 against 3.8 µs). Batching pays when the
+//!   client or the server is short of CPU and costs a few per cent when neither is;
+//!   `.batch(1)` turns it off.
 //! * **Client cost.** Each decision builds one command buffer, pre-sized, with the key
 //!   formatted straight into it (no per-call `String`s), and runs under one timer: the
 //!   connection manager has no response timeout of its own, the limiter's deadline
