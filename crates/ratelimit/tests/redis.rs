@@ -56,8 +56,18 @@ async fn every_algorithm_allows_the_limit_then_denies_with_retry_after_and_ttl()
         let d = limiter.check("alice").await.unwrap();
         assert!(!d.allowed, "{algorithm:?}");
         let retry = d.retry_after.unwrap();
+        // At most one window, except for the sliding counter: a full current window must
+        // first become the *previous* one and then decay by its weight, so early in a
+        // window its retry is up to (window - elapsed) + window * cost / limit. Windows are
+        // aligned to the epoch, so which case a run sees depends on the date (this 3-day
+        // window failed a `<= window` bound for the first 20 % of each window).
+        let bound = if algorithm == RedisAlgorithm::SlidingCounter {
+            window + window / 5
+        } else {
+            window
+        };
         assert!(
-            retry > Duration::ZERO && retry <= window,
+            retry > Duration::ZERO && retry <= bound,
             "{algorithm:?} {retry:?}"
         );
         assert!(d.reset_after <= 2 * window);
