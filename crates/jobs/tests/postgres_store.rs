@@ -452,6 +452,16 @@ async fn postgres_stopped_mid_run_producers_get_errors_workers_resume_nothing_ac
         errors, 20,
         "every enqueue during the outage is an error, none silently dropped"
     );
+    // The 20 failed enqueues take milliseconds; keep the server down until a worker's
+    // poll (every 50 ms) has run into the outage too, so the run always covers "workers
+    // see errors, back off and resume" (before, a quick run could restart the server
+    // between two polls and fail the `store_errors > 0` check below).
+    bounded(async {
+        while pool.stats().store_errors == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
     tokio::task::block_in_place(|| pg.start_again()).unwrap();
     bounded(enqueue_some(200, &mut acked, &mut errors)).await;
     // Workers resume: every acknowledged job runs.
